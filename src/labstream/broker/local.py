@@ -1,0 +1,171 @@
+"""Start, stop and inspect the single-node KRaft broker; start is idempotent."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from labstream.broker.jars import cache_root, kafka_libs, require_java
+from labstream.errors import BrokerSetupError, BrokerUnreachableError
+from labstream.kafka import ping
+
+__all__ = ["BrokerStatus", "start", "stop", "status", "state_dir"]
+
+logger = logging.getLogger(__name__)
+HEAP = ["-Xms256m", "-Xmx768m"]
+START_TIMEOUT_SECONDS = 120.0
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    bootstrap: str
+    running: bool
+    pid: int | None
+    log: Path
+
+
+def state_dir(port: int) -> Path:
+    return cache_root() / f"broker-{port}"
+
+
+def status(port: int = 9092) -> BrokerStatus:
+    folder = state_dir(port)
+    pid = _read_pid(folder)
+    return BrokerStatus(f"127.0.0.1:{port}", _answers(port, 2.0), pid, folder / "broker.log")
+
+
+def start(port: int = 9092, timeout: float = START_TIMEOUT_SECONDS) -> BrokerStatus:
+    """Run the broker unless one already answers on `port`; return once it answers."""
+    if _answers(port, 2.0):
+        return status(port)
+    java = require_java()
+    libs = kafka_libs()
+    folder = state_dir(port)
+    folder.mkdir(parents=True, exist_ok=True)
+    properties = _write_properties(folder, port)
+    classpath = f"{libs}{os.sep}*"
+    if not (folder / "data" / "meta.properties").exists():
+        _format(java, classpath, properties, folder)
+    log4j = resources.files("labstream.broker") / "log4j.properties"
+    command = [java, *HEAP, f"-Dlog4j.configuration=file:{log4j}", "-cp", classpath,
+               "kafka.Kafka", str(properties)]
+    with open(folder / "broker.log", "ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    (folder / "broker.pid").write_text(f"{process.pid}\n")
+    _wait_until_up(process, port, timeout, folder / "broker.log")
+    return status(port)
+
+
+def stop(port: int = 9092) -> bool:
+    """Stop the broker this program started on `port`; False if none was running."""
+    folder = state_dir(port)
+    pid = _read_pid(folder)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    (folder / "broker.pid").unlink(missing_ok=True)
+    return True
+
+
+def _controller_port(port: int) -> int:
+    return port + 10000 if port + 10000 <= 65535 else port - 10000
+
+
+def _write_properties(folder: Path, port: int) -> Path:
+    cport = _controller_port(port)
+    text = f"""\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{cport}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={folder / "data"}
+num.partitions=4
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+"""
+    path = folder / "server.properties"
+    path.write_text(text)
+    return path
+
+
+def _format(java: str, classpath: str, properties: Path, folder: Path) -> None:
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    command = [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+               "-c", str(properties)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise BrokerSetupError(f"formatting the broker storage in {folder} failed: "
+                               + " | ".join((done.stdout + done.stderr).strip().splitlines()[-3:]))
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], port: int, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+            raise BrokerSetupError(f"the Kafka broker exited with status {process.returncode}; "
+                                   f"last lines of {log}: " + " | ".join(tail))
+        if _answers(port, 2.0):
+            return
+        time.sleep(0.5)
+    process.kill()
+    raise BrokerSetupError(f"the Kafka broker did not answer on port {port} within {timeout:g} s "
+                           f"(see {log})")
+
+
+def _answers(port: int, timeout: float) -> bool:
+    try:
+        ping({"bootstrap.servers": f"127.0.0.1:{port}"}, timeout)
+    except BrokerUnreachableError:
+        return False
+    return True
+
+
+def _read_pid(folder: Path) -> int | None:
+    try:
+        pid = int((folder / "broker.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"

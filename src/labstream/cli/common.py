@@ -1,0 +1,74 @@
+"""Options and helpers shared by the commands: config/topic options, signals, progress."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+__all__ = ["config_option", "topic_option", "stop_on_signals", "byte_progress", "human_bytes"]
+
+logger = logging.getLogger(__name__)
+
+config_option = click.option(
+    "-c", "--config", "config_name", default="local", show_default=True,
+    help="Config file path, or a built-in config name.")
+topic_option = click.option("-t", "--topic", required=True, help="Kafka topic.")
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[dict[str, int]]:
+    """First Ctrl+C or SIGTERM sets `stop`; a second one exits at once.
+
+    Yields a dict whose "code" is the exit status the signal asks for (130 or 0).
+    """
+    state = {"code": 0, "count": 0}
+
+    def handler(signum: int, _frame: Any) -> None:
+        state["count"] += 1
+        if state["count"] > 1:
+            os._exit(130)
+        state["code"] = 130 if signum == signal.SIGINT else 0
+        logger.warning("stopping cleanly (again to stop at once) signal=%s",
+                       signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield state
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def byte_progress(total: int, description: str) -> Progress:
+    """A rich progress bar on stderr, shown only on a terminal."""
+    progress = Progress(
+        "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+        TransferSpeedColumn(), TimeRemainingColumn(),
+        disable=not sys.stderr.isatty(), transient=False,
+    )
+    progress.add_task(description, total=total)
+    return progress
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} GiB"

@@ -1,0 +1,19 @@
+"""`labstream config show`: the merged config, secrets masked."""
+
+from __future__ import annotations
+
+import click
+
+from labstream.config import load_config
+
+
+@click.group()
+def config() -> None:
+    """Inspect config files."""
+
+
+@config.command()
+@click.argument("name_or_path", default="local")
+def show(name_or_path: str) -> None:
+    """Print the merged config NAME_OR_PATH (a file or a built-in name), secrets masked."""
+    click.echo(load_config(name_or_path).render(), nl=False)

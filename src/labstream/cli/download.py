@@ -1,0 +1,49 @@
+"""`labstream download DIR`: rebuild files from a topic, verified, until stopped or idle."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from labstream.cli.common import config_option, human_bytes, stop_on_signals, topic_option
+from labstream.config import load_config
+from labstream.download import Downloader
+from labstream.kafka import consumer_settings, ping
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@config_option
+@topic_option
+@click.option("--group", "-g", default=None,
+              help="Consumer group (default: [consumer] group.id, else labstream-download).")
+@click.option("--threads", "-n", default=1, show_default=True, help="Consumers in this process.")
+@click.option("--exit-when-idle", type=float, default=None, metavar="SECONDS",
+              help="Stop after SECONDS without new messages.")
+@click.option("--timeout", default=15.0, show_default=True,
+              help="Seconds to wait for the cluster to answer before giving up.")
+def download(directory: Path, config_name: str, topic: str, group: str | None, threads: int,
+             exit_when_idle: float | None, timeout: float) -> None:
+    """Rebuild files from TOPIC into DIRECTORY, subfolders kept, each verified by SHA-256.
+
+    Runs until Ctrl+C or SIGTERM (or --exit-when-idle); scale out by starting more
+    downloaders with the same --group.
+    """
+    settings = consumer_settings(load_config(config_name), group)
+    ping(settings, timeout)
+    stop = threading.Event()
+    downloader = Downloader(settings, topic, directory, threads=threads,
+                            exit_when_idle=exit_when_idle, stop=stop)
+    with stop_on_signals(stop) as signalled:
+        report = downloader.run()
+    click.echo(f"downloaded {report.files} verified file(s) into {directory}; "
+               f"{report.failed} failed, {report.rejected} message(s) rejected, "
+               f"{report.duplicates} duplicate chunk(s) ignored; {human_bytes(report.bytes)} read "
+               f"in {report.seconds:.1f} s")
+    if report.failed or report.rejected:
+        click.echo(f"see the log above; failed files are kept in {directory / '.labstream' / 'failed'}",
+                   err=True)
+    sys.exit(signalled["code"] or (2 if report.failed or report.rejected else 0))

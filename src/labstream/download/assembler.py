@@ -1,0 +1,157 @@
+"""Chunks in, verified files out; one assembler per consumer thread."""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from labstream.download.ledger import Ledger
+from labstream.download.partial import PartialFile
+from labstream.download.placement import STATE_DIRNAME, target_path
+from labstream.errors import ChecksumError, OutputError, UnsafePathError, WireError
+from labstream.kafka import Record
+from labstream.wire import Chunk, decode
+
+__all__ = ["Assembler", "Outcome"]
+
+logger = logging.getLogger(__name__)
+FileKey = tuple[str, bytes, int]
+_counter = itertools.count()
+
+
+class Outcome(enum.Enum):
+    INCOMPLETE = "incomplete"
+    COMPLETE = "complete"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+class Assembler:
+    """Reassembles files in `out_dir`; temporary files live in its state folder."""
+
+    def __init__(self, out_dir: Path, ledger: Ledger) -> None:
+        self.out_dir = out_dir
+        self._ledger = ledger
+        self._work = out_dir / STATE_DIRNAME / "partial" / f"{os.getpid()}-{next(_counter)}"
+        self._failed_dir = out_dir / STATE_DIRNAME / "failed"
+        self._work.mkdir(parents=True, exist_ok=True)
+        self._files: dict[FileKey, PartialFile] = {}
+        self._failed: set[FileKey] = set()
+
+    def add(self, record: Record) -> Outcome:
+        """Place one message; the outcome says what became of it."""
+        try:
+            chunk = decode(record.value)
+        except ChecksumError as exc:
+            return self._fail(exc.key, str(exc), record)
+        except WireError as exc:
+            logger.error("message rejected topic=%s partition=%d offset=%d reason=%s",
+                         record.topic, record.partition, record.offset, exc)
+            return Outcome.REJECTED
+        if chunk.key in self._failed and chunk.index != 0:
+            return Outcome.DUPLICATE  # rest of a file already set aside
+        self._failed.discard(chunk.key)
+        partial = self._files.get(chunk.key)
+        if partial is None:
+            if self._already_done(chunk):
+                return Outcome.DUPLICATE
+            temp = self._work / f"{chunk.file_sha256.hex()[:16]}-{next(_counter)}.part"
+            partial = self._files[chunk.key] = PartialFile(chunk, temp)
+        if not partial.add(chunk, record.topic, record.partition, record.offset):
+            return Outcome.DUPLICATE
+        return self._finish(partial) if partial.complete else Outcome.INCOMPLETE
+
+    def held_offsets(self) -> dict[tuple[str, int], int]:
+        """Per partition, the first offset of a file still incomplete: commits stop there."""
+        held: dict[tuple[str, int], int] = {}
+        for partial in self._files.values():
+            for tp, offset in partial.first_offsets.items():
+                held[tp] = min(offset, held.get(tp, offset))
+        return held
+
+    def incomplete(self) -> list[tuple[str, int, int]]:
+        return [(p.path, len(p.received), p.n_chunks) for p in self._files.values()]
+
+    def drop_partitions(self, partitions: list[tuple[str, int]]) -> None:
+        """Forget files that had chunks in revoked partitions; their new owner re-reads them."""
+        lost = set(partitions)
+        for key, partial in list(self._files.items()):
+            if lost & partial.first_offsets.keys():
+                partial.discard()
+                del self._files[key]
+
+    def close(self) -> None:
+        for path, have, total in self.incomplete():
+            logger.warning("incomplete file left for the next run file=%s chunks=%d/%d",
+                           path, have, total)
+        for partial in self._files.values():
+            partial.discard()
+        self._files.clear()
+        shutil.rmtree(self._work, ignore_errors=True)
+
+    def _already_done(self, chunk: Chunk) -> bool:
+        if self._ledger.status(*chunk.key) != "verified":
+            return False
+        try:
+            return target_path(self.out_dir, chunk.path).exists()
+        except UnsafePathError:
+            return False
+
+    def _finish(self, partial: PartialFile) -> Outcome:
+        reason = partial.verify()
+        if reason is not None:
+            return self._set_aside(partial, reason)
+        try:
+            target = target_path(self.out_dir, partial.path)
+        except UnsafePathError as exc:
+            return self._set_aside(partial, str(exc))
+        partial.make_durable()
+        try:
+            os.replace(partial.temp_path, target)
+        except OSError as exc:
+            raise OutputError(f"cannot move {partial.path} into place: {exc.strerror or exc}") from exc
+        _fsync_dir(target.parent)
+        self._ledger.record(partial.path, partial.sha256, partial.size, "verified")
+        del self._files[partial.key]
+        logger.info("file verified file=%s size=%d sha256=%s", partial.path, partial.size,
+                    partial.sha256.hex())
+        return Outcome.COMPLETE
+
+    def _fail(self, key: FileKey, reason: str, record: Record) -> Outcome:
+        logger.error("chunk rejected topic=%s partition=%d offset=%d reason=%s",
+                     record.topic, record.partition, record.offset, reason)
+        partial = self._files.get(key)
+        if partial is not None:
+            return self._set_aside(partial, reason)
+        self._failed.add(key)
+        self._ledger.record(key[0], key[1], key[2], "failed", reason)
+        return Outcome.FAILED
+
+    def _set_aside(self, partial: PartialFile, reason: str) -> Outcome:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        safe_name = partial.path.replace("/", "__")[-120:]
+        aside = self._failed_dir / f"{stamp}-{partial.sha256.hex()[:12]}-{safe_name}"
+        self._failed_dir.mkdir(parents=True, exist_ok=True)
+        os.replace(partial.temp_path, aside)
+        del self._files[partial.key]
+        self._failed.add(partial.key)
+        self._ledger.record(partial.path, partial.sha256, partial.size, "failed", reason)
+        logger.error("file failed verification, kept aside file=%s reason=%s kept=%s",
+                     partial.path, reason, aside)
+        return Outcome.FAILED
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

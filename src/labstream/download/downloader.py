@@ -1,0 +1,174 @@
+"""Consumer threads that feed assemblers and move offsets only past durable files."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labstream.download.assembler import Assembler, Outcome
+from labstream.download.ledger import Ledger
+from labstream.download.placement import STATE_DIRNAME
+from labstream.errors import LabstreamError, OutputError
+from labstream.kafka import Consumer, Record
+
+__all__ = ["DownloadReport", "Downloader"]
+
+logger = logging.getLogger(__name__)
+BATCH = 500
+POLL_SECONDS = 0.5
+TopicPartition = tuple[str, int]
+
+
+@dataclass
+class DownloadReport:
+    files: int = 0
+    bytes: int = 0
+    failed: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    seconds: float = 0.0
+
+
+class Downloader:
+    """Runs `threads` consumers of one group until stopped or idle."""
+
+    def __init__(self, settings: dict[str, Any], topic: str, out_dir: Path, *, threads: int = 1,
+                 exit_when_idle: float | None = None, stop: threading.Event | None = None,
+                 on_outcome: Callable[[Outcome, int], None] | None = None) -> None:
+        self._settings = settings
+        self._topic = topic
+        self._out_dir = out_dir
+        self._threads = max(1, threads)
+        self._idle_seconds = exit_when_idle
+        self.stop = stop or threading.Event()
+        self._on_outcome = on_outcome
+        self._lock = threading.Lock()
+        self._last_activity = time.monotonic()
+        self._errors: list[BaseException] = []
+        self.report = DownloadReport()
+
+    def run(self) -> DownloadReport:
+        """Download until `stop` is set, the idle time passes, or a worker fails."""
+        started = time.monotonic()
+        try:
+            self._out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output folder {self._out_dir}: {exc}") from exc
+        _remove_stale_partials(self._out_dir / STATE_DIRNAME / "partial")
+        with Ledger(self._out_dir / STATE_DIRNAME / "ledger.sqlite") as ledger:
+            workers = [threading.Thread(target=self._work, args=(ledger,), daemon=True,
+                                        name=f"labstream-download-{i}") for i in range(self._threads)]
+            for worker in workers:
+                worker.start()
+            self._supervise(workers)
+        self.report.seconds = time.monotonic() - started
+        if self._errors:
+            raise self._errors[0]
+        return self.report
+
+    def _supervise(self, workers: list[threading.Thread]) -> None:
+        while any(w.is_alive() for w in workers):
+            idle = self._idle_seconds is not None and self._idle_for() > self._idle_seconds
+            if idle and not self.stop.is_set():
+                logger.info("idle, stopping idle_seconds=%g", self._idle_seconds)
+                self.stop.set()
+            for worker in workers:
+                worker.join(timeout=0.2 / len(workers))
+
+    def _idle_for(self) -> float:
+        with self._lock:
+            return time.monotonic() - self._last_activity
+
+    def _work(self, ledger: Ledger) -> None:
+        assembler = Assembler(self._out_dir, ledger)
+        next_offsets: dict[TopicPartition, int] = {}
+        stored: dict[TopicPartition, int] = {}
+
+        def on_revoke(partitions: list[TopicPartition]) -> None:
+            assembler.drop_partitions(partitions)
+            for tp in partitions:
+                next_offsets.pop(tp, None)
+                stored.pop(tp, None)
+
+        try:
+            with Consumer(self._settings, [self._topic], on_revoke=on_revoke) as consumer:
+                while not self.stop.is_set():
+                    records = consumer.consume(BATCH, POLL_SECONDS)
+                    self._handle(records, assembler, next_offsets)
+                    _store_safe_offsets(consumer, assembler, next_offsets, stored)
+        except LabstreamError as exc:
+            logger.error("download worker stopped reason=%s", exc)
+            self._errors.append(exc)
+            self.stop.set()
+        except BaseException as exc:  # a bug: keep the traceback, stop the others
+            self._errors.append(exc)
+            self.stop.set()
+            raise
+        finally:
+            assembler.close()
+
+    def _handle(self, records: list[Record], assembler: Assembler,
+                next_offsets: dict[TopicPartition, int]) -> None:
+        if records:
+            with self._lock:
+                self._last_activity = time.monotonic()
+        for record in records:
+            outcome = assembler.add(record)
+            next_offsets[(record.topic, record.partition)] = record.offset + 1
+            self._count(outcome, len(record.value))
+
+    def _count(self, outcome: Outcome, nbytes: int) -> None:
+        with self._lock:
+            if outcome is Outcome.COMPLETE:
+                self.report.files += 1
+            elif outcome is Outcome.FAILED:
+                self.report.failed += 1
+            elif outcome is Outcome.REJECTED:
+                self.report.rejected += 1
+            elif outcome is Outcome.DUPLICATE:
+                self.report.duplicates += 1
+            if outcome is not Outcome.REJECTED:
+                self.report.bytes += nbytes
+        if self._on_outcome is not None:
+            self._on_outcome(outcome, nbytes)
+
+
+def _store_safe_offsets(consumer: Consumer, assembler: Assembler,
+                        next_offsets: dict[TopicPartition, int],
+                        stored: dict[TopicPartition, int]) -> None:
+    """Offsets advance only up to the first chunk of any file still incomplete."""
+    held = assembler.held_offsets()
+    for tp, next_offset in next_offsets.items():
+        safe = min(held.get(tp, next_offset), next_offset)
+        if safe > stored.get(tp, -1):
+            consumer.store(tp[0], tp[1], safe)
+            stored[tp] = safe
+
+
+def _remove_stale_partials(folder: Path) -> None:
+    """Temporary files of downloaders that no longer run (same host) are removed."""
+    if not folder.is_dir():
+        return
+    for child in folder.iterdir():
+        pid = child.name.split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid() or os.name == "nt":  # os.kill(pid, 0) would kill on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True

@@ -1,0 +1,90 @@
+"""Every error labstream raises on purpose.
+
+::
+
+    LabstreamError                  base; `retriable` says whether trying again may help
+    +-- ConfigError                 bad or missing config file, section, key or value
+    +-- WireError                   a chunk message that cannot be decoded or is inconsistent
+    |   +-- UnsafePathError         a path that would escape the output folder
+    |   +-- ChecksumError           a chunk whose bytes do not match its checksum
+    +-- KafkaError                  anything the Kafka client reports
+    |   +-- BrokerUnreachableError  no broker answered within the timeout (retriable)
+    |   +-- DeliveryError           a chunk was not acknowledged by the cluster
+    +-- SourceFileError             a file to send is missing, unreadable or changed while read
+    +-- OutputError                 the download folder cannot be written (full disk, permissions)
+    +-- BrokerSetupError            the local broker cannot be fetched, formatted or started
+
+The CLI turns a `LabstreamError` into one line on stderr and exit status 1;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LabstreamError",
+    "ConfigError",
+    "WireError",
+    "UnsafePathError",
+    "ChecksumError",
+    "KafkaError",
+    "BrokerUnreachableError",
+    "DeliveryError",
+    "SourceFileError",
+    "OutputError",
+    "BrokerSetupError",
+]
+
+
+class LabstreamError(Exception):
+    """Base of every error labstream raises on purpose."""
+
+    retriable = False
+
+
+class ConfigError(LabstreamError):
+    """A config file, section, key or value is missing or wrong."""
+
+
+class WireError(LabstreamError):
+    """A chunk message is malformed, truncated or inconsistent."""
+
+
+class UnsafePathError(WireError):
+    """A relative path that is absolute, climbs with '..' or names a drive."""
+
+
+class ChecksumError(WireError):
+    """A chunk's payload fails its checksum; `key` names the file version it belongs to."""
+
+    def __init__(self, message: str, key: tuple[str, bytes, int], index: int) -> None:
+        super().__init__(message)
+        self.key = key
+        self.index = index
+
+
+class KafkaError(LabstreamError):
+    """An error reported by the Kafka client library."""
+
+
+class BrokerUnreachableError(KafkaError):
+    """No broker answered within the timeout."""
+
+    retriable = True
+
+
+class DeliveryError(KafkaError):
+    """At least one chunk was not acknowledged by the cluster."""
+
+
+class SourceFileError(LabstreamError):
+    """A file to send vanished, cannot be read, or changed while it was read."""
+
+
+class OutputError(LabstreamError):
+    """The output folder cannot be written (full disk, permissions, ...)."""
+
+    retriable = True
+
+
+class BrokerSetupError(LabstreamError):
+    """The local Kafka broker cannot be fetched, formatted or started."""

@@ -1,0 +1,23 @@
+"""The only package that imports confluent_kafka (librdkafka).
+
+Input: librdkafka settings from the config and labstream's needs.
+Output: small producer/consumer/admin objects that speak labstream's error tree,
+so no other module ever sees a confluent_kafka type.
+"""
+
+from __future__ import annotations
+
+from labstream.kafka.admin import ensure_topic, ping
+from labstream.kafka.consumer import Consumer, Record
+from labstream.kafka.producer import Producer
+from labstream.kafka.settings import consumer_settings, producer_settings
+
+__all__ = [
+    "Consumer",
+    "Producer",
+    "Record",
+    "consumer_settings",
+    "ensure_topic",
+    "ping",
+    "producer_settings",
+]

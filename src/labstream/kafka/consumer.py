@@ -1,0 +1,90 @@
+"""A consumer whose offsets move only when labstream says the data is durable."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import confluent_kafka
+
+from labstream.errors import KafkaError
+
+__all__ = ["Consumer", "Record", "OnPartitions"]
+
+logger = logging.getLogger(__name__)
+
+OnPartitions = Callable[[list[tuple[str, int]]], None]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed message, free of confluent_kafka types."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+class Consumer:
+    """Wraps confluent_kafka.Consumer; `store()` marks offsets safe to commit."""
+
+    def __init__(self, settings: dict[str, Any], topics: list[str], *,
+                 on_assign: OnPartitions | None = None, on_revoke: OnPartitions | None = None) -> None:
+        self._consumer = confluent_kafka.Consumer({**settings, "error_cb": _on_error})
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self._consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._revoked,
+                                 on_lost=self._revoked)
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def consume(self, max_records: int, timeout: float) -> list[Record]:
+        """Up to `max_records` records, waiting at most `timeout` seconds."""
+        records = []
+        for message in self._consumer.consume(max_records, timeout):
+            error = message.error()
+            if error is None:
+                records.append(Record(message.topic(), message.partition(), message.offset(),
+                                      message.key(), message.value() or b""))
+            elif error.code() == confluent_kafka.KafkaError._PARTITION_EOF:
+                continue
+            elif error.fatal() or error.code() == confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise KafkaError(f"consumer error: {error.str()}")
+            else:
+                logger.warning("consumer error (retrying) error=%s", error.str())
+        return records
+
+    def store(self, topic: str, partition: int, offset: int) -> None:
+        """Mark every message before `offset` as durable; auto-commit sends it."""
+        part = confluent_kafka.TopicPartition(topic, partition, offset)
+        try:
+            self._consumer.store_offsets(offsets=[part])
+        except confluent_kafka.KafkaException as exc:
+            # The partition was revoked meanwhile; its new owner re-reads from the last commit.
+            logger.info("offset not stored topic=%s partition=%d offset=%d reason=%s",
+                        topic, partition, offset, exc.args[0].str())
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def _assigned(self, _consumer: Any, partitions: list[Any]) -> None:
+        logger.info("partitions assigned partitions=%s", [p.partition for p in partitions])
+        if self._on_assign:
+            self._on_assign([(p.topic, p.partition) for p in partitions])
+
+    def _revoked(self, _consumer: Any, partitions: list[Any]) -> None:
+        logger.info("partitions revoked partitions=%s", [p.partition for p in partitions])
+        if self._on_revoke:
+            self._on_revoke([(p.topic, p.partition) for p in partitions])
+
+
+def _on_error(error: confluent_kafka.KafkaError) -> None:
+    logger.warning("consumer error=%s", error.str())

@@ -1,0 +1,114 @@
+"""Encode and decode version 1 of the chunk message (see docs/wire-format.md)."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from labstream.errors import ChecksumError, UnsafePathError, WireError
+from labstream.wire.paths import check_relative_path
+
+__all__ = ["Chunk", "encode", "decode", "n_chunks_for", "MAGIC", "VERSION", "HEADER_SIZE"]
+
+MAGIC = b"LSCK"
+VERSION = 1
+# magic, version, flags, path length, file size, offset, index, n chunks,
+# nominal chunk size, payload size, payload CRC-32, file SHA-256
+_HEADER = struct.Struct(">4sBBHQQIIIII32s")
+HEADER_SIZE = _HEADER.size
+MAX_CHUNK_SIZE = 1 << 30
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One slice of one file, with everything needed to place and verify it."""
+
+    path: str
+    file_size: int
+    file_sha256: bytes
+    index: int
+    n_chunks: int
+    chunk_size: int
+    data: bytes | memoryview
+
+    @property
+    def offset(self) -> int:
+        return self.index * self.chunk_size
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def key(self) -> tuple[str, bytes, int]:
+        """What identifies one version of one file."""
+        return (self.path, self.file_sha256, self.file_size)
+
+
+def n_chunks_for(file_size: int, chunk_size: int) -> int:
+    """Number of chunks for a file; an empty file still travels as one empty chunk."""
+    return max(1, -(-file_size // chunk_size))
+
+
+def encode(chunk: Chunk) -> bytes:
+    """The message value for `chunk`. Raises `WireError` if the chunk is inconsistent."""
+    path_bytes = check_relative_path(chunk.path).encode("utf-8")
+    payload = chunk.data
+    header = _HEADER.pack(
+        MAGIC, VERSION, 0, len(path_bytes), chunk.file_size, chunk.offset, chunk.index,
+        chunk.n_chunks, chunk.chunk_size, len(payload), zlib.crc32(payload), chunk.file_sha256,
+    )
+    value = b"".join((header, path_bytes, payload))
+    decode(memoryview(value)[: HEADER_SIZE + len(path_bytes)], check_payload=False)
+    return value
+
+
+def decode(value: bytes | memoryview, *, check_payload: bool = True) -> Chunk:
+    """Parse a message value. Raises `WireError` for anything malformed; never crashes."""
+    view = memoryview(value)
+    if len(view) < HEADER_SIZE:
+        raise WireError(f"message of {len(view)} bytes is shorter than the {HEADER_SIZE}-byte header")
+    (magic, version, flags, path_len, file_size, offset, index, n_chunks, chunk_size,
+     payload_size, crc, sha) = _HEADER.unpack_from(view)
+    if magic != MAGIC:
+        raise WireError(f"not a labstream chunk (magic {bytes(magic)!r})")
+    if version != VERSION:
+        raise WireError(f"unsupported chunk format version {version} (this labstream reads {VERSION})")
+    if flags != 0:
+        raise WireError(f"unsupported chunk flags {flags:#04x}")
+    path = _decode_path(view[HEADER_SIZE : HEADER_SIZE + path_len], path_len)
+    _check_geometry(file_size, offset, index, n_chunks, chunk_size, payload_size)
+    expected_len = HEADER_SIZE + path_len + (payload_size if check_payload else 0)
+    if check_payload and len(view) != expected_len:
+        raise WireError(f"{path}: message is {len(view)} bytes, header says {expected_len}")
+    data = view[HEADER_SIZE + path_len :] if check_payload else b""
+    if check_payload and zlib.crc32(data) != crc:
+        raise ChecksumError(f"{path}: chunk {index + 1}/{n_chunks} fails its checksum (corrupted)",
+                            (path, bytes(sha), file_size), index)
+    return Chunk(path, file_size, bytes(sha), index, n_chunks, chunk_size, data)
+
+
+def _decode_path(raw: memoryview, path_len: int) -> str:
+    if len(raw) != path_len:
+        raise WireError("message truncated inside the file path")
+    try:
+        return check_relative_path(bytes(raw).decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UnsafePathError(f"file path is not valid UTF-8: {bytes(raw)[:100]!r}") from exc
+
+
+def _check_geometry(
+    file_size: int, offset: int, index: int, n_chunks: int, chunk_size: int, payload_size: int
+) -> None:
+    if chunk_size == 0 or chunk_size & (chunk_size - 1) or chunk_size > MAX_CHUNK_SIZE:
+        raise WireError(f"chunk size {chunk_size} is not a power of two up to {MAX_CHUNK_SIZE}")
+    if n_chunks != n_chunks_for(file_size, chunk_size):
+        raise WireError(f"{n_chunks} chunks cannot hold {file_size} bytes in chunks of {chunk_size}")
+    if index >= n_chunks:
+        raise WireError(f"chunk index {index} out of range for {n_chunks} chunks")
+    if offset != index * chunk_size:
+        raise WireError(f"chunk {index} claims offset {offset}, expected {index * chunk_size}")
+    if payload_size != min(chunk_size, file_size - offset):
+        raise WireError(f"chunk {index} claims {payload_size} bytes, expected "
+                        f"{min(chunk_size, file_size - offset)}")
