@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 HEAP = ["-Xms256m", "-Xmx768m"]
 START_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 30.0
+# Brokers started by this process, kept so their Popen objects are reaped by stop().
+_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ def start(port: int = 9092, timeout: float = START_TIMEOUT_SECONDS) -> BrokerSta
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     (folder / "broker.pid").write_text(f"{process.pid}\n")
+    _children[port] = process
     _wait_until_up(process, port, timeout, folder / "broker.log")
     return status(port)
 
@@ -78,6 +81,9 @@ def stop(port: int = 9092) -> bool:
         time.sleep(0.2)
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)
+    child = _children.pop(port, None)
+    if child is not None:
+        child.wait()
     (folder / "broker.pid").unlink(missing_ok=True)
     return True
 

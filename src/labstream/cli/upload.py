@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from labstream.cli.common import byte_progress, config_option, human_bytes, topic_option
@@ -31,7 +33,7 @@ def upload(paths: tuple[str, ...], config_name: str, topic: str, chunk_size: int
     files = list(collect(paths))
     ping(settings, timeout)
     ensure_topic(settings, topic, timeout=timeout)
-    total = sum(f.path.stat().st_size for f in files)
+    total = sum(_size(f.path) for f in files)
     with byte_progress(total, "uploading") as progress, Producer(settings) as producer:
         task = progress.task_ids[0]
         uploader = Uploader(producer, topic, chunk_size=chunk_size, threads=threads,
@@ -42,3 +44,10 @@ def upload(paths: tuple[str, ...], config_name: str, topic: str, chunk_size: int
     click.echo(f"uploaded {report.files} file(s), {human_bytes(report.bytes)} in {report.chunks} "
                f"chunk(s) to {topic} in {report.seconds:.2f} s ({human_bytes(rate)}/s); "
                "every chunk acknowledged")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # reported as a failed file by the uploader

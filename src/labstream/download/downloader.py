@@ -23,6 +23,9 @@ __all__ = ["DownloadReport", "Downloader"]
 logger = logging.getLogger(__name__)
 BATCH = 500
 POLL_SECONDS = 0.5
+# Before any partition is assigned (a group still rebalancing after a crash), idleness
+# counts only after this long, so --exit-when-idle does not quit while joining.
+JOIN_GRACE_SECONDS = 30.0
 TopicPartition = tuple[str, int]
 
 
@@ -51,6 +54,7 @@ class Downloader:
         self._on_outcome = on_outcome
         self._lock = threading.Lock()
         self._last_activity = time.monotonic()
+        self._assigned = False
         self._errors: list[BaseException] = []
         self.report = DownloadReport()
 
@@ -75,12 +79,20 @@ class Downloader:
 
     def _supervise(self, workers: list[threading.Thread]) -> None:
         while any(w.is_alive() for w in workers):
-            idle = self._idle_seconds is not None and self._idle_for() > self._idle_seconds
+            limit = self._idle_seconds
+            if limit is not None and not self._assigned:
+                limit = max(limit, JOIN_GRACE_SECONDS)
+            idle = limit is not None and self._idle_for() > limit
             if idle and not self.stop.is_set():
                 logger.info("idle, stopping idle_seconds=%g", self._idle_seconds)
                 self.stop.set()
             for worker in workers:
                 worker.join(timeout=0.2 / len(workers))
+
+    def _touch(self, assigned: bool = False) -> None:
+        with self._lock:
+            self._last_activity = time.monotonic()
+            self._assigned = self._assigned or assigned
 
     def _idle_for(self) -> float:
         with self._lock:
@@ -98,7 +110,8 @@ class Downloader:
                 stored.pop(tp, None)
 
         try:
-            with Consumer(self._settings, [self._topic], on_revoke=on_revoke) as consumer:
+            with Consumer(self._settings, [self._topic], on_revoke=on_revoke,
+                          on_assign=lambda _: self._touch(assigned=True)) as consumer:
                 while not self.stop.is_set():
                     records = consumer.consume(BATCH, POLL_SECONDS)
                     self._handle(records, assembler, next_offsets)
@@ -117,8 +130,7 @@ class Downloader:
     def _handle(self, records: list[Record], assembler: Assembler,
                 next_offsets: dict[TopicPartition, int]) -> None:
         if records:
-            with self._lock:
-                self._last_activity = time.monotonic()
+            self._touch()
         for record in records:
             outcome = assembler.add(record)
             next_offsets[(record.topic, record.partition)] = record.offset + 1

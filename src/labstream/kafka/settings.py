@@ -30,6 +30,9 @@ CONSUMER_DEFAULTS = {
     "auto.offset.reset": "earliest",
     "enable.auto.commit": "true",
     "auto.commit.interval.ms": "1000",
+    # A crashed downloader's partitions move on after 10 s instead of librdkafka's 45 s;
+    # heartbeats come from librdkafka's own thread, so a busy Python thread does not matter.
+    "session.timeout.ms": "10000",
     "queued.max.messages.kbytes": "32768",
 }
 CONSUMER_FORCED = {"enable.auto.offset.store": "false"}

@@ -1,0 +1,55 @@
+"""A real Apache Kafka broker for the session, started by labstream's own code.
+
+LABSTREAM_TEST_BOOTSTRAP=host:port reuses a running broker instead.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labstream import broker
+
+TEST_PORT = int(os.environ.get("LABSTREAM_TEST_PORT", "29092"))
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> Iterator[str]:
+    given = os.environ.get("LABSTREAM_TEST_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    already = broker.status(TEST_PORT).running
+    state = broker.start(TEST_PORT)
+    yield state.bootstrap
+    if not already:
+        broker.stop(TEST_PORT)
+
+
+@pytest.fixture
+def config_file(bootstrap: str, tmp_path: Path) -> Path:
+    path = tmp_path / "test.config"
+    path.write_text(f"[cluster]\nbootstrap.servers = {bootstrap}\n\n[producer]\n\n"
+                    "[consumer]\nauto.offset.reset = earliest\n")
+    return path
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def labstream(*args: str | os.PathLike[str], timeout: float = 180.0,
+              check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as a user would."""
+    done = subprocess.run([sys.executable, "-m", "labstream", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise AssertionError(f"labstream {args} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
