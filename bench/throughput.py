@@ -1,0 +1,206 @@
+"""Throughput of labstream upload/download against raw confluent-kafka on the same broker.
+
+Usage (the broker must run: `labstream broker start`):
+
+    python bench/throughput.py [--small-files 2000 --small-size 65536 --large-files 1
+                                --large-size 268435456 --chunk-size 524288 --json out.json]
+
+Every phase runs in its own subprocess so that its peak RSS is its own. Figures are printed
+as MB/s and as ratios against the raw producer/consumer ("ceiling") measured in the same run,
+with the same message size and the same guarantees (acks=all, idempotent producer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+MB = 1_000_000
+
+
+def make_dataset(root: Path, count: int, size: int) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    block = os.urandom(min(size, 1 << 20))
+    for i in range(count):
+        with open(root / f"f{i:05d}.bin", "wb") as handle:
+            left = size
+            while left > 0:
+                handle.write(block[: min(left, len(block))])
+                left -= len(block)
+            handle.write(i.to_bytes(4, "big"))  # every file distinct
+    return root
+
+
+def settings(kind: str) -> dict[str, object]:
+    from labstream.config import load_config
+    from labstream.kafka import consumer_settings, producer_settings
+
+    config = load_config("local")
+    if kind == "producer":
+        return producer_settings(config)
+    return consumer_settings(config, f"bench-{uuid.uuid4().hex[:8]}")
+
+
+def phase_raw_produce(args: argparse.Namespace) -> dict[str, float]:
+    import confluent_kafka
+
+    conf = {k: v for k, v in settings("producer").items() if k != "logger"}
+    producer = confluent_kafka.Producer(conf)
+    files = sorted(Path(args.data).iterdir())
+    started = time.monotonic()
+    total = 0
+    for path in files:
+        with open(path, "rb") as handle:
+            while block := handle.read(args.chunk_size):
+                total += len(block)
+                while True:
+                    try:
+                        producer.produce(args.topic, block, key=path.name.encode())
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+                producer.poll(0)
+    producer.flush()
+    return {"seconds": time.monotonic() - started, "bytes": total}
+
+
+def phase_raw_consume(args: argparse.Namespace) -> dict[str, float]:
+    import confluent_kafka
+
+    conf = {k: v for k, v in settings("consumer").items() if k != "logger"}
+    consumer = confluent_kafka.Consumer(conf)
+    consumer.subscribe([args.topic])
+    total, count, started = 0, 0, None
+    while count < args.messages:
+        for message in consumer.consume(500, 1.0):
+            if message.error():
+                continue
+            started = started or time.monotonic()
+            total += len(message.value())
+            count += 1
+    seconds = time.monotonic() - (started or time.monotonic())
+    consumer.close()
+    return {"seconds": seconds, "bytes": total}
+
+
+def phase_upload(args: argparse.Namespace) -> dict[str, float]:
+    from labstream.kafka import Producer
+    from labstream.upload import Uploader, collect
+
+    with Producer(settings("producer")) as producer:
+        report = Uploader(producer, args.topic, chunk_size=args.chunk_size,
+                          threads=args.threads).upload(list(collect([args.data])))
+    assert not report.failed, report.failed
+    return {"seconds": report.seconds, "bytes": report.bytes, "messages": report.chunks}
+
+
+def phase_download(args: argparse.Namespace) -> dict[str, float]:
+    from labstream.download import Downloader, Outcome
+
+    stop = threading.Event()
+    done = {"files": 0, "first": 0.0}
+
+    def on_outcome(outcome: Outcome, _nbytes: int) -> None:
+        done["first"] = done["first"] or time.monotonic()
+        if outcome is Outcome.COMPLETE:
+            done["files"] += 1
+            if done["files"] == args.files:
+                stop.set()
+
+    out = Path(tempfile.mkdtemp(prefix="bench-out-", dir=args.scratch))
+    report = Downloader(settings("consumer"), args.topic, out, threads=args.threads,
+                        stop=stop, on_outcome=on_outcome).run()
+    assert report.files == args.files and report.failed == 0, report
+    # Timed from the first chunk handled to the last file verified, like the raw consumer.
+    return {"seconds": time.monotonic() - done["first"], "bytes": report.bytes}
+
+
+PHASES = {"raw-produce": phase_raw_produce, "raw-consume": phase_raw_consume,
+          "upload": phase_upload, "download": phase_download}
+
+
+def run_phase(name: str, **options: object) -> dict[str, float]:
+    """Run one phase in a fresh interpreter; returns its figures and peak RSS."""
+    command = [sys.executable, __file__, "--phase", name]
+    for key, value in options.items():
+        command += [f"--{key.replace('_', '-')}", str(value)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"phase {name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_dataset(label: str, data: Path, files: int, args: argparse.Namespace) -> dict[str, object]:
+    total = sum(p.stat().st_size for p in data.iterdir())
+    messages = sum(max(1, -(-p.stat().st_size // args.chunk_size)) for p in data.iterdir())
+    common = {"chunk_size": args.chunk_size, "scratch": args.scratch, "threads": args.threads}
+    raw_topic, ls_topic = (f"bench-{label}-{kind}-{uuid.uuid4().hex[:6]}" for kind in ("raw", "ls"))
+    results = {
+        "raw_produce": run_phase("raw-produce", topic=raw_topic, data=data, **common),
+        "raw_consume": run_phase("raw-consume", topic=raw_topic, messages=messages, **common),
+        "upload": run_phase("upload", topic=ls_topic, data=data, **common),
+        "download": run_phase("download", topic=ls_topic, files=files, **common),
+    }
+    for figures in results.values():
+        figures["MB_per_s"] = total / MB / figures["seconds"]
+        figures["files_per_s"] = files / figures["seconds"]
+    return {"dataset": label, "files": files, "bytes": total, "results": results,
+            "upload_vs_raw": results["upload"]["MB_per_s"] / results["raw_produce"]["MB_per_s"],
+            "download_vs_raw": results["download"]["MB_per_s"] / results["raw_consume"]["MB_per_s"]}
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    print(f"{'dataset':<8} {'phase':<12} {'MB/s':>8} {'files/s':>9} {'peak RSS MiB':>13} {'vs raw':>7}")
+    for row in rows:
+        results = row["results"]
+        ratios = {"upload": row["upload_vs_raw"], "download": row["download_vs_raw"]}
+        for phase, figures in results.items():
+            ratio = f"{ratios[phase]:.2f}" if phase in ratios else "1.00"
+            print(f"{row['dataset']:<8} {phase:<12} {figures['MB_per_s']:>8.1f} "
+                  f"{figures['files_per_s']:>9.1f} {figures['peak_rss_kib'] / 1024:>13.0f} {ratio:>7}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--phase", choices=sorted(PHASES))
+    parser.add_argument("--topic")
+    parser.add_argument("--data")
+    parser.add_argument("--messages", type=int, default=0)
+    parser.add_argument("--files", type=int, default=0)
+    parser.add_argument("--scratch", default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--chunk-size", type=int, default=512 * 1024)
+    parser.add_argument("--small-files", type=int, default=2000)
+    parser.add_argument("--small-size", type=int, default=64 * 1024)
+    parser.add_argument("--large-files", type=int, default=1)
+    parser.add_argument("--large-size", type=int, default=256 * 1024 * 1024)
+    parser.add_argument("--json", dest="json_path", default=None)
+    args = parser.parse_args()
+    if args.phase:
+        figures = PHASES[args.phase](args)
+        figures["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps(figures))
+        return
+    with tempfile.TemporaryDirectory(prefix="labstream-bench-") as scratch:
+        args.scratch = scratch
+        rows = []
+        for label, count, size in (("small", args.small_files, args.small_size),
+                                   ("large", args.large_files, args.large_size)):
+            data = make_dataset(Path(scratch) / label, count, size)
+            rows.append(bench_dataset(label, data, count, args))
+    print_table(rows)
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
