@@ -10,6 +10,7 @@ import shutil
 import time
 from pathlib import Path
 
+from labstream.download.durability import flush_files, flush_folders
 from labstream.download.ledger import Ledger
 from labstream.download.partial import PartialFile
 from labstream.download.placement import STATE_DIRNAME, target_path
@@ -43,9 +44,14 @@ class Assembler:
         self._work.mkdir(parents=True, exist_ok=True)
         self._files: dict[FileKey, PartialFile] = {}
         self._failed: set[FileKey] = set()
+        self._ready: list[tuple[PartialFile, Path]] = []
 
     def add(self, record: Record) -> Outcome:
-        """Place one message; the outcome says what became of it."""
+        """Place one message; the outcome says what became of it.
+
+        A file whose last chunk arrives is verified at once (COMPLETE) and moved into
+        place by the next `commit()`, together with the others of the same batch.
+        """
         try:
             chunk = decode(record.value)
         except ChecksumError as exc:
@@ -103,6 +109,25 @@ class Assembler:
         except UnsafePathError:
             return False
 
+    def commit(self) -> None:
+        """Flush verified files to disk, rename them into place, record them, release offsets."""
+        if not self._ready:
+            return
+        ready, self._ready = self._ready, []
+        flush_files([p.temp_path for p, _ in ready], self._work)
+        for partial, target in ready:
+            try:
+                os.replace(partial.temp_path, target)
+            except OSError as exc:
+                raise OutputError(f"cannot move {partial.path} into place: "
+                                  f"{exc.strerror or exc}") from exc
+        flush_folders(target.parent for _, target in ready)
+        self._ledger.record_many([(p.path, p.sha256, p.size, "verified", "") for p, _ in ready])
+        for partial, _ in ready:
+            del self._files[partial.key]
+            logger.info("file verified file=%s size=%d sha256=%s", partial.path, partial.size,
+                        partial.sha256.hex())
+
     def _finish(self, partial: PartialFile) -> Outcome:
         reason = partial.verify()
         if reason is not None:
@@ -111,16 +136,7 @@ class Assembler:
             target = target_path(self.out_dir, partial.path)
         except UnsafePathError as exc:
             return self._set_aside(partial, str(exc))
-        partial.make_durable()
-        try:
-            os.replace(partial.temp_path, target)
-        except OSError as exc:
-            raise OutputError(f"cannot move {partial.path} into place: {exc.strerror or exc}") from exc
-        _fsync_dir(target.parent)
-        self._ledger.record(partial.path, partial.sha256, partial.size, "verified")
-        del self._files[partial.key]
-        logger.info("file verified file=%s size=%d sha256=%s", partial.path, partial.size,
-                    partial.sha256.hex())
+        self._ready.append((partial, target))
         return Outcome.COMPLETE
 
     def _fail(self, key: FileKey, reason: str, record: Record) -> Outcome:
@@ -145,13 +161,3 @@ class Assembler:
         logger.error("file failed verification, kept aside file=%s reason=%s kept=%s",
                      partial.path, reason, aside)
         return Outcome.FAILED
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -115,6 +115,7 @@ class Downloader:
                 while not self.stop.is_set():
                     records = consumer.consume(BATCH, POLL_SECONDS)
                     self._handle(records, assembler, next_offsets)
+                    assembler.commit()
                     _store_safe_offsets(consumer, assembler, next_offsets, stored)
         except LabstreamError as exc:
             logger.error("download worker stopped reason=%s", exc)

@@ -42,6 +42,16 @@ class Ledger:
                 (path, sha256.hex(), size, status, reason, time.time()),
             )
 
+    def record_many(self, rows: list[tuple[str, bytes, int, str, str]]) -> None:
+        """Record several files in one transaction (one disk flush)."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                [(path, sha.hex(), size, status, reason, time.time())
+                 for path, sha, size, status, reason in rows],
+            )
+
     def status(self, path: str, sha256: bytes, size: int) -> str | None:
         with self._lock:
             row = self._db.execute(

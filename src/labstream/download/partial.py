@@ -70,13 +70,6 @@ class PartialFile:
             return f"sha256 {digest.hex()} != {self.sha256.hex()} announced"
         return None
 
-    def make_durable(self) -> None:
-        try:
-            with open(self.temp_path, "rb+") as handle:
-                os.fsync(handle.fileno())
-        except OSError as exc:
-            raise OutputError(f"cannot flush {self.temp_path}: {exc.strerror or exc}") from exc
-
     def discard(self) -> None:
         self.temp_path.unlink(missing_ok=True)
 
