@@ -12,6 +12,13 @@ from labstream.wire import Chunk
 __all__ = ["PartialFile"]
 
 READ_SIZE = 1 << 20
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class PartialFile:
@@ -28,12 +35,6 @@ class PartialFile:
         self.first_offsets: dict[tuple[str, int], int] = {}
         self._hasher: hashlib._Hash | None = hashlib.sha256()
         self._hashed_to = 0
-        try:
-            fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0),
-                         0o644)
-        except OSError as exc:
-            raise OutputError(f"cannot create {temp_path}: {exc.strerror or exc}") from exc
-        os.close(fd)
 
     @property
     def complete(self) -> bool:
@@ -46,9 +47,14 @@ class PartialFile:
         if chunk.index in self.received:
             return False
         try:
-            with open(self.temp_path, "r+b") as handle:
-                handle.seek(chunk.offset)
-                handle.write(chunk.data)
+            # The temporary name is new to this run, so creating without truncating is safe;
+            # the first chunk (often the only one) creates the file in the same call.
+            fd = os.open(self.temp_path, _WRITE_FLAGS, 0o644)
+            try:
+                os.lseek(fd, chunk.offset, os.SEEK_SET)
+                _write_all(fd, chunk.data)
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise OutputError(f"cannot write {self.temp_path}: {exc.strerror or exc}") from exc
         self.received.add(chunk.index)
@@ -62,6 +68,8 @@ class PartialFile:
 
     def verify(self) -> str | None:
         """None if size and SHA-256 match the sender's; otherwise the reason."""
+        if not self.temp_path.exists():  # an empty file: nothing was written yet
+            self.temp_path.touch()
         actual_size = self.temp_path.stat().st_size
         if actual_size != self.size:
             return f"size {actual_size} != {self.size} announced"
