@@ -23,7 +23,7 @@ from pathlib import Path
 
 from labstream.errors import ConfigError
 
-__all__ = ["Config", "load_config", "builtin_names", "is_secret", "mask"]
+__all__ = ["Config", "load_config", "builtin_names", "is_secret", "mask", "parse_bool"]
 
 CLIENT_SECTIONS = ("cluster", "producer", "consumer")
 PROGRAM_SECTION = "labstream"
@@ -62,6 +62,15 @@ class Config:
                 return f"{origin} [{name}] {key}"
         return f"{self.path} {key}"
 
+    def program(self, allowed: set[str]) -> dict[str, str]:
+        """The program section, refusing keys this command does not know."""
+        values = self.section(PROGRAM_SECTION)
+        for key in values:
+            if key not in allowed and key not in POINTER_KEYS:
+                raise ConfigError(f"{self.where(key, (PROGRAM_SECTION,))}: unknown option "
+                                  f"(known: {', '.join(sorted(allowed))})")
+        return values
+
     def render(self) -> str:
         """The merged config as INI text with every secret masked."""
         lines = [f"# merged config from {self.path}"]
@@ -89,6 +98,15 @@ def builtin_names() -> list[str]:
 def load_config(name_or_path: str | os.PathLike[str], *, relative_to: Path | None = None) -> Config:
     """Read a config file (or built-in name) with its pointers and environment substitution."""
     return _load(str(name_or_path), relative_to, depth=0)
+
+
+def parse_bool(value: str, where: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{where} = {value}: expected true or false")
 
 
 def _resolve(name: str, relative_to: Path | None) -> Path:

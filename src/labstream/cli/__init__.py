@@ -13,6 +13,7 @@ from labstream.cli.config import config
 from labstream.cli.demo import demo
 from labstream.cli.download import download
 from labstream.cli.upload import upload
+from labstream.cli.watch import watch
 from labstream.errors import LabstreamError
 
 __all__ = ["cli", "main"]
@@ -44,7 +45,7 @@ def cli(verbose: int, quiet: bool) -> None:
         logging.getLogger("labstream.librdkafka").setLevel(logging.WARNING)
 
 
-for command in (broker, config, upload, download, demo):
+for command in (broker, config, upload, watch, download, demo):
     cli.add_command(command)
 
 

@@ -21,7 +21,7 @@ from labstream.kafka import Consumer, Record
 __all__ = ["DownloadReport", "Downloader"]
 
 logger = logging.getLogger(__name__)
-BATCH = 500
+BATCH = 64  # bounds memory: at most 64 chunks (32 MiB at 512 KiB) in hand per thread
 POLL_SECONDS = 0.5
 # Before any partition is assigned (a group still rebalancing after a crash), idleness
 # counts only after this long, so --exit-when-idle does not quit while joining.

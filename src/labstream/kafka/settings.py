@@ -33,7 +33,7 @@ CONSUMER_DEFAULTS = {
     # A crashed downloader's partitions move on after 10 s instead of librdkafka's 45 s;
     # heartbeats come from librdkafka's own thread, so a busy Python thread does not matter.
     "session.timeout.ms": "10000",
-    "queued.max.messages.kbytes": "32768",
+    "queued.max.messages.kbytes": "16384",
 }
 CONSUMER_FORCED = {"enable.auto.offset.store": "false"}
 _PROPERTY_RE = re.compile(r'property "([^"]+)"|property: "?([^"\s]+)"?')

@@ -8,14 +8,24 @@ report that says which files were fully acknowledged.
 from __future__ import annotations
 
 from labstream.upload.source import SourceFile, collect, hash_file
-from labstream.upload.uploader import DEFAULT_CHUNK_SIZE, UploadReport, Uploader, check_chunk_size
+from labstream.upload.sender import FileSender, SentFile
+from labstream.upload.uploader import (
+    DEFAULT_CHUNK_SIZE,
+    UploadReport,
+    Uploader,
+    check_chunk_size,
+    raise_if_failed,
+)
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "FileSender",
+    "SentFile",
     "SourceFile",
     "UploadReport",
     "Uploader",
     "check_chunk_size",
     "collect",
     "hash_file",
+    "raise_if_failed",
 ]

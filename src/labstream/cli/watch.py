@@ -1,0 +1,137 @@
+"""`labstream watch DIR`: stream every new or changed file below DIR, until stopped."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from labstream.cli.common import config_option, human_bytes, stop_on_signals
+from labstream.cli.console import Console
+from labstream.config import Config, load_config, parse_bool
+from labstream.errors import ConfigError
+from labstream.kafka import Producer, ensure_topic, ping, producer_settings
+from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
+from labstream.upload.ledger import UploadLedger, default_state_dir
+from labstream.upload.streamer import DirectoryStreamer, StreamOptions
+from labstream.watch import DEFAULT_EXCLUDES, Filters
+
+logger = logging.getLogger("labstream.watch")
+
+# [labstream] keys (the seed's [openmsi_directory_stream_service] names) -> default.
+PROGRAM_KEYS: dict[str, Any] = {
+    "file_directory": None, "topic_name": None, "n_threads": 2, "chunk_size": DEFAULT_CHUNK_SIZE,
+    "queue_max_size": 3000, "new_files_only": True, "update_seconds": 30.0, "include": "",
+    "exclude": "", "state": None, "log_file": None, "settle_seconds": 2.0, "rescan_seconds": 60.0,
+}
+
+
+@click.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@config_option
+@click.option("-t", "--topic", default=None, help="Kafka topic (or topic_name in [labstream]).")
+@click.option("-n", "--n-threads", "--threads", "n_threads", type=int, default=None,
+              help="Files read and produced in parallel [2].")
+@click.option("--chunk-size", type=int, default=None, help=f"Bytes per chunk [{DEFAULT_CHUNK_SIZE}].")
+@click.option("--queue-max-size", type=int, default=None, help="Ready files waiting to be sent [3000].")
+@click.option("--new-files-only/--upload-existing", "new_files_only", default=None,
+              help="Ignore (default) or send the files already there on the first start.")
+@click.option("--update-seconds", type=float, default=None,
+              help="Seconds between still-alive lines; -1 disables [30].")
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
+@click.option("--state", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the ledger and log [per-user, derived from DIR and topic].")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Log of every file sent with its SHA-256 [STATE/watch.log].")
+@click.option("--settle-seconds", type=float, default=None,
+              help="A file must keep its size and mtime this long to count as finished [2].")
+@click.option("--rescan-seconds", type=float, default=None,
+              help="Full rescan interval, the safety net for missed events [60].")
+def watch(directory: Path | None, config_name: str, topic: str | None, **cli: Any) -> None:
+    """Stream every new file below DIRECTORY (subfolders included) to TOPIC.
+
+    A file is sent once the instrument has finished writing it. Restarts resume from the
+    ledger: nothing is sent twice, nothing is lost. Stop with Ctrl+C, SIGTERM or `q`;
+    type `c` for what is queued, in progress and done.
+    """
+    config = load_config(config_name)
+    options = _resolve(config, {"file_directory": directory, "topic_name": topic, **cli})
+    root = Path(options["file_directory"] or "")
+    if not options["file_directory"] or not root.is_dir():
+        raise ConfigError(f"watched folder {root} does not exist (give DIRECTORY or file_directory)")
+    if not options["topic_name"]:
+        raise ConfigError("no topic: give --topic or topic_name in [labstream]")
+    state = _state_dir(options["state"], root, options["topic_name"])
+    _log_to_file(Path(options["log_file"] or state / "watch.log"))
+    settings = producer_settings(config)
+    ping(settings)
+    ensure_topic(settings, options["topic_name"])
+    stream_options = StreamOptions(
+        chunk_size=check_chunk_size(int(options["chunk_size"])), threads=int(options["n_threads"]),
+        queue_max_size=int(options["queue_max_size"]), upload_existing=not options["new_files_only"],
+        filters=Filters(tuple(options["include"]), (*DEFAULT_EXCLUDES, *options["exclude"])),
+        settle_seconds=float(options["settle_seconds"]),
+        rescan_seconds=float(options["rescan_seconds"]))
+    stop = threading.Event()
+    with UploadLedger(state / "ledger.sqlite") as ledger, Producer(settings) as producer:
+        streamer = DirectoryStreamer(root, producer, options["topic_name"], ledger, stream_options, stop)
+        logger.info("watching folder=%s topic=%s state=%s", streamer.root, options["topic_name"], state)
+        with stop_on_signals(stop) as signalled, Console(streamer, stop, options["update_seconds"]):
+            streamer.run()
+        session = streamer.status()["session"]
+    click.echo(f"stopped: sent {session['sent']} file(s) ({human_bytes(session['bytes'])}) this "  # type: ignore[index]
+               f"session, {session['failed']} failed; ledger {state / 'ledger.sqlite'}")  # type: ignore[index]
+    sys.exit(signalled["code"])
+
+
+def _resolve(config: Config, cli: dict[str, Any]) -> dict[str, Any]:
+    """Command line beats the config file's [labstream] section, which beats the defaults."""
+    section = config.program(set(PROGRAM_KEYS))
+    resolved: dict[str, Any] = {}
+    for key, default in PROGRAM_KEYS.items():
+        given = cli.get(key)
+        if given not in (None, ()):
+            resolved[key] = given
+        elif key in section:
+            resolved[key] = _convert(key, section[key], default, config)
+        else:
+            resolved[key] = () if key in ("include", "exclude") else default
+    return resolved
+
+
+def _convert(key: str, value: str, default: Any, config: Config) -> Any:
+    where = config.where(key, ("labstream",))
+    if key in ("include", "exclude"):
+        return tuple(p.strip() for p in value.split(",") if p.strip())
+    try:
+        if isinstance(default, bool):
+            return parse_bool(value, where)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where} = {value}: not a number") from exc
+    return value
+
+
+def _state_dir(given: Path | str | None, root: Path, topic: str) -> Path:
+    state = Path(given) if given else default_state_dir(root, topic)
+    resolved, watched = state.resolve(), root.resolve()
+    if resolved == watched or watched in resolved.parents:
+        raise ConfigError(f"state folder {state} is inside the watched folder {root}; choose another")
+    state.mkdir(parents=True, exist_ok=True)
+    return state
+
+
+def _log_to_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    logging.getLogger("labstream").addHandler(handler)

@@ -1,0 +1,123 @@
+"""The upload ledger: every file the watcher has seen, and how far it got. SQLite, durable.
+
+A file is identified by its relative path, size and mtime; the SHA-256 is added once it is
+hashed. Status moves ignored|seen -> queued -> sending -> sent, or -> failed. After a crash,
+rows left `queued` or `sending` are sent again; `sent` rows with the same size and mtime are
+never sent again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["UploadLedger", "LedgerRow", "default_state_dir"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    relpath TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    sha256 TEXT, status TEXT NOT NULL, reason TEXT, updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+UNFINISHED = ("queued", "sending")
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    relpath: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    status: str
+    reason: str | None
+    updated_at: float
+
+
+class UploadLedger:
+    """Thread-safe; every change is committed (and so durable) before the call returns."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(_SCHEMA)
+
+    def __enter__(self) -> UploadLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def get(self, relpath: str) -> LedgerRow | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM files WHERE relpath = ?", (relpath,)).fetchone()
+        return None if row is None else LedgerRow(*row)
+
+    def set(self, relpath: str, size: int, mtime_ns: int, status: str, *,
+            sha256: bytes | None = None, reason: str | None = None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (relpath, size, mtime_ns, sha256.hex() if sha256 else None, status, reason, time.time()),
+            )
+
+    def set_many(self, rows: list[tuple[str, int, int]], status: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, NULL, ?, NULL, ?)",
+                [(relpath, size, mtime, status, time.time()) for relpath, size, mtime in rows],
+            )
+
+    def unfinished(self) -> list[LedgerRow]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM files WHERE status IN (?, ?) ORDER BY updated_at", UNFINISHED
+            ).fetchall()
+        return [LedgerRow(*row) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall()
+        return {str(status): int(n) for status, n in rows}
+
+    def all(self) -> list[LedgerRow]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM files ORDER BY relpath").fetchall()
+        return [LedgerRow(*row) for row in rows]
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def default_state_dir(root: Path, topic: str) -> Path:
+    """A per-user folder for one (watched folder, topic) pair; never inside the folder."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "labstream"
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support" / "labstream"
+    else:
+        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "labstream"
+    digest = hashlib.sha256(f"{root.resolve()}\0{topic}".encode()).hexdigest()[:10]
+    return base / "watch" / f"{root.resolve().name or 'root'}-{topic}-{digest}"

@@ -1,0 +1,201 @@
+"""`watch`: ready files from a folder -> bounded queue -> sender threads -> topic, with a ledger.
+
+Shutdown order (one ExitStack): stop the watcher -> stop taking files from the queue ->
+let files being sent finish for up to `drain_seconds`, then checkpoint them (they stay
+`sending` in the ledger and are sent again on restart) -> flush the producer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labstream.errors import SourceFileError
+from labstream.kafka import Producer
+from labstream.upload.ledger import UploadLedger
+from labstream.upload.sender import FileSender, SentFile
+from labstream.upload.source import SourceFile
+from labstream.watch import DirectoryWatcher, Filters, ReadyFile
+
+__all__ = ["DirectoryStreamer", "StreamOptions"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    chunk_size: int = 512 * 1024
+    threads: int = 2
+    queue_max_size: int = 3000
+    upload_existing: bool = False
+    filters: Filters = field(default_factory=Filters)
+    settle_seconds: float = 2.0
+    rescan_seconds: float = 60.0
+    drain_seconds: float = 10.0
+
+
+class DirectoryStreamer:
+    """Streams every new or changed file below `root` to `topic` until `stop` is set."""
+
+    def __init__(self, root: Path, producer: Producer, topic: str, ledger: UploadLedger,
+                 options: StreamOptions, stop: threading.Event) -> None:
+        self.root = root.resolve()
+        self._producer = producer
+        self._ledger = ledger
+        self._options = options
+        self.stop = stop
+        self._abort = threading.Event()
+        self._queue: queue.Queue[ReadyFile] = queue.Queue(options.queue_max_size)
+        self._sender = FileSender(producer, topic, options.chunk_size, stop=self._abort)
+        self._lock = threading.Lock()
+        self.sending: set[str] = set()
+        self.in_flight = 0
+        self.session = {"sent": 0, "failed": 0, "bytes": 0}
+        self._watcher = DirectoryWatcher(
+            self.root, self._enqueue, is_known=self._is_known, filters=options.filters,
+            settle_seconds=options.settle_seconds, rescan_seconds=options.rescan_seconds)
+
+    def run(self) -> None:
+        """Blocks until `stop` is set, then shuts down in order and returns."""
+        self._baseline()
+        senders = [threading.Thread(target=self._send_loop, name=f"labstream-send-{i}", daemon=True)
+                   for i in range(max(1, self._options.threads))]
+        with ExitStack() as stack:
+            stack.callback(self._flush)
+            stack.callback(self._drain, senders)
+            for thread in senders:
+                thread.start()
+            self._requeue_unfinished()
+            stack.enter_context(self._watcher)
+            while not self.stop.wait(0.5):
+                self._producer.poll(0)
+
+    def status(self) -> dict[str, object]:
+        with self._lock:
+            sending = sorted(self.sending)
+            in_flight = self.in_flight
+            session = dict(self.session)
+        return {"queued": self._queue.qsize(), "settling": self._watcher.pending(),
+                "sending": sending, "awaiting_ack": in_flight, "session": session,
+                "ledger": self._ledger.counts()}
+
+    def _baseline(self) -> None:
+        """First run with new-files-only: what is already there is recorded, not sent."""
+        if self._ledger.meta("baseline") is not None or self._options.upload_existing:
+            self._ledger.set_meta("baseline", "done")
+            return
+        rows = []
+        for folder, _dirs, names in os.walk(self.root):
+            for name in names:
+                path = Path(folder) / name
+                relpath = path.relative_to(self.root).as_posix()
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                if self._options.filters.accepts(relpath):
+                    rows.append((relpath, st.st_size, st.st_mtime_ns))
+        self._ledger.set_many(rows, "ignored")
+        self._ledger.set_meta("baseline", "done")
+        logger.info("existing files ignored (new files only) files=%d", len(rows))
+
+    def _is_known(self, relpath: str, size: int, mtime_ns: int) -> bool:
+        row = self._ledger.get(relpath)
+        if row is None or (row.size, row.mtime_ns) != (size, mtime_ns):
+            return False
+        return not (row.status == "ignored" and self._options.upload_existing)
+
+    def _requeue_unfinished(self) -> None:
+        for row in self._ledger.unfinished():
+            path = self.root / row.relpath
+            logger.info("resuming file interrupted by a stop or crash file=%s", row.relpath)
+            self._enqueue(ReadyFile(path, row.relpath, row.size, row.mtime_ns))
+
+    def _enqueue(self, ready: ReadyFile) -> None:
+        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, "queued")
+        while not self.stop.is_set():
+            try:
+                self._queue.put(ready, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _send_loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                ready = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self._send(ready)
+
+    def _send(self, ready: ReadyFile) -> None:
+        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, "sending")
+        with self._lock:
+            self.sending.add(ready.relpath)
+            self.in_flight += 1
+        try:
+            self._sender.send(SourceFile(ready.path, ready.relpath), self._on_done)
+        except SourceFileError as exc:
+            with self._lock:
+                self.in_flight -= 1
+            self._on_error(ready, exc)
+        finally:
+            with self._lock:
+                self.sending.discard(ready.relpath)
+
+    def _on_error(self, ready: ReadyFile, exc: SourceFileError) -> None:
+        if self._abort.is_set():
+            logger.info("file checkpointed, sent again on restart file=%s", ready.relpath)
+            return  # stays `sending` in the ledger
+        if not ready.path.exists():
+            logger.warning("file vanished before it could be sent file=%s", ready.relpath)
+        else:
+            logger.error("file not sent file=%s reason=%s", ready.relpath, exc)
+        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, "failed", reason=str(exc))
+        self._count("failed")
+
+    def _on_done(self, sent: SentFile, error: str | None) -> None:
+        relpath = sent.source.relpath
+        if error is None:
+            self._ledger.set(relpath, sent.size, sent.mtime_ns, "sent", sha256=sent.sha256)
+            self._count("sent", sent.size)
+            logger.info("file sent file=%s size=%d chunks=%d sha256=%s", relpath, sent.size,
+                        sent.n_chunks, sent.sha256.hex())
+        else:
+            self._ledger.set(relpath, sent.size, sent.mtime_ns, "failed", sha256=sent.sha256,
+                             reason=error)
+            self._count("failed")
+            logger.error("file not acknowledged file=%s reason=%s", relpath, error)
+        with self._lock:
+            self.in_flight -= 1
+
+    def _count(self, outcome: str, nbytes: int = 0) -> None:
+        with self._lock:
+            self.session[outcome] += 1
+            self.session["bytes"] += nbytes
+
+    def _drain(self, senders: list[threading.Thread]) -> None:
+        self.stop.set()
+        deadline = time.monotonic() + self._options.drain_seconds
+        for thread in senders:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if any(t.is_alive() for t in senders):
+            logger.warning("files still being read after %gs; checkpointing them",
+                           self._options.drain_seconds)
+            self._abort.set()
+            for thread in senders:
+                thread.join()
+
+    def _flush(self) -> None:
+        while True:
+            with self._lock:
+                if self.in_flight <= 0:
+                    return
+            self._producer.flush(1.0)
+            self._producer.raise_if_fatal()

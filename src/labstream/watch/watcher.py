@@ -1,0 +1,173 @@
+"""Watch a folder tree; report files once the instrument has finished writing them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from labstream.errors import LabstreamError
+from labstream.watch.filters import Filters
+from labstream.watch.openfiles import open_for_writing
+
+__all__ = ["DirectoryWatcher", "ReadyFile"]
+
+logger = logging.getLogger(__name__)
+TICK_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class ReadyFile:
+    path: Path
+    relpath: str
+    size: int
+    mtime_ns: int
+
+
+class _Candidate:
+    __slots__ = ("size", "mtime_ns", "stable_since")
+
+    def __init__(self, size: int, mtime_ns: int, now: float) -> None:
+        self.size, self.mtime_ns, self.stable_since = size, mtime_ns, now
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, on_path: Callable[[str], None], on_folder: Callable[[str], None]) -> None:
+        self._on_path = on_path
+        self._on_folder = on_folder
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("deleted", "opened", "closed_no_write"):
+            return
+        path = getattr(event, "dest_path", "") or event.src_path
+        (self._on_folder if event.is_directory else self._on_path)(os.fsdecode(path))
+
+
+class DirectoryWatcher:
+    """Runs watchdog plus one thread that settles candidates and rescans the tree."""
+
+    def __init__(self, root: Path, on_ready: Callable[[ReadyFile], None], *,
+                 is_known: Callable[[str, int, int], bool], filters: Filters | None = None,
+                 settle_seconds: float = 2.0, rescan_seconds: float = 60.0) -> None:
+        self.root = root.resolve()
+        self._on_ready = on_ready
+        self._is_known = is_known
+        self._filters = filters or Filters()
+        self._settle = settle_seconds
+        self._rescan = rescan_seconds
+        self._lock = threading.Lock()
+        self._touched: set[str] = set()
+        self._candidates: dict[str, _Candidate] = {}
+        self._stop = threading.Event()
+        self._observer = Observer()
+        self._thread = threading.Thread(target=self._run, name="labstream-watch", daemon=True)
+
+    def __enter__(self) -> DirectoryWatcher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if not self.root.is_dir():
+            raise LabstreamError(f"{self.root}: not a folder (the watched folder must exist)")
+        self._observer.schedule(_Handler(self._touch, self._touch_folder), str(self.root),
+                                recursive=True)
+        self._observer.start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._observer.is_alive():
+            self._observer.stop()
+            self._observer.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def pending(self) -> int:
+        """Files seen but not yet settled."""
+        with self._lock:
+            return len(self._candidates) + len(self._touched)
+
+    def _touch(self, path: str) -> None:
+        with self._lock:
+            self._touched.add(path)
+
+    def _touch_folder(self, path: str) -> None:
+        # A folder moved in as a whole brings files that raised no events of their own.
+        for found in _walk(Path(path)):
+            self._touch(str(found))
+
+    def _run(self) -> None:
+        next_scan = 0.0
+        while not self._stop.wait(TICK_SECONDS):
+            try:
+                if time.monotonic() >= next_scan:
+                    self._scan()
+                    next_scan = time.monotonic() + self._rescan
+                self._settle_candidates()
+            except Exception:  # a bug must not silently end watching
+                logger.exception("watch loop error; continuing")
+
+    def _scan(self) -> None:
+        for path in _walk(self.root):
+            self._touch(str(path))
+
+    def _settle_candidates(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            touched, self._touched = self._touched, set()
+        # Every candidate is looked at again each tick: a file growing on a share that
+        # sends no events must not look settled, and one deleted meanwhile is dropped.
+        for path in touched | set(self._candidates):
+            self._observe(path, now)
+        settled = [p for p, c in self._candidates.items() if now - c.stable_since >= self._settle]
+        busy = open_for_writing([Path(p) for p in settled])
+        for path in settled:
+            candidate = self._candidates[path]
+            if Path(path) in busy:
+                candidate.stable_since = now  # still open for writing: wait another round
+                continue
+            del self._candidates[path]
+            relpath = Path(path).relative_to(self.root).as_posix()
+            self._on_ready(ReadyFile(Path(path), relpath, candidate.size, candidate.mtime_ns))
+
+    def _observe(self, path: str, now: float) -> None:
+        try:
+            relpath = Path(path).relative_to(self.root).as_posix()
+        except ValueError:
+            return
+        if not self._filters.accepts(relpath):
+            return
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            if self._candidates.pop(path, None) is not None:
+                logger.warning("file vanished before it could be sent file=%s", relpath)
+            return
+        except OSError as exc:
+            logger.warning("cannot look at file file=%s reason=%s", relpath, exc.strerror or exc)
+            return
+        if not os.path.isfile(path):
+            return
+        candidate = self._candidates.get(path)
+        if candidate is None:
+            if not self._is_known(relpath, st.st_size, st.st_mtime_ns):
+                self._candidates[path] = _Candidate(st.st_size, st.st_mtime_ns, now)
+        elif (candidate.size, candidate.mtime_ns) != (st.st_size, st.st_mtime_ns):
+            candidate.size, candidate.mtime_ns, candidate.stable_since = st.st_size, st.st_mtime_ns, now
+
+
+def _walk(root: Path) -> list[Path]:
+    found = []
+    for folder, _dirs, files in os.walk(root):
+        found.extend(Path(folder) / name for name in files)
+    return found
