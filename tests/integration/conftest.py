@@ -16,6 +16,8 @@ import pytest
 
 from labstream import broker
 
+from .watchproc import kill_leftovers
+
 TEST_PORT = int(os.environ.get("LABSTREAM_TEST_PORT", "29092"))
 
 
@@ -30,6 +32,12 @@ def bootstrap() -> Iterator[str]:
     yield state.bootstrap
     if not already:
         broker.stop(TEST_PORT)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_watchers() -> Iterator[None]:
+    yield
+    kill_leftovers()
 
 
 @pytest.fixture

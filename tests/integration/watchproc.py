@@ -15,6 +15,18 @@ from labstream.kafka import Consumer, consumer_settings
 from labstream.wire import decode
 
 
+_running: list[Watcher] = []
+
+
+def kill_leftovers() -> None:
+    """Called after each test: a watcher a failed test left running is killed and reaped."""
+    while _running:
+        watcher = _running.pop()
+        if watcher.proc.poll() is None:
+            watcher.proc.kill()
+        watcher.wait(30)
+
+
 class Watcher:
     def __init__(self, root: Path, config: Path, topic: str, state: Path, *extra: str) -> None:
         self.state = state
@@ -25,6 +37,7 @@ class Watcher:
         self.proc = subprocess.Popen([sys.executable, "-m", "labstream", *map(str, args)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._err)
+        _running.append(self)
         wait_for(lambda: "watching folder=" in self.text() or self.proc.poll() is not None)
         assert self.proc.poll() is None, self.text()
 
@@ -48,6 +61,8 @@ class Watcher:
     def wait(self, timeout: float) -> int:
         """Wait for the process to end by itself; release its pipes and log file."""
         code = self.proc.wait(timeout)
+        if self in _running:
+            _running.remove(self)
         self._err.close()
         for pipe in (self.proc.stdin, self.proc.stdout):
             if pipe:
@@ -55,11 +70,25 @@ class Watcher:
         return code
 
 
-def wait_for(condition: object, timeout: float = 90.0, every: float = 0.1) -> None:
+def wait_for(condition: object, timeout: float = 120.0, every: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out waiting"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting; {_describe()}")
         time.sleep(every)
+
+
+def _describe() -> str:
+    """What the running watchers were doing, for the failure message."""
+    parts = []
+    for watcher in _running:
+        try:
+            counts = collections.Counter(watcher.statuses().values())
+        except sqlite3.Error as exc:
+            counts = collections.Counter({f"ledger unreadable: {exc}": 1})
+        tail = "\n".join(watcher.text().splitlines()[-15:])
+        parts.append(f"watcher ledger={dict(counts)} alive={watcher.proc.poll() is None}\n{tail}")
+    return "\n".join(parts) or "no watcher running"
 
 
 def chunk_counts(config: Path, topic: str, idle: float = 4.0) -> collections.Counter[str]:

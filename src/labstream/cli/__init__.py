@@ -12,6 +12,8 @@ from labstream.cli.broker import broker
 from labstream.cli.config import config
 from labstream.cli.demo import demo
 from labstream.cli.download import download
+from labstream.cli.resend import resend
+from labstream.cli.status import status
 from labstream.cli.upload import upload
 from labstream.cli.watch import watch
 from labstream.errors import LabstreamError
@@ -45,7 +47,7 @@ def cli(verbose: int, quiet: bool) -> None:
         logging.getLogger("labstream.librdkafka").setLevel(logging.WARNING)
 
 
-for command in (broker, config, upload, watch, download, demo):
+for command in (broker, config, upload, watch, download, status, resend, demo):
     cli.add_command(command)
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import sys
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
 
 from labstream.cli.common import config_option, human_bytes, stop_on_signals, topic_option
-from labstream.config import load_config
+from labstream.config import Config, load_config
 from labstream.download import Downloader
-from labstream.kafka import consumer_settings, ping
+from labstream.kafka import consumer_settings, ensure_topic, ping, producer_settings
+from labstream.receipts import ReceiptPublisher
+from labstream.receipts import receipts_topic as default_receipts
 
 
 @click.command()
@@ -23,22 +26,36 @@ from labstream.kafka import consumer_settings, ping
 @click.option("--threads", "-n", default=1, show_default=True, help="Consumers in this process.")
 @click.option("--exit-when-idle", type=float, default=None, metavar="SECONDS",
               help="Stop after SECONDS without new messages.")
+@click.option("--receipts/--no-receipts", default=True, show_default=True,
+              help="Publish a receipt for every verified or failed file.")
+@click.option("--receipts-topic", default=None, help="Receipts topic [TOPIC.receipts].")
 @click.option("--timeout", default=15.0, show_default=True,
               help="Seconds to wait for the cluster to answer before giving up.")
 def download(directory: Path, config_name: str, topic: str, group: str | None, threads: int,
-             exit_when_idle: float | None, timeout: float) -> None:
+             exit_when_idle: float | None, receipts: bool, receipts_topic: str | None,
+             timeout: float) -> None:
     """Rebuild files from TOPIC into DIRECTORY, subfolders kept, each verified by SHA-256.
 
     Runs until Ctrl+C or SIGTERM (or --exit-when-idle); scale out by starting more
     downloaders with the same --group.
     """
-    settings = consumer_settings(load_config(config_name), group)
+    config = load_config(config_name)
+    settings = consumer_settings(config, group)
     ping(settings, timeout)
+    # A downloader may start before anything was uploaded: the topic it waits for must exist,
+    # or the consumer would not notice it appear for minutes.
+    ensure_topic(producer_settings(config), topic, timeout=timeout)
     stop = threading.Event()
-    downloader = Downloader(settings, topic, directory, threads=threads,
-                            exit_when_idle=exit_when_idle, stop=stop)
-    with stop_on_signals(stop) as signalled:
-        report = downloader.run()
+    with ExitStack() as stack:
+        publisher = None
+        if receipts:
+            publisher = stack.enter_context(_publisher(config, receipts_topic or default_receipts(topic),
+                                                       str(settings["group.id"])))
+        downloader = Downloader(settings, topic, directory, threads=threads,
+                                exit_when_idle=exit_when_idle, stop=stop,
+                                on_verdict=publisher.publish if publisher else None)
+        with stop_on_signals(stop) as signalled:
+            report = downloader.run()
     click.echo(f"downloaded {report.files} verified file(s) into {directory}; "
                f"{report.failed} failed, {report.rejected} message(s) rejected, "
                f"{report.duplicates} duplicate chunk(s) ignored; {human_bytes(report.bytes)} read "
@@ -47,3 +64,9 @@ def download(directory: Path, config_name: str, topic: str, group: str | None, t
         click.echo(f"see the log above; failed files are kept in {directory / '.labstream' / 'failed'}",
                    err=True)
     sys.exit(signalled["code"] or (2 if report.failed or report.rejected else 0))
+
+
+def _publisher(config: Config, topic: str, group: str) -> ReceiptPublisher:
+    settings = producer_settings(config)
+    ensure_topic(settings, topic, partitions=1)
+    return ReceiptPublisher(settings, topic, group)

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from pathlib import Path
 
 import click
 
 from labstream.cli.common import byte_progress, config_option, human_bytes, topic_option
-from labstream.config import load_config
-from labstream.kafka import Producer, ensure_topic, ping, producer_settings
-from labstream.upload import DEFAULT_CHUNK_SIZE, Uploader, check_chunk_size, collect
-from labstream.upload.uploader import raise_if_failed
+from labstream.config import Config, load_config
+from labstream.errors import DeliveryError
+from labstream.kafka import Producer, consumer_settings, ensure_topic, ping, producer_settings
+from labstream.receipts import receipts_topic as default_receipts
+from labstream.receipts import wait_verified
+from labstream.upload import (
+    DEFAULT_CHUNK_SIZE,
+    SentFile,
+    Uploader,
+    check_chunk_size,
+    collect,
+    raise_if_failed,
+)
 
 
 @click.command()
@@ -22,14 +33,24 @@ from labstream.upload.uploader import raise_if_failed
 @click.option("--threads", "-n", default=2, show_default=True, help="Files sent in parallel.")
 @click.option("--timeout", default=15.0, show_default=True,
               help="Seconds to wait for the cluster to answer before giving up.")
+@click.option("--wait-verified", is_flag=True,
+              help="Return only once a downloader's receipt confirms every file's SHA-256.")
+@click.option("--verified-by", default=1, show_default=True,
+              help="With --wait-verified: distinct consumer groups that must confirm.")
+@click.option("--wait-timeout", default=300.0, show_default=True,
+              help="With --wait-verified: seconds to wait for the receipts.")
+@click.option("--receipts-topic", default=None, help="Receipts topic [TOPIC.receipts].")
 def upload(paths: tuple[str, ...], config_name: str, topic: str, chunk_size: int, threads: int,
-           timeout: float) -> None:
+           timeout: float, wait_verified: bool, verified_by: int, wait_timeout: float,
+           receipts_topic: str | None) -> None:
     """Upload files (folders: every file below, subfolders kept) to TOPIC.
 
     Returns when the cluster has acknowledged every chunk; exits 1 if any was not.
     """
     check_chunk_size(chunk_size)
-    settings = producer_settings(load_config(config_name))
+    config = load_config(config_name)
+    settings = producer_settings(config)
+    started_ms = int(time.time() * 1000) - 5000  # receipts cannot predate the upload
     files = list(collect(paths))
     ping(settings, timeout)
     ensure_topic(settings, topic, timeout=timeout)
@@ -44,6 +65,27 @@ def upload(paths: tuple[str, ...], config_name: str, topic: str, chunk_size: int
     click.echo(f"uploaded {report.files} file(s), {human_bytes(report.bytes)} in {report.chunks} "
                f"chunk(s) to {topic} in {report.seconds:.2f} s ({human_bytes(rate)}/s); "
                "every chunk acknowledged")
+    if wait_verified:
+        _wait(config, receipts_topic or default_receipts(topic), report.sent, started_ms,
+              verified_by, wait_timeout)
+
+
+def _wait(config: Config, topic: str, sent: list[SentFile], since_ms: int, verified_by: int,
+          timeout: float) -> None:
+    files = {s.source.relpath: s.sha256.hex() for s in sent}
+    # Created here if missing: a consumer would not notice it appear for minutes.
+    ensure_topic(producer_settings(config), topic, partitions=1)
+    click.echo(f"waiting up to {timeout:g} s for receipts on {topic} ...", err=True)
+    group = f"labstream-wait-{uuid.uuid4().hex[:12]}"
+    verdicts = wait_verified(consumer_settings(config, group), topic, files, since_ms=since_ms,
+                             verified_by=verified_by, timeout=timeout)
+    bad = {path: v for path, v in verdicts.items() if v != "verified"}
+    if bad:
+        path, verdict = next(iter(bad.items()))
+        raise DeliveryError(f"{len(bad)} of {len(files)} file(s) not verified downstream; "
+                            f"first: {path}: {verdict}")
+    click.echo(f"verified downstream: all {len(files)} file(s), SHA-256 confirmed by "
+               f"{verified_by} consumer group(s)")
 
 
 def _size(path: Path) -> int:

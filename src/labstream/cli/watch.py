@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,12 @@ from labstream.cli.common import config_option, human_bytes, stop_on_signals
 from labstream.cli.console import Console
 from labstream.config import Config, load_config, parse_bool
 from labstream.errors import ConfigError
-from labstream.kafka import Producer, ensure_topic, ping, producer_settings
+from labstream.kafka import Producer, consumer_settings, ensure_topic, ping, producer_settings
+from labstream.receipts import ReceiptCollector
+from labstream.receipts import receipts_topic as default_receipts
+from labstream.upload.cleanup import Cleaner, CleanupPolicy
 from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
-from labstream.upload.ledger import UploadLedger, default_state_dir
+from labstream.upload.ledger import UploadLedger, default_state_dir, state_digest
 from labstream.upload.streamer import DirectoryStreamer, StreamOptions
 from labstream.watch import DEFAULT_EXCLUDES, Filters
 
@@ -27,6 +31,7 @@ PROGRAM_KEYS: dict[str, Any] = {
     "file_directory": None, "topic_name": None, "n_threads": 2, "chunk_size": DEFAULT_CHUNK_SIZE,
     "queue_max_size": 3000, "new_files_only": True, "update_seconds": 30.0, "include": "",
     "exclude": "", "state": None, "log_file": None, "settle_seconds": 2.0, "rescan_seconds": 60.0,
+    "receipts_topic": None, "delete_after_verified": 0, "move_after_verified": None,
 }
 
 
@@ -52,6 +57,11 @@ PROGRAM_KEYS: dict[str, Any] = {
               help="A file must keep its size and mtime this long to count as finished [2].")
 @click.option("--rescan-seconds", type=float, default=None,
               help="Full rescan interval, the safety net for missed events [60].")
+@click.option("--receipts-topic", default=None, help="Receipts topic to follow [TOPIC.receipts].")
+@click.option("--delete-after-verified", type=int, default=None, metavar="N",
+              help="Delete a sent file once N consumer groups verified its exact SHA-256.")
+@click.option("--move-after-verified", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --delete-after-verified N (default 1): move the file here instead.")
 def watch(directory: Path | None, config_name: str, topic: str | None, **cli: Any) -> None:
     """Stream every new file below DIRECTORY (subfolders included) to TOPIC.
 
@@ -77,8 +87,20 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
         filters=Filters(tuple(options["include"]), (*DEFAULT_EXCLUDES, *options["exclude"])),
         settle_seconds=float(options["settle_seconds"]),
         rescan_seconds=float(options["rescan_seconds"]))
+    policy = _cleanup_policy(options, root)
+    receipts = options["receipts_topic"] or default_receipts(options["topic_name"])
+    ensure_topic(settings, receipts, partitions=1)
     stop = threading.Event()
-    with UploadLedger(state / "ledger.sqlite") as ledger, Producer(settings) as producer:
+    with ExitStack() as stack:
+        ledger = stack.enter_context(UploadLedger(state / "ledger.sqlite"))
+        for key, value in (("root", str(root.resolve())), ("topic", options["topic_name"]),
+                           ("receipts_topic", receipts), ("config", config.path)):
+            ledger.set_meta(key, value)
+        producer = stack.enter_context(Producer(settings))
+        cleaner = Cleaner(root.resolve(), ledger, policy)
+        group = f"labstream-receipts-{state_digest(state)}"
+        stack.enter_context(ReceiptCollector(consumer_settings(config, group), receipts,
+                                             cleaner.on_receipt))
         streamer = DirectoryStreamer(root, producer, options["topic_name"], ledger, stream_options, stop)
         logger.info("watching folder=%s topic=%s state=%s", streamer.root, options["topic_name"], state)
         with stop_on_signals(stop) as signalled, Console(streamer, stop, options["update_seconds"]):
@@ -118,6 +140,20 @@ def _convert(key: str, value: str, default: Any, config: Config) -> Any:
     except ValueError as exc:
         raise ConfigError(f"{where} = {value}: not a number") from exc
     return value
+
+
+def _cleanup_policy(options: dict[str, Any], root: Path) -> CleanupPolicy:
+    move_to = options["move_after_verified"]
+    n = int(options["delete_after_verified"] or 0)
+    if move_to is not None:
+        move_to = Path(move_to)
+        resolved, watched = move_to.resolve(), root.resolve()
+        if resolved == watched or watched in resolved.parents:
+            raise ConfigError(f"--move-after-verified {move_to} is inside the watched folder")
+        n = n or 1
+    if n < 0:
+        raise ConfigError("--delete-after-verified must be 0 (off) or more")
+    return CleanupPolicy(after_verified_by=n, move_to=move_to)
 
 
 def _state_dir(given: Path | str | None, root: Path, topic: str) -> Path:

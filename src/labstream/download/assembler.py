@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from labstream.download.durability import flush_files, flush_folders
@@ -22,6 +23,8 @@ __all__ = ["Assembler", "Outcome"]
 
 logger = logging.getLogger(__name__)
 FileKey = tuple[str, bytes, int]
+# (relative path, SHA-256, size, "verified" | "failed", reason): what receipts are made of.
+OnVerdict = Callable[[str, bytes, int, str, str], None]
 _counter = itertools.count()
 
 
@@ -36,9 +39,10 @@ class Outcome(enum.Enum):
 class Assembler:
     """Reassembles files in `out_dir`; temporary files live in its state folder."""
 
-    def __init__(self, out_dir: Path, ledger: Ledger) -> None:
+    def __init__(self, out_dir: Path, ledger: Ledger, on_verdict: OnVerdict | None = None) -> None:
         self.out_dir = out_dir
         self._ledger = ledger
+        self._on_verdict = on_verdict or (lambda *_: None)
         self._work = out_dir / STATE_DIRNAME / "partial" / f"{os.getpid()}-{next(_counter)}"
         self._failed_dir = out_dir / STATE_DIRNAME / "failed"
         self._work.mkdir(parents=True, exist_ok=True)
@@ -127,6 +131,7 @@ class Assembler:
             del self._files[partial.key]
             logger.info("file verified file=%s size=%d sha256=%s", partial.path, partial.size,
                         partial.sha256.hex())
+            self._on_verdict(partial.path, partial.sha256, partial.size, "verified", "")
 
     def _finish(self, partial: PartialFile) -> Outcome:
         reason = partial.verify()
@@ -145,8 +150,11 @@ class Assembler:
         partial = self._files.get(key)
         if partial is not None:
             return self._set_aside(partial, reason)
+        if self._ledger.status(*key) == "verified":
+            return Outcome.DUPLICATE  # a damaged extra copy of a file already verified
         self._failed.add(key)
         self._ledger.record(key[0], key[1], key[2], "failed", reason)
+        self._on_verdict(key[0], key[1], key[2], "failed", reason)
         return Outcome.FAILED
 
     def _set_aside(self, partial: PartialFile, reason: str) -> Outcome:
@@ -160,4 +168,5 @@ class Assembler:
         self._ledger.record(partial.path, partial.sha256, partial.size, "failed", reason)
         logger.error("file failed verification, kept aside file=%s reason=%s kept=%s",
                      partial.path, reason, aside)
+        self._on_verdict(partial.path, partial.sha256, partial.size, "failed", reason)
         return Outcome.FAILED

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labstream.download.assembler import Assembler, Outcome
+from labstream.download.assembler import Assembler, OnVerdict, Outcome
 from labstream.download.ledger import Ledger
 from labstream.download.placement import STATE_DIRNAME
 from labstream.errors import LabstreamError, OutputError
@@ -44,7 +44,8 @@ class Downloader:
 
     def __init__(self, settings: dict[str, Any], topic: str, out_dir: Path, *, threads: int = 1,
                  exit_when_idle: float | None = None, stop: threading.Event | None = None,
-                 on_outcome: Callable[[Outcome, int], None] | None = None) -> None:
+                 on_outcome: Callable[[Outcome, int], None] | None = None,
+                 on_verdict: OnVerdict | None = None) -> None:
         self._settings = settings
         self._topic = topic
         self._out_dir = out_dir
@@ -52,6 +53,7 @@ class Downloader:
         self._idle_seconds = exit_when_idle
         self.stop = stop or threading.Event()
         self._on_outcome = on_outcome
+        self._on_verdict = on_verdict
         self._lock = threading.Lock()
         self._last_activity = time.monotonic()
         self._assigned = False
@@ -99,7 +101,7 @@ class Downloader:
             return time.monotonic() - self._last_activity
 
     def _work(self, ledger: Ledger) -> None:
-        assembler = Assembler(self._out_dir, ledger)
+        assembler = Assembler(self._out_dir, ledger, self._on_verdict)
         next_offsets: dict[TopicPartition, int] = {}
         stored: dict[TopicPartition, int] = {}
 

@@ -33,8 +33,11 @@ class Consumer:
     """Wraps confluent_kafka.Consumer; `store()` marks offsets safe to commit."""
 
     def __init__(self, settings: dict[str, Any], topics: list[str], *,
-                 on_assign: OnPartitions | None = None, on_revoke: OnPartitions | None = None) -> None:
+                 on_assign: OnPartitions | None = None, on_revoke: OnPartitions | None = None,
+                 start_at_ms: int | None = None) -> None:
+        """`start_at_ms`: begin each partition at the first message at or after this time."""
         self._consumer = confluent_kafka.Consumer({**settings, "error_cb": _on_error})
+        self._start_at_ms = start_at_ms
         self._on_assign = on_assign
         self._on_revoke = on_revoke
         self._consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._revoked,
@@ -75,8 +78,17 @@ class Consumer:
     def close(self) -> None:
         self._consumer.close()
 
-    def _assigned(self, _consumer: Any, partitions: list[Any]) -> None:
+    def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
         logger.info("partitions assigned partitions=%s", [p.partition for p in partitions])
+        if self._start_at_ms is not None and partitions:
+            wanted = [confluent_kafka.TopicPartition(p.topic, p.partition, self._start_at_ms)
+                      for p in partitions]
+            found = consumer.offsets_for_times(wanted, timeout=10)
+            # No message at or after the time: -1 means "the end", which is where to start.
+            consumer.assign([confluent_kafka.TopicPartition(p.topic, p.partition,
+                                                            p.offset if p.offset >= 0 else
+                                                            confluent_kafka.OFFSET_END)
+                             for p in found])
         if self._on_assign:
             self._on_assign([(p.topic, p.partition) for p in partitions])
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["UploadLedger", "LedgerRow", "default_state_dir"]
+__all__ = ["UploadLedger", "LedgerRow", "default_state_dir", "state_digest"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -25,6 +25,11 @@ CREATE TABLE IF NOT EXISTS files (
     sha256 TEXT, status TEXT NOT NULL, reason TEXT, updated_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS receipts (
+    relpath TEXT NOT NULL, sha256 TEXT NOT NULL, grp TEXT NOT NULL, host TEXT NOT NULL,
+    outcome TEXT NOT NULL, reason TEXT, at REAL NOT NULL,
+    PRIMARY KEY (relpath, sha256, grp)
+);
 """
 UNFINISHED = ("queued", "sending")
 
@@ -49,7 +54,9 @@ class UploadLedger:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # NORMAL in WAL mode survives a crash of this process; a power cut may lose the last
+        # status changes, which only means a file is sent again (harmless), never lost.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
 
@@ -101,6 +108,39 @@ class UploadLedger:
             rows = self._db.execute("SELECT * FROM files ORDER BY relpath").fetchall()
         return [LedgerRow(*row) for row in rows]
 
+    def add_receipt(self, relpath: str, sha256: str, group: str, host: str, outcome: str,
+                    reason: str, at: float) -> None:
+        """Remember the latest outcome per (file version, consumer group)."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (relpath, sha256, group, host, outcome, reason, at))
+
+    def verified_groups(self, relpath: str, sha256: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT grp FROM receipts WHERE relpath = ? AND sha256 = ? AND outcome = 'verified'",
+                (relpath, sha256)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def report(self) -> list[dict[str, object]]:
+        """Per file: ledger status plus downstream verdicts for its current version."""
+        with self._lock:
+            files = self._db.execute("SELECT * FROM files ORDER BY relpath").fetchall()
+            receipts = self._db.execute("SELECT relpath, sha256, grp, outcome, reason FROM receipts"
+                                        ).fetchall()
+        verdicts: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+        for relpath, sha, group, outcome, reason in receipts:
+            verdicts.setdefault((relpath, sha), []).append((group, outcome, reason or ""))
+        report = []
+        for row in map(lambda r: LedgerRow(*r), files):
+            mine = verdicts.get((row.relpath, row.sha256 or ""), [])
+            report.append({
+                "path": row.relpath, "status": row.status, "size": row.size, "sha256": row.sha256,
+                "reason": row.reason, "verified_by": sorted(g for g, o, _ in mine if o == "verified"),
+                "failed_downstream": {g: r for g, o, r in mine if o == "failed"},
+            })
+        return report
+
     def meta(self, key: str) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -121,3 +161,8 @@ def default_state_dir(root: Path, topic: str) -> Path:
         base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "labstream"
     digest = hashlib.sha256(f"{root.resolve()}\0{topic}".encode()).hexdigest()[:10]
     return base / "watch" / f"{root.resolve().name or 'root'}-{topic}-{digest}"
+
+
+def state_digest(state: Path) -> str:
+    """A short stable name for one state folder (used in consumer group names)."""
+    return hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:12]

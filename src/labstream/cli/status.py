@@ -1,0 +1,95 @@
+"""`labstream status`: what the watcher sent, and what downstream verified."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from labstream.config import load_config
+from labstream.errors import ConfigError, KafkaError
+from labstream.kafka import consumer_settings
+from labstream.receipts import read_receipts
+from labstream.upload.cleanup import Cleaner, CleanupPolicy
+from labstream.upload.ledger import UploadLedger, default_state_dir, state_digest
+
+logger = logging.getLogger(__name__)
+CATEGORIES = ("waiting", "sending", "sent", "verified", "failed downstream", "failed", "ignored",
+              "cleaned up")
+
+
+@click.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("-t", "--topic", default=None, help="Topic the watcher streams DIRECTORY to.")
+@click.option("--state", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The watcher's state folder (instead of DIRECTORY and --topic).")
+@click.option("-c", "--config", "config_name", default=None,
+              help="Config to read new receipts with [the watcher's].")
+@click.option("--refresh/--no-refresh", default=True, show_default=True,
+              help="Read new receipts from Kafka before reporting.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--all", "show_all", is_flag=True, help="List every file, not only unfinished ones.")
+def status(directory: Path | None, topic: str | None, state: Path | None, config_name: str | None,
+           refresh: bool, as_json: bool, show_all: bool) -> None:
+    """Per file and in totals: waiting, sending, sent, verified downstream, failed."""
+    state = state or _derive_state(directory, topic)
+    if not (state / "ledger.sqlite").exists():
+        raise ConfigError(f"no watcher ledger in {state} (give --state, or DIRECTORY and --topic)")
+    with UploadLedger(state / "ledger.sqlite") as ledger:
+        if refresh:
+            _refresh(ledger, state, config_name)
+        files = ledger.report()
+    for entry in files:
+        entry["category"] = _category(entry)
+    totals = {name: sum(1 for f in files if f["category"] == name) for name in CATEGORIES}
+    if as_json:
+        click.echo(json.dumps({"totals": totals, "files": files}, indent=2))
+        return
+    _print(files, totals, show_all)
+
+
+def _derive_state(directory: Path | None, topic: str | None) -> Path:
+    if directory is None or topic is None:
+        raise ConfigError("give --state, or DIRECTORY and --topic")
+    return default_state_dir(directory, topic)
+
+
+def _refresh(ledger: UploadLedger, state: Path, config_name: str | None) -> None:
+    receipts, config_path = ledger.meta("receipts_topic"), config_name or ledger.meta("config")
+    if not receipts or not config_path:
+        return
+    settings = consumer_settings(load_config(config_path), f"labstream-status-{state_digest(state)}")
+    cleaner = Cleaner(Path(ledger.meta("root") or "."), ledger, CleanupPolicy())
+    try:
+        read_receipts(settings, receipts, cleaner.on_receipt, idle_seconds=2.0, timeout=30.0)
+    except KafkaError as exc:
+        logger.warning("showing the ledger without new receipts reason=%s", exc)
+
+
+def _category(entry: dict[str, Any]) -> str:
+    status = entry["status"]
+    if entry["failed_downstream"]:  # any group's latest verdict on this version is a failure
+        return "failed downstream"
+    if status in ("sent", "deleted", "moved") and entry["verified_by"]:
+        return "cleaned up" if status in ("deleted", "moved") else "verified"
+    return {"queued": "waiting", "sending": "sending", "sent": "sent", "failed": "failed",
+            "ignored": "ignored"}.get(status, status)
+
+
+def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) -> None:
+    console = Console()
+    console.print("  ".join(f"{name}: {count}" for name, count in totals.items()))
+    shown = [f for f in files if show_all or f["category"] not in ("verified", "ignored", "cleaned up")]
+    if not shown:
+        return
+    table = Table("file", "state", "size", "verified by", "detail")
+    for entry in shown:
+        detail = "; ".join(f"{g}: {r}" for g, r in entry["failed_downstream"].items())
+        table.add_row(entry["path"], entry["category"], str(entry["size"]),
+                      ", ".join(entry["verified_by"]) or "-", detail or (entry["reason"] or ""))
+    console.print(table)

@@ -1,0 +1,43 @@
+"""Publish receipts with the same guarantees as data: acks=all, idempotent."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+from labstream.kafka import Producer
+from labstream.receipts.format import Receipt
+
+__all__ = ["ReceiptPublisher"]
+
+logger = logging.getLogger(__name__)
+
+
+class ReceiptPublisher:
+    """One producer per downloader process; `publish` is thread-safe."""
+
+    def __init__(self, settings: dict[str, Any], topic: str, group: str) -> None:
+        self.topic = topic
+        self.group = group
+        self.host = socket.gethostname()
+        self._producer = Producer(settings)
+
+    def __enter__(self) -> ReceiptPublisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def publish(self, path: str, sha256: bytes, size: int, outcome: str, reason: str = "") -> None:
+        receipt = Receipt(path, sha256.hex(), size, outcome, self.group, self.host, reason)
+        self._producer.send(self.topic, path.encode("utf-8"), receipt.to_bytes(), self._on_delivery)
+
+    def close(self) -> None:
+        left = self._producer.flush(30.0)
+        if left:
+            logger.warning("receipts not delivered before closing count=%d", left)
+
+    def _on_delivery(self, error: str | None) -> None:
+        if error is not None:
+            logger.warning("receipt not delivered topic=%s error=%s", self.topic, error)
