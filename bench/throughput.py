@@ -120,22 +120,61 @@ def phase_download(args: argparse.Namespace) -> dict[str, float]:
                         stop=stop, on_outcome=on_outcome).run()
     assert report.files == args.files and report.failed == 0, report
     # Timed from consumer creation to the last file verified, like the raw consumer.
-    return {"seconds": report.seconds, "bytes": report.bytes}
+    return {"seconds": report.seconds, "bytes": report.bytes, "finished_at": time.time()}
 
 
 PHASES = {"raw-produce": phase_raw_produce, "raw-consume": phase_raw_consume,
           "upload": phase_upload, "download": phase_download}
 
 
-def run_phase(name: str, **options: object) -> dict[str, float]:
-    """Run one phase in a fresh interpreter; returns its figures and peak RSS."""
+def start_phase(name: str, **options: object) -> subprocess.Popen[str]:
+    """Start one phase in a fresh interpreter (so its peak RSS is its own)."""
     command = [sys.executable, __file__, "--phase", name]
     for key, value in options.items():
         command += [f"--{key.replace('_', '-')}", str(value)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"phase {name} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_phase(name: str, proc: subprocess.Popen[str]) -> dict[str, float]:
+    stdout, stderr = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"phase {name} failed:\n{stderr[-3000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def run_phase(name: str, **options: object) -> dict[str, float]:
+    return finish_phase(name, start_phase(name, **options))
+
+
+def end_to_end(data: Path, files: int, common: dict[str, object], label: str) -> dict[str, float]:
+    """Downloader first (given 5 s to join), then upload; first byte sent -> last file verified."""
+    topic = f"bench-{label}-e2e-{uuid.uuid4().hex[:6]}"
+    from labstream.kafka import ensure_topic
+
+    ensure_topic(settings("producer"), topic)  # so the downloader can join before any data
+    down = start_phase("download", topic=topic, files=files, **common)
+    time.sleep(5.0)
+    started = time.time()
+    up = run_phase("upload", topic=topic, data=data, **common)
+    down_figures = finish_phase("download", down)
+    return {"seconds": down_figures["finished_at"] - started,
+            "upload_peak_rss_kib": up["peak_rss_kib"], "peak_rss_kib": down_figures["peak_rss_kib"]}
+
+
+def openmsistream_e2e(data: Path, args: argparse.Namespace, label: str,
+                      chunk_size: int | None) -> dict[str, float]:
+    import openmsistream_run
+
+    topic = f"bench-{label}-omsi-{uuid.uuid4().hex[:6]}"
+    scratch = Path(args.scratch)
+    from labstream.kafka import ensure_topic
+
+    ensure_topic(settings("producer"), topic)
+    config = openmsistream_run.write_config(scratch, os.environ.get("LABSTREAM_BOOTSTRAP", "127.0.0.1:9092"))
+    out = Path(tempfile.mkdtemp(prefix="omsi-out-", dir=scratch))
+    figures = openmsistream_run.end_to_end(data, out, config, topic, chunk_size)
+    figures["peak_rss_kib"] = figures["download_peak_rss_kib"]
+    return figures
 
 
 def bench_dataset(label: str, data: Path, files: int, args: argparse.Namespace) -> dict[str, object]:
@@ -148,23 +187,33 @@ def bench_dataset(label: str, data: Path, files: int, args: argparse.Namespace) 
         "raw_consume": run_phase("raw-consume", topic=raw_topic, messages=messages, **common),
         "upload": run_phase("upload", topic=ls_topic, data=data, **common),
         "download": run_phase("download", topic=ls_topic, files=files, **common),
+        "labstream_e2e": end_to_end(data, files, common, label),
     }
+    if args.openmsistream:
+        results["omsi_e2e_default"] = openmsistream_e2e(data, args, label, None)
     for figures in results.values():
         figures["MB_per_s"] = total / MB / figures["seconds"]
         figures["files_per_s"] = files / figures["seconds"]
-    return {"dataset": label, "files": files, "bytes": total, "results": results,
-            "upload_vs_raw": results["upload"]["MB_per_s"] / results["raw_produce"]["MB_per_s"],
-            "download_vs_raw": results["download"]["MB_per_s"] / results["raw_consume"]["MB_per_s"]}
+    row = {"dataset": label, "files": files, "bytes": total, "results": results,
+           "upload_vs_raw": results["upload"]["MB_per_s"] / results["raw_produce"]["MB_per_s"],
+           "download_vs_raw": results["download"]["MB_per_s"] / results["raw_consume"]["MB_per_s"]}
+    if "omsi_e2e_default" in results:
+        row["e2e_vs_openmsistream"] = (results["omsi_e2e_default"]["seconds"]
+                                       / results["labstream_e2e"]["seconds"])
+    return row
 
 
 def print_table(rows: list[dict[str, object]]) -> None:
-    print(f"{'dataset':<8} {'phase':<12} {'MB/s':>8} {'files/s':>9} {'peak RSS MiB':>13} {'vs raw':>7}")
+    print("vs ref: upload/download against the raw producer/consumer; labstream_e2e as\n"
+          "openmsistream e2e time / labstream e2e time (x times faster)")
+    print(f"{'dataset':<8} {'phase':<17} {'MB/s':>8} {'files/s':>9} {'peak RSS MiB':>13} {'vs ref':>7}")
     for row in rows:
         results = row["results"]
-        ratios = {"upload": row["upload_vs_raw"], "download": row["download_vs_raw"]}
+        ratios = {"upload": row["upload_vs_raw"], "download": row["download_vs_raw"],
+                  "labstream_e2e": row.get("e2e_vs_openmsistream", float("nan"))}
         for phase, figures in results.items():
             ratio = f"{ratios[phase]:.2f}" if phase in ratios else "1.00"
-            print(f"{row['dataset']:<8} {phase:<12} {figures['MB_per_s']:>8.1f} "
+            print(f"{row['dataset']:<8} {phase:<17} {figures['MB_per_s']:>8.1f} "
                   f"{figures['files_per_s']:>9.1f} {figures['peak_rss_kib'] / 1024:>13.0f} {ratio:>7}")
 
 
@@ -183,6 +232,8 @@ def main() -> None:
     parser.add_argument("--large-files", type=int, default=1)
     parser.add_argument("--large-size", type=int, default=256 * 1024 * 1024)
     parser.add_argument("--json", dest="json_path", default=None)
+    parser.add_argument("--openmsistream", action=argparse.BooleanOptionalAction, default=True,
+                        help="Also run openmsistream 1.8.8 (installed in bench/.venv-openmsistream).")
     args = parser.parse_args()
     if args.phase:
         figures = PHASES[args.phase](args)
