@@ -26,8 +26,25 @@ def ensure_venv() -> Path:
 
 def write_config(folder: Path, bootstrap: str) -> Path:
     path = folder / "openmsistream.config"
-    path.write_text(f"[broker]\nbootstrap.servers = {bootstrap}\n\n[producer]\n\n"
-                    "[consumer]\nauto.offset.reset = earliest\n")
+    # openmsistream's own local_broker_test.config, pointed at our broker.
+    path.write_text(f"""[broker]
+bootstrap.servers = {bootstrap}
+
+[producer]
+batch.size       = 2000000
+linger.ms        = 100
+compression.type = lz4
+key.serializer   = StringSerializer
+value.serializer = DataFileChunkSerializer
+
+[consumer]
+group.id           = create_new
+auto.offset.reset  = earliest
+enable.auto.commit = False
+fetch.min.bytes    = 100000
+key.deserializer   = StringDeserializer
+value.deserializer = DataFileChunkDeserializer
+""")
     return path
 
 
@@ -47,7 +64,14 @@ def _digests(root: Path) -> dict[str, str]:
 
 
 def _sizes(root: Path) -> dict[str, int]:
-    return {p.relative_to(root).as_posix(): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+    sizes = {}
+    for path in root.rglob("*"):
+        try:
+            if path.is_file():
+                sizes[path.relative_to(root).as_posix()] = path.stat().st_size
+        except OSError:
+            continue  # renamed or removed while we looked
+    return sizes
 
 
 def end_to_end(data: Path, out: Path, config: Path, topic: str, chunk_size: int | None,
@@ -69,9 +93,11 @@ def end_to_end(data: Path, out: Path, config: Path, topic: str, chunk_size: int 
     deadline = started + timeout
     seconds = float("nan")
     while time.monotonic() < deadline:
-        if _sizes(out) == expected_sizes:
+        got = _sizes(out)  # openmsistream also writes its log file into the output folder
+        if all(got.get(name) == size for name, size in expected_sizes.items()):
             expected = expected or _digests(data)
-            if _digests(out) == expected:
+            digests = _digests(out)
+            if all(digests.get(name) == digest for name, digest in expected.items()):
                 seconds = time.monotonic() - started
                 break
         time.sleep(0.2)

@@ -33,7 +33,7 @@ def chunks(draw: st.DrawFn) -> Chunk:
 def test_round_trip_keeps_every_field(chunk: Chunk) -> None:
     decoded = decode(encode(chunk))
     assert decoded.path == chunk.path
-    assert (decoded.file_size, decoded.file_sha256) == (chunk.file_size, chunk.file_sha256)
+    assert (decoded.file_size, decoded.file_digest) == (chunk.file_size, chunk.file_digest)
     assert (decoded.index, decoded.n_chunks, decoded.chunk_size) == (
         chunk.index, chunk.n_chunks, chunk.chunk_size)
     assert decoded.offset == chunk.offset
@@ -72,7 +72,7 @@ def test_flipped_bytes_never_crash_and_never_misplace_data(chunk: Chunk, data: s
     # fits one chunk either way. Never the bytes, nor where they go, nor the file size.
     assert bytes(decoded.data) == bytes(chunk.data)
     assert (decoded.offset, decoded.file_size, decoded.index) == (chunk.offset, chunk.file_size, chunk.index)
-    if decoded.path == chunk.path and decoded.file_sha256 == chunk.file_sha256:
+    if decoded.path == chunk.path and decoded.file_digest == chunk.file_digest:
         assert decoded.n_chunks == chunk.n_chunks == 1 and decoded.chunk_size != chunk.chunk_size
 
 
@@ -126,7 +126,7 @@ def test_unknown_version_and_magic_are_named() -> None:
     value[4] = 9
     with pytest.raises(WireError, match="version 9"):
         decode(bytes(value))
-    with pytest.raises(WireError, match="not a labstream chunk"):
+    with pytest.raises(WireError, match="not a labstream or openmsistream chunk"):
         decode(b"XXXX" + bytes(value[4:]))
 
 

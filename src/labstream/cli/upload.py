@@ -14,6 +14,7 @@ from labstream.errors import DeliveryError
 from labstream.kafka import Producer, consumer_settings, ensure_topic, ping, producer_settings
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.receipts import wait_verified
+from labstream.wire import WIRE_FORMATS, wire_format
 from labstream.upload import (
     DEFAULT_CHUNK_SIZE,
     SentFile,
@@ -40,9 +41,11 @@ from labstream.upload import (
 @click.option("--wait-timeout", default=300.0, show_default=True,
               help="With --wait-verified: seconds to wait for the receipts.")
 @click.option("--receipts-topic", default=None, help="Receipts topic [TOPIC.receipts].")
+@click.option("--wire", "wire_name", type=click.Choice(sorted(WIRE_FORMATS)), default="labstream",
+              show_default=True, help="Chunk format: labstream's, or openmsistream's for its downloaders.")
 def upload(paths: tuple[str, ...], config_name: str, topic: str, chunk_size: int, threads: int,
            timeout: float, wait_verified: bool, verified_by: int, wait_timeout: float,
-           receipts_topic: str | None) -> None:
+           receipts_topic: str | None, wire_name: str) -> None:
     """Upload files (folders: every file below, subfolders kept) to TOPIC.
 
     Returns when the cluster has acknowledged every chunk; exits 1 if any was not.
@@ -58,7 +61,8 @@ def upload(paths: tuple[str, ...], config_name: str, topic: str, chunk_size: int
     with byte_progress(total, "uploading") as progress, Producer(settings) as producer:
         task = progress.task_ids[0]
         uploader = Uploader(producer, topic, chunk_size=chunk_size, threads=threads,
-                            on_progress=lambda n: progress.advance(task, n))
+                            on_progress=lambda n: progress.advance(task, n),
+                            wire=wire_format(wire_name))
         report = uploader.upload(files)
     raise_if_failed(report)
     rate = report.bytes / max(report.seconds, 1e-9)

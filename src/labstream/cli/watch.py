@@ -23,6 +23,7 @@ from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
 from labstream.upload.ledger import UploadLedger, default_state_dir, state_digest
 from labstream.upload.streamer import DirectoryStreamer, StreamOptions
 from labstream.watch import DEFAULT_EXCLUDES, Filters
+from labstream.wire import WIRE_FORMATS, wire_format
 
 logger = logging.getLogger("labstream.watch")
 
@@ -32,6 +33,7 @@ PROGRAM_KEYS: dict[str, Any] = {
     "queue_max_size": 3000, "new_files_only": True, "update_seconds": 30.0, "include": "",
     "exclude": "", "state": None, "log_file": None, "settle_seconds": 2.0, "rescan_seconds": 60.0,
     "receipts_topic": None, "delete_after_verified": 0, "move_after_verified": None,
+    "wire": "labstream",
 }
 
 
@@ -62,6 +64,8 @@ PROGRAM_KEYS: dict[str, Any] = {
               help="Delete a sent file once N consumer groups verified its exact SHA-256.")
 @click.option("--move-after-verified", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="With --delete-after-verified N (default 1): move the file here instead.")
+@click.option("--wire", type=click.Choice(sorted(WIRE_FORMATS)), default=None,
+              help="Chunk format: labstream's (default) or openmsistream's.")
 def watch(directory: Path | None, config_name: str, topic: str | None, **cli: Any) -> None:
     """Stream every new file below DIRECTORY (subfolders included) to TOPIC.
 
@@ -86,7 +90,7 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
         queue_max_size=int(options["queue_max_size"]), upload_existing=not options["new_files_only"],
         filters=Filters(tuple(options["include"]), (*DEFAULT_EXCLUDES, *options["exclude"])),
         settle_seconds=float(options["settle_seconds"]),
-        rescan_seconds=float(options["rescan_seconds"]))
+        rescan_seconds=float(options["rescan_seconds"]), wire=wire_format(str(options["wire"])))
     policy = _cleanup_policy(options, root)
     receipts = options["receipts_topic"] or default_receipts(options["topic_name"])
     ensure_topic(settings, receipts, partitions=1)

@@ -71,7 +71,7 @@ class Assembler:
         if partial is None:
             if self._already_done(chunk):
                 return Outcome.DUPLICATE
-            temp = self._work / f"{chunk.file_sha256.hex()[:16]}-{next(_counter)}.part"
+            temp = self._work / f"{chunk.file_digest.hex()[:16]}-{next(_counter)}.part"
             partial = self._files[chunk.key] = PartialFile(chunk, temp)
         if not partial.add(chunk, record.topic, record.partition, record.offset):
             return Outcome.DUPLICATE

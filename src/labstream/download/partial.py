@@ -28,12 +28,13 @@ class PartialFile:
         self.key = first.key
         self.path = first.path
         self.size = first.file_size
-        self.sha256 = first.file_sha256
+        self.sha256 = first.file_digest
         self.n_chunks = first.n_chunks
         self.temp_path = temp_path
         self.received: set[int] = set()
         self.first_offsets: dict[tuple[str, int], int] = {}
-        self._hasher: hashlib._Hash | None = hashlib.sha256()
+        self.hash_name = first.hash_name
+        self._hasher: hashlib._Hash | None = hashlib.new(first.hash_name)
         self._hashed_to = 0
 
     @property
@@ -71,18 +72,18 @@ class PartialFile:
         if not self.temp_path.exists():  # an empty file: nothing was written yet
             self.temp_path.touch()
         actual_size = self.temp_path.stat().st_size
-        if actual_size != self.size:
+        if self.size >= 0 and actual_size != self.size:  # openmsistream does not say (-1)
             return f"size {actual_size} != {self.size} announced"
         digest = self._hasher.digest() if self._hasher is not None else self._hash_from_disk()
         if digest != self.sha256:
-            return f"sha256 {digest.hex()} != {self.sha256.hex()} announced"
+            return f"{self.hash_name} {digest.hex()} != {self.sha256.hex()} announced"
         return None
 
     def discard(self) -> None:
         self.temp_path.unlink(missing_ok=True)
 
     def _hash_from_disk(self) -> bytes:
-        digest = hashlib.sha256()
+        digest = hashlib.new(self.hash_name)
         with open(self.temp_path, "rb") as handle:
             while block := handle.read(READ_SIZE):
                 digest.update(block)

@@ -28,14 +28,15 @@ PRODUCER_DEFAULTS = {
 PRODUCER_REQUIRED = {"acks": ("all", "-1"), "enable.idempotence": ("true",)}
 CONSUMER_DEFAULTS = {
     "auto.offset.reset": "earliest",
-    "enable.auto.commit": "true",
     "auto.commit.interval.ms": "1000",
     # A crashed downloader's partitions move on after 10 s instead of librdkafka's 45 s;
     # heartbeats come from librdkafka's own thread, so a busy Python thread does not matter.
     "session.timeout.ms": "10000",
     "queued.max.messages.kbytes": "16384",
 }
-CONSUMER_FORCED = {"enable.auto.offset.store": "false"}
+# Offsets are stored only for data already durable, so committing them automatically is
+# safe; an openmsistream config's enable.auto.commit = False would make every restart re-read.
+CONSUMER_FORCED = {"enable.auto.offset.store": "false", "enable.auto.commit": "true"}
 _PROPERTY_RE = re.compile(r'property "([^"]+)"|property: "?([^"\s]+)"?')
 
 
@@ -58,7 +59,7 @@ def consumer_settings(config: Config, group: str | None, overrides: dict[str, An
     settings = {**CONSUMER_DEFAULTS, **_client_keys(config.consumer_settings()), **CONSUMER_FORCED}
     if group:
         settings["group.id"] = group
-    if str(settings.get("group.id", "")).lower() == "new":
+    if str(settings.get("group.id", "")).lower() in ("new", "create_new"):
         settings["group.id"] = f"labstream-{uuid.uuid4().hex[:12]}"
     settings.setdefault("group.id", "labstream-download")
     settings.update(overrides or {})

@@ -48,6 +48,7 @@ class Receipt:
                           str(body.get("reason", "")), float(body.get("at", 0.0)))
         except (ValueError, KeyError, TypeError) as exc:
             raise WireError(f"malformed receipt: {exc}") from exc
-        if receipt.outcome not in OUTCOMES or len(receipt.sha256) != 64:
+        # The digest is SHA-256 (64 hex digits), or SHA-512 (128) for openmsistream files.
+        if receipt.outcome not in OUTCOMES or len(receipt.sha256) not in (64, 128):
             raise WireError(f"malformed receipt for {receipt.path!r}")
         return receipt

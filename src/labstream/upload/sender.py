@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from labstream.errors import SourceFileError
 from labstream.kafka import Producer
 from labstream.upload.source import SourceFile, hash_file
-from labstream.wire import Chunk, encode, n_chunks_for
+from labstream.wire import WIRE_FORMATS, Chunk, WireFormat, n_chunks_for
 
 __all__ = ["FileSender", "SentFile", "OnFileDone", "OnProgress"]
 
@@ -26,7 +26,7 @@ class SentFile:
     source: SourceFile
     size: int
     mtime_ns: int
-    sha256: bytes
+    sha256: bytes  # the file digest: SHA-256, or SHA-512 in openmsistream's format
     n_chunks: int
 
 
@@ -66,7 +66,9 @@ class FileSender:
     """Produces files chunk by chunk over a shared producer (safe from several threads)."""
 
     def __init__(self, producer: Producer, topic: str, chunk_size: int, *,
-                 stop: threading.Event | None = None, on_progress: OnProgress | None = None) -> None:
+                 stop: threading.Event | None = None, on_progress: OnProgress | None = None,
+                 wire: WireFormat = WIRE_FORMATS["labstream"]) -> None:
+        self._wire = wire
         self._producer = producer
         self._topic = topic
         self._chunk_size = chunk_size
@@ -80,10 +82,9 @@ class FileSender:
         changes while it is read, or `stop` is set before every chunk was produced.
         """
         before = _stat(source)
-        size, sha256 = hash_file(source.path)
+        size, sha256 = hash_file(source.path, self._wire.hash_name)
         sent = SentFile(source, size, before[1], sha256, n_chunks_for(size, self._chunk_size))
         deliveries = _FileDeliveries(sent, on_done, self._on_progress)
-        key = source.relpath.encode("utf-8")
         try:
             with open(source.path, "rb", buffering=0) as handle:
                 for index in range(sent.n_chunks):
@@ -94,7 +95,9 @@ class FileSender:
                                   self._chunk_size, data)
                     if len(data) != min(self._chunk_size, size - chunk.offset):
                         raise SourceFileError(f"{source.relpath}: file shrank while it was sent")
-                    self._producer.send(self._topic, key, encode(chunk), deliveries.callback(len(data)))
+                    key = self._wire.key(source.relpath, index, sent.n_chunks)
+                    self._producer.send(self._topic, key, self._wire.encode(chunk),
+                                        deliveries.callback(len(data)))
         except OSError as exc:
             raise SourceFileError(f"{source.relpath}: cannot read: {exc.strerror or exc}") from exc
         if _stat(source) != before:

@@ -43,9 +43,9 @@ def collect(paths: Iterable[str | os.PathLike[str]]) -> Iterator[SourceFile]:
             raise SourceFileError(f"{path}: no such file or folder")
 
 
-def hash_file(path: Path) -> tuple[int, bytes]:
-    """Size and SHA-256 of a file, read in 1 MiB pieces (hashlib releases the GIL)."""
-    digest = hashlib.sha256()
+def hash_file(path: Path, hash_name: str = "sha256") -> tuple[int, bytes]:
+    """Size and digest of a file, read in 1 MiB pieces (hashlib releases the GIL)."""
+    digest = hashlib.new(hash_name)
     buffer = bytearray(READ_SIZE)
     view = memoryview(buffer)
     size = 0

@@ -22,6 +22,7 @@ from labstream.upload.ledger import UploadLedger
 from labstream.upload.sender import FileSender, SentFile
 from labstream.upload.source import SourceFile
 from labstream.watch import DirectoryWatcher, Filters, ReadyFile
+from labstream.wire import WIRE_FORMATS, WireFormat
 
 __all__ = ["DirectoryStreamer", "StreamOptions"]
 
@@ -38,6 +39,7 @@ class StreamOptions:
     settle_seconds: float = 2.0
     rescan_seconds: float = 60.0
     drain_seconds: float = 10.0
+    wire: WireFormat = WIRE_FORMATS["labstream"]
 
 
 class DirectoryStreamer:
@@ -52,7 +54,8 @@ class DirectoryStreamer:
         self.stop = stop
         self._abort = threading.Event()
         self._queue: queue.Queue[ReadyFile] = queue.Queue(options.queue_max_size)
-        self._sender = FileSender(producer, topic, options.chunk_size, stop=self._abort)
+        self._sender = FileSender(producer, topic, options.chunk_size, stop=self._abort,
+                                  wire=options.wire)
         self._lock = threading.Lock()
         self.sending: set[str] = set()
         self.in_flight = 0

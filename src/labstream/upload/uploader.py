@@ -12,6 +12,7 @@ from labstream.errors import ConfigError, DeliveryError, SourceFileError
 from labstream.kafka import Producer
 from labstream.upload.sender import FileSender, OnProgress, SentFile
 from labstream.upload.source import SourceFile
+from labstream.wire import WIRE_FORMATS, WireFormat
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "UploadReport", "Uploader", "check_chunk_size", "raise_if_failed"]
 
@@ -44,12 +45,13 @@ class Uploader:
 
     def __init__(self, producer: Producer, topic: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  threads: int = 2, on_progress: OnProgress | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 wire: WireFormat = WIRE_FORMATS["labstream"]) -> None:
         self._producer = producer
         self._threads = max(1, threads)
         self._stop = stop or threading.Event()
         self._sender = FileSender(producer, topic, check_chunk_size(chunk_size), stop=self._stop,
-                                  on_progress=on_progress)
+                                  on_progress=on_progress, wire=wire)
         self._lock = threading.Lock()
         self._in_flight = 0
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from labstream.errors import ChecksumError, UnsafePathError, WireError
 from labstream.wire.paths import check_relative_path
 
-__all__ = ["Chunk", "encode", "decode", "n_chunks_for", "MAGIC", "VERSION", "HEADER_SIZE"]
+__all__ = ["Chunk", "encode", "decode_labstream", "n_chunks_for", "MAGIC", "VERSION", "HEADER_SIZE"]
 
 MAGIC = b"LSCK"
 VERSION = 1
@@ -22,19 +22,26 @@ MAX_CHUNK_SIZE = 1 << 30
 
 @dataclass(frozen=True)
 class Chunk:
-    """One slice of one file, with everything needed to place and verify it."""
+    """One slice of one file, with everything needed to place and verify it.
+
+    labstream's own format gives the file's size and SHA-256 and derives the offset from
+    the index; chunks read from openmsistream carry an explicit offset, a SHA-512 and no
+    file size (`file_size` -1).
+    """
 
     path: str
     file_size: int
-    file_sha256: bytes
+    file_digest: bytes
     index: int
     n_chunks: int
     chunk_size: int
     data: bytes | memoryview
+    explicit_offset: int | None = None
+    hash_name: str = "sha256"
 
     @property
     def offset(self) -> int:
-        return self.index * self.chunk_size
+        return self.index * self.chunk_size if self.explicit_offset is None else self.explicit_offset
 
     @property
     def name(self) -> str:
@@ -43,7 +50,7 @@ class Chunk:
     @property
     def key(self) -> tuple[str, bytes, int]:
         """What identifies one version of one file."""
-        return (self.path, self.file_sha256, self.file_size)
+        return (self.path, self.file_digest, self.file_size)
 
 
 def n_chunks_for(file_size: int, chunk_size: int) -> int:
@@ -57,14 +64,14 @@ def encode(chunk: Chunk) -> bytes:
     payload = chunk.data
     header = _HEADER.pack(
         MAGIC, VERSION, 0, len(path_bytes), chunk.file_size, chunk.offset, chunk.index,
-        chunk.n_chunks, chunk.chunk_size, len(payload), zlib.crc32(payload), chunk.file_sha256,
+        chunk.n_chunks, chunk.chunk_size, len(payload), zlib.crc32(payload), chunk.file_digest,
     )
     value = b"".join((header, path_bytes, payload))
-    decode(memoryview(value)[: HEADER_SIZE + len(path_bytes)], check_payload=False)
+    decode_labstream(memoryview(value)[: HEADER_SIZE + len(path_bytes)], check_payload=False)
     return value
 
 
-def decode(value: bytes | memoryview, *, check_payload: bool = True) -> Chunk:
+def decode_labstream(value: bytes | memoryview, *, check_payload: bool = True) -> Chunk:
     """Parse a message value. Raises `WireError` for anything malformed; never crashes."""
     view = memoryview(value)
     if len(view) < HEADER_SIZE:

@@ -1,0 +1,36 @@
+"""The formats labstream can produce: its own (default) and openmsistream's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from labstream.errors import ConfigError
+from labstream.wire.chunk import Chunk, encode
+from labstream.wire.openmsistream import encode_openmsistream, openmsistream_key
+
+__all__ = ["WireFormat", "wire_format", "WIRE_FORMATS"]
+
+
+@dataclass(frozen=True)
+class WireFormat:
+    """How a sender names, hashes and packs chunks for one consumer ecosystem."""
+
+    name: str
+    hash_name: str
+    key: Callable[[str, int, int], bytes]
+    encode: Callable[[Chunk], bytes]
+
+
+WIRE_FORMATS = {
+    "labstream": WireFormat("labstream", "sha256", lambda path, _i, _n: path.encode("utf-8"), encode),
+    # openmsistream's downloaders need its key layout and SHA-512 digests.
+    "openmsistream": WireFormat("openmsistream", "sha512", openmsistream_key, encode_openmsistream),
+}
+
+
+def wire_format(name: str) -> WireFormat:
+    try:
+        return WIRE_FORMATS[name]
+    except KeyError:
+        raise ConfigError(f"unknown wire format {name!r} (known: {', '.join(WIRE_FORMATS)})") from None
