@@ -79,7 +79,8 @@ def end_to_end(data: Path, out: Path, config: Path, topic: str, chunk_size: int 
     """Start the downloader, then the directory uploader (--upload_existing); time until
     every file in `out` has the right SHA-256. Returns seconds and both peak RSS."""
     bin_dir = ensure_venv()
-    expected_sizes, expected = _sizes(data), None
+    # Taken before the run: openmsistream's uploader writes its LOGS folder into `data`.
+    expected_sizes, expected = _sizes(data), _digests(data)
     out.mkdir(parents=True, exist_ok=True)
     extra = ["--chunk_size", str(chunk_size)] if chunk_size else []
     down = subprocess.Popen([str(bin_dir / "DataFileDownloadDirectory"), str(out), "--config",
@@ -95,7 +96,6 @@ def end_to_end(data: Path, out: Path, config: Path, topic: str, chunk_size: int 
     while time.monotonic() < deadline:
         got = _sizes(out)  # openmsistream also writes its log file into the output folder
         if all(got.get(name) == size for name, size in expected_sizes.items()):
-            expected = expected or _digests(data)
             digests = _digests(out)
             if all(digests.get(name) == digest for name, digest in expected.items()):
                 seconds = time.monotonic() - started
