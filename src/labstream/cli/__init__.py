@@ -13,6 +13,7 @@ from labstream.cli.config import config
 from labstream.cli.demo import demo
 from labstream.cli.download import download
 from labstream.cli.resend import resend
+from labstream.cli.service import service
 from labstream.cli.status import status
 from labstream.cli.upload import upload
 from labstream.cli.watch import watch
@@ -47,7 +48,7 @@ def cli(verbose: int, quiet: bool) -> None:
         logging.getLogger("labstream.librdkafka").setLevel(logging.WARNING)
 
 
-for command in (broker, config, upload, watch, download, status, resend, demo):
+for command in (broker, config, upload, watch, download, status, resend, service, demo):
     cli.add_command(command)
 
 

@@ -1,0 +1,87 @@
+"""`labstream service install|start|stop|restart|status|remove`: the watcher as an OS service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from labstream.config import load_config
+from labstream.service import ServiceSpec, manager_for_platform
+from labstream.upload.ledger import UploadLedger, default_state_dir
+
+
+def _spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("-c", "--config", "config_path", required=True,
+                     type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Config file with file_directory and topic_name in [labstream]."),
+        click.option("--name", default=None, help="Service name [the config file's stem]."),
+        click.option("--user", is_flag=True, help="A per-user service (systemd --user)."),
+        click.option("--state", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="The watcher's state folder [derived from folder and topic]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _spec(config_path: Path, name: str | None, user: bool, state: Path | None) -> ServiceSpec:
+    return ServiceSpec(name or config_path.stem, config_path.resolve(), user=user, state=state)
+
+
+@click.group()
+def service() -> None:
+    """Install and control `labstream watch` as an OS service (systemd, launchd, Windows)."""
+
+
+@service.command()
+@_spec_options
+@click.option("--start", "start_now", is_flag=True, help="Start it right away.")
+def install(config_path: Path, name: str | None, user: bool, state: Path | None, start_now: bool) -> None:
+    """Install (and enable at boot) a watcher service for CONFIG."""
+    spec = _spec(config_path, name, user, state)
+    manager = manager_for_platform()
+    for path in manager.install(spec):
+        click.echo(f"wrote {path}")
+    click.echo(f"installed {spec.unit_name}: {spec.command_line()}")
+    if start_now:
+        manager.start(spec)
+        click.echo(f"started {spec.unit_name}")
+
+
+def _simple(action: str, past: str) -> click.Command:
+    @_spec_options
+    def command(config_path: Path, name: str | None, user: bool, state: Path | None) -> None:
+        spec = _spec(config_path, name, user, state)
+        result = getattr(manager_for_platform(), action)(spec)
+        for path in result or []:
+            click.echo(f"removed {path}")
+        click.echo(f"{past} {spec.unit_name}")
+
+    command.__doc__ = f"{action.capitalize()} the watcher service."
+    return click.command(name=action)(command)
+
+
+for _action, _past in (("start", "started"), ("stop", "stopped"), ("restart", "restarted"),
+                       ("remove", "removed")):
+    service.add_command(_simple(_action, _past))
+
+
+@service.command()
+@_spec_options
+def status(config_path: Path, name: str | None, user: bool, state: Path | None) -> None:
+    """Whether it runs, since when, and the watcher's own progress (from its ledger)."""
+    spec = _spec(config_path, name, user, state)
+    info = manager_for_platform().status(spec)
+    click.echo(f"{spec.unit_name}: {info.get('ActiveState', '?')} {info.get('SubState', '')}".rstrip())
+    if info.get("ActiveEnterTimestamp"):
+        click.echo(f"  since {info['ActiveEnterTimestamp']} (pid {info.get('MainPID', '?')})")
+    program = load_config(config_path).section("labstream")
+    folder, topic = program.get("file_directory"), program.get("topic_name")
+    ledger_dir = state or (default_state_dir(Path(folder), topic) if folder and topic else None)
+    if ledger_dir and (ledger_dir / "ledger.sqlite").exists():
+        with UploadLedger(ledger_dir / "ledger.sqlite") as ledger:
+            click.echo(f"  watcher ledger {ledger_dir}: {ledger.counts()}")

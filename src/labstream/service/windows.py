@@ -1,0 +1,58 @@
+"""Windows: a real service (pywin32's service framework) that runs the watcher.
+
+`install` registers `labstream.service.windows_host.LabstreamService` under the name
+`labstream-NAME` with pywin32, storing the config path as a service option; start, stop,
+status and remove go through `sc.exe`. The service stops the watcher gracefully by typing
+`q` on its console (the same path as Ctrl+C), then waits for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from labstream.errors import LabstreamError
+from labstream.service.base import ServiceManager, ServiceSpec, referenced_env
+
+__all__ = ["WindowsManager", "HOST_CLASS"]
+
+HOST_CLASS = "labstream.service.windows_host.LabstreamService"
+
+
+def _win32() -> tuple[object, object]:
+    try:
+        import win32service  # type: ignore[import-not-found]
+        import win32serviceutil  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise LabstreamError("the Windows service needs pywin32: pip install pywin32"
+                             ) from exc
+    return win32service, win32serviceutil
+
+
+class WindowsManager(ServiceManager):
+    def install(self, spec: ServiceSpec) -> list[Path]:
+        referenced_env(spec.config)  # fail now, not at boot, if a secret is missing
+        win32service, util = _win32()
+        util.InstallService(HOST_CLASS, spec.unit_name, f"labstream watcher {spec.name}",  # type: ignore[attr-defined]
+                            startType=win32service.SERVICE_AUTO_START,  # type: ignore[attr-defined]
+                            description="Streams new instrument files to Kafka (labstream watch)")
+        util.SetServiceCustomOption(spec.unit_name, "config", str(spec.config.resolve()))  # type: ignore[attr-defined]
+        util.SetServiceCustomOption(spec.unit_name, "python", spec.python)  # type: ignore[attr-defined]
+        if spec.state is not None:
+            util.SetServiceCustomOption(spec.unit_name, "state", str(spec.state.resolve()))  # type: ignore[attr-defined]
+        return []
+
+    def start(self, spec: ServiceSpec) -> None:
+        self._check(["sc.exe", "start", spec.unit_name])
+
+    def stop(self, spec: ServiceSpec) -> None:
+        self._check(["sc.exe", "stop", spec.unit_name])
+
+    def status(self, spec: ServiceSpec) -> dict[str, str]:
+        output = self._check(["sc.exe", "query", spec.unit_name])
+        state = "active" if "RUNNING" in output else "inactive"
+        return {"ActiveState": state, "detail": output}
+
+    def remove(self, spec: ServiceSpec) -> list[Path]:
+        self._run(["sc.exe", "stop", spec.unit_name])
+        self._check(["sc.exe", "delete", spec.unit_name])
+        return []
