@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from labstream.download.durability import flush_files, flush_folders
@@ -19,13 +20,27 @@ from labstream.errors import ChecksumError, OutputError, UnsafePathError, WireEr
 from labstream.kafka import Record
 from labstream.wire import Chunk, decode
 
-__all__ = ["Assembler", "Outcome"]
+__all__ = ["Assembler", "DoneFile", "Outcome", "DONE_STATUSES"]
 
 logger = logging.getLogger(__name__)
 FileKey = tuple[str, bytes, int]
 # (relative path, SHA-256, size, "verified" | "failed", reason): what receipts are made of.
 OnVerdict = Callable[[str, bytes, int, str, str], None]
 _counter = itertools.count()
+# Ledger statuses of files a processor has finished with (see labstream.process).
+DONE_STATUSES = ("processed", "process-failed")
+
+
+@dataclass(frozen=True)
+class DoneFile:
+    """A file verified and in place: what processors are handed."""
+
+    relpath: str
+    path: Path
+    digest: bytes
+    hash_name: str
+    size: int
+    key_size: int  # the size the sender announced (-1 for openmsistream): the ledger key
 
 
 class Outcome(enum.Enum):
@@ -106,17 +121,20 @@ class Assembler:
         shutil.rmtree(self._work, ignore_errors=True)
 
     def _already_done(self, chunk: Chunk) -> bool:
-        if self._ledger.status(*chunk.key) != "verified":
+        status = self._ledger.status(*chunk.key)
+        if status in DONE_STATUSES:
+            return True  # handed to a processor: done whether or not the file is still here
+        if status != "verified":
             return False
         try:
             return target_path(self.out_dir, chunk.path).exists()
         except UnsafePathError:
             return False
 
-    def commit(self) -> None:
+    def commit(self) -> list[DoneFile]:
         """Flush verified files to disk, rename them into place, record them, release offsets."""
         if not self._ready:
-            return
+            return []
         ready, self._ready = self._ready, []
         flush_files([p.temp_path for p, _ in ready], self._work)
         for partial, target in ready:
@@ -132,6 +150,8 @@ class Assembler:
             logger.info("file verified file=%s size=%d sha256=%s", partial.path, partial.size,
                         partial.sha256.hex())
             self._on_verdict(partial.path, partial.sha256, partial.size, "verified", "")
+        return [DoneFile(p.path, target, p.sha256, p.hash_name, target.stat().st_size, p.size)
+                for p, target in ready]
 
     def _finish(self, partial: PartialFile) -> Outcome:
         reason = partial.verify()

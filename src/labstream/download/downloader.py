@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labstream.download.assembler import Assembler, OnVerdict, Outcome
+from labstream.download.assembler import Assembler, DoneFile, OnVerdict, Outcome
 from labstream.download.ledger import Ledger
 from labstream.download.placement import STATE_DIRNAME
 from labstream.errors import LabstreamError, OutputError
@@ -45,7 +45,8 @@ class Downloader:
     def __init__(self, settings: dict[str, Any], topic: str, out_dir: Path, *, threads: int = 1,
                  exit_when_idle: float | None = None, stop: threading.Event | None = None,
                  on_outcome: Callable[[Outcome, int], None] | None = None,
-                 on_verdict: OnVerdict | None = None) -> None:
+                 on_verdict: OnVerdict | None = None,
+                 after_commit: Callable[[list[DoneFile], Ledger], None] | None = None) -> None:
         self._settings = settings
         self._topic = topic
         self._out_dir = out_dir
@@ -54,6 +55,7 @@ class Downloader:
         self.stop = stop or threading.Event()
         self._on_outcome = on_outcome
         self._on_verdict = on_verdict
+        self._after_commit = after_commit
         self._lock = threading.Lock()
         self._last_activity = time.monotonic()
         self._assigned = False
@@ -117,7 +119,9 @@ class Downloader:
                 while not self.stop.is_set():
                     records = consumer.consume(BATCH, POLL_SECONDS)
                     self._handle(records, assembler, next_offsets)
-                    assembler.commit()
+                    done = assembler.commit()
+                    if done and self._after_commit is not None:
+                        self._after_commit(done, ledger)  # before the offsets move past them
                     _store_safe_offsets(consumer, assembler, next_offsets, stored)
         except LabstreamError as exc:
             logger.error("download worker stopped reason=%s", exc)

@@ -60,6 +60,13 @@ class Ledger:
             ).fetchone()
         return None if row is None else str(row[0])
 
+    def with_status(self, status: str) -> list[tuple[str, bytes, int, str]]:
+        """(path, digest, size, reason) of every file in `status`."""
+        with self._lock:
+            rows = self._db.execute("SELECT path, sha256, size, reason FROM files WHERE status = ?",
+                                    (status,)).fetchall()
+        return [(str(p), bytes.fromhex(d), int(n), str(r or "")) for p, d, n, r in rows]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -51,8 +51,15 @@ class Consumer:
 
     def consume(self, max_records: int, timeout: float) -> list[Record]:
         """Up to `max_records` records, waiting at most `timeout` seconds."""
+        # librdkafka's consume(n, timeout) waits until it has n messages or the timeout
+        # passes; take what is queued now, and block only when nothing is.
+        messages = self._consumer.consume(max_records, 0)
+        if not messages:
+            messages = self._consumer.consume(1, timeout)
+            if messages and max_records > 1:
+                messages += self._consumer.consume(max_records - 1, 0)
         records = []
-        for message in self._consumer.consume(max_records, timeout):
+        for message in messages:
             error = message.error()
             if error is None:
                 records.append(Record(message.topic(), message.partition(), message.offset(),

@@ -33,6 +33,9 @@ CONSUMER_DEFAULTS = {
     # heartbeats come from librdkafka's own thread, so a busy Python thread does not matter.
     "session.timeout.ms": "10000",
     "queued.max.messages.kbytes": "16384",
+    # When that prefetch queue is full, librdkafka (>= 2.4) pauses fetching for 1 s by
+    # default; a downloader busy writing hits that all the time (measured: 57 vs 300 MB/s).
+    "fetch.queue.backoff.ms": "10",
 }
 # Offsets are stored only for data already durable, so committing them automatically is
 # safe; an openmsistream config's enable.auto.commit = False would make every restart re-read.

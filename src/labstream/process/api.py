@@ -1,0 +1,116 @@
+"""What a processor sees and how it is found.
+
+A processor is a function `def process(file: ReceivedFile) -> None`, or a class whose
+instances have `process(file)` (and optionally `close()`), built with the `--option`
+key=value pairs as keyword arguments. Raising means "failed"; returning means "done".
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labstream.errors import ConfigError
+
+__all__ = ["BaseProcessor", "ReceivedFile", "load_processor", "BUILTIN"]
+
+BUILTIN = {"s3": "labstream.process.s3:S3Sink", "metadata": "labstream.process.metadata:MetadataPublisher"}
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    """One complete file whose size and hash were verified."""
+
+    relpath: str
+    path: Path  # a readable local copy; do not keep it, it is removed after `process`
+    size: int
+    digest: str  # hex
+    hash_name: str  # "sha256" (labstream) or "sha512" (openmsistream)
+    topic: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+
+class BaseProcessor:
+    """Optional base class: override `process`; `close` runs once at shutdown."""
+
+    def process(self, file: ReceivedFile) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the processor holds (connections, producers)."""
+
+
+class _FunctionProcessor(BaseProcessor):
+    def __init__(self, function: Callable[[ReceivedFile], Any]) -> None:
+        self._function = function
+
+    def process(self, file: ReceivedFile) -> None:
+        self._function(file)
+
+
+def load_processor(spec: str, options: dict[str, str], context: dict[str, Any]) -> BaseProcessor:
+    """Build the processor named by "module:Name", "path/to/file.py:Name" or a built-in name.
+
+    Classes get `options` as keyword arguments, plus the `context` keys they ask for
+    (config, topic) by parameter name.
+    """
+    target = _resolve(BUILTIN.get(spec, spec))
+    if inspect.isclass(target):
+        params = inspect.signature(target).parameters
+        extra = {k: v for k, v in context.items() if k in params}
+        try:
+            instance = target(**options, **extra)
+        except TypeError as exc:
+            raise ConfigError(f"processor {spec}: {exc}") from exc
+        if not callable(getattr(instance, "process", None)):
+            raise ConfigError(f"processor {spec}: instances have no process(file) method")
+        return instance if isinstance(instance, BaseProcessor) else _Adapter(instance)
+    if callable(target):
+        if options:
+            raise ConfigError(f"processor {spec} is a function: it takes no --option")
+        return _FunctionProcessor(target)
+    raise ConfigError(f"processor {spec} is neither a class nor a function")
+
+
+class _Adapter(BaseProcessor):
+    def __init__(self, instance: Any) -> None:
+        self._instance = instance
+
+    def process(self, file: ReceivedFile) -> None:
+        self._instance.process(file)
+
+    def close(self) -> None:
+        if callable(getattr(self._instance, "close", None)):
+            self._instance.close()
+
+
+def _resolve(spec: str) -> Any:
+    module_name, sep, attribute = spec.rpartition(":")
+    if not sep or not module_name or not attribute:
+        raise ConfigError(f"processor {spec!r}: expected module:Name, file.py:Name, s3 or metadata")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            loader = importlib.util.spec_from_file_location(path.stem, path)
+            if loader is None or loader.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(loader)
+            sys.modules[path.stem] = module
+            loader.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"processor {spec!r}: cannot import {module_name}: {exc}") from exc
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ConfigError(f"processor {spec!r}: {module_name} has no {attribute}") from None

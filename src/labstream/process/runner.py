@@ -1,0 +1,133 @@
+"""Run a processor over every file of a topic, as a consumer group, at least once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labstream.download import Downloader, DoneFile, Ledger
+from labstream.download.placement import STATE_DIRNAME
+from labstream.process.api import BaseProcessor, ReceivedFile
+from labstream.receipts import ReceiptPublisher
+
+__all__ = ["ProcessRunner", "ProcessReport"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ProcessReport:
+    processed: int = 0
+    failed: int = 0
+    reprocessed: int = 0
+
+
+class ProcessRunner:
+    """Rebuilds files into `workdir` (verified), hands each to `processor`, then forgets it.
+
+    Offsets move past a file only after the processor returned (or failed for good), so a
+    crash processes again rather than skips. A failing file is retried `retries` times, then
+    kept in WORKDIR/.labstream/failed-processing/ for `--reprocess-failed`, and the stream
+    goes on.
+    """
+
+    def __init__(self, processor: BaseProcessor, settings: dict[str, Any], topic: str, workdir: Path, *,
+                 threads: int = 1, retries: int = 2, retry_seconds: float = 1.0,
+                 exit_when_idle: float | None = None, stop: threading.Event | None = None,
+                 publisher: ReceiptPublisher | None = None) -> None:
+        self._processor = processor
+        self._topic = topic
+        self._workdir = workdir
+        self._retries = max(0, retries)
+        self._retry_seconds = retry_seconds
+        self._publisher = publisher
+        self.stop = stop or threading.Event()
+        self._lock = threading.Lock()
+        self.report = ProcessReport()
+        self._downloader = Downloader(settings, topic, workdir, threads=threads,
+                                      exit_when_idle=exit_when_idle, stop=self.stop,
+                                      on_verdict=self._on_verification_failure,
+                                      after_commit=self._after_commit)
+
+    @property
+    def failed_dir(self) -> Path:
+        return self._workdir / STATE_DIRNAME / "failed-processing"
+
+    def run(self, reprocess_failed: bool = False) -> ProcessReport:
+        if reprocess_failed:
+            self._reprocess_failed()
+        self._downloader.run()
+        return self.report
+
+    def _after_commit(self, done: list[DoneFile], ledger: Ledger) -> None:
+        for file in done:
+            received = ReceivedFile(file.relpath, file.path, file.size, file.digest.hex(),
+                                    file.hash_name, self._topic)
+            error = self._attempt(received)
+            self._settle(received, file.key_size, error, ledger, file.path)
+
+    def _attempt(self, file: ReceivedFile) -> str | None:
+        error = None
+        for attempt in range(self._retries + 1):
+            try:
+                self._processor.process(file)
+                return None
+            except Exception as exc:  # the user's code: any failure counts
+                error = f"{type(exc).__name__}: {exc}"
+                logger.warning("processor failed file=%s attempt=%d/%d error=%s", file.relpath,
+                               attempt + 1, self._retries + 1, error)
+                if attempt < self._retries and self.stop.wait(self._retry_seconds * (2**attempt)):
+                    break
+        return error
+
+    def _settle(self, file: ReceivedFile, key_size: int, error: str | None, ledger: Ledger,
+                path: Path) -> None:
+        digest = bytes.fromhex(file.digest)
+        if error is None:
+            ledger.record(file.relpath, digest, key_size, "processed")
+            path.unlink(missing_ok=True)
+            self._count("processed")
+            logger.info("file processed file=%s %s=%s", file.relpath, file.hash_name, file.digest)
+            self._publish(file.relpath, digest, key_size, "verified", "")
+            return
+        kept = self.failed_dir / file.relpath
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        if path != kept:
+            os.replace(path, kept)
+        ledger.record(file.relpath, digest, key_size, "process-failed", error)
+        self._count("failed")
+        logger.error("file not processed, kept for --reprocess-failed file=%s kept=%s error=%s",
+                     file.relpath, kept, error)
+        self._publish(file.relpath, digest, key_size, "failed", f"processing: {error}")
+
+    def _reprocess_failed(self) -> None:
+        with Ledger(self._workdir / STATE_DIRNAME / "ledger.sqlite") as ledger:
+            for relpath, digest, key_size, _reason in ledger.with_status("process-failed"):
+                kept = self.failed_dir / relpath
+                if not kept.exists():
+                    logger.warning("failed file no longer kept, cannot reprocess file=%s", relpath)
+                    continue
+                hash_name = "sha512" if len(digest) == 64 else "sha256"
+                file = ReceivedFile(relpath, kept, kept.stat().st_size, digest.hex(), hash_name,
+                                    self._topic)
+                error = self._attempt(file)
+                self._settle(file, key_size, error, ledger, kept)
+                if error is None:
+                    self._count("reprocessed")
+
+    def _on_verification_failure(self, path: str, digest: bytes, size: int, outcome: str,
+                                 reason: str) -> None:
+        if outcome == "failed":
+            self._publish(path, digest, size, outcome, reason)
+
+    def _publish(self, path: str, digest: bytes, size: int, outcome: str, reason: str) -> None:
+        if self._publisher is not None:
+            self._publisher.publish(path, digest, size, outcome, reason)
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            setattr(self.report, what, getattr(self.report, what) + 1)
