@@ -58,10 +58,24 @@ class ProcessRunner:
         return self._workdir / STATE_DIRNAME / "failed-processing"
 
     def run(self, reprocess_failed: bool = False) -> ProcessReport:
+        self._finish_interrupted()
         if reprocess_failed:
             self._reprocess_failed()
         self._downloader.run()
         return self.report
+
+    def _finish_interrupted(self) -> None:
+        """Files verified into the workdir by a run that died before processing them."""
+        with Ledger(self._workdir / STATE_DIRNAME / "ledger.sqlite") as ledger:
+            for relpath, digest, key_size, _reason in ledger.with_status("verified"):
+                path = self._workdir / relpath
+                if not path.exists():
+                    continue
+                logger.info("processing a file left by an interrupted run file=%s", relpath)
+                hash_name = "sha512" if len(digest) == 64 else "sha256"
+                file = ReceivedFile(relpath, path, path.stat().st_size, digest.hex(), hash_name,
+                                    self._topic)
+                self._settle(file, key_size, self._attempt(file), ledger, path)
 
     def _after_commit(self, done: list[DoneFile], ledger: Ledger) -> None:
         for file in done:
