@@ -132,17 +132,23 @@ class Assembler:
             return False
 
     def commit(self) -> list[DoneFile]:
-        """Flush verified files to disk, rename them into place, record them, release offsets."""
+        """Flush verified files to disk, rename them into place, record them, release offsets.
+
+        On `OutputError` (full disk, ...) nothing is lost: the files stay ready and the
+        offsets held, and calling `commit` again carries on.
+        """
         if not self._ready:
             return []
-        ready, self._ready = self._ready, []
-        flush_files([p.temp_path for p, _ in ready], self._work)
-        for partial, target in ready:
+        flush_files([p.temp_path for p, _ in self._ready if p.temp_path.exists()], self._work)
+        for partial, target in self._ready:
+            if not partial.temp_path.exists() and target.exists():
+                continue  # renamed by an earlier attempt
             try:
                 os.replace(partial.temp_path, target)
             except OSError as exc:
                 raise OutputError(f"cannot move {partial.path} into place: "
                                   f"{exc.strerror or exc}") from exc
+        ready, self._ready = self._ready, []
         flush_folders(target.parent for _, target in ready)
         self._ledger.record_many([(p.path, p.sha256, p.size, "verified", "") for p, _ in ready])
         for partial, _ in ready:

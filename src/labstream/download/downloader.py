@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from labstream.download.assembler import Assembler, DoneFile, OnVerdict, Outcome
 from labstream.download.ledger import Ledger
@@ -27,6 +27,7 @@ POLL_SECONDS = 0.5
 # counts only after this long, so --exit-when-idle does not quit while joining.
 JOIN_GRACE_SECONDS = 30.0
 TopicPartition = tuple[str, int]
+T = TypeVar("T")
 
 
 @dataclass
@@ -119,7 +120,7 @@ class Downloader:
                 while not self.stop.is_set():
                     records = consumer.consume(BATCH, POLL_SECONDS)
                     self._handle(records, assembler, next_offsets)
-                    done = assembler.commit()
+                    done = self._retry_output(assembler.commit)
                     if done and self._after_commit is not None:
                         self._after_commit(done, ledger)  # before the offsets move past them
                     _store_safe_offsets(consumer, assembler, next_offsets, stored)
@@ -139,9 +140,24 @@ class Downloader:
         if records:
             self._touch()
         for record in records:
-            outcome = assembler.add(record)
+            outcome = self._retry_output(lambda r=record: assembler.add(r))
             next_offsets[(record.topic, record.partition)] = record.offset + 1
             self._count(outcome, len(record.value))
+
+    def _retry_output(self, action: Callable[[], T]) -> T:
+        """Run `action`; while the output folder cannot be written (full disk, ...), wait and
+        retry. Offsets stay where they are meanwhile, so nothing is lost if we stop."""
+        delay = 1.0
+        while True:
+            try:
+                return action()
+            except OutputError as exc:
+                logger.error("cannot write the output folder; waiting, offsets not committed "
+                             "retry_in=%gs reason=%s", delay, exc)
+                self._touch()  # waiting for space is not being idle
+                if self.stop.wait(delay):
+                    raise
+                delay = min(delay * 2, 30.0)
 
     def _count(self, outcome: Outcome, nbytes: int) -> None:
         with self._lock:

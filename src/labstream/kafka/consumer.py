@@ -106,4 +106,8 @@ class Consumer:
 
 
 def _on_error(error: confluent_kafka.KafkaError) -> None:
-    logger.warning("consumer error=%s", error.str())
+    if error.code() == confluent_kafka.KafkaError._ALL_BROKERS_DOWN:
+        logger.warning("all Kafka brokers are unreachable; waiting for one to come back error=%s",
+                       error.str())
+    else:
+        logger.warning("consumer error=%s", error.str())

@@ -66,6 +66,9 @@ class Producer:
             with self._lock:
                 self._fatal = error.str()
             logger.error("fatal producer error error=%s", error.str())
+        elif error.code() == confluent_kafka.KafkaError._ALL_BROKERS_DOWN:
+            logger.warning("all Kafka brokers are unreachable; chunks stay queued and are sent "
+                           "when a broker is back error=%s", error.str())
         else:
             logger.warning("producer error (librdkafka retries) error=%s", error.str())
 
