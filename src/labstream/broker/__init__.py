@@ -7,6 +7,6 @@ on 127.0.0.1 whose state lives in the labstream cache folder.
 
 from __future__ import annotations
 
-from labstream.broker.local import BrokerStatus, start, status, stop
+from labstream.broker.local import BrokerStatus, start, start_cluster, status, stop
 
-__all__ = ["BrokerStatus", "start", "status", "stop"]
+__all__ = ["BrokerStatus", "start", "start_cluster", "status", "stop"]

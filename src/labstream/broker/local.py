@@ -17,7 +17,7 @@ from labstream.broker.jars import cache_root, kafka_libs, require_java
 from labstream.errors import BrokerSetupError, BrokerUnreachableError
 from labstream.kafka import ping
 
-__all__ = ["BrokerStatus", "start", "stop", "status", "state_dir"]
+__all__ = ["BrokerStatus", "start", "start_cluster", "stop", "status", "state_dir"]
 
 logger = logging.getLogger(__name__)
 HEAP = ["-Xms256m", "-Xmx768m"]
@@ -49,14 +49,31 @@ def start(port: int = 9092, timeout: float = START_TIMEOUT_SECONDS) -> BrokerSta
     """Run the broker unless one already answers on `port`; return once it answers."""
     if _answers(port, 2.0):
         return status(port)
+    process = _launch(port, [port])
+    _wait_until_up(process, port, timeout, state_dir(port) / "broker.log")
+    return status(port)
+
+
+def start_cluster(ports: list[int], timeout: float = START_TIMEOUT_SECONDS,
+                  only: int | None = None) -> list[BrokerStatus]:
+    """A KRaft cluster of len(ports) nodes (each broker and controller), replication factor
+    3 and min.insync.replicas 2 by default; `only` (re)starts just that node."""
+    launched = {p: _launch(p, ports) for p in ports
+                if (only is None or p == only) and not _answers(p, 2.0)}
+    for port, process in launched.items():
+        _wait_until_up(process, port, timeout, state_dir(port) / "broker.log")
+    return [status(p) for p in ports]
+
+
+def _launch(port: int, cluster: list[int]) -> subprocess.Popen[bytes]:
     java = require_java()
     libs = kafka_libs()
     folder = state_dir(port)
     folder.mkdir(parents=True, exist_ok=True)
-    properties = _write_properties(folder, port)
+    properties = _write_properties(folder, port, cluster)
     classpath = f"{libs}{os.sep}*"
     if not (folder / "data" / "meta.properties").exists():
-        _format(java, classpath, properties, folder)
+        _format(java, classpath, properties, folder, _cluster_id(cluster))
     log4j = resources.files("labstream.broker") / "log4j.properties"
     command = [java, *HEAP, f"-Dlog4j.configuration=file:{log4j}", "-cp", classpath,
                "kafka.Kafka", str(properties)]
@@ -65,8 +82,15 @@ def start(port: int = 9092, timeout: float = START_TIMEOUT_SECONDS) -> BrokerSta
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     (folder / "broker.pid").write_text(f"{process.pid}\n")
     _children[port] = process
-    _wait_until_up(process, port, timeout, folder / "broker.log")
-    return status(port)
+    return process
+
+
+def _cluster_id(cluster: list[int]) -> str:
+    if len(cluster) == 1:
+        return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Every node of a cluster must be formatted with the same id.
+    stable = uuid.uuid5(uuid.NAMESPACE_URL, "labstream-cluster-" + "-".join(map(str, cluster)))
+    return base64.urlsafe_b64encode(stable.bytes).decode().rstrip("=")
 
 
 def stop(port: int = 9092) -> bool:
@@ -92,12 +116,14 @@ def _controller_port(port: int) -> int:
     return port + 10000 if port + 10000 <= 65535 else port - 10000
 
 
-def _write_properties(folder: Path, port: int) -> Path:
+def _write_properties(folder: Path, port: int, cluster: list[int]) -> Path:
     cport = _controller_port(port)
+    voters = ",".join(f"{i + 1}@127.0.0.1:{_controller_port(p)}" for i, p in enumerate(cluster))
+    replicas = min(3, len(cluster))
     text = f"""\
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{cport}
+node.id={cluster.index(port) + 1}
+controller.quorum.voters={voters}
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
@@ -106,11 +132,13 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs={folder / "data"}
 num.partitions=4
 auto.create.topics.enable=true
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+default.replication.factor={replicas}
+min.insync.replicas={max(1, replicas - 1)}
+offsets.topic.replication.factor={replicas}
+transaction.state.log.replication.factor={replicas}
+transaction.state.log.min.isr={max(1, replicas - 1)}
+share.coordinator.state.topic.replication.factor={replicas}
+share.coordinator.state.topic.min.isr={max(1, replicas - 1)}
 group.initial.rebalance.delay.ms=0
 """
     path = folder / "server.properties"
@@ -118,8 +146,7 @@ group.initial.rebalance.delay.ms=0
     return path
 
 
-def _format(java: str, classpath: str, properties: Path, folder: Path) -> None:
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def _format(java: str, classpath: str, properties: Path, folder: Path, cluster_id: str) -> None:
     command = [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
                "-c", str(properties)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from labstream.errors import ConfigError, DeliveryError, SourceFileError
@@ -59,14 +59,48 @@ class Uploader:
         """Send `files`; returns once every chunk is acknowledged or has failed."""
         report = UploadReport()
         started = time.monotonic()
-        with ThreadPoolExecutor(self._threads, thread_name_prefix="labstream-upload") as pool:
-            futures = {pool.submit(self._send, source, report): source for source in files}
-            self._collect(futures, report)
+        todo: queue.SimpleQueue[SourceFile] = queue.SimpleQueue()
+        for source in files:
+            todo.put(source)
+        errors: list[BaseException] = []
+        workers = [threading.Thread(target=self._work, args=(todo, report, errors), daemon=True,
+                                    name=f"labstream-upload-{i}") for i in range(self._threads)]
+        for worker in workers:
+            worker.start()
+        try:
+            # This thread serves delivery reports while the workers read and produce.
+            while any(w.is_alive() for w in workers):
+                self._producer.poll(0.05)
+        except BaseException:
+            self._stop.set()
+            for worker in workers:
+                worker.join()
+            raise
+        if errors:
+            raise errors[0]
         while self._pending() > 0:
             self._producer.flush(0.5)
             self._producer.raise_if_fatal()
         report.seconds = time.monotonic() - started
         return report
+
+    def _work(self, todo: queue.SimpleQueue[SourceFile], report: UploadReport,
+              errors: list[BaseException]) -> None:
+        while not self._stop.is_set():
+            try:
+                source = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._send(source, report)
+            except SourceFileError as exc:
+                logger.error("file not sent file=%s reason=%s", source.relpath, exc)
+                with self._lock:
+                    report.failed[source.relpath] = str(exc)
+            except BaseException as exc:  # a bug or a fatal Kafka error: stop everything
+                errors.append(exc)
+                self._stop.set()
+                return
 
     def _send(self, source: SourceFile, report: UploadReport) -> None:
         def on_done(sent: SentFile, error: str | None) -> None:
@@ -94,23 +128,6 @@ class Uploader:
     def _pending(self) -> int:
         with self._lock:
             return self._in_flight
-
-    def _collect(self, futures: dict[Future[None], SourceFile], report: UploadReport) -> None:
-        remaining = set(futures)
-        try:
-            while remaining:
-                done, remaining = wait(remaining, timeout=0.2, return_when=FIRST_COMPLETED)
-                self._producer.poll(0)
-                for future in done:
-                    try:
-                        future.result()
-                    except SourceFileError as exc:
-                        logger.error("file not sent file=%s reason=%s", futures[future].relpath, exc)
-                        with self._lock:
-                            report.failed[futures[future].relpath] = str(exc)
-        except BaseException:
-            self._stop.set()
-            raise
 
 
 def raise_if_failed(report: UploadReport) -> None:
