@@ -66,6 +66,9 @@ def start_cluster(ports: list[int], timeout: float = START_TIMEOUT_SECONDS,
 
 
 def _launch(port: int, cluster: list[int]) -> subprocess.Popen[bytes]:
+    previous = _children.pop(port, None)
+    if previous is not None:
+        previous.poll()  # reap a node that was killed, before starting it again
     java = require_java()
     libs = kafka_libs()
     folder = state_dir(port)
