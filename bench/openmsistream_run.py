@@ -59,8 +59,11 @@ def peak_rss_kib(pid: int) -> int:
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in root.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
 
 
 def _sizes(root: Path) -> dict[str, int]:
@@ -74,8 +77,9 @@ def _sizes(root: Path) -> dict[str, int]:
     return sizes
 
 
-def end_to_end(data: Path, out: Path, config: Path, topic: str, chunk_size: int | None,
-               timeout: float = 1800.0) -> dict[str, float]:
+def end_to_end(
+    data: Path, out: Path, config: Path, topic: str, chunk_size: int | None, timeout: float = 1800.0
+) -> dict[str, float]:
     """Start the downloader, then the directory uploader (--upload_existing); time until
     every file in `out` has the right SHA-256. Returns seconds and both peak RSS."""
     bin_dir = ensure_venv()
@@ -83,14 +87,38 @@ def end_to_end(data: Path, out: Path, config: Path, topic: str, chunk_size: int 
     expected_sizes, expected = _sizes(data), _digests(data)
     out.mkdir(parents=True, exist_ok=True)
     extra = ["--chunk_size", str(chunk_size)] if chunk_size else []
-    down = subprocess.Popen([str(bin_dir / "DataFileDownloadDirectory"), str(out), "--config",
-                             str(config), "--topic_name", topic, "--consumer_group_id", f"{topic}-dl"],
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    down = subprocess.Popen(
+        [
+            str(bin_dir / "DataFileDownloadDirectory"),
+            str(out),
+            "--config",
+            str(config),
+            "--topic_name",
+            topic,
+            "--consumer_group_id",
+            f"{topic}-dl",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(5.0)  # let the consumer join, as labstream's downloader is given too
     started = time.monotonic()
-    up = subprocess.Popen([str(bin_dir / "DataFileUploadDirectory"), str(data), "--config", str(config),
-                           "--topic_name", topic, "--upload_existing", *extra],
-                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    up = subprocess.Popen(
+        [
+            str(bin_dir / "DataFileUploadDirectory"),
+            str(data),
+            "--config",
+            str(config),
+            "--topic_name",
+            topic,
+            "--upload_existing",
+            *extra,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = started + timeout
     seconds = float("nan")
     while time.monotonic() < deadline:

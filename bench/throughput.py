@@ -99,8 +99,9 @@ def phase_upload(args: argparse.Namespace) -> dict[str, float]:
     from labstream.upload import Uploader, collect
 
     with Producer(settings("producer")) as producer:
-        report = Uploader(producer, args.topic, chunk_size=args.chunk_size,
-                          threads=args.threads).upload(list(collect([args.data])))
+        report = Uploader(producer, args.topic, chunk_size=args.chunk_size, threads=args.threads).upload(
+            list(collect([args.data]))
+        )
     assert not report.failed, report.failed
     return {"seconds": report.seconds, "bytes": report.bytes, "messages": report.chunks}
 
@@ -118,15 +119,20 @@ def phase_download(args: argparse.Namespace) -> dict[str, float]:
                 stop.set()
 
     out = Path(tempfile.mkdtemp(prefix="bench-out-", dir=args.scratch))
-    report = Downloader(settings("consumer"), args.topic, out, threads=args.threads,
-                        stop=stop, on_outcome=on_outcome).run()
+    report = Downloader(
+        settings("consumer"), args.topic, out, threads=args.threads, stop=stop, on_outcome=on_outcome
+    ).run()
     assert report.files == args.files and report.failed == 0, report
     # Timed from consumer creation to the last file verified, like the raw consumer.
     return {"seconds": report.seconds, "bytes": report.bytes, "finished_at": time.time()}
 
 
-PHASES = {"raw-produce": phase_raw_produce, "raw-consume": phase_raw_consume,
-          "upload": phase_upload, "download": phase_download}
+PHASES = {
+    "raw-produce": phase_raw_produce,
+    "raw-consume": phase_raw_consume,
+    "upload": phase_upload,
+    "download": phase_download,
+}
 
 
 def start_phase(name: str, **options: object) -> subprocess.Popen[str]:
@@ -159,12 +165,16 @@ def end_to_end(data: Path, files: int, common: dict[str, object], label: str) ->
     started = time.time()
     up = run_phase("upload", topic=topic, data=data, **common)
     down_figures = finish_phase("download", down)
-    return {"seconds": down_figures["finished_at"] - started,
-            "upload_peak_rss_kib": up["peak_rss_kib"], "peak_rss_kib": down_figures["peak_rss_kib"]}
+    return {
+        "seconds": down_figures["finished_at"] - started,
+        "upload_peak_rss_kib": up["peak_rss_kib"],
+        "peak_rss_kib": down_figures["peak_rss_kib"],
+    }
 
 
-def openmsistream_e2e(data: Path, args: argparse.Namespace, label: str,
-                      chunk_size: int | None) -> dict[str, float]:
+def openmsistream_e2e(
+    data: Path, args: argparse.Namespace, label: str, chunk_size: int | None
+) -> dict[str, float]:
     import openmsistream_run
 
     topic = f"bench-{label}-omsi-{uuid.uuid4().hex[:6]}"
@@ -196,27 +206,40 @@ def bench_dataset(label: str, data: Path, files: int, args: argparse.Namespace) 
     for figures in results.values():
         figures["MB_per_s"] = total / MB / figures["seconds"]
         figures["files_per_s"] = files / figures["seconds"]
-    row = {"dataset": label, "files": files, "bytes": total, "results": results,
-           "upload_vs_raw": results["upload"]["MB_per_s"] / results["raw_produce"]["MB_per_s"],
-           "download_vs_raw": results["download"]["MB_per_s"] / results["raw_consume"]["MB_per_s"]}
+    row = {
+        "dataset": label,
+        "files": files,
+        "bytes": total,
+        "results": results,
+        "upload_vs_raw": results["upload"]["MB_per_s"] / results["raw_produce"]["MB_per_s"],
+        "download_vs_raw": results["download"]["MB_per_s"] / results["raw_consume"]["MB_per_s"],
+    }
     if "omsi_e2e_default" in results:
-        row["e2e_vs_openmsistream"] = (results["omsi_e2e_default"]["seconds"]
-                                       / results["labstream_e2e"]["seconds"])
+        row["e2e_vs_openmsistream"] = (
+            results["omsi_e2e_default"]["seconds"] / results["labstream_e2e"]["seconds"]
+        )
     return row
 
 
 def print_table(rows: list[dict[str, object]]) -> None:
-    print("vs ref: upload/download against the raw producer/consumer; labstream_e2e as\n"
-          "openmsistream e2e time / labstream e2e time (x times faster)")
+    print(
+        "vs ref: upload/download against the raw producer/consumer; labstream_e2e as\n"
+        "openmsistream e2e time / labstream e2e time (x times faster)"
+    )
     print(f"{'dataset':<8} {'phase':<17} {'MB/s':>8} {'files/s':>9} {'peak RSS MiB':>13} {'vs ref':>7}")
     for row in rows:
         results = row["results"]
-        ratios = {"upload": row["upload_vs_raw"], "download": row["download_vs_raw"],
-                  "labstream_e2e": row.get("e2e_vs_openmsistream", float("nan"))}
+        ratios = {
+            "upload": row["upload_vs_raw"],
+            "download": row["download_vs_raw"],
+            "labstream_e2e": row.get("e2e_vs_openmsistream", float("nan")),
+        }
         for phase, figures in results.items():
             ratio = f"{ratios[phase]:.2f}" if phase in ratios else "1.00"
-            print(f"{row['dataset']:<8} {phase:<17} {figures['MB_per_s']:>8.1f} "
-                  f"{figures['files_per_s']:>9.1f} {figures['peak_rss_kib'] / 1024:>13.0f} {ratio:>7}")
+            print(
+                f"{row['dataset']:<8} {phase:<17} {figures['MB_per_s']:>8.1f} "
+                f"{figures['files_per_s']:>9.1f} {figures['peak_rss_kib'] / 1024:>13.0f} {ratio:>7}"
+            )
 
 
 def main() -> None:
@@ -234,8 +257,12 @@ def main() -> None:
     parser.add_argument("--large-files", type=int, default=1)
     parser.add_argument("--large-size", type=int, default=256 * 1024 * 1024)
     parser.add_argument("--json", dest="json_path", default=None)
-    parser.add_argument("--openmsistream", action=argparse.BooleanOptionalAction, default=True,
-                        help="Also run openmsistream 1.8.8 (installed in bench/.venv-openmsistream).")
+    parser.add_argument(
+        "--openmsistream",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Also run openmsistream 1.8.8 (installed in bench/.venv-openmsistream).",
+    )
     args = parser.parse_args()
     if args.phase:
         figures = PHASES[args.phase](args)
@@ -245,8 +272,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="labstream-bench-") as scratch:
         args.scratch = scratch
         rows = []
-        for label, count, size in (("small", args.small_files, args.small_size),
-                                   ("large", args.large_files, args.large_size)):
+        for label, count, size in (
+            ("small", args.small_files, args.small_size),
+            ("large", args.large_files, args.large_size),
+        ):
             data = make_dataset(Path(scratch) / label, count, size)
             rows.append(bench_dataset(label, data, count, args))
     print_table(rows)

@@ -15,8 +15,11 @@ def no_leaked_threads() -> Iterator[None]:
     yield
     deadline = time.monotonic() + 5.0
     while True:
-        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()
-                  and t.name.startswith("labstream")]
+        leaked = [
+            t
+            for t in threading.enumerate()
+            if t not in before and t.is_alive() and t.name.startswith("labstream")
+        ]
         if not leaked or time.monotonic() > deadline:
             break
         time.sleep(0.05)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from labstream.errors import ConfigError
 
-__all__ = ["Config", "load_config", "builtin_names", "is_secret", "mask", "parse_bool"]
+__all__ = ["Config", "builtin_names", "is_secret", "load_config", "mask", "parse_bool"]
 
 CLIENT_SECTIONS = ("cluster", "producer", "consumer")
 PROGRAM_SECTION = "labstream"
@@ -67,8 +67,10 @@ class Config:
         values = self.section(PROGRAM_SECTION)
         for key in values:
             if key not in allowed and key not in POINTER_KEYS:
-                raise ConfigError(f"{self.where(key, (PROGRAM_SECTION,))}: unknown option "
-                                  f"(known: {', '.join(sorted(allowed))})")
+                raise ConfigError(
+                    f"{self.where(key, (PROGRAM_SECTION,))}: unknown option "
+                    f"(known: {', '.join(sorted(allowed))})"
+                )
         return values
 
     def render(self) -> str:
@@ -118,9 +120,7 @@ def _resolve(name: str, relative_to: Path | None) -> Path:
     stem = name.removesuffix(".config")
     if stem in builtin_names():
         return Path(str(resources.files("labstream") / "configs" / f"{stem}.config"))
-    raise ConfigError(
-        f"config file {name!r} not found (built-in configs: {', '.join(builtin_names())})"
-    )
+    raise ConfigError(f"config file {name!r} not found (built-in configs: {', '.join(builtin_names())})")
 
 
 def _load(name: str, relative_to: Path | None, depth: int) -> Config:

@@ -21,17 +21,17 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 __all__ = [
-    "LabstreamError",
-    "ConfigError",
-    "WireError",
-    "UnsafePathError",
-    "ChecksumError",
-    "KafkaError",
-    "BrokerUnreachableError",
-    "DeliveryError",
-    "SourceFileError",
-    "OutputError",
     "BrokerSetupError",
+    "BrokerUnreachableError",
+    "ChecksumError",
+    "ConfigError",
+    "DeliveryError",
+    "KafkaError",
+    "LabstreamError",
+    "OutputError",
+    "SourceFileError",
+    "UnsafePathError",
+    "WireError",
 ]
 
 

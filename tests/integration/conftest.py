@@ -43,8 +43,10 @@ def no_leftover_watchers() -> Iterator[None]:
 @pytest.fixture
 def config_file(bootstrap: str, tmp_path: Path) -> Path:
     path = tmp_path / "test.config"
-    path.write_text(f"[cluster]\nbootstrap.servers = {bootstrap}\n\n[producer]\n\n"
-                    "[consumer]\nauto.offset.reset = earliest\n")
+    path.write_text(
+        f"[cluster]\nbootstrap.servers = {bootstrap}\n\n[producer]\n\n"
+        "[consumer]\nauto.offset.reset = earliest\n"
+    )
     return path
 
 
@@ -53,11 +55,13 @@ def topic() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
 
 
-def labstream(*args: str | os.PathLike[str], timeout: float = 180.0,
-              check: bool = True) -> subprocess.CompletedProcess[str]:
+def labstream(
+    *args: str | os.PathLike[str], timeout: float = 180.0, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess, as a user would."""
-    done = subprocess.run([sys.executable, "-m", "labstream", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "labstream", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
     if check and done.returncode != 0:
         raise AssertionError(f"labstream {args} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
     return done

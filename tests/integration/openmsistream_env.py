@@ -17,9 +17,19 @@ def openmsistream_bin() -> Path:
     bin_dir = venv / "bin"
     if not (bin_dir / "DataFileDownloadDirectory").exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q",
-                        "--disable-pip-version-check", f"openmsistream=={VERSION}"], check=True,
-                       timeout=900)
+        subprocess.run(
+            [
+                str(bin_dir / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                f"openmsistream=={VERSION}",
+            ],
+            check=True,
+            timeout=900,
+        )
     return bin_dir
 
 

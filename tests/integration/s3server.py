@@ -22,8 +22,20 @@ def s3proxy_libs() -> Path:
     target = cache_root() / f"s3proxy-jars-{hashlib.sha256(POM.read_bytes()).hexdigest()[:12]}"
     if not (target / ".complete").exists():
         staging = Path(tempfile.mkdtemp(prefix="s3proxy-", dir=cache_root()))
-        subprocess.run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-                        f"-DoutputDirectory={staging}", "-DincludeScope=runtime"], check=True, timeout=900)
+        subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(POM),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}",
+                "-DincludeScope=runtime",
+            ],
+            check=True,
+            timeout=900,
+        )
         (staging / ".complete").write_text("ok\n")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
@@ -42,15 +54,27 @@ def s3proxy(folder: Path) -> Iterator[str]:
     port = _free_port()
     (folder / "blobs").mkdir(parents=True, exist_ok=True)
     properties = folder / "s3proxy.conf"
-    properties.write_text(f"s3proxy.endpoint=http://127.0.0.1:{port}\n"
-                          "s3proxy.authorization=aws-v2-or-v4\n"
-                          f"s3proxy.identity={IDENTITY}\ns3proxy.credential={CREDENTIAL}\n"
-                          "jclouds.provider=filesystem\n"
-                          f"jclouds.filesystem.basedir={folder / 'blobs'}\n")
+    properties.write_text(
+        f"s3proxy.endpoint=http://127.0.0.1:{port}\n"
+        "s3proxy.authorization=aws-v2-or-v4\n"
+        f"s3proxy.identity={IDENTITY}\ns3proxy.credential={CREDENTIAL}\n"
+        "jclouds.provider=filesystem\n"
+        f"jclouds.filesystem.basedir={folder / 'blobs'}\n"
+    )
     with open(folder / "s3proxy.log", "wb") as log:
-        proc = subprocess.Popen([require_java(), "-Xmx256m", "-cp", f"{s3proxy_libs()}/*",
-                                 "org.gaul.s3proxy.Main", "--properties", str(properties)],
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                require_java(),
+                "-Xmx256m",
+                "-cp",
+                f"{s3proxy_libs()}/*",
+                "org.gaul.s3proxy.Main",
+                "--properties",
+                str(properties),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:

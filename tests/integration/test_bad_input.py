@@ -28,22 +28,33 @@ def produce_raw(config: Path, topic: str, values: list[tuple[bytes, bytes]]) -> 
 
 
 def download(out: Path, config: Path, topic: str) -> tuple[int, str]:
-    done = labstream("download", out, "--config", config, "--topic", topic, "--exit-when-idle", "4",
-                     check=False)
+    done = labstream(
+        "download", out, "--config", config, "--topic", topic, "--exit-when-idle", "4", check=False
+    )
     return done.returncode, done.stdout + done.stderr
 
 
-def test_corrupted_chunk_is_rejected_and_nothing_presented(tmp_path: Path, config_file: Path,
-                                                           topic: str) -> None:
+def test_corrupted_chunk_is_rejected_and_nothing_presented(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
     content = os.urandom(3000)
     sha = hashlib.sha256(content).digest()
-    values = [encode(Chunk("bad.bin", 3000, sha, i, 3, 1024, content[i * 1024 : (i + 1) * 1024]))
-              for i in range(3)]
+    values = [
+        encode(Chunk("bad.bin", 3000, sha, i, 3, 1024, content[i * 1024 : (i + 1) * 1024])) for i in range(3)
+    ]
     corrupted = bytearray(values[1])
     corrupted[-10] ^= 0x55
     good = encode(Chunk("good.txt", 2, hashlib.sha256(b"ok").digest(), 0, 1, 1024, b"ok"))
-    produce_raw(config_file, topic, [(b"bad.bin", values[0]), (b"bad.bin", bytes(corrupted)),
-                                     (b"bad.bin", values[2]), (b"good.txt", good)])
+    produce_raw(
+        config_file,
+        topic,
+        [
+            (b"bad.bin", values[0]),
+            (b"bad.bin", bytes(corrupted)),
+            (b"bad.bin", values[2]),
+            (b"good.txt", good),
+        ],
+    )
     out = tmp_path / "out"
     status, log = download(out, config_file, topic)
     assert status == 2
@@ -62,11 +73,17 @@ def test_lying_hash_is_kept_aside(tmp_path: Path, config_file: Path, topic: str)
     assert [p.read_bytes() for p in (out / ".labstream" / "failed").iterdir()] == [b"hello"]
 
 
-def test_hostile_paths_are_refused_and_nothing_escapes(tmp_path: Path, config_file: Path,
-                                                       topic: str) -> None:
+def test_hostile_paths_are_refused_and_nothing_escapes(tmp_path: Path, config_file: Path, topic: str) -> None:
     out = tmp_path / "deep" / "out"
-    hostile = [b"../escape.txt", b"../../escape.txt", b"/tmp/labstream-abs-escape.txt",
-               b"C:/escape.txt", b"..\\escape.txt", b"ok/../../escape.txt", b"\x00.txt"]
+    hostile = [
+        b"../escape.txt",
+        b"../../escape.txt",
+        b"/tmp/labstream-abs-escape.txt",
+        b"C:/escape.txt",
+        b"..\\escape.txt",
+        b"ok/../../escape.txt",
+        b"\x00.txt",
+    ]
     produce_raw(config_file, topic, [(p, _raw(p)) for p in hostile] + [(b"garbage", b"\x00" * 10)])
     status, log = download(out, config_file, topic)
     assert status == 2
@@ -82,8 +99,7 @@ def test_unreachable_broker_fails_fast_with_a_clear_message(tmp_path: Path) -> N
     src.write_text("x")
     for args in (["upload", src], ["download", tmp_path / "out"]):
         started = time.monotonic()
-        done = labstream(*args, "--config", config, "--topic", "t", "--timeout", "3", check=False,
-                         timeout=60)
+        done = labstream(*args, "--config", config, "--topic", "t", "--timeout", "3", check=False, timeout=60)
         assert done.returncode == 1
         assert "no Kafka broker answered at 127.0.0.1:1 within 3 s" in done.stderr
         assert "Traceback" not in done.stderr
@@ -91,26 +107,28 @@ def test_unreachable_broker_fails_fast_with_a_clear_message(tmp_path: Path) -> N
 
 
 def test_missing_file_and_bad_chunk_size_are_clear(tmp_path: Path, config_file: Path, topic: str) -> None:
-    done = labstream("upload", tmp_path / "nope.bin", "--config", config_file, "--topic", topic,
-                     check=False)
+    done = labstream("upload", tmp_path / "nope.bin", "--config", config_file, "--topic", topic, check=False)
     assert done.returncode == 1 and "nope.bin: no such file or folder" in done.stderr
     src = tmp_path / "f.txt"
     src.write_text("x")
-    done = labstream("upload", src, "--config", config_file, "--topic", topic, "--chunk-size", "1000",
-                     check=False)
+    done = labstream(
+        "upload", src, "--config", config_file, "--topic", topic, "--chunk-size", "1000", check=False
+    )
     assert done.returncode == 1 and "not a nonzero power of two" in done.stderr
 
 
-def test_vanished_file_is_reported_and_the_others_still_sent(tmp_path: Path, config_file: Path,
-                                                             topic: str) -> None:
+def test_vanished_file_is_reported_and_the_others_still_sent(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
     fine = tmp_path / "fine.txt"
     fine.write_text("fine")
     gone = tmp_path / "gone.txt"  # listed, then deleted before it could be read
     settings = producer_settings(load_config(config_file))
     ensure_topic(settings, topic)
     with Producer(settings) as producer:
-        report = Uploader(producer, topic).upload([SourceFile(gone, "gone.txt"),
-                                                   SourceFile(fine, "fine.txt")])
+        report = Uploader(producer, topic).upload(
+            [SourceFile(gone, "gone.txt"), SourceFile(fine, "fine.txt")]
+        )
     assert report.files == 1 and list(report.failed) == ["gone.txt"]
     assert "gone.txt: cannot read: No such file or directory" in report.failed["gone.txt"]
     status, _ = download(tmp_path / "out", config_file, topic)

@@ -36,9 +36,21 @@ def test_watcher_and_downloader_ride_out_a_broker_outage(own_broker: str, tmp_pa
     watcher = Watcher(root, config, topic, tmp_path / "state", "--chunk-size", "65536")
     log = tmp_path / "download.log"
     with open(log, "wb") as handle:
-        downloader = subprocess.Popen([sys.executable, "-m", "labstream", "download", str(out),
-                                       "--config", str(config), "--topic", topic],
-                                      stdout=handle, stderr=handle)
+        downloader = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "labstream",
+                "download",
+                str(out),
+                "--config",
+                str(config),
+                "--topic",
+                topic,
+            ],
+            stdout=handle,
+            stderr=handle,
+        )
     try:
         (root / "before.bin").write_bytes(os.urandom(300_000))
         wait_for(lambda: (out / "before.bin").exists())

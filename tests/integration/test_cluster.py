@@ -38,9 +38,21 @@ def test_kill_9_of_one_broker_loses_and_duplicates_nothing(cluster: str, tmp_pat
     watcher = Watcher(root, config, topic, tmp_path / "state", "--chunk-size", "65536")
     log = tmp_path / "download.log"
     with open(log, "wb") as handle:
-        downloader = subprocess.Popen([sys.executable, "-m", "labstream", "download", str(out),
-                                       "--config", str(config), "--topic", topic],
-                                      stdout=handle, stderr=handle)
+        downloader = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "labstream",
+                "download",
+                str(out),
+                "--config",
+                str(config),
+                "--topic",
+                topic,
+            ],
+            stdout=handle,
+            stderr=handle,
+        )
     victim = PORTS[1]
     try:
         for i in range(60):

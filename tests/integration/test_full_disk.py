@@ -29,7 +29,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_full_disk_waits_then_completes_and_never_presents_partial_files(
-        small_disk: Path, tmp_path: Path, config_file: Path, topic: str) -> None:
+    small_disk: Path, tmp_path: Path, config_file: Path, topic: str
+) -> None:
     src = tmp_path / "src"
     src.mkdir()
     for i in range(6):
@@ -38,9 +39,23 @@ def test_full_disk_waits_then_completes_and_never_presents_partial_files(
     out = small_disk / "out"
     log = tmp_path / "download.log"
     with open(log, "wb") as handle:
-        proc = subprocess.Popen([sys.executable, "-m", "labstream", "download", str(out), "--config",
-                                 str(config_file), "--topic", topic, "--group", f"{topic}-g"],
-                                stdout=handle, stderr=handle)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "labstream",
+                "download",
+                str(out),
+                "--config",
+                str(config_file),
+                "--topic",
+                topic,
+                "--group",
+                f"{topic}-g",
+            ],
+            stdout=handle,
+            stderr=handle,
+        )
     try:
         wait_for(lambda: "cannot write the output folder; waiting" in log.read_text())
         expected = tree(src)

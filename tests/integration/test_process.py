@@ -52,16 +52,38 @@ def upload_tree(src: Path, config: Path, topic: str, count: int = 20) -> None:
 
 
 def process_args(processor_file: Path, config: Path, topic: str, tmp_path: Path, *options: str) -> list[str]:
-    return ["process", f"{processor_file}:Copy", "--config", str(config), "--topic", topic,
-            "--workdir", str(tmp_path / "work"), "-o", f"out={tmp_path / 'out'}", *options]
+    return [
+        "process",
+        f"{processor_file}:Copy",
+        "--config",
+        str(config),
+        "--topic",
+        topic,
+        "--workdir",
+        str(tmp_path / "work"),
+        "-o",
+        f"out={tmp_path / 'out'}",
+        *options,
+    ]
 
 
-def test_failing_file_leaves_the_others_processed_then_reprocessed(tmp_path: Path, config_file: Path,
-                                                                   topic: str, processor_file: Path) -> None:
+def test_failing_file_leaves_the_others_processed_then_reprocessed(
+    tmp_path: Path, config_file: Path, topic: str, processor_file: Path
+) -> None:
     src = tmp_path / "src"
     upload_tree(src, config_file, topic)
-    args = process_args(processor_file, config_file, topic, tmp_path, "-o", "fail_on=run1/sample 4.dat",
-                        "--retries", "1", "--exit-when-idle", "4")
+    args = process_args(
+        processor_file,
+        config_file,
+        topic,
+        tmp_path,
+        "-o",
+        "fail_on=run1/sample 4.dat",
+        "--retries",
+        "1",
+        "--exit-when-idle",
+        "4",
+    )
     done = labstream(*args, check=False)
     assert done.returncode == 2 and "processed 19 file(s), 1 failed" in done.stdout
     assert "not processed, kept for --reprocess-failed file=run1/sample 4.dat" in done.stderr
@@ -75,13 +97,15 @@ def test_failing_file_leaves_the_others_processed_then_reprocessed(tmp_path: Pat
     assert tree(tmp_path / "out") == tree(src)
 
 
-def test_processor_killed_mid_stream_and_restarted_loses_nothing(tmp_path: Path, config_file: Path,
-                                                                  topic: str, processor_file: Path) -> None:
+def test_processor_killed_mid_stream_and_restarted_loses_nothing(
+    tmp_path: Path, config_file: Path, topic: str, processor_file: Path
+) -> None:
     src = tmp_path / "src"
     upload_tree(src, config_file, topic, count=30)
     args = process_args(processor_file, config_file, topic, tmp_path, "-o", "delay=0.3")
-    first = subprocess.Popen([sys.executable, "-m", "labstream", *args], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "labstream", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_for(lambda: (tmp_path / "out").exists() and len(tree(tmp_path / "out")) >= 8)
     first.send_signal(signal.SIGKILL)
     first.wait()
@@ -99,28 +123,49 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield endpoint
 
 
-def test_s3_processor_puts_byte_identical_objects(tmp_path: Path, config_file: Path, topic: str,
-                                                  s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_processor_puts_byte_identical_objects(
+    tmp_path: Path, config_file: Path, topic: str, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import boto3
     from botocore.config import Config
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", IDENTITY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIAL)
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                          config=Config(request_checksum_calculation="when_required",
-                                        response_checksum_validation="when_required"))
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        config=Config(
+            request_checksum_calculation="when_required", response_checksum_validation="when_required"
+        ),
+    )
     client.create_bucket(Bucket="lab-archive")
     src = tmp_path / "src"
     upload_tree(src, config_file, topic, count=6)
     (src / "big").mkdir()
     (src / "big" / "image.raw").write_bytes(os.urandom(40 * 1024 * 1024))  # multipart
     labstream("upload", src / "big", "--config", config_file, "--topic", topic)
-    args = ["process", "s3", "--config", config_file, "--topic", topic,
-            "-o", "bucket=lab-archive", "-o", "prefix=xrd", "-o", f"endpoint_url={s3_endpoint}",
-            "--exit-when-idle", "4"]
+    args = [
+        "process",
+        "s3",
+        "--config",
+        config_file,
+        "--topic",
+        topic,
+        "-o",
+        "bucket=lab-archive",
+        "-o",
+        "prefix=xrd",
+        "-o",
+        f"endpoint_url={s3_endpoint}",
+        "--exit-when-idle",
+        "4",
+    ]
     assert "processed 7 file(s), 0 failed" in labstream(*args, "--workdir", tmp_path / "work").stdout
-    expected = {**{k: v for k, v in tree(src).items() if not k.startswith("big/")},
-                "image.raw": tree(src)["big/image.raw"]}
+    expected = {
+        **{k: v for k, v in tree(src).items() if not k.startswith("big/")},
+        "image.raw": tree(src)["big/image.raw"],
+    }
     import hashlib
 
     found = {}
@@ -129,7 +174,8 @@ def test_s3_processor_puts_byte_identical_objects(tmp_path: Path, config_file: P
             continue  # folder markers of S3Proxy's filesystem backend
         body = client.get_object(Bucket="lab-archive", Key=item["Key"])
         found[item["Key"].removeprefix("xrd/")] = hashlib.sha256(body["Body"].read()).hexdigest()
-        assert body["Metadata"].get("sha256") == found[item["Key"].removeprefix("xrd/")], (item["Key"], body["Metadata"])
+        name = item["Key"].removeprefix("xrd/")
+        assert body["Metadata"].get("sha256") == found[name], (item["Key"], body["Metadata"])
     assert found == expected
     # A second group over the same topic finds every object already there and skips it.
     again = labstream(*args, "--group", "second-archive", "--workdir", tmp_path / "work2", check=False)

@@ -26,12 +26,12 @@ def category(report: dict[str, object], path: str) -> str:
 
 
 def download(out: Path, config: Path, topic: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return labstream("download", out, "--config", config, "--topic", topic, "--exit-when-idle", "4",
-                     *extra, check=False)
+    return labstream(
+        "download", out, "--config", config, "--topic", topic, "--exit-when-idle", "4", *extra, check=False
+    )
 
 
-def test_verified_and_failed_downstream_show_in_status(tmp_path: Path, config_file: Path,
-                                                       topic: str) -> None:
+def test_verified_and_failed_downstream_show_in_status(tmp_path: Path, config_file: Path, topic: str) -> None:
     root, state = tmp_path / "instrument", tmp_path / "state"
     root.mkdir()
     watcher = Watcher(root, config_file, topic, state)
@@ -46,11 +46,23 @@ def test_verified_and_failed_downstream_show_in_status(tmp_path: Path, config_fi
     damaged = bytearray(encode(Chunk("bad.bin", 3000, sha, 0, 1, 4096, content)))
     damaged[-1] ^= 0xFF
     produce_raw(config_file, f"{topic}-copy", [(b"bad.bin", bytes(damaged))])
-    done = download(tmp_path / "out2", config_file, f"{topic}-copy", "--group", "mirror",
-                    "--receipts-topic", f"{topic}.receipts")
+    done = download(
+        tmp_path / "out2",
+        config_file,
+        f"{topic}-copy",
+        "--group",
+        "mirror",
+        "--receipts-topic",
+        f"{topic}.receipts",
+    )
     assert done.returncode == 2
-    wait_for(lambda: category(status(state, "--no-refresh"), "bad.bin") == "failed downstream"
-             and category(status(state, "--no-refresh"), "good.txt") == "verified", timeout=30)
+    wait_for(
+        lambda: (
+            category(status(state, "--no-refresh"), "bad.bin") == "failed downstream"
+            and category(status(state, "--no-refresh"), "good.txt") == "verified"
+        ),
+        timeout=30,
+    )
     assert watcher.stop() == 0
     # Later, with the watcher stopped, the ledger still knows.
     report = status(state, "--no-refresh")
@@ -61,8 +73,9 @@ def test_verified_and_failed_downstream_show_in_status(tmp_path: Path, config_fi
     assert "failed downstream: 1" in text and "bad.bin" in text
 
 
-def test_status_refresh_reads_receipts_while_no_watcher_runs(tmp_path: Path, config_file: Path,
-                                                             topic: str) -> None:
+def test_status_refresh_reads_receipts_while_no_watcher_runs(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
     root, state = tmp_path / "instrument", tmp_path / "state"
     root.mkdir()
     watcher = Watcher(root, config_file, topic, state)
@@ -73,8 +86,7 @@ def test_status_refresh_reads_receipts_while_no_watcher_runs(tmp_path: Path, con
     assert category(status(state), "later.txt") == "verified"
 
 
-def test_delete_after_verified_only_after_the_receipt(tmp_path: Path, config_file: Path,
-                                                      topic: str) -> None:
+def test_delete_after_verified_only_after_the_receipt(tmp_path: Path, config_file: Path, topic: str) -> None:
     root, state = tmp_path / "instrument", tmp_path / "state"
     root.mkdir()
     watcher = Watcher(root, config_file, topic, state, "--delete-after-verified", "1")
@@ -93,12 +105,33 @@ def test_delete_after_verified_only_after_the_receipt(tmp_path: Path, config_fil
 def test_upload_wait_verified(tmp_path: Path, config_file: Path, topic: str) -> None:
     src = tmp_path / "confirm.bin"
     src.write_bytes(os.urandom(70_000))
-    downloader = subprocess.Popen([sys.executable, "-m", "labstream", "download", str(tmp_path / "out"),
-                                   "--config", str(config_file), "--topic", topic],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    downloader = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "labstream",
+            "download",
+            str(tmp_path / "out"),
+            "--config",
+            str(config_file),
+            "--topic",
+            topic,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        done = labstream("upload", src, "--config", config_file, "--topic", topic, "--wait-verified",
-                         "--wait-timeout", "90")
+        done = labstream(
+            "upload",
+            src,
+            "--config",
+            config_file,
+            "--topic",
+            topic,
+            "--wait-verified",
+            "--wait-timeout",
+            "90",
+        )
         assert "verified downstream: all 1 file(s)" in done.stdout
     finally:
         downloader.terminate()
@@ -108,8 +141,18 @@ def test_upload_wait_verified(tmp_path: Path, config_file: Path, topic: str) -> 
 def test_upload_wait_verified_times_out_clearly(tmp_path: Path, config_file: Path, topic: str) -> None:
     src = tmp_path / "nobody.txt"
     src.write_text("no downloader runs")
-    done = labstream("upload", src, "--config", config_file, "--topic", topic, "--wait-verified",
-                     "--wait-timeout", "5", check=False)
+    done = labstream(
+        "upload",
+        src,
+        "--config",
+        config_file,
+        "--topic",
+        topic,
+        "--wait-verified",
+        "--wait-timeout",
+        "5",
+        check=False,
+    )
     assert done.returncode == 1
     assert "1 of 1 file(s) not verified downstream; first: nobody.txt: no receipt" in done.stderr
 

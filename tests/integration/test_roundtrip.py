@@ -14,8 +14,11 @@ CHUNK = 64 * 1024
 
 
 def tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and ".labstream" not in p.parts}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".labstream" not in p.parts
+    }
 
 
 def roundtrip(src: Path, out: Path, config: Path, topic: str, *upload_args: str) -> str:
@@ -25,8 +28,11 @@ def roundtrip(src: Path, out: Path, config: Path, topic: str, *upload_args: str)
     return got.stdout
 
 
-@pytest.mark.parametrize("size", [0, CHUNK, CHUNK + 1, 30 * 1024 * 1024 + 17],
-                         ids=["empty", "one-chunk", "one-chunk-plus-one", "30MB"])
+@pytest.mark.parametrize(
+    "size",
+    [0, CHUNK, CHUNK + 1, 30 * 1024 * 1024 + 17],
+    ids=["empty", "one-chunk", "one-chunk-plus-one", "30MB"],
+)
 def test_single_file_sizes(size: int, tmp_path: Path, config_file: Path, topic: str) -> None:
     src = tmp_path / "data.bin"
     src.write_bytes(os.urandom(size))
@@ -37,8 +43,9 @@ def test_single_file_sizes(size: int, tmp_path: Path, config_file: Path, topic: 
     assert not list((out / ".labstream" / "partial").rglob("*.part"))
 
 
-def test_two_hundred_small_files_with_subfolders_and_odd_names(tmp_path: Path, config_file: Path,
-                                                               topic: str) -> None:
+def test_two_hundred_small_files_with_subfolders_and_odd_names(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
     src = tmp_path / "instrument"
     names = ["plain.txt", "with space.csv", "µ-XRD Ti₃C₂ 測定.dat", "deep/er/still deeper/file.bin"]
     for i in range(200):
@@ -57,14 +64,16 @@ def test_same_file_twice_gives_one_copy(tmp_path: Path, config_file: Path, topic
     for _ in range(2):
         labstream("upload", src, "--config", config_file, "--topic", topic, "--chunk-size", str(CHUNK))
     out = tmp_path / "out"
-    report = labstream("download", out, "--config", config_file, "--topic", topic,
-                       "--exit-when-idle", "4").stdout
+    report = labstream(
+        "download", out, "--config", config_file, "--topic", topic, "--exit-when-idle", "4"
+    ).stdout
     assert "downloaded 1 verified file(s)" in report and "4 duplicate chunk(s)" in report
     assert tree(out) == {"twice.bin": hashlib.sha256(src.read_bytes()).hexdigest()}
 
 
-def test_second_download_run_resumes_from_committed_offsets(tmp_path: Path, config_file: Path,
-                                                            topic: str) -> None:
+def test_second_download_run_resumes_from_committed_offsets(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
     first, second = tmp_path / "first.bin", tmp_path / "second.bin"
     first.write_bytes(os.urandom(1000))
     second.write_bytes(os.urandom(2000))
@@ -78,15 +87,15 @@ def test_second_download_run_resumes_from_committed_offsets(tmp_path: Path, conf
     assert tree(out).keys() == {"first.bin", "second.bin"}
 
 
-def test_two_downloaders_in_one_group_share_the_work(tmp_path: Path, config_file: Path,
-                                                     topic: str) -> None:
+def test_two_downloaders_in_one_group_share_the_work(tmp_path: Path, config_file: Path, topic: str) -> None:
     src = tmp_path / "src"
     for i in range(40):
         (src / f"d{i % 4}").mkdir(parents=True, exist_ok=True)
         (src / f"d{i % 4}" / f"f{i}.bin").write_bytes(os.urandom(20000 + i))
     labstream("upload", src, "--config", config_file, "--topic", topic, "--chunk-size", "4096")
     out = tmp_path / "out"
-    report = labstream("download", out, "--config", config_file, "--topic", topic,
-                       "--threads", "2", "--exit-when-idle", "5").stdout
+    report = labstream(
+        "download", out, "--config", config_file, "--topic", topic, "--threads", "2", "--exit-when-idle", "5"
+    ).stdout
     assert "downloaded 40 verified file(s)" in report
     assert tree(out) == tree(src)

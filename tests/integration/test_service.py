@@ -41,16 +41,19 @@ def read_env_file(path: Path) -> dict[str, str]:
     return env
 
 
-def test_systemd_unit_runs_drains_on_sigterm_and_is_removed(tmp_path: Path, bootstrap: str, topic: str,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_systemd_unit_runs_drains_on_sigterm_and_is_removed(
+    tmp_path: Path, bootstrap: str, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LABSTREAM_SYSTEMD_ROOT", str(tmp_path / "root"))
     monkeypatch.setenv("LAB_BOOTSTRAP", bootstrap)
     watched, state = tmp_path / "instrument", tmp_path / "state"
     watched.mkdir()
     config = tmp_path / "xrd.config"
-    config.write_text(f"[labstream]\nfile_directory = {watched}\ntopic_name = {topic}\n"
-                      "settle_seconds = 1\nupdate_seconds = -1\n"
-                      "[cluster]\nbootstrap.servers = ${LAB_BOOTSTRAP}\n")
+    config.write_text(
+        f"[labstream]\nfile_directory = {watched}\ntopic_name = {topic}\n"
+        "settle_seconds = 1\nupdate_seconds = -1\n"
+        "[cluster]\nbootstrap.servers = ${LAB_BOOTSTRAP}\n"
+    )
     spec = ServiceSpec("xrd", config, state=state)
     recorder = Recorder()
     unit, env_file = SystemdManager(recorder).install(spec)
@@ -71,9 +74,15 @@ def test_systemd_unit_runs_drains_on_sigterm_and_is_removed(tmp_path: Path, boot
 
     # Run ExecStart as systemd would: that command line, the environment file, no stdin.
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **read_env_file(env_file)}
-    proc = subprocess.Popen(shlex.split(service["ExecStart"]), env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_for(lambda: (state / "watch.log").exists() and "watching folder" in (state / "watch.log").read_text())
+    proc = subprocess.Popen(
+        shlex.split(service["ExecStart"]),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    log = state / "watch.log"
+    wait_for(lambda: log.exists() and "watching folder" in log.read_text())
     for i in range(30):
         (watched / f"m{i}.dat").write_bytes(os.urandom(40_000))
     wait_for(lambda: (state / "watch.log").read_text().count("file sent") >= 1)
@@ -82,8 +91,13 @@ def test_systemd_unit_runs_drains_on_sigterm_and_is_removed(tmp_path: Path, boot
     assert proc.returncode == 0, err.decode()
 
     # Nothing lost: what was not sent before the stop goes after the next start.
-    restarted = subprocess.Popen(shlex.split(service["ExecStart"]), env=env, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    restarted = subprocess.Popen(
+        shlex.split(service["ExecStart"]),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(lambda: (state / "watch.log").read_text().count("watching folder") == 2)
     wait_for(lambda: (state / "watch.log").read_text().count("file sent") >= 30, timeout=120)
     restarted.send_signal(signal.SIGTERM)
@@ -94,6 +108,8 @@ def test_systemd_unit_runs_drains_on_sigterm_and_is_removed(tmp_path: Path, boot
 
     removed = SystemdManager(recorder).remove(spec)
     assert set(removed) == {unit, env_file} and not unit.exists() and not env_file.exists()
-    assert recorder.calls[-2:] == [["systemctl", "disable", "--now", "labstream-xrd"],
-                                   ["systemctl", "daemon-reload"]]
+    assert recorder.calls[-2:] == [
+        ["systemctl", "disable", "--now", "labstream-xrd"],
+        ["systemctl", "daemon-reload"],
+    ]
     assert unit_paths(spec) == (unit, env_file)

@@ -14,8 +14,7 @@ from .watchproc import Watcher, chunk_counts, wait_for
 
 
 def download(out: Path, config: Path, topic: str) -> str:
-    return labstream("download", out, "--config", config, "--topic", topic,
-                     "--exit-when-idle", "4").stdout
+    return labstream("download", out, "--config", config, "--topic", topic, "--exit-when-idle", "4").stdout
 
 
 def test_many_files_at_once_and_new_nested_folders(tmp_path: Path, config_file: Path, topic: str) -> None:
@@ -35,8 +34,7 @@ def test_many_files_at_once_and_new_nested_folders(tmp_path: Path, config_file: 
     assert tree(out) == tree(root)
 
 
-def test_slowly_written_file_arrives_once_and_complete(tmp_path: Path, config_file: Path,
-                                                       topic: str) -> None:
+def test_slowly_written_file_arrives_once_and_complete(tmp_path: Path, config_file: Path, topic: str) -> None:
     root = tmp_path / "instrument"
     root.mkdir()
     watcher = Watcher(root, config_file, topic, tmp_path / "state")
@@ -54,8 +52,9 @@ def test_slowly_written_file_arrives_once_and_complete(tmp_path: Path, config_fi
     assert (out / "slow.csv").read_bytes() == (root / "slow.csv").read_bytes()
 
 
-def test_kill_9_mid_file_resumes_and_never_resends_completed(tmp_path: Path, config_file: Path,
-                                                             topic: str) -> None:
+def test_kill_9_mid_file_resumes_and_never_resends_completed(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
     root = tmp_path / "instrument"
     root.mkdir()
     state = tmp_path / "state"
@@ -68,8 +67,12 @@ def test_kill_9_mid_file_resumes_and_never_resends_completed(tmp_path: Path, con
     first.stop(signal.SIGKILL)
     (root / "while-down.txt").write_bytes(b"appeared while the watcher was down")
     second = Watcher(root, config_file, topic, state, "--chunk-size", "16384")
-    wait_for(lambda: second.statuses().get("big.bin") == "sent"
-             and second.statuses().get("while-down.txt") == "sent", timeout=180)
+    wait_for(
+        lambda: (
+            second.statuses().get("big.bin") == "sent" and second.statuses().get("while-down.txt") == "sent"
+        ),
+        timeout=180,
+    )
     assert second.stop() == 0
     assert "resuming file interrupted by a stop or crash file=big.bin" in second.text()
     counts = chunk_counts(config_file, topic)
@@ -81,8 +84,9 @@ def test_kill_9_mid_file_resumes_and_never_resends_completed(tmp_path: Path, con
     assert tree(out) == tree(root)
 
 
-def test_existing_files_ignored_by_default_and_sent_on_request(tmp_path: Path, config_file: Path,
-                                                               topic: str) -> None:
+def test_existing_files_ignored_by_default_and_sent_on_request(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
     root = tmp_path / "instrument"
     (root / "old").mkdir(parents=True)
     (root / "old" / "before.txt").write_text("was here first")
@@ -100,8 +104,9 @@ def test_existing_files_ignored_by_default_and_sent_on_request(tmp_path: Path, c
     assert tree(out) == tree(root)
 
 
-def test_file_deleted_before_it_was_sent_is_logged_not_fatal(tmp_path: Path, config_file: Path,
-                                                             topic: str) -> None:
+def test_file_deleted_before_it_was_sent_is_logged_not_fatal(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
     root = tmp_path / "instrument"
     root.mkdir()
     watcher = Watcher(root, config_file, topic, tmp_path / "state", "--settle-seconds", "3")
@@ -115,8 +120,9 @@ def test_file_deleted_before_it_was_sent_is_logged_not_fatal(tmp_path: Path, con
     assert watcher.stop() == 0
 
 
-def test_sigterm_during_a_busy_stream_exits_0_and_loses_nothing(tmp_path: Path, config_file: Path,
-                                                                 topic: str) -> None:
+def test_sigterm_during_a_busy_stream_exits_0_and_loses_nothing(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
     root = tmp_path / "instrument"
     root.mkdir()
     state = tmp_path / "state"

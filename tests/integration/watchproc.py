@@ -14,7 +14,6 @@ from labstream.config import load_config
 from labstream.kafka import Consumer, consumer_settings
 from labstream.wire import decode
 
-
 _running: list[Watcher] = []
 
 
@@ -32,11 +31,29 @@ class Watcher:
         self.state = state
         self.log = state.parent / f"{state.name}-stderr.log"
         self._err = open(self.log, "ab")  # noqa: SIM115 - closed in wait()
-        args = ["watch", root, "--config", config, "--topic", topic, "--state", state,
-                "--settle-seconds", "1", "--rescan-seconds", "5", "--update-seconds", "-1", *extra]
-        self.proc = subprocess.Popen([sys.executable, "-m", "labstream", *map(str, args)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._err)
+        args = [
+            "watch",
+            root,
+            "--config",
+            config,
+            "--topic",
+            topic,
+            "--state",
+            state,
+            "--settle-seconds",
+            "1",
+            "--rescan-seconds",
+            "5",
+            "--update-seconds",
+            "-1",
+            *extra,
+        ]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "labstream", *map(str, args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+        )
         _running.append(self)
         wait_for(lambda: "watching folder=" in self.text() or self.proc.poll() is not None)
         assert self.proc.poll() is None, self.text()

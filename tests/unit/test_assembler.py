@@ -17,14 +17,21 @@ from .test_wire import _raw
 CHUNK = 1024
 
 
-def records(path: str, content: bytes, *, sha: bytes | None = None, start: int = 0,
-            partition: int = 0) -> list[Record]:
+def records(
+    path: str, content: bytes, *, sha: bytes | None = None, start: int = 0, partition: int = 0
+) -> list[Record]:
     digest = sha or hashlib.sha256(content).digest()
     n = n_chunks_for(len(content), CHUNK)
-    return [Record("t", partition, start + i, path.encode(),
-                   encode(Chunk(path, len(content), digest, i, n, CHUNK,
-                                content[i * CHUNK : (i + 1) * CHUNK])))
-            for i in range(n)]
+    return [
+        Record(
+            "t",
+            partition,
+            start + i,
+            path.encode(),
+            encode(Chunk(path, len(content), digest, i, n, CHUNK, content[i * CHUNK : (i + 1) * CHUNK])),
+        )
+        for i in range(n)
+    ]
 
 
 def add(assembler: Assembler, record: Record) -> Outcome:
@@ -111,7 +118,9 @@ def test_resend_after_failure_is_accepted(assembler: Assembler, out: Path) -> No
     assert outcomes[-1] is Outcome.COMPLETE and (out / "r.bin").read_bytes() == content
 
 
-@pytest.mark.parametrize("path", [b"../escape.txt", b"/tmp/abs.txt", b"C:/x.txt", b".labstream/ledger.sqlite"])
+@pytest.mark.parametrize(
+    "path", [b"../escape.txt", b"/tmp/abs.txt", b"C:/x.txt", b".labstream/ledger.sqlite"]
+)
 def test_hostile_paths_write_nothing(assembler: Assembler, out: Path, tmp_path: Path, path: bytes) -> None:
     before = sorted(p for p in tmp_path.rglob("*"))
     outcome = add(assembler, Record("t", 0, 0, None, _raw(path)))
@@ -120,8 +129,9 @@ def test_hostile_paths_write_nothing(assembler: Assembler, out: Path, tmp_path: 
     assert sorted(p for p in tmp_path.rglob("*") if ".labstream/failed" not in str(p)) == before
 
 
-def test_symlink_inside_output_cannot_redirect_writes(assembler: Assembler, out: Path,
-                                                      tmp_path: Path) -> None:
+def test_symlink_inside_output_cannot_redirect_writes(
+    assembler: Assembler, out: Path, tmp_path: Path
+) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (out / "link").symlink_to(outside)

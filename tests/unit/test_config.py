@@ -19,7 +19,9 @@ def write(path: Path, text: str) -> Path:
 def test_sections_comments_and_env_substitution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_HOST", "broker.lab:9093")
     monkeypatch.setenv("KAFKA_SECRET", "s3cret")
-    path = write(tmp_path / "lab.config", """
+    path = write(
+        tmp_path / "lab.config",
+        """
 # a comment
 [cluster]
 bootstrap.servers = $KAFKA_HOST
@@ -32,11 +34,15 @@ linger.ms = 50
 
 [consumer]
 group.id = analysis
-""")
+""",
+    )
     config = load_config(path)
-    assert config.producer_settings() == {"bootstrap.servers": "broker.lab:9093",
-                                          "sasl.password": "s3cret", "client.id": "lab-pc-1",
-                                          "linger.ms": "50"}
+    assert config.producer_settings() == {
+        "bootstrap.servers": "broker.lab:9093",
+        "sasl.password": "s3cret",
+        "client.id": "lab-pc-1",
+        "linger.ms": "50",
+    }
     assert config.consumer_settings()["group.id"] == "analysis"
 
 
@@ -48,9 +54,11 @@ def test_missing_env_var_names_file_section_and_key(tmp_path: Path) -> None:
 
 def test_pointer_to_another_file_fills_in_cluster_and_producer(tmp_path: Path) -> None:
     write(tmp_path / "kafka.config", "[cluster]\nbootstrap.servers = a:1\n[producer]\nlinger.ms = 7\n")
-    path = write(tmp_path / "service.config",
-                 "[openmsi_directory_stream_service]\nfile_directory = /data\n"
-                 "cluster_producer_config = kafka.config\ntopic_name = t\n[producer]\nlinger.ms = 9\n")
+    path = write(
+        tmp_path / "service.config",
+        "[openmsi_directory_stream_service]\nfile_directory = /data\n"
+        "cluster_producer_config = kafka.config\ntopic_name = t\n[producer]\nlinger.ms = 9\n",
+    )
     config = load_config(path)
     assert config.section("labstream")["topic_name"] == "t"
     assert config.producer_settings() == {"bootstrap.servers": "a:1", "linger.ms": "9"}
@@ -71,7 +79,9 @@ def test_unknown_librdkafka_key_names_file_section_and_key(tmp_path: Path) -> No
 
 
 def test_bad_value_names_file_section_and_key(tmp_path: Path) -> None:
-    path = write(tmp_path / "bad.config", "[cluster]\nbootstrap.servers = a:1\n[consumer]\nfetch.min.bytes = lots\n")
+    path = write(
+        tmp_path / "bad.config", "[cluster]\nbootstrap.servers = a:1\n[consumer]\nfetch.min.bytes = lots\n"
+    )
     with pytest.raises(ConfigError, match=r"bad\.config \[consumer\] fetch\.min\.bytes: Invalid value"):
         consumer_settings(load_config(path), None)
 
@@ -83,8 +93,11 @@ def test_weaker_delivery_guarantee_is_refused(tmp_path: Path) -> None:
 
 
 def test_openmsistream_java_serializer_keys_are_ignored(tmp_path: Path) -> None:
-    path = write(tmp_path / "o.config", "[cluster]\nbootstrap.servers = a:1\n[producer]\n"
-                 "key.serializer = StringSerializer\nvalue.serializer = DataFileChunkSerializer\n")
+    path = write(
+        tmp_path / "o.config",
+        "[cluster]\nbootstrap.servers = a:1\n[producer]\n"
+        "key.serializer = StringSerializer\nvalue.serializer = DataFileChunkSerializer\n",
+    )
     settings = producer_settings(load_config(path))
     assert "key.serializer" not in settings and settings["acks"] == "all"
 
@@ -92,7 +105,7 @@ def test_openmsistream_java_serializer_keys_are_ignored(tmp_path: Path) -> None:
 def test_unknown_section_and_missing_file_are_clear(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\[clusterr\]: unknown section"):
         load_config(write(tmp_path / "s.config", "[clusterr]\na = b\n"))
-    with pytest.raises(ConfigError, match="not found.*built-in configs: local"):
+    with pytest.raises(ConfigError, match=r"not found.*built-in configs: local"):
         load_config(tmp_path / "nope.config")
     with pytest.raises(ConfigError, match="not valid INI"):
         load_config(write(tmp_path / "i.config", "bootstrap.servers = x\n"))
@@ -107,8 +120,10 @@ def test_group_new_means_a_fresh_group(tmp_path: Path) -> None:
 
 def test_config_show_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAB_PW", "hunter2-very-secret")
-    path = write(tmp_path / "s.config", "[cluster]\nbootstrap.servers = a:1\nsasl.password = $LAB_PW\n"
-                 "sasl.username = alice\n")
+    path = write(
+        tmp_path / "s.config",
+        "[cluster]\nbootstrap.servers = a:1\nsasl.password = $LAB_PW\nsasl.username = alice\n",
+    )
     result = CliRunner().invoke(cli, ["config", "show", str(path)])
     assert result.exit_code == 0, result.output
     assert "hunter2" not in result.output

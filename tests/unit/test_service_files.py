@@ -31,8 +31,10 @@ class Recorder:
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LAB_KAFKA_PASSWORD", "s3cret-value")
     path = tmp_path / "xrd.config"
-    path.write_text("[labstream]\nfile_directory = /data\ntopic_name = t\n"
-                    "[cluster]\nbootstrap.servers = a:1\nsasl.password = ${LAB_KAFKA_PASSWORD}\n")
+    path.write_text(
+        "[labstream]\nfile_directory = /data\ntopic_name = t\n"
+        "[cluster]\nbootstrap.servers = a:1\nsasl.password = ${LAB_KAFKA_PASSWORD}\n"
+    )
     return path
 
 
@@ -50,8 +52,10 @@ def test_launchd_plist(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert recorder.calls == [["launchctl", "load", "-w", str(path)]]
     LaunchdManager(recorder).stop(spec)
     assert LaunchdManager(recorder).remove(spec) == [path] and not path.exists()
-    assert recorder.calls[-2:] == [["launchctl", "stop", "org.labstream.xrd"],
-                                   ["launchctl", "unload", "-w", str(path)]]
+    assert recorder.calls[-2:] == [
+        ["launchctl", "stop", "org.labstream.xrd"],
+        ["launchctl", "unload", "-w", str(path)],
+    ]
 
 
 def test_windows_calls_sc_and_needs_pywin32_to_install(config: Path) -> None:
@@ -61,8 +65,12 @@ def test_windows_calls_sc_and_needs_pywin32_to_install(config: Path) -> None:
     manager.start(spec)
     assert manager.status(spec)["ActiveState"] == "active"
     manager.remove(spec)
-    assert recorder.calls == [["sc.exe", "start", "labstream-xrd"], ["sc.exe", "query", "labstream-xrd"],
-                              ["sc.exe", "stop", "labstream-xrd"], ["sc.exe", "delete", "labstream-xrd"]]
+    assert recorder.calls == [
+        ["sc.exe", "start", "labstream-xrd"],
+        ["sc.exe", "query", "labstream-xrd"],
+        ["sc.exe", "stop", "labstream-xrd"],
+        ["sc.exe", "delete", "labstream-xrd"],
+    ]
     with pytest.raises(LabstreamError, match="needs pywin32"):
         manager.install(spec)
 

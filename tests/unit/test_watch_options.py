@@ -13,9 +13,11 @@ from labstream.watch import Filters
 def test_seed_section_options_and_command_line_precedence(tmp_path: Path) -> None:
     (tmp_path / "kafka.config").write_text("[cluster]\nbootstrap.servers = a:1\n[producer]\n")
     path = tmp_path / "svc.config"
-    path.write_text("[openmsi_directory_stream_service]\nfile_directory = /data/xrd\n"
-                    "cluster_producer_config = kafka.config\ntopic_name = xrd\nn_threads = 3\n"
-                    "chunk_size = 65536\nnew_files_only = False\nexclude = *.lock, *.bak\n")
+    path.write_text(
+        "[openmsi_directory_stream_service]\nfile_directory = /data/xrd\n"
+        "cluster_producer_config = kafka.config\ntopic_name = xrd\nn_threads = 3\n"
+        "chunk_size = 65536\nnew_files_only = False\nexclude = *.lock, *.bak\n"
+    )
     config = load_config(path)
     options = _resolve(config, {"n_threads": 7})
     assert options["file_directory"] == "/data/xrd" and options["topic_name"] == "xrd"

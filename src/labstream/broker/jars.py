@@ -30,9 +30,11 @@ def require_java() -> str:
     java_home = os.environ.get("JAVA_HOME")
     java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
     if not java or not Path(java).exists():
-        raise BrokerSetupError("Java 17 or newer is needed to run the local Kafka broker and was "
-                               "not found (install a JDK, e.g. `apt-get install openjdk-17-jre-headless`, "
-                               "or set JAVA_HOME)")
+        raise BrokerSetupError(
+            "Java 17 or newer is needed to run the local Kafka broker and was "
+            "not found (install a JDK, e.g. `apt-get install openjdk-17-jre-headless`, "
+            "or set JAVA_HOME)"
+        )
     return java
 
 
@@ -42,8 +44,10 @@ def kafka_libs() -> Path:
     if home:
         libs = Path(home) / "libs"
         if not any(libs.glob("kafka_2.13-*.jar")):
-            raise BrokerSetupError(f"KAFKA_HOME={home} has no libs/kafka_2.13-*.jar: "
-                                   "point it at an unpacked Apache Kafka distribution")
+            raise BrokerSetupError(
+                f"KAFKA_HOME={home} has no libs/kafka_2.13-*.jar: "
+                "point it at an unpacked Apache Kafka distribution"
+            )
         return libs
     pom = Path(str(resources.files("labstream.broker") / "pom.xml"))
     digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
@@ -56,14 +60,24 @@ def kafka_libs() -> Path:
 def _fetch(pom: Path, target: Path) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise BrokerSetupError("Maven (`mvn`) is needed once to fetch the Kafka broker jars from "
-                               "Maven Central and was not found (install it, e.g. `apt-get install "
-                               "maven`, or set KAFKA_HOME to an unpacked Kafka distribution)")
+        raise BrokerSetupError(
+            "Maven (`mvn`) is needed once to fetch the Kafka broker jars from "
+            "Maven Central and was not found (install it, e.g. `apt-get install "
+            "maven`, or set KAFKA_HOME to an unpacked Kafka distribution)"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="kafka-jars-", dir=target.parent))
     logger.info("fetching Kafka broker jars with Maven target=%s", target)
-    command = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-               f"-DoutputDirectory={staging}", "-DincludeScope=runtime"]
+    command = [
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={staging}",
+        "-DincludeScope=runtime",
+    ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired as exc:

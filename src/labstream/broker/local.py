@@ -17,7 +17,7 @@ from labstream.broker.jars import cache_root, kafka_libs, require_java
 from labstream.errors import BrokerSetupError, BrokerUnreachableError
 from labstream.kafka import ping
 
-__all__ = ["BrokerStatus", "start", "start_cluster", "stop", "status", "state_dir"]
+__all__ = ["BrokerStatus", "start", "start_cluster", "state_dir", "status", "stop"]
 
 logger = logging.getLogger(__name__)
 HEAP = ["-Xms256m", "-Xmx768m"]
@@ -54,12 +54,12 @@ def start(port: int = 9092, timeout: float = START_TIMEOUT_SECONDS) -> BrokerSta
     return status(port)
 
 
-def start_cluster(ports: list[int], timeout: float = START_TIMEOUT_SECONDS,
-                  only: int | None = None) -> list[BrokerStatus]:
+def start_cluster(
+    ports: list[int], timeout: float = START_TIMEOUT_SECONDS, only: int | None = None
+) -> list[BrokerStatus]:
     """A KRaft cluster of len(ports) nodes (each broker and controller), replication factor
     3 and min.insync.replicas 2 by default; `only` (re)starts just that node."""
-    launched = {p: _launch(p, ports) for p in ports
-                if (only is None or p == only) and not _answers(p, 2.0)}
+    launched = {p: _launch(p, ports) for p in ports if (only is None or p == only) and not _answers(p, 2.0)}
     for port, process in launched.items():
         _wait_until_up(process, port, timeout, state_dir(port) / "broker.log")
     return [status(p) for p in ports]
@@ -78,11 +78,19 @@ def _launch(port: int, cluster: list[int]) -> subprocess.Popen[bytes]:
     if not (folder / "data" / "meta.properties").exists():
         _format(java, classpath, properties, folder, _cluster_id(cluster))
     log4j = resources.files("labstream.broker") / "log4j.properties"
-    command = [java, *HEAP, f"-Dlog4j.configuration=file:{log4j}", "-cp", classpath,
-               "kafka.Kafka", str(properties)]
+    command = [
+        java,
+        *HEAP,
+        f"-Dlog4j.configuration=file:{log4j}",
+        "-cp",
+        classpath,
+        "kafka.Kafka",
+        str(properties),
+    ]
     with open(folder / "broker.log", "ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     (folder / "broker.pid").write_text(f"{process.pid}\n")
     _children[port] = process
     return process
@@ -150,12 +158,23 @@ group.initial.rebalance.delay.ms=0
 
 
 def _format(java: str, classpath: str, properties: Path, folder: Path, cluster_id: str) -> None:
-    command = [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-               "-c", str(properties)]
+    command = [
+        java,
+        "-cp",
+        classpath,
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        cluster_id,
+        "-c",
+        str(properties),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
-        raise BrokerSetupError(f"formatting the broker storage in {folder} failed: "
-                               + " | ".join((done.stdout + done.stderr).strip().splitlines()[-3:]))
+        raise BrokerSetupError(
+            f"formatting the broker storage in {folder} failed: "
+            + " | ".join((done.stdout + done.stderr).strip().splitlines()[-3:])
+        )
 
 
 def _wait_until_up(process: subprocess.Popen[bytes], port: int, timeout: float, log: Path) -> None:
@@ -163,14 +182,15 @@ def _wait_until_up(process: subprocess.Popen[bytes], port: int, timeout: float, 
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(errors="replace").strip().splitlines()[-5:]
-            raise BrokerSetupError(f"the Kafka broker exited with status {process.returncode}; "
-                                   f"last lines of {log}: " + " | ".join(tail))
+            raise BrokerSetupError(
+                f"the Kafka broker exited with status {process.returncode}; "
+                f"last lines of {log}: " + " | ".join(tail)
+            )
         if _answers(port, 2.0):
             return
         time.sleep(0.5)
     process.kill()
-    raise BrokerSetupError(f"the Kafka broker did not answer on port {port} within {timeout:g} s "
-                           f"(see {log})")
+    raise BrokerSetupError(f"the Kafka broker did not answer on port {port} within {timeout:g} s (see {log})")
 
 
 def _answers(port: int, timeout: float) -> bool:

@@ -43,8 +43,9 @@ class _Group(click.Group):
 def cli(verbose: int, quiet: bool) -> None:
     """Stream laboratory instrument files through Apache Kafka, verified end to end."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if verbose < 2:
         logging.getLogger("labstream.librdkafka").setLevel(logging.WARNING)
 

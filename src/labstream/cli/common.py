@@ -20,13 +20,18 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-__all__ = ["config_option", "topic_option", "stop_on_signals", "byte_progress", "human_bytes"]
+__all__ = ["byte_progress", "config_option", "human_bytes", "stop_on_signals", "topic_option"]
 
 logger = logging.getLogger(__name__)
 
 config_option = click.option(
-    "-c", "--config", "config_name", default="local", show_default=True,
-    help="Config file path, or a built-in config name.")
+    "-c",
+    "--config",
+    "config_name",
+    default="local",
+    show_default=True,
+    help="Config file path, or a built-in config name.",
+)
 topic_option = click.option("-t", "--topic", required=True, help="Kafka topic.")
 
 
@@ -43,8 +48,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[dict[str, int]]:
         if state["count"] > 1:
             os._exit(130)
         state["code"] = 130 if signum == signal.SIGINT else 0
-        logger.warning("stopping cleanly (again to stop at once) signal=%s",
-                       signal.Signals(signum).name)
+        logger.warning("stopping cleanly (again to stop at once) signal=%s", signal.Signals(signum).name)
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -58,9 +62,13 @@ def stop_on_signals(stop: threading.Event) -> Iterator[dict[str, int]]:
 def byte_progress(total: int, description: str) -> Progress:
     """A rich progress bar on stderr, shown only on a terminal."""
     progress = Progress(
-        "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-        TransferSpeedColumn(), TimeRemainingColumn(),
-        disable=not sys.stderr.isatty(), transient=False,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        disable=not sys.stderr.isatty(),
+        transient=False,
     )
     progress.add_task(description, total=total)
     return progress

@@ -41,9 +41,14 @@ class Console:
         while not self._stop.wait(self._update):
             status = self._streamer.status()
             session: Any = status["session"]
-            logger.info("still watching settling=%d queued=%d sending=%d sent=%d failed=%d",
-                        status["settling"], status["queued"], len(status["sending"]),  # type: ignore[arg-type]
-                        session["sent"], session["failed"])
+            logger.info(
+                "still watching settling=%d queued=%d sending=%d sent=%d failed=%d",
+                status["settling"],
+                status["queued"],
+                len(status["sending"]),  # type: ignore[arg-type]
+                session["sent"],
+                session["failed"],
+            )
 
     def _read(self) -> None:
         for line in sys.stdin:
@@ -59,9 +64,11 @@ class Console:
 
     def _report(self) -> None:
         status = self._streamer.status()
-        lines = [f"settling: {status['settling']}  queued: {status['queued']}  "
-                 f"awaiting acknowledgement: {status['awaiting_ack']}",
-                 f"sending now: {', '.join(status['sending']) or '-'}",  # type: ignore[arg-type]
-                 f"this session: {status['session']}",
-                 f"ledger (all time): {status['ledger']}"]
+        lines = [
+            f"settling: {status['settling']}  queued: {status['queued']}  "
+            f"awaiting acknowledgement: {status['awaiting_ack']}",
+            f"sending now: {', '.join(status['sending']) or '-'}",  # type: ignore[arg-type]
+            f"this session: {status['session']}",
+            f"ledger (all time): {status['ledger']}",
+        ]
         print("\n".join(lines), file=sys.stderr, flush=True)

@@ -30,8 +30,12 @@ SAMPLES = {
 
 @click.command()
 @click.option("--port", default=9092, show_default=True, help="Port of the local broker.")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the sample and the copy (default: a new temporary folder).")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the sample and the copy (default: a new temporary folder).",
+)
 def demo(port: int, workdir: Path | None) -> None:
     """Run the whole job once on this machine and say what happened."""
     click.echo(f"1. starting the local Kafka broker on 127.0.0.1:{port} (first run fetches it)")
@@ -48,10 +52,13 @@ def demo(port: int, workdir: Path | None) -> None:
     with Producer(settings) as producer:
         report = Uploader(producer, topic).upload(list(collect([source])))
     raise_if_failed(report)
-    click.echo(f"3. uploaded {report.files} files ({human_bytes(report.bytes)}, {report.chunks} "
-               f"chunks) to topic {topic}; every chunk acknowledged")
-    downloaded = Downloader(consumer_settings(config, f"{topic}-download"), topic, target,
-                            exit_when_idle=3.0).run()
+    click.echo(
+        f"3. uploaded {report.files} files ({human_bytes(report.bytes)}, {report.chunks} "
+        f"chunks) to topic {topic}; every chunk acknowledged"
+    )
+    downloaded = Downloader(
+        consumer_settings(config, f"{topic}-download"), topic, target, exit_when_idle=3.0
+    ).run()
     click.echo(f"4. downloaded {downloaded.files} verified files into {target}")
     _compare(source, target)
 

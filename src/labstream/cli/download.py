@@ -21,19 +21,44 @@ from labstream.receipts import receipts_topic as default_receipts
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @config_option
 @topic_option
-@click.option("--group", "-g", default=None,
-              help="Consumer group (default: [consumer] group.id, else labstream-download).")
+@click.option(
+    "--group",
+    "-g",
+    default=None,
+    help="Consumer group (default: [consumer] group.id, else labstream-download).",
+)
 @click.option("--threads", "-n", default=1, show_default=True, help="Consumers in this process.")
-@click.option("--exit-when-idle", type=float, default=None, metavar="SECONDS",
-              help="Stop after SECONDS without new messages.")
-@click.option("--receipts/--no-receipts", default=True, show_default=True,
-              help="Publish a receipt for every verified or failed file.")
+@click.option(
+    "--exit-when-idle",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Stop after SECONDS without new messages.",
+)
+@click.option(
+    "--receipts/--no-receipts",
+    default=True,
+    show_default=True,
+    help="Publish a receipt for every verified or failed file.",
+)
 @click.option("--receipts-topic", default=None, help="Receipts topic [TOPIC.receipts].")
-@click.option("--timeout", default=15.0, show_default=True,
-              help="Seconds to wait for the cluster to answer before giving up.")
-def download(directory: Path, config_name: str, topic: str, group: str | None, threads: int,
-             exit_when_idle: float | None, receipts: bool, receipts_topic: str | None,
-             timeout: float) -> None:
+@click.option(
+    "--timeout",
+    default=15.0,
+    show_default=True,
+    help="Seconds to wait for the cluster to answer before giving up.",
+)
+def download(
+    directory: Path,
+    config_name: str,
+    topic: str,
+    group: str | None,
+    threads: int,
+    exit_when_idle: float | None,
+    receipts: bool,
+    receipts_topic: str | None,
+    timeout: float,
+) -> None:
     """Rebuild files from TOPIC into DIRECTORY, subfolders kept, each verified by SHA-256.
 
     Runs until Ctrl+C or SIGTERM (or --exit-when-idle); scale out by starting more
@@ -49,20 +74,30 @@ def download(directory: Path, config_name: str, topic: str, group: str | None, t
     with ExitStack() as stack:
         publisher = None
         if receipts:
-            publisher = stack.enter_context(_publisher(config, receipts_topic or default_receipts(topic),
-                                                       str(settings["group.id"])))
-        downloader = Downloader(settings, topic, directory, threads=threads,
-                                exit_when_idle=exit_when_idle, stop=stop,
-                                on_verdict=publisher.publish if publisher else None)
+            publisher = stack.enter_context(
+                _publisher(config, receipts_topic or default_receipts(topic), str(settings["group.id"]))
+            )
+        downloader = Downloader(
+            settings,
+            topic,
+            directory,
+            threads=threads,
+            exit_when_idle=exit_when_idle,
+            stop=stop,
+            on_verdict=publisher.publish if publisher else None,
+        )
         with stop_on_signals(stop) as signalled:
             report = downloader.run()
-    click.echo(f"downloaded {report.files} verified file(s) into {directory}; "
-               f"{report.failed} failed, {report.rejected} message(s) rejected, "
-               f"{report.duplicates} duplicate chunk(s) ignored; {human_bytes(report.bytes)} read "
-               f"in {report.seconds:.1f} s")
+    click.echo(
+        f"downloaded {report.files} verified file(s) into {directory}; "
+        f"{report.failed} failed, {report.rejected} message(s) rejected, "
+        f"{report.duplicates} duplicate chunk(s) ignored; {human_bytes(report.bytes)} read "
+        f"in {report.seconds:.1f} s"
+    )
     if report.failed or report.rejected:
-        click.echo(f"see the log above; failed files are kept in {directory / '.labstream' / 'failed'}",
-                   err=True)
+        click.echo(
+            f"see the log above; failed files are kept in {directory / '.labstream' / 'failed'}", err=True
+        )
     sys.exit(signalled["code"] or (2 if report.failed or report.rejected else 0))
 
 

@@ -24,19 +24,44 @@ from labstream.upload.ledger import default_state_dir
 @config_option
 @topic_option
 @click.option("--group", "-g", default=None, help="Consumer group [labstream-process-<processor>].")
-@click.option("--threads", "-n", default=1, show_default=True,
-              help="Consumers in this process (the processor must then be thread-safe).")
-@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
-              help="Passed to the processor class (repeatable), e.g. -o bucket=raw-data.")
+@click.option(
+    "--threads",
+    "-n",
+    default=1,
+    show_default=True,
+    help="Consumers in this process (the processor must then be thread-safe).",
+)
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Passed to the processor class (repeatable), e.g. -o bucket=raw-data.",
+)
 @click.option("--retries", default=2, show_default=True, help="Attempts after the first failure.")
 @click.option("--reprocess-failed", is_flag=True, help="First retry the files that failed before.")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where files are rebuilt before processing [per-user state folder].")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where files are rebuilt before processing [per-user state folder].",
+)
 @click.option("--exit-when-idle", type=float, default=None, metavar="SECONDS")
 @click.option("--receipts/--no-receipts", default=True, show_default=True)
-def process(processor: str, config_name: str, topic: str, group: str | None, threads: int,
-            options: tuple[str, ...], retries: int, reprocess_failed: bool, workdir: Path | None,
-            exit_when_idle: float | None, receipts: bool) -> None:
+def process(
+    processor: str,
+    config_name: str,
+    topic: str,
+    group: str | None,
+    threads: int,
+    options: tuple[str, ...],
+    retries: int,
+    reprocess_failed: bool,
+    workdir: Path | None,
+    exit_when_idle: float | None,
+    receipts: bool,
+) -> None:
     """Run PROCESSOR (s3, metadata, module:Name or file.py:Name) on every file of TOPIC."""
     config = load_config(config_name)
     group = group or f"labstream-process-{processor.replace(':', '-').replace('/', '-')}"
@@ -53,14 +78,26 @@ def process(processor: str, config_name: str, topic: str, group: str | None, thr
         if receipts:
             receipts_topic = default_receipts(topic)
             ensure_topic(producer_settings(config), receipts_topic, partitions=1)
-            publisher = stack.enter_context(ReceiptPublisher(producer_settings(config), receipts_topic,
-                                                             str(settings["group.id"])))
-        runner = ProcessRunner(built, settings, topic, workdir, threads=threads, retries=retries,
-                               exit_when_idle=exit_when_idle, stop=stop, publisher=publisher)
+            publisher = stack.enter_context(
+                ReceiptPublisher(producer_settings(config), receipts_topic, str(settings["group.id"]))
+            )
+        runner = ProcessRunner(
+            built,
+            settings,
+            topic,
+            workdir,
+            threads=threads,
+            retries=retries,
+            exit_when_idle=exit_when_idle,
+            stop=stop,
+            publisher=publisher,
+        )
         with stop_on_signals(stop) as signalled:
             report = runner.run(reprocess_failed=reprocess_failed)
-    click.echo(f"processed {report.processed} file(s), {report.failed} failed "
-               f"({report.reprocessed} reprocessed); failed files kept in {runner.failed_dir}")
+    click.echo(
+        f"processed {report.processed} file(s), {report.failed} failed "
+        f"({report.reprocessed} reprocessed); failed files kept in {runner.failed_dir}"
+    )
     sys.exit(signalled["code"] or (2 if report.failed else 0))
 
 

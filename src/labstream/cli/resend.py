@@ -16,10 +16,15 @@ from labstream.upload.source import relative_path
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
-                                                                   path_type=Path))
-@click.option("--state", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="The watcher's state folder (see `labstream status`).")
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--state",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The watcher's state folder (see `labstream status`).",
+)
 @click.option("-c", "--config", "config_name", default=None, help="Config [the watcher's].")
 def resend(paths: tuple[Path, ...], state: Path, config_name: str | None) -> None:
     """Send files of the watched folder again (e.g. after a downstream failure)."""
@@ -35,8 +40,14 @@ def resend(paths: tuple[Path, ...], state: Path, config_name: str | None) -> Non
             report = Uploader(producer, topic).upload(sources)
         for sent in report.sent:
             st = os.stat(sent.source.path)
-            ledger.set(sent.source.relpath, st.st_size, st.st_mtime_ns, "sent", sha256=sent.sha256,
-                       reason="resent on request")
+            ledger.set(
+                sent.source.relpath,
+                st.st_size,
+                st.st_mtime_ns,
+                "sent",
+                sha256=sent.sha256,
+                reason="resent on request",
+            )
     raise_if_failed(report)
     click.echo(f"resent {report.files} file(s) to {topic}")
 

@@ -15,13 +15,22 @@ from labstream.upload.ledger import UploadLedger, default_state_dir
 
 def _spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("-c", "--config", "config_path", required=True,
-                     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="Config file with file_directory and topic_name in [labstream]."),
+        click.option(
+            "-c",
+            "--config",
+            "config_path",
+            required=True,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Config file with file_directory and topic_name in [labstream].",
+        ),
         click.option("--name", default=None, help="Service name [the config file's stem]."),
         click.option("--user", is_flag=True, help="A per-user service (systemd --user)."),
-        click.option("--state", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="The watcher's state folder [derived from folder and topic]."),
+        click.option(
+            "--state",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="The watcher's state folder [derived from folder and topic].",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -65,8 +74,12 @@ def _simple(action: str, past: str) -> click.Command:
     return click.command(name=action)(command)
 
 
-for _action, _past in (("start", "started"), ("stop", "stopped"), ("restart", "restarted"),
-                       ("remove", "removed")):
+for _action, _past in (
+    ("start", "started"),
+    ("stop", "stopped"),
+    ("restart", "restarted"),
+    ("remove", "removed"),
+):
     service.add_command(_simple(_action, _past))
 
 

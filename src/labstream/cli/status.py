@@ -19,23 +19,47 @@ from labstream.upload.cleanup import Cleaner, CleanupPolicy
 from labstream.upload.ledger import UploadLedger, default_state_dir, state_digest
 
 logger = logging.getLogger(__name__)
-CATEGORIES = ("waiting", "sending", "sent", "verified", "failed downstream", "failed", "ignored",
-              "cleaned up")
+CATEGORIES = (
+    "waiting",
+    "sending",
+    "sent",
+    "verified",
+    "failed downstream",
+    "failed",
+    "ignored",
+    "cleaned up",
+)
 
 
 @click.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("-t", "--topic", default=None, help="Topic the watcher streams DIRECTORY to.")
-@click.option("--state", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The watcher's state folder (instead of DIRECTORY and --topic).")
-@click.option("-c", "--config", "config_name", default=None,
-              help="Config to read new receipts with [the watcher's].")
-@click.option("--refresh/--no-refresh", default=True, show_default=True,
-              help="Read new receipts from Kafka before reporting.")
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The watcher's state folder (instead of DIRECTORY and --topic).",
+)
+@click.option(
+    "-c", "--config", "config_name", default=None, help="Config to read new receipts with [the watcher's]."
+)
+@click.option(
+    "--refresh/--no-refresh",
+    default=True,
+    show_default=True,
+    help="Read new receipts from Kafka before reporting.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--all", "show_all", is_flag=True, help="List every file, not only unfinished ones.")
-def status(directory: Path | None, topic: str | None, state: Path | None, config_name: str | None,
-           refresh: bool, as_json: bool, show_all: bool) -> None:
+def status(
+    directory: Path | None,
+    topic: str | None,
+    state: Path | None,
+    config_name: str | None,
+    refresh: bool,
+    as_json: bool,
+    show_all: bool,
+) -> None:
     """Per file and in totals: waiting, sending, sent, verified downstream, failed."""
     state = state or _derive_state(directory, topic)
     if not (state / "ledger.sqlite").exists():
@@ -77,8 +101,13 @@ def _category(entry: dict[str, Any]) -> str:
         return "failed downstream"
     if status in ("sent", "deleted", "moved") and entry["verified_by"]:
         return "cleaned up" if status in ("deleted", "moved") else "verified"
-    return {"queued": "waiting", "sending": "sending", "sent": "sent", "failed": "failed",
-            "ignored": "ignored"}.get(status, status)
+    return {
+        "queued": "waiting",
+        "sending": "sending",
+        "sent": "sent",
+        "failed": "failed",
+        "ignored": "ignored",
+    }.get(status, status)
 
 
 def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) -> None:
@@ -90,6 +119,11 @@ def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) 
     table = Table("file", "state", "size", "verified by", "detail")
     for entry in shown:
         detail = "; ".join(f"{g}: {r}" for g, r in entry["failed_downstream"].items())
-        table.add_row(entry["path"], entry["category"], str(entry["size"]),
-                      ", ".join(entry["verified_by"]) or "-", detail or (entry["reason"] or ""))
+        table.add_row(
+            entry["path"],
+            entry["category"],
+            str(entry["size"]),
+            ", ".join(entry["verified_by"]) or "-",
+            detail or (entry["reason"] or ""),
+        )
     console.print(table)

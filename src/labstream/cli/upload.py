@@ -14,7 +14,6 @@ from labstream.errors import DeliveryError
 from labstream.kafka import Producer, consumer_settings, ensure_topic, ping, producer_settings
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.receipts import wait_verified
-from labstream.wire import WIRE_FORMATS, wire_format
 from labstream.upload import (
     DEFAULT_CHUNK_SIZE,
     SentFile,
@@ -23,29 +22,65 @@ from labstream.upload import (
     collect,
     raise_if_failed,
 )
+from labstream.wire import WIRE_FORMATS, wire_format
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @config_option
 @topic_option
-@click.option("--chunk-size", default=DEFAULT_CHUNK_SIZE, show_default=True,
-              help="Bytes per chunk message, a nonzero power of two.")
+@click.option(
+    "--chunk-size",
+    default=DEFAULT_CHUNK_SIZE,
+    show_default=True,
+    help="Bytes per chunk message, a nonzero power of two.",
+)
 @click.option("--threads", "-n", default=2, show_default=True, help="Files sent in parallel.")
-@click.option("--timeout", default=15.0, show_default=True,
-              help="Seconds to wait for the cluster to answer before giving up.")
-@click.option("--wait-verified", is_flag=True,
-              help="Return only once a downloader's receipt confirms every file's SHA-256.")
-@click.option("--verified-by", default=1, show_default=True,
-              help="With --wait-verified: distinct consumer groups that must confirm.")
-@click.option("--wait-timeout", default=300.0, show_default=True,
-              help="With --wait-verified: seconds to wait for the receipts.")
+@click.option(
+    "--timeout",
+    default=15.0,
+    show_default=True,
+    help="Seconds to wait for the cluster to answer before giving up.",
+)
+@click.option(
+    "--wait-verified",
+    is_flag=True,
+    help="Return only once a downloader's receipt confirms every file's SHA-256.",
+)
+@click.option(
+    "--verified-by",
+    default=1,
+    show_default=True,
+    help="With --wait-verified: distinct consumer groups that must confirm.",
+)
+@click.option(
+    "--wait-timeout",
+    default=300.0,
+    show_default=True,
+    help="With --wait-verified: seconds to wait for the receipts.",
+)
 @click.option("--receipts-topic", default=None, help="Receipts topic [TOPIC.receipts].")
-@click.option("--wire", "wire_name", type=click.Choice(sorted(WIRE_FORMATS)), default="labstream",
-              show_default=True, help="Chunk format: labstream's, or openmsistream's for its downloaders.")
-def upload(paths: tuple[str, ...], config_name: str, topic: str, chunk_size: int, threads: int,
-           timeout: float, wait_verified: bool, verified_by: int, wait_timeout: float,
-           receipts_topic: str | None, wire_name: str) -> None:
+@click.option(
+    "--wire",
+    "wire_name",
+    type=click.Choice(sorted(WIRE_FORMATS)),
+    default="labstream",
+    show_default=True,
+    help="Chunk format: labstream's, or openmsistream's for its downloaders.",
+)
+def upload(
+    paths: tuple[str, ...],
+    config_name: str,
+    topic: str,
+    chunk_size: int,
+    threads: int,
+    timeout: float,
+    wait_verified: bool,
+    verified_by: int,
+    wait_timeout: float,
+    receipts_topic: str | None,
+    wire_name: str,
+) -> None:
     """Upload files (folders: every file below, subfolders kept) to TOPIC.
 
     Returns when the cluster has acknowledged every chunk; exits 1 if any was not.
@@ -60,36 +95,58 @@ def upload(paths: tuple[str, ...], config_name: str, topic: str, chunk_size: int
     total = sum(_size(f.path) for f in files)
     with byte_progress(total, "uploading") as progress, Producer(settings) as producer:
         task = progress.task_ids[0]
-        uploader = Uploader(producer, topic, chunk_size=chunk_size, threads=threads,
-                            on_progress=lambda n: progress.advance(task, n),
-                            wire=wire_format(wire_name))
+        uploader = Uploader(
+            producer,
+            topic,
+            chunk_size=chunk_size,
+            threads=threads,
+            on_progress=lambda n: progress.advance(task, n),
+            wire=wire_format(wire_name),
+        )
         report = uploader.upload(files)
     raise_if_failed(report)
     rate = report.bytes / max(report.seconds, 1e-9)
-    click.echo(f"uploaded {report.files} file(s), {human_bytes(report.bytes)} in {report.chunks} "
-               f"chunk(s) to {topic} in {report.seconds:.2f} s ({human_bytes(rate)}/s); "
-               "every chunk acknowledged")
+    click.echo(
+        f"uploaded {report.files} file(s), {human_bytes(report.bytes)} in {report.chunks} "
+        f"chunk(s) to {topic} in {report.seconds:.2f} s ({human_bytes(rate)}/s); "
+        "every chunk acknowledged"
+    )
     if wait_verified:
-        _wait(config, receipts_topic or default_receipts(topic), report.sent, started_ms,
-              verified_by, wait_timeout)
+        _wait(
+            config,
+            receipts_topic or default_receipts(topic),
+            report.sent,
+            started_ms,
+            verified_by,
+            wait_timeout,
+        )
 
 
-def _wait(config: Config, topic: str, sent: list[SentFile], since_ms: int, verified_by: int,
-          timeout: float) -> None:
+def _wait(
+    config: Config, topic: str, sent: list[SentFile], since_ms: int, verified_by: int, timeout: float
+) -> None:
     files = {s.source.relpath: s.sha256.hex() for s in sent}
     # Created here if missing: a consumer would not notice it appear for minutes.
     ensure_topic(producer_settings(config), topic, partitions=1)
     click.echo(f"waiting up to {timeout:g} s for receipts on {topic} ...", err=True)
     group = f"labstream-wait-{uuid.uuid4().hex[:12]}"
-    verdicts = wait_verified(consumer_settings(config, group), topic, files, since_ms=since_ms,
-                             verified_by=verified_by, timeout=timeout)
+    verdicts = wait_verified(
+        consumer_settings(config, group),
+        topic,
+        files,
+        since_ms=since_ms,
+        verified_by=verified_by,
+        timeout=timeout,
+    )
     bad = {path: v for path, v in verdicts.items() if v != "verified"}
     if bad:
         path, verdict = next(iter(bad.items()))
-        raise DeliveryError(f"{len(bad)} of {len(files)} file(s) not verified downstream; "
-                            f"first: {path}: {verdict}")
-    click.echo(f"verified downstream: all {len(files)} file(s), SHA-256 confirmed by "
-               f"{verified_by} consumer group(s)")
+        raise DeliveryError(
+            f"{len(bad)} of {len(files)} file(s) not verified downstream; first: {path}: {verdict}"
+        )
+    click.echo(
+        f"verified downstream: all {len(files)} file(s), SHA-256 confirmed by {verified_by} consumer group(s)"
+    )
 
 
 def _size(path: Path) -> int:

@@ -18,8 +18,8 @@ from labstream.errors import ConfigError
 from labstream.kafka import Producer, consumer_settings, ensure_topic, ping, producer_settings
 from labstream.receipts import ReceiptCollector
 from labstream.receipts import receipts_topic as default_receipts
-from labstream.upload.cleanup import Cleaner, CleanupPolicy
 from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
+from labstream.upload.cleanup import Cleaner, CleanupPolicy
 from labstream.upload.ledger import UploadLedger, default_state_dir, state_digest
 from labstream.upload.streamer import DirectoryStreamer, StreamOptions
 from labstream.watch import DEFAULT_EXCLUDES, Filters
@@ -29,10 +29,22 @@ logger = logging.getLogger("labstream.watch")
 
 # [labstream] keys (the seed's [openmsi_directory_stream_service] names) -> default.
 PROGRAM_KEYS: dict[str, Any] = {
-    "file_directory": None, "topic_name": None, "n_threads": 2, "chunk_size": DEFAULT_CHUNK_SIZE,
-    "queue_max_size": 3000, "new_files_only": True, "update_seconds": 30.0, "include": "",
-    "exclude": "", "state": None, "log_file": None, "settle_seconds": 2.0, "rescan_seconds": 60.0,
-    "receipts_topic": None, "delete_after_verified": 0, "move_after_verified": None,
+    "file_directory": None,
+    "topic_name": None,
+    "n_threads": 2,
+    "chunk_size": DEFAULT_CHUNK_SIZE,
+    "queue_max_size": 3000,
+    "new_files_only": True,
+    "update_seconds": 30.0,
+    "include": "",
+    "exclude": "",
+    "state": None,
+    "log_file": None,
+    "settle_seconds": 2.0,
+    "rescan_seconds": 60.0,
+    "receipts_topic": None,
+    "delete_after_verified": 0,
+    "move_after_verified": None,
     "wire": "labstream",
 }
 
@@ -41,31 +53,72 @@ PROGRAM_KEYS: dict[str, Any] = {
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @config_option
 @click.option("-t", "--topic", default=None, help="Kafka topic (or topic_name in [labstream]).")
-@click.option("-n", "--n-threads", "--threads", "n_threads", type=int, default=None,
-              help="Files read and produced in parallel [2].")
+@click.option(
+    "-n",
+    "--n-threads",
+    "--threads",
+    "n_threads",
+    type=int,
+    default=None,
+    help="Files read and produced in parallel [2].",
+)
 @click.option("--chunk-size", type=int, default=None, help=f"Bytes per chunk [{DEFAULT_CHUNK_SIZE}].")
 @click.option("--queue-max-size", type=int, default=None, help="Ready files waiting to be sent [3000].")
-@click.option("--new-files-only/--upload-existing", "new_files_only", default=None,
-              help="Ignore (default) or send the files already there on the first start.")
-@click.option("--update-seconds", type=float, default=None,
-              help="Seconds between still-alive lines; -1 disables [30].")
+@click.option(
+    "--new-files-only/--upload-existing",
+    "new_files_only",
+    default=None,
+    help="Ignore (default) or send the files already there on the first start.",
+)
+@click.option(
+    "--update-seconds", type=float, default=None, help="Seconds between still-alive lines; -1 disables [30]."
+)
 @click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
 @click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
-@click.option("--state", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the ledger and log [per-user, derived from DIR and topic].")
-@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Log of every file sent with its SHA-256 [STATE/watch.log].")
-@click.option("--settle-seconds", type=float, default=None,
-              help="A file must keep its size and mtime this long to count as finished [2].")
-@click.option("--rescan-seconds", type=float, default=None,
-              help="Full rescan interval, the safety net for missed events [60].")
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the ledger and log [per-user, derived from DIR and topic].",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Log of every file sent with its SHA-256 [STATE/watch.log].",
+)
+@click.option(
+    "--settle-seconds",
+    type=float,
+    default=None,
+    help="A file must keep its size and mtime this long to count as finished [2].",
+)
+@click.option(
+    "--rescan-seconds",
+    type=float,
+    default=None,
+    help="Full rescan interval, the safety net for missed events [60].",
+)
 @click.option("--receipts-topic", default=None, help="Receipts topic to follow [TOPIC.receipts].")
-@click.option("--delete-after-verified", type=int, default=None, metavar="N",
-              help="Delete a sent file once N consumer groups verified its exact SHA-256.")
-@click.option("--move-after-verified", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="With --delete-after-verified N (default 1): move the file here instead.")
-@click.option("--wire", type=click.Choice(sorted(WIRE_FORMATS)), default=None,
-              help="Chunk format: labstream's (default) or openmsistream's.")
+@click.option(
+    "--delete-after-verified",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Delete a sent file once N consumer groups verified its exact SHA-256.",
+)
+@click.option(
+    "--move-after-verified",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --delete-after-verified N (default 1): move the file here instead.",
+)
+@click.option(
+    "--wire",
+    type=click.Choice(sorted(WIRE_FORMATS)),
+    default=None,
+    help="Chunk format: labstream's (default) or openmsistream's.",
+)
 def watch(directory: Path | None, config_name: str, topic: str | None, **cli: Any) -> None:
     """Stream every new file below DIRECTORY (subfolders included) to TOPIC.
 
@@ -86,32 +139,41 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
     ping(settings)
     ensure_topic(settings, options["topic_name"])
     stream_options = StreamOptions(
-        chunk_size=check_chunk_size(int(options["chunk_size"])), threads=int(options["n_threads"]),
-        queue_max_size=int(options["queue_max_size"]), upload_existing=not options["new_files_only"],
+        chunk_size=check_chunk_size(int(options["chunk_size"])),
+        threads=int(options["n_threads"]),
+        queue_max_size=int(options["queue_max_size"]),
+        upload_existing=not options["new_files_only"],
         filters=Filters(tuple(options["include"]), (*DEFAULT_EXCLUDES, *options["exclude"])),
         settle_seconds=float(options["settle_seconds"]),
-        rescan_seconds=float(options["rescan_seconds"]), wire=wire_format(str(options["wire"])))
+        rescan_seconds=float(options["rescan_seconds"]),
+        wire=wire_format(str(options["wire"])),
+    )
     policy = _cleanup_policy(options, root)
     receipts = options["receipts_topic"] or default_receipts(options["topic_name"])
     ensure_topic(settings, receipts, partitions=1)
     stop = threading.Event()
     with ExitStack() as stack:
         ledger = stack.enter_context(UploadLedger(state / "ledger.sqlite"))
-        for key, value in (("root", str(root.resolve())), ("topic", options["topic_name"]),
-                           ("receipts_topic", receipts), ("config", config.path)):
+        for key, value in (
+            ("root", str(root.resolve())),
+            ("topic", options["topic_name"]),
+            ("receipts_topic", receipts),
+            ("config", config.path),
+        ):
             ledger.set_meta(key, value)
         producer = stack.enter_context(Producer(settings))
         cleaner = Cleaner(root.resolve(), ledger, policy)
         group = f"labstream-receipts-{state_digest(state)}"
-        stack.enter_context(ReceiptCollector(consumer_settings(config, group), receipts,
-                                             cleaner.on_receipt))
+        stack.enter_context(ReceiptCollector(consumer_settings(config, group), receipts, cleaner.on_receipt))
         streamer = DirectoryStreamer(root, producer, options["topic_name"], ledger, stream_options, stop)
         logger.info("watching folder=%s topic=%s state=%s", streamer.root, options["topic_name"], state)
         with stop_on_signals(stop) as signalled, Console(streamer, stop, options["update_seconds"]):
             streamer.run()
         session = streamer.status()["session"]
-    click.echo(f"stopped: sent {session['sent']} file(s) ({human_bytes(session['bytes'])}) this "  # type: ignore[index]
-               f"session, {session['failed']} failed; ledger {state / 'ledger.sqlite'}")  # type: ignore[index]
+    click.echo(
+        f"stopped: sent {session['sent']} file(s) ({human_bytes(session['bytes'])}) this "  # type: ignore[index]
+        f"session, {session['failed']} failed; ledger {state / 'ledger.sqlite'}"
+    )  # type: ignore[index]
     sys.exit(signalled["code"])
 
 

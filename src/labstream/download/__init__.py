@@ -9,7 +9,7 @@ Offsets are committed only past chunks whose file is complete and durable.
 from __future__ import annotations
 
 from labstream.download.assembler import DONE_STATUSES, Assembler, DoneFile, Outcome
-from labstream.download.downloader import DownloadReport, Downloader
+from labstream.download.downloader import Downloader, DownloadReport
 from labstream.download.ledger import Ledger
 
 __all__ = ["DONE_STATUSES", "Assembler", "DoneFile", "DownloadReport", "Downloader", "Ledger", "Outcome"]

@@ -20,7 +20,7 @@ from labstream.errors import ChecksumError, OutputError, UnsafePathError, WireEr
 from labstream.kafka import Record
 from labstream.wire import Chunk, decode
 
-__all__ = ["Assembler", "DoneFile", "Outcome", "DONE_STATUSES"]
+__all__ = ["DONE_STATUSES", "Assembler", "DoneFile", "Outcome"]
 
 logger = logging.getLogger(__name__)
 FileKey = tuple[str, bytes, int]
@@ -76,8 +76,13 @@ class Assembler:
         except ChecksumError as exc:
             return self._fail(exc.key, str(exc), record)
         except WireError as exc:
-            logger.error("message rejected topic=%s partition=%d offset=%d reason=%s",
-                         record.topic, record.partition, record.offset, exc)
+            logger.error(
+                "message rejected topic=%s partition=%d offset=%d reason=%s",
+                record.topic,
+                record.partition,
+                record.offset,
+                exc,
+            )
             return Outcome.REJECTED
         if chunk.key in self._failed and chunk.index != 0:
             return Outcome.DUPLICATE  # rest of a file already set aside
@@ -113,8 +118,7 @@ class Assembler:
 
     def close(self) -> None:
         for path, have, total in self.incomplete():
-            logger.warning("incomplete file left for the next run file=%s chunks=%d/%d",
-                           path, have, total)
+            logger.warning("incomplete file left for the next run file=%s chunks=%d/%d", path, have, total)
         for partial in self._files.values():
             partial.discard()
         self._files.clear()
@@ -146,18 +150,20 @@ class Assembler:
             try:
                 os.replace(partial.temp_path, target)
             except OSError as exc:
-                raise OutputError(f"cannot move {partial.path} into place: "
-                                  f"{exc.strerror or exc}") from exc
+                raise OutputError(f"cannot move {partial.path} into place: {exc.strerror or exc}") from exc
         ready, self._ready = self._ready, []
         flush_folders(target.parent for _, target in ready)
         self._ledger.record_many([(p.path, p.sha256, p.size, "verified", "") for p, _ in ready])
         for partial, _ in ready:
             del self._files[partial.key]
-            logger.info("file verified file=%s size=%d sha256=%s", partial.path, partial.size,
-                        partial.sha256.hex())
+            logger.info(
+                "file verified file=%s size=%d sha256=%s", partial.path, partial.size, partial.sha256.hex()
+            )
             self._on_verdict(partial.path, partial.sha256, partial.size, "verified", "")
-        return [DoneFile(p.path, target, p.sha256, p.hash_name, target.stat().st_size, p.size)
-                for p, target in ready]
+        return [
+            DoneFile(p.path, target, p.sha256, p.hash_name, target.stat().st_size, p.size)
+            for p, target in ready
+        ]
 
     def _finish(self, partial: PartialFile) -> Outcome:
         reason = partial.verify()
@@ -171,8 +177,13 @@ class Assembler:
         return Outcome.COMPLETE
 
     def _fail(self, key: FileKey, reason: str, record: Record) -> Outcome:
-        logger.error("chunk rejected topic=%s partition=%d offset=%d reason=%s",
-                     record.topic, record.partition, record.offset, reason)
+        logger.error(
+            "chunk rejected topic=%s partition=%d offset=%d reason=%s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+        )
         partial = self._files.get(key)
         if partial is not None:
             return self._set_aside(partial, reason)
@@ -192,7 +203,8 @@ class Assembler:
         del self._files[partial.key]
         self._failed.add(partial.key)
         self._ledger.record(partial.path, partial.sha256, partial.size, "failed", reason)
-        logger.error("file failed verification, kept aside file=%s reason=%s kept=%s",
-                     partial.path, reason, aside)
+        logger.error(
+            "file failed verification, kept aside file=%s reason=%s kept=%s", partial.path, reason, aside
+        )
         self._on_verdict(partial.path, partial.sha256, partial.size, "failed", reason)
         return Outcome.FAILED

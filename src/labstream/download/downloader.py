@@ -43,11 +43,19 @@ class DownloadReport:
 class Downloader:
     """Runs `threads` consumers of one group until stopped or idle."""
 
-    def __init__(self, settings: dict[str, Any], topic: str, out_dir: Path, *, threads: int = 1,
-                 exit_when_idle: float | None = None, stop: threading.Event | None = None,
-                 on_outcome: Callable[[Outcome, int], None] | None = None,
-                 on_verdict: OnVerdict | None = None,
-                 after_commit: Callable[[list[DoneFile], Ledger], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        topic: str,
+        out_dir: Path,
+        *,
+        threads: int = 1,
+        exit_when_idle: float | None = None,
+        stop: threading.Event | None = None,
+        on_outcome: Callable[[Outcome, int], None] | None = None,
+        on_verdict: OnVerdict | None = None,
+        after_commit: Callable[[list[DoneFile], Ledger], None] | None = None,
+    ) -> None:
         self._settings = settings
         self._topic = topic
         self._out_dir = out_dir
@@ -72,8 +80,12 @@ class Downloader:
             raise OutputError(f"cannot create output folder {self._out_dir}: {exc}") from exc
         _remove_stale_partials(self._out_dir / STATE_DIRNAME / "partial")
         with Ledger(self._out_dir / STATE_DIRNAME / "ledger.sqlite") as ledger:
-            workers = [threading.Thread(target=self._work, args=(ledger,), daemon=True,
-                                        name=f"labstream-download-{i}") for i in range(self._threads)]
+            workers = [
+                threading.Thread(
+                    target=self._work, args=(ledger,), daemon=True, name=f"labstream-download-{i}"
+                )
+                for i in range(self._threads)
+            ]
             for worker in workers:
                 worker.start()
             self._supervise(workers)
@@ -115,8 +127,12 @@ class Downloader:
                 stored.pop(tp, None)
 
         try:
-            with Consumer(self._settings, [self._topic], on_revoke=on_revoke,
-                          on_assign=lambda _: self._touch(assigned=True)) as consumer:
+            with Consumer(
+                self._settings,
+                [self._topic],
+                on_revoke=on_revoke,
+                on_assign=lambda _: self._touch(assigned=True),
+            ) as consumer:
                 while not self.stop.is_set():
                     records = consumer.consume(BATCH, POLL_SECONDS)
                     self._handle(records, assembler, next_offsets)
@@ -135,8 +151,9 @@ class Downloader:
         finally:
             assembler.close()
 
-    def _handle(self, records: list[Record], assembler: Assembler,
-                next_offsets: dict[TopicPartition, int]) -> None:
+    def _handle(
+        self, records: list[Record], assembler: Assembler, next_offsets: dict[TopicPartition, int]
+    ) -> None:
         if records:
             self._touch()
         for record in records:
@@ -152,8 +169,11 @@ class Downloader:
             try:
                 return action()
             except OutputError as exc:
-                logger.error("cannot write the output folder; waiting, offsets not committed "
-                             "retry_in=%gs reason=%s", delay, exc)
+                logger.error(
+                    "cannot write the output folder; waiting, offsets not committed retry_in=%gs reason=%s",
+                    delay,
+                    exc,
+                )
                 self._touch()  # waiting for space is not being idle
                 if self.stop.wait(delay):
                     raise
@@ -175,9 +195,12 @@ class Downloader:
             self._on_outcome(outcome, nbytes)
 
 
-def _store_safe_offsets(consumer: Consumer, assembler: Assembler,
-                        next_offsets: dict[TopicPartition, int],
-                        stored: dict[TopicPartition, int]) -> None:
+def _store_safe_offsets(
+    consumer: Consumer,
+    assembler: Assembler,
+    next_offsets: dict[TopicPartition, int],
+    stored: dict[TopicPartition, int],
+) -> None:
     """Offsets advance only up to the first chunk of any file still incomplete."""
     held = assembler.held_offsets()
     for tp, next_offset in next_offsets.items():

@@ -48,8 +48,7 @@ def flush_files(paths: list[Path], folder: Path) -> None:
             with open(path, "rb+") as handle:
                 os.fsync(handle.fileno())
     except OSError as exc:
-        raise OutputError(f"cannot flush received files to disk in {folder}: "
-                          f"{exc.strerror or exc}") from exc
+        raise OutputError(f"cannot flush received files to disk in {folder}: {exc.strerror or exc}") from exc
 
 
 def flush_folders(folders: Iterable[Path]) -> None:

@@ -48,8 +48,10 @@ class Ledger:
             self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
-                [(path, sha.hex(), size, status, reason, time.time())
-                 for path, sha, size, status, reason in rows],
+                [
+                    (path, sha.hex(), size, status, reason, time.time())
+                    for path, sha, size, status, reason in rows
+                ],
             )
 
     def status(self, path: str, sha256: bytes, size: int) -> str | None:
@@ -63,8 +65,9 @@ class Ledger:
     def with_status(self, status: str) -> list[tuple[str, bytes, int, str]]:
         """(path, digest, size, reason) of every file in `status`."""
         with self._lock:
-            rows = self._db.execute("SELECT path, sha256, size, reason FROM files WHERE status = ?",
-                                    (status,)).fetchall()
+            rows = self._db.execute(
+                "SELECT path, sha256, size, reason FROM files WHERE status = ?", (status,)
+            ).fetchall()
         return [(str(p), bytes.fromhex(d), int(n), str(r or "")) for p, d, n, r in rows]
 
     def close(self) -> None:

@@ -19,15 +19,15 @@ def target_path(out_dir: Path, relpath: str) -> Path:
     check_relative_path(relpath)
     parts = relpath.split("/")
     if parts[0] == STATE_DIRNAME:
-        raise UnsafePathError(f"file path inside labstream's state folder refused: {ascii(relpath)}")
+        raise UnsafePathError(f"file path inside labstream's state folder refused: {relpath!a}")
     if sys.platform == "win32" and any(":" in part for part in parts):
-        raise UnsafePathError(f"file path with ':' refused on Windows: {ascii(relpath)}")
+        raise UnsafePathError(f"file path with ':' refused on Windows: {relpath!a}")
     target = out_dir.joinpath(*parts)
     root = os.path.realpath(out_dir)
     # realpath follows symlinks in the folders that exist, so a link planted in the output
     # folder cannot redirect a write elsewhere; checked before any folder is created.
     parent = os.path.realpath(target.parent)
     if parent != root and not parent.startswith(root + os.sep):
-        raise UnsafePathError(f"file path leads outside the output folder: {ascii(relpath)}")
+        raise UnsafePathError(f"file path leads outside the output folder: {relpath!a}")
     target.parent.mkdir(parents=True, exist_ok=True)
     return target

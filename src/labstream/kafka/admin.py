@@ -11,12 +11,23 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from labstream.errors import BrokerUnreachableError, KafkaError
 from labstream.kafka.settings import librdkafka_logger
 
-__all__ = ["ping", "ensure_topic"]
+__all__ = ["ensure_topic", "ping"]
 
 logger = logging.getLogger(__name__)
 # Only connection settings matter to an admin client; client-specific keys would warn.
-_CONNECTION_PREFIXES = ("bootstrap.", "security.", "sasl.", "ssl.", "socket.", "client.",
-                        "broker.", "api.", "metadata.", "reconnect.", "logger")
+_CONNECTION_PREFIXES = (
+    "bootstrap.",
+    "security.",
+    "sasl.",
+    "ssl.",
+    "socket.",
+    "client.",
+    "broker.",
+    "api.",
+    "metadata.",
+    "reconnect.",
+    "logger",
+)
 
 
 def ping(settings: dict[str, Any], timeout: float = 10.0) -> list[str]:
@@ -30,13 +41,13 @@ def ping(settings: dict[str, Any], timeout: float = 10.0) -> list[str]:
         if error.code() in (confluent_kafka.KafkaError._TRANSPORT, confluent_kafka.KafkaError._TIMED_OUT):
             raise BrokerUnreachableError(
                 f"no Kafka broker answered at {where} within {timeout:g} s "
-                "(is it running? `labstream broker start` runs a local one)") from exc
+                "(is it running? `labstream broker start` runs a local one)"
+            ) from exc
         raise KafkaError(f"cannot talk to Kafka at {where}: {error.str()}") from exc
     return sorted(metadata.topics)
 
 
-def ensure_topic(settings: dict[str, Any], topic: str, partitions: int = 4,
-                 timeout: float = 10.0) -> None:
+def ensure_topic(settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0) -> None:
     """Create `topic` if it does not exist (replication up to 3); fine if creation is refused."""
     if topic in ping(settings, timeout):
         return

@@ -11,7 +11,7 @@ import confluent_kafka
 
 from labstream.errors import KafkaError
 
-__all__ = ["Consumer", "Record", "OnPartitions"]
+__all__ = ["Consumer", "OnPartitions", "Record"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +32,23 @@ class Record:
 class Consumer:
     """Wraps confluent_kafka.Consumer; `store()` marks offsets safe to commit."""
 
-    def __init__(self, settings: dict[str, Any], topics: list[str], *,
-                 on_assign: OnPartitions | None = None, on_revoke: OnPartitions | None = None,
-                 start_at_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        topics: list[str],
+        *,
+        on_assign: OnPartitions | None = None,
+        on_revoke: OnPartitions | None = None,
+        start_at_ms: int | None = None,
+    ) -> None:
         """`start_at_ms`: begin each partition at the first message at or after this time."""
         self._consumer = confluent_kafka.Consumer({**settings, "error_cb": _on_error})
         self._start_at_ms = start_at_ms
         self._on_assign = on_assign
         self._on_revoke = on_revoke
-        self._consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._revoked,
-                                 on_lost=self._revoked)
+        self._consumer.subscribe(
+            topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked
+        )
 
     def __enter__(self) -> Consumer:
         return self
@@ -62,8 +69,15 @@ class Consumer:
         for message in messages:
             error = message.error()
             if error is None:
-                records.append(Record(message.topic(), message.partition(), message.offset(),
-                                      message.key(), message.value() or b""))
+                records.append(
+                    Record(
+                        message.topic(),
+                        message.partition(),
+                        message.offset(),
+                        message.key(),
+                        message.value() or b"",
+                    )
+                )
             elif error.code() == confluent_kafka.KafkaError._PARTITION_EOF:
                 continue
             elif error.fatal() or error.code() == confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART:
@@ -79,8 +93,13 @@ class Consumer:
             self._consumer.store_offsets(offsets=[part])
         except confluent_kafka.KafkaException as exc:
             # The partition was revoked meanwhile; its new owner re-reads from the last commit.
-            logger.info("offset not stored topic=%s partition=%d offset=%d reason=%s",
-                        topic, partition, offset, exc.args[0].str())
+            logger.info(
+                "offset not stored topic=%s partition=%d offset=%d reason=%s",
+                topic,
+                partition,
+                offset,
+                exc.args[0].str(),
+            )
 
     def close(self) -> None:
         self._consumer.close()
@@ -88,14 +107,19 @@ class Consumer:
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
         logger.info("partitions assigned partitions=%s", [p.partition for p in partitions])
         if self._start_at_ms is not None and partitions:
-            wanted = [confluent_kafka.TopicPartition(p.topic, p.partition, self._start_at_ms)
-                      for p in partitions]
+            wanted = [
+                confluent_kafka.TopicPartition(p.topic, p.partition, self._start_at_ms) for p in partitions
+            ]
             found = consumer.offsets_for_times(wanted, timeout=10)
             # No message at or after the time: -1 means "the end", which is where to start.
-            consumer.assign([confluent_kafka.TopicPartition(p.topic, p.partition,
-                                                            p.offset if p.offset >= 0 else
-                                                            confluent_kafka.OFFSET_END)
-                             for p in found])
+            consumer.assign(
+                [
+                    confluent_kafka.TopicPartition(
+                        p.topic, p.partition, p.offset if p.offset >= 0 else confluent_kafka.OFFSET_END
+                    )
+                    for p in found
+                ]
+            )
         if self._on_assign:
             self._on_assign([(p.topic, p.partition) for p in partitions])
 
@@ -107,7 +131,8 @@ class Consumer:
 
 def _on_error(error: confluent_kafka.KafkaError) -> None:
     if error.code() == confluent_kafka.KafkaError._ALL_BROKERS_DOWN:
-        logger.warning("all Kafka brokers are unreachable; waiting for one to come back error=%s",
-                       error.str())
+        logger.warning(
+            "all Kafka brokers are unreachable; waiting for one to come back error=%s", error.str()
+        )
     else:
         logger.warning("consumer error=%s", error.str())

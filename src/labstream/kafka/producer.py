@@ -11,7 +11,7 @@ import confluent_kafka
 
 from labstream.errors import DeliveryError, KafkaError
 
-__all__ = ["Producer", "OnDelivery"]
+__all__ = ["OnDelivery", "Producer"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,11 @@ class Producer:
                 self._fatal = error.str()
             logger.error("fatal producer error error=%s", error.str())
         elif error.code() == confluent_kafka.KafkaError._ALL_BROKERS_DOWN:
-            logger.warning("all Kafka brokers are unreachable; chunks stay queued and are sent "
-                           "when a broker is back error=%s", error.str())
+            logger.warning(
+                "all Kafka brokers are unreachable; chunks stay queued and are sent "
+                "when a broker is back error=%s",
+                error.str(),
+            )
         else:
             logger.warning("producer error (librdkafka retries) error=%s", error.str())
 

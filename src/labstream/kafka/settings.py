@@ -13,7 +13,7 @@ import confluent_kafka
 from labstream.config import Config
 from labstream.errors import ConfigError
 
-__all__ = ["producer_settings", "consumer_settings", "validate"]
+__all__ = ["consumer_settings", "producer_settings", "validate"]
 
 logger = logging.getLogger(__name__)
 librdkafka_logger = logging.getLogger("labstream.librdkafka")
@@ -49,15 +49,18 @@ def producer_settings(config: Config, overrides: dict[str, Any] | None = None) -
     for key, allowed in PRODUCER_REQUIRED.items():
         value = str(settings.get(key, allowed[0])).lower()
         if value not in allowed:
-            raise ConfigError(f"{config.where(key)} = {value}: labstream requires {allowed[0]} "
-                              "so that no chunk is lost or written twice")
+            raise ConfigError(
+                f"{config.where(key)} = {value}: labstream requires {allowed[0]} "
+                "so that no chunk is lost or written twice"
+            )
         settings[key] = allowed[0]
     settings.update(overrides or {})
     return validate(settings, config, confluent_kafka.Producer)
 
 
-def consumer_settings(config: Config, group: str | None, overrides: dict[str, Any] | None = None
-                      ) -> dict[str, Any]:
+def consumer_settings(
+    config: Config, group: str | None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Settings for a consumer that stores offsets only when told to."""
     settings = {**CONSUMER_DEFAULTS, **_client_keys(config.consumer_settings()), **CONSUMER_FORCED}
     if group:
@@ -69,8 +72,9 @@ def consumer_settings(config: Config, group: str | None, overrides: dict[str, An
     return validate(settings, config, confluent_kafka.Consumer)
 
 
-def validate(settings: dict[str, Any], config: Config, kind: Callable[[dict[str, Any]], Any]
-             ) -> dict[str, Any]:
+def validate(
+    settings: dict[str, Any], config: Config, kind: Callable[[dict[str, Any]], Any]
+) -> dict[str, Any]:
     """Build (and drop) a client to let librdkafka check every key and value offline."""
     try:
         client = kind({**settings, "logger": librdkafka_logger})

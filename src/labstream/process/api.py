@@ -18,7 +18,7 @@ from typing import Any
 
 from labstream.errors import ConfigError
 
-__all__ = ["BaseProcessor", "ReceivedFile", "load_processor", "BUILTIN"]
+__all__ = ["BUILTIN", "BaseProcessor", "ReceivedFile", "load_processor"]
 
 BUILTIN = {"s3": "labstream.process.s3:S3Sink", "metadata": "labstream.process.metadata:MetadataPublisher"}
 

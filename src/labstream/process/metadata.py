@@ -22,8 +22,9 @@ logger = logging.getLogger(__name__)
 
 
 class MetadataPublisher(BaseProcessor):
-    def __init__(self, extractor: str, config: Config, topic: str | None = None,
-                 data_topic: str | None = None) -> None:
+    def __init__(
+        self, extractor: str, config: Config, topic: str | None = None, data_topic: str | None = None
+    ) -> None:
         self._extract: Callable[[ReceivedFile], dict[str, Any]] = _resolve(extractor)
         self._topic = topic or f"{data_topic}.metadata"
         settings = producer_settings(config)
@@ -31,11 +32,19 @@ class MetadataPublisher(BaseProcessor):
         self._producer = Producer(settings)
 
     def process(self, file: ReceivedFile) -> None:
-        record = {"path": file.relpath, "size": file.size, file.hash_name: file.digest,
-                  "metadata": self._extract(file)}
+        record = {
+            "path": file.relpath,
+            "size": file.size,
+            file.hash_name: file.digest,
+            "metadata": self._extract(file),
+        }
         errors: list[str | None] = []
-        self._producer.send(self._topic, file.relpath.encode("utf-8"),
-                            json.dumps(record, default=str).encode("utf-8"), errors.append)
+        self._producer.send(
+            self._topic,
+            file.relpath.encode("utf-8"),
+            json.dumps(record, default=str).encode("utf-8"),
+            errors.append,
+        )
         if self._producer.flush(60.0) or errors != [None]:
             raise DeliveryError(f"metadata for {file.relpath} not acknowledged: {errors}")
 

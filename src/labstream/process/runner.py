@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labstream.download import Downloader, DoneFile, Ledger
+from labstream.download import DoneFile, Downloader, Ledger
 from labstream.download.placement import STATE_DIRNAME
 from labstream.process.api import BaseProcessor, ReceivedFile
 from labstream.receipts import ReceiptPublisher
 
-__all__ = ["ProcessRunner", "ProcessReport"]
+__all__ = ["ProcessReport", "ProcessRunner"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +35,20 @@ class ProcessRunner:
     goes on.
     """
 
-    def __init__(self, processor: BaseProcessor, settings: dict[str, Any], topic: str, workdir: Path, *,
-                 threads: int = 1, retries: int = 2, retry_seconds: float = 1.0,
-                 exit_when_idle: float | None = None, stop: threading.Event | None = None,
-                 publisher: ReceiptPublisher | None = None) -> None:
+    def __init__(
+        self,
+        processor: BaseProcessor,
+        settings: dict[str, Any],
+        topic: str,
+        workdir: Path,
+        *,
+        threads: int = 1,
+        retries: int = 2,
+        retry_seconds: float = 1.0,
+        exit_when_idle: float | None = None,
+        stop: threading.Event | None = None,
+        publisher: ReceiptPublisher | None = None,
+    ) -> None:
         self._processor = processor
         self._topic = topic
         self._workdir = workdir
@@ -48,10 +58,16 @@ class ProcessRunner:
         self.stop = stop or threading.Event()
         self._lock = threading.Lock()
         self.report = ProcessReport()
-        self._downloader = Downloader(settings, topic, workdir, threads=threads,
-                                      exit_when_idle=exit_when_idle, stop=self.stop,
-                                      on_verdict=self._on_verification_failure,
-                                      after_commit=self._after_commit)
+        self._downloader = Downloader(
+            settings,
+            topic,
+            workdir,
+            threads=threads,
+            exit_when_idle=exit_when_idle,
+            stop=self.stop,
+            on_verdict=self._on_verification_failure,
+            after_commit=self._after_commit,
+        )
 
     @property
     def failed_dir(self) -> Path:
@@ -73,14 +89,14 @@ class ProcessRunner:
                     continue
                 logger.info("processing a file left by an interrupted run file=%s", relpath)
                 hash_name = "sha512" if len(digest) == 64 else "sha256"
-                file = ReceivedFile(relpath, path, path.stat().st_size, digest.hex(), hash_name,
-                                    self._topic)
+                file = ReceivedFile(relpath, path, path.stat().st_size, digest.hex(), hash_name, self._topic)
                 self._settle(file, key_size, self._attempt(file), ledger, path)
 
     def _after_commit(self, done: list[DoneFile], ledger: Ledger) -> None:
         for file in done:
-            received = ReceivedFile(file.relpath, file.path, file.size, file.digest.hex(),
-                                    file.hash_name, self._topic)
+            received = ReceivedFile(
+                file.relpath, file.path, file.size, file.digest.hex(), file.hash_name, self._topic
+            )
             error = self._attempt(received)
             self._settle(received, file.key_size, error, ledger, file.path)
 
@@ -92,14 +108,20 @@ class ProcessRunner:
                 return None
             except Exception as exc:  # the user's code: any failure counts
                 error = f"{type(exc).__name__}: {exc}"
-                logger.warning("processor failed file=%s attempt=%d/%d error=%s", file.relpath,
-                               attempt + 1, self._retries + 1, error)
+                logger.warning(
+                    "processor failed file=%s attempt=%d/%d error=%s",
+                    file.relpath,
+                    attempt + 1,
+                    self._retries + 1,
+                    error,
+                )
                 if attempt < self._retries and self.stop.wait(self._retry_seconds * (2**attempt)):
                     break
         return error
 
-    def _settle(self, file: ReceivedFile, key_size: int, error: str | None, ledger: Ledger,
-                path: Path) -> None:
+    def _settle(
+        self, file: ReceivedFile, key_size: int, error: str | None, ledger: Ledger, path: Path
+    ) -> None:
         digest = bytes.fromhex(file.digest)
         if error is None:
             ledger.record(file.relpath, digest, key_size, "processed")
@@ -114,8 +136,12 @@ class ProcessRunner:
             os.replace(path, kept)
         ledger.record(file.relpath, digest, key_size, "process-failed", error)
         self._count("failed")
-        logger.error("file not processed, kept for --reprocess-failed file=%s kept=%s error=%s",
-                     file.relpath, kept, error)
+        logger.error(
+            "file not processed, kept for --reprocess-failed file=%s kept=%s error=%s",
+            file.relpath,
+            kept,
+            error,
+        )
         self._publish(file.relpath, digest, key_size, "failed", f"processing: {error}")
 
     def _reprocess_failed(self) -> None:
@@ -126,15 +152,15 @@ class ProcessRunner:
                     logger.warning("failed file no longer kept, cannot reprocess file=%s", relpath)
                     continue
                 hash_name = "sha512" if len(digest) == 64 else "sha256"
-                file = ReceivedFile(relpath, kept, kept.stat().st_size, digest.hex(), hash_name,
-                                    self._topic)
+                file = ReceivedFile(relpath, kept, kept.stat().st_size, digest.hex(), hash_name, self._topic)
                 error = self._attempt(file)
                 self._settle(file, key_size, error, ledger, kept)
                 if error is None:
                     self._count("reprocessed")
 
-    def _on_verification_failure(self, path: str, digest: bytes, size: int, outcome: str,
-                                 reason: str) -> None:
+    def _on_verification_failure(
+        self, path: str, digest: bytes, size: int, outcome: str, reason: str
+    ) -> None:
         if outcome == "failed":
             self._publish(path, digest, size, outcome, reason)
 

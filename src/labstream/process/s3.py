@@ -22,8 +22,9 @@ MULTIPART_THRESHOLD = 16 * 1024 * 1024
 class S3Sink(BaseProcessor):
     """Uploads files with their digest as object metadata; skips objects already identical."""
 
-    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
-                 region: str | None = None) -> None:
+    def __init__(
+        self, bucket: str, prefix: str = "", endpoint_url: str | None = None, region: str | None = None
+    ) -> None:
         try:
             import boto3
             from boto3.s3.transfer import TransferConfig
@@ -31,12 +32,15 @@ class S3Sink(BaseProcessor):
         except ImportError as exc:
             raise ConfigError("the s3 processor needs boto3: pip install 'labstream[s3]'") from exc
         # Checksum headers of new botocore versions are refused by many S3-compatible servers.
-        config = Config(request_checksum_calculation="when_required",
-                        response_checksum_validation="when_required", retries={"mode": "standard"})
-        self._client: Any = boto3.client("s3", endpoint_url=endpoint_url, region_name=region,
-                                         config=config)
-        self._transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD,
-                                        multipart_chunksize=MULTIPART_THRESHOLD)
+        config = Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"mode": "standard"},
+        )
+        self._client: Any = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+        self._transfer = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD
+        )
         self._bucket = bucket
         self._prefix = prefix.strip("/")
 
@@ -45,8 +49,13 @@ class S3Sink(BaseProcessor):
         if self._already_there(key, file):
             logger.info("object already holds this file, skipped bucket=%s key=%s", self._bucket, key)
             return
-        self._client.upload_file(str(file.path), self._bucket, key, Config=self._transfer,
-                                 ExtraArgs={"Metadata": {file.hash_name: file.digest}})
+        self._client.upload_file(
+            str(file.path),
+            self._bucket,
+            key,
+            Config=self._transfer,
+            ExtraArgs={"Metadata": {file.hash_name: file.digest}},
+        )
         logger.info("uploaded to s3 bucket=%s key=%s size=%d", self._bucket, key, file.size)
 
     def _already_there(self, key: str, file: ReceivedFile) -> bool:
@@ -58,5 +67,7 @@ class S3Sink(BaseProcessor):
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
             raise
-        return bool(head.get("Metadata", {}).get(file.hash_name) == file.digest
-                    and head.get("ContentLength") == file.size)
+        return bool(
+            head.get("Metadata", {}).get(file.hash_name) == file.digest
+            and head.get("ContentLength") == file.size
+        )

@@ -11,4 +11,11 @@ from labstream.receipts.collector import ReceiptCollector, read_receipts, wait_v
 from labstream.receipts.format import Receipt, receipts_topic
 from labstream.receipts.publisher import ReceiptPublisher
 
-__all__ = ["Receipt", "ReceiptCollector", "ReceiptPublisher", "read_receipts", "receipts_topic", "wait_verified"]
+__all__ = [
+    "Receipt",
+    "ReceiptCollector",
+    "ReceiptPublisher",
+    "read_receipts",
+    "receipts_topic",
+    "wait_verified",
+]

@@ -20,8 +20,7 @@ logger = logging.getLogger(__name__)
 class ReceiptCollector:
     """A thread that hands every receipt to `on_receipt`, storing offsets after it returns."""
 
-    def __init__(self, settings: dict[str, Any], topic: str,
-                 on_receipt: Callable[[Receipt], None]) -> None:
+    def __init__(self, settings: dict[str, Any], topic: str, on_receipt: Callable[[Receipt], None]) -> None:
         self._settings = settings
         self._topic = topic
         self._on_receipt = on_receipt
@@ -47,9 +46,16 @@ class ReceiptCollector:
             logger.error("receipt collector stopped topic=%s reason=%s", self._topic, exc)
 
 
-def read_receipts(settings: dict[str, Any], topic: str, on_receipt: Callable[[Receipt], None], *,
-                  until: Callable[[], bool] = lambda: False, idle_seconds: float = 3.0,
-                  timeout: float = 60.0, start_at_ms: int | None = None) -> None:
+def read_receipts(
+    settings: dict[str, Any],
+    topic: str,
+    on_receipt: Callable[[Receipt], None],
+    *,
+    until: Callable[[], bool] = lambda: False,
+    idle_seconds: float = 3.0,
+    timeout: float = 60.0,
+    start_at_ms: int | None = None,
+) -> None:
     """Read receipts until `until()` is true, nothing arrives for `idle_seconds`, or timeout."""
     deadline = time.monotonic() + timeout
     with Consumer(settings, [topic], start_at_ms=start_at_ms) as consumer:
@@ -74,8 +80,15 @@ def _deliver(value: bytes, on_receipt: Callable[[Receipt], None]) -> None:
     on_receipt(receipt)
 
 
-def wait_verified(settings: dict[str, Any], topic: str, files: dict[str, str], *, since_ms: int,
-                  verified_by: int = 1, timeout: float = 300.0) -> dict[str, str]:
+def wait_verified(
+    settings: dict[str, Any],
+    topic: str,
+    files: dict[str, str],
+    *,
+    since_ms: int,
+    verified_by: int = 1,
+    timeout: float = 300.0,
+) -> dict[str, str]:
     """Wait for receipts of `files` (relative path -> SHA-256 hex).
 
     Returns, per file, "verified", "failed: <reason>" or "no receipt" (timed out).
@@ -94,6 +107,13 @@ def wait_verified(settings: dict[str, Any], topic: str, files: dict[str, str], *
         if len(groups[receipt.path]) >= verified_by:
             verdict[receipt.path] = "verified"
 
-    read_receipts(settings, topic, on_receipt, until=lambda: len(verdict) == len(files),
-                  idle_seconds=float("inf"), timeout=timeout, start_at_ms=since_ms)
+    read_receipts(
+        settings,
+        topic,
+        on_receipt,
+        until=lambda: len(verdict) == len(files),
+        idle_seconds=float("inf"),
+        timeout=timeout,
+        start_at_ms=since_ms,
+    )
     return {path: verdict.get(path, "no receipt") for path in files}

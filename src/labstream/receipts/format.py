@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from labstream.errors import WireError
 
-__all__ = ["Receipt", "receipts_topic", "RECEIPT_VERSION"]
+__all__ = ["RECEIPT_VERSION", "Receipt", "receipts_topic"]
 
 RECEIPT_VERSION = 1
 OUTCOMES = ("verified", "failed")
@@ -43,9 +43,16 @@ class Receipt:
             body = json.loads(value)
             if not isinstance(body, dict) or body.get("v") != RECEIPT_VERSION:
                 raise WireError(f"not a version {RECEIPT_VERSION} receipt")
-            receipt = cls(str(body["path"]), str(body["sha256"]), int(body["size"]),
-                          str(body["outcome"]), str(body["group"]), str(body["host"]),
-                          str(body.get("reason", "")), float(body.get("at", 0.0)))
+            receipt = cls(
+                str(body["path"]),
+                str(body["sha256"]),
+                int(body["size"]),
+                str(body["outcome"]),
+                str(body["group"]),
+                str(body["host"]),
+                str(body.get("reason", "")),
+                float(body.get("at", 0.0)),
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise WireError(f"malformed receipt: {exc}") from exc
         # The digest is SHA-256 (64 hex digits), or SHA-512 (128) for openmsistream files.

@@ -13,8 +13,15 @@ from pathlib import Path
 
 from labstream.errors import ConfigError, LabstreamError
 
-__all__ = ["ServiceSpec", "ServiceManager", "Runner", "run_command", "manager_for_platform",
-           "referenced_env", "STOP_TIMEOUT_SECONDS"]
+__all__ = [
+    "STOP_TIMEOUT_SECONDS",
+    "Runner",
+    "ServiceManager",
+    "ServiceSpec",
+    "manager_for_platform",
+    "referenced_env",
+    "run_command",
+]
 
 # The watcher drains for up to 10 s, then waits for delivery reports; give it room.
 STOP_TIMEOUT_SECONDS = 120
@@ -70,8 +77,7 @@ def referenced_env(config: Path) -> dict[str, str]:
     names = sorted(set(_ENV_RE.findall(config.read_text(encoding="utf-8-sig"))))
     missing = [n for n in names if n not in os.environ]
     if missing:
-        raise ConfigError(f"{config} uses ${missing[0]}, which is not set now; set it so the "
-                          "service gets it")
+        raise ConfigError(f"{config} uses ${missing[0]}, which is not set now; set it so the service gets it")
     return {name: os.environ[name] for name in names}
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from labstream.service.base import STOP_TIMEOUT_SECONDS, ServiceManager, ServiceSpec, referenced_env
 
-__all__ = ["LaunchdManager", "render_plist", "plist_path"]
+__all__ = ["LaunchdManager", "plist_path", "render_plist"]
 
 
 def label(spec: ServiceSpec) -> str:
@@ -21,16 +21,18 @@ def plist_path(spec: ServiceSpec) -> Path:
 
 
 def render_plist(spec: ServiceSpec, env: dict[str, str], log: Path) -> bytes:
-    return plistlib.dumps({
-        "Label": label(spec),
-        "ProgramArguments": spec.command(),
-        "EnvironmentVariables": {"PYTHONUNBUFFERED": "1", **env},
-        "RunAtLoad": True,
-        "KeepAlive": {"SuccessfulExit": False},  # restart after a crash, not after a clean stop
-        "ExitTimeOut": STOP_TIMEOUT_SECONDS,  # SIGTERM first: the watcher's graceful stop
-        "StandardOutPath": str(log),
-        "StandardErrorPath": str(log),
-    })
+    return plistlib.dumps(
+        {
+            "Label": label(spec),
+            "ProgramArguments": spec.command(),
+            "EnvironmentVariables": {"PYTHONUNBUFFERED": "1", **env},
+            "RunAtLoad": True,
+            "KeepAlive": {"SuccessfulExit": False},  # restart after a crash, not after a clean stop
+            "ExitTimeOut": STOP_TIMEOUT_SECONDS,  # SIGTERM first: the watcher's graceful stop
+            "StandardOutPath": str(log),
+            "StandardErrorPath": str(log),
+        }
+    )
 
 
 class LaunchdManager(ServiceManager):
@@ -53,8 +55,7 @@ class LaunchdManager(ServiceManager):
 
     def status(self, spec: ServiceSpec) -> dict[str, str]:
         code, output = self._run(["launchctl", "list", label(spec)])
-        return {"ActiveState": "active" if code == 0 and '"PID"' in output else "inactive",
-                "detail": output}
+        return {"ActiveState": "active" if code == 0 and '"PID"' in output else "inactive", "detail": output}
 
     def remove(self, spec: ServiceSpec) -> list[Path]:
         path = plist_path(spec)

@@ -16,10 +16,14 @@ def unit_paths(spec: ServiceSpec) -> tuple[Path, Path]:
     if spec.user:
         home = Path(os.environ.get("LABSTREAM_SYSTEMD_ROOT") or Path.home())
         config = home / ".config"
-        return (config / "systemd" / "user" / f"{spec.unit_name}.service",
-                config / "labstream" / f"{spec.name}.env")
-    return (root / "etc" / "systemd" / "system" / f"{spec.unit_name}.service",
-            root / "etc" / "labstream" / f"{spec.name}.env")
+        return (
+            config / "systemd" / "user" / f"{spec.unit_name}.service",
+            config / "labstream" / f"{spec.name}.env",
+        )
+    return (
+        root / "etc" / "systemd" / "system" / f"{spec.unit_name}.service",
+        root / "etc" / "labstream" / f"{spec.name}.env",
+    )
 
 
 def render_unit(spec: ServiceSpec, env_file: Path) -> str:
@@ -74,8 +78,9 @@ class SystemdManager(ServiceManager):
         self._systemctl(spec, "restart", spec.unit_name)
 
     def status(self, spec: ServiceSpec) -> dict[str, str]:
-        output = self._systemctl(spec, "show", spec.unit_name, "--property",
-                                 "ActiveState,SubState,ActiveEnterTimestamp,MainPID")
+        output = self._systemctl(
+            spec, "show", spec.unit_name, "--property", "ActiveState,SubState,ActiveEnterTimestamp,MainPID"
+        )
         return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
 
     def remove(self, spec: ServiceSpec) -> list[Path]:

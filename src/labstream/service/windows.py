@@ -13,7 +13,7 @@ from pathlib import Path
 from labstream.errors import LabstreamError
 from labstream.service.base import ServiceManager, ServiceSpec, referenced_env
 
-__all__ = ["WindowsManager", "HOST_CLASS"]
+__all__ = ["HOST_CLASS", "WindowsManager"]
 
 HOST_CLASS = "labstream.service.windows_host.LabstreamService"
 
@@ -23,8 +23,7 @@ def _win32() -> tuple[object, object]:
         import win32service  # type: ignore[import-not-found]
         import win32serviceutil  # type: ignore[import-not-found]
     except ImportError as exc:
-        raise LabstreamError("the Windows service needs pywin32: pip install pywin32"
-                             ) from exc
+        raise LabstreamError("the Windows service needs pywin32: pip install pywin32") from exc
     return win32service, win32serviceutil
 
 
@@ -32,9 +31,13 @@ class WindowsManager(ServiceManager):
     def install(self, spec: ServiceSpec) -> list[Path]:
         referenced_env(spec.config)  # fail now, not at boot, if a secret is missing
         win32service, util = _win32()
-        util.InstallService(HOST_CLASS, spec.unit_name, f"labstream watcher {spec.name}",  # type: ignore[attr-defined]
-                            startType=win32service.SERVICE_AUTO_START,  # type: ignore[attr-defined]
-                            description="Streams new instrument files to Kafka (labstream watch)")
+        util.InstallService(
+            HOST_CLASS,
+            spec.unit_name,
+            f"labstream watcher {spec.name}",  # type: ignore[attr-defined]
+            startType=win32service.SERVICE_AUTO_START,  # type: ignore[attr-defined]
+            description="Streams new instrument files to Kafka (labstream watch)",
+        )
         util.SetServiceCustomOption(spec.unit_name, "config", str(spec.config.resolve()))  # type: ignore[attr-defined]
         util.SetServiceCustomOption(spec.unit_name, "python", spec.python)  # type: ignore[attr-defined]
         if spec.state is not None:

@@ -27,7 +27,7 @@ class LabstreamService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
         self.stop_event = win32event.CreateEvent(None, 0, 0, None)
         self.child: subprocess.Popen[bytes] | None = None
 
-    def SvcDoRun(self) -> None:  # noqa: N802 - pywin32's name
+    def SvcDoRun(self) -> None:
         option = win32serviceutil.GetServiceCustomOption
         config = option(self.name, "config")
         python = option(self.name, "python")
@@ -37,13 +37,18 @@ class LabstreamService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
             command += ["--state", state]
         log_dir = Path(state or Path(config).parent)
         with open(log_dir / f"{self.name}-service.log", "ab") as log:
-            self.child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=log, stderr=log,
-                                          creationflags=subprocess.CREATE_NO_WINDOW)
+            self.child = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
+                creationflags=subprocess.CREATE_NO_WINDOW,
+            )
             servicemanager.LogInfoMsg(f"{self.name}: watcher started (pid {self.child.pid})")
             self.child.wait()
         servicemanager.LogInfoMsg(f"{self.name}: watcher exited ({self.child.returncode})")
 
-    def SvcStop(self) -> None:  # noqa: N802 - pywin32's name
+    def SvcStop(self) -> None:
         self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING, waitHint=STOP_TIMEOUT_SECONDS * 1000)
         if self.child is not None and self.child.poll() is None and self.child.stdin is not None:
             self.child.stdin.write(b"q\n")

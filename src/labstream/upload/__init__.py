@@ -7,12 +7,12 @@ report that says which files were fully acknowledged.
 
 from __future__ import annotations
 
-from labstream.upload.source import SourceFile, collect, hash_file
 from labstream.upload.sender import FileSender, SentFile
+from labstream.upload.source import SourceFile, collect, hash_file
 from labstream.upload.uploader import (
     DEFAULT_CHUNK_SIZE,
-    UploadReport,
     Uploader,
+    UploadReport,
     check_chunk_size,
     raise_if_failed,
 )

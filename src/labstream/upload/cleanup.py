@@ -16,7 +16,7 @@ from labstream.receipts import Receipt
 from labstream.upload.ledger import UploadLedger
 from labstream.upload.source import hash_file
 
-__all__ = ["CleanupPolicy", "Cleaner"]
+__all__ = ["Cleaner", "CleanupPolicy"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +39,22 @@ class Cleaner:
         row = self._ledger.get(receipt.path)
         if row is None:
             return  # not one of ours
-        self._ledger.add_receipt(receipt.path, receipt.sha256, receipt.group, receipt.host,
-                                 receipt.outcome, receipt.reason, receipt.at)
+        self._ledger.add_receipt(
+            receipt.path,
+            receipt.sha256,
+            receipt.group,
+            receipt.host,
+            receipt.outcome,
+            receipt.reason,
+            receipt.at,
+        )
         if receipt.outcome == "failed" and row.sha256 == receipt.sha256:
-            logger.error("downstream verification failed file=%s group=%s reason=%s",
-                         receipt.path, receipt.group, receipt.reason)
+            logger.error(
+                "downstream verification failed file=%s group=%s reason=%s",
+                receipt.path,
+                receipt.group,
+                receipt.reason,
+            )
         if self._policy.after_verified_by > 0 and row.status == "sent" and row.sha256 == receipt.sha256:
             self._maybe_clean(receipt.path, row.sha256, row.size, row.mtime_ns)
 
@@ -67,7 +78,17 @@ class Cleaner:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), str(target))
             status = "moved"
-        self._ledger.set(relpath, size, mtime_ns, status, sha256=bytes.fromhex(sha256),
-                         reason=f"verified by {', '.join(sorted(groups))}")
-        logger.info("file cleaned up after verification file=%s action=%s groups=%s",
-                    relpath, status, ",".join(sorted(groups)))
+        self._ledger.set(
+            relpath,
+            size,
+            mtime_ns,
+            status,
+            sha256=bytes.fromhex(sha256),
+            reason=f"verified by {', '.join(sorted(groups))}",
+        )
+        logger.info(
+            "file cleaned up after verification file=%s action=%s groups=%s",
+            relpath,
+            status,
+            ",".join(sorted(groups)),
+        )

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["UploadLedger", "LedgerRow", "default_state_dir", "state_digest"]
+__all__ = ["LedgerRow", "UploadLedger", "default_state_dir", "state_digest"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -75,8 +75,16 @@ class UploadLedger:
             row = self._db.execute("SELECT * FROM files WHERE relpath = ?", (relpath,)).fetchone()
         return None if row is None else LedgerRow(*row)
 
-    def set(self, relpath: str, size: int, mtime_ns: int, status: str, *,
-            sha256: bytes | None = None, reason: str | None = None) -> None:
+    def set(
+        self,
+        relpath: str,
+        size: int,
+        mtime_ns: int,
+        status: str,
+        *,
+        sha256: bytes | None = None,
+        reason: str | None = None,
+    ) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -108,37 +116,48 @@ class UploadLedger:
             rows = self._db.execute("SELECT * FROM files ORDER BY relpath").fetchall()
         return [LedgerRow(*row) for row in rows]
 
-    def add_receipt(self, relpath: str, sha256: str, group: str, host: str, outcome: str,
-                    reason: str, at: float) -> None:
+    def add_receipt(
+        self, relpath: str, sha256: str, group: str, host: str, outcome: str, reason: str, at: float
+    ) -> None:
         """Remember the latest outcome per (file version, consumer group)."""
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (relpath, sha256, group, host, outcome, reason, at))
+            self._db.execute(
+                "INSERT OR REPLACE INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (relpath, sha256, group, host, outcome, reason, at),
+            )
 
     def verified_groups(self, relpath: str, sha256: str) -> list[str]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT grp FROM receipts WHERE relpath = ? AND sha256 = ? AND outcome = 'verified'",
-                (relpath, sha256)).fetchall()
+                (relpath, sha256),
+            ).fetchall()
         return [str(r[0]) for r in rows]
 
     def report(self) -> list[dict[str, object]]:
         """Per file: ledger status plus downstream verdicts for its current version."""
         with self._lock:
             files = self._db.execute("SELECT * FROM files ORDER BY relpath").fetchall()
-            receipts = self._db.execute("SELECT relpath, sha256, grp, outcome, reason FROM receipts"
-                                        ).fetchall()
+            receipts = self._db.execute(
+                "SELECT relpath, sha256, grp, outcome, reason FROM receipts"
+            ).fetchall()
         verdicts: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
         for relpath, sha, group, outcome, reason in receipts:
             verdicts.setdefault((relpath, sha), []).append((group, outcome, reason or ""))
         report = []
         for row in map(lambda r: LedgerRow(*r), files):
             mine = verdicts.get((row.relpath, row.sha256 or ""), [])
-            report.append({
-                "path": row.relpath, "status": row.status, "size": row.size, "sha256": row.sha256,
-                "reason": row.reason, "verified_by": sorted(g for g, o, _ in mine if o == "verified"),
-                "failed_downstream": {g: r for g, o, r in mine if o == "failed"},
-            })
+            report.append(
+                {
+                    "path": row.relpath,
+                    "status": row.status,
+                    "size": row.size,
+                    "sha256": row.sha256,
+                    "reason": row.reason,
+                    "verified_by": sorted(g for g, o, _ in mine if o == "verified"),
+                    "failed_downstream": {g: r for g, o, r in mine if o == "failed"},
+                }
+            )
         return report
 
     def meta(self, key: str) -> str | None:

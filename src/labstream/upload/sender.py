@@ -13,7 +13,7 @@ from labstream.kafka import Producer
 from labstream.upload.source import SourceFile, hash_file
 from labstream.wire import WIRE_FORMATS, Chunk, WireFormat, n_chunks_for
 
-__all__ = ["FileSender", "SentFile", "OnFileDone", "OnProgress"]
+__all__ = ["FileSender", "OnFileDone", "OnProgress", "SentFile"]
 
 logger = logging.getLogger(__name__)
 OnProgress = Callable[[int], None]
@@ -56,8 +56,7 @@ class _FileDeliveries:
             if error is None and self._on_progress is not None:
                 self._on_progress(nbytes)
             if finished:
-                self._on_done(self._sent, None if self._error is None else
-                              f"not acknowledged: {self._error}")
+                self._on_done(self._sent, None if self._error is None else f"not acknowledged: {self._error}")
 
         return on_delivery
 
@@ -65,9 +64,16 @@ class _FileDeliveries:
 class FileSender:
     """Produces files chunk by chunk over a shared producer (safe from several threads)."""
 
-    def __init__(self, producer: Producer, topic: str, chunk_size: int, *,
-                 stop: threading.Event | None = None, on_progress: OnProgress | None = None,
-                 wire: WireFormat = WIRE_FORMATS["labstream"]) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        topic: str,
+        chunk_size: int,
+        *,
+        stop: threading.Event | None = None,
+        on_progress: OnProgress | None = None,
+        wire: WireFormat = WIRE_FORMATS["labstream"],
+    ) -> None:
         self._wire = wire
         self._producer = producer
         self._topic = topic
@@ -91,13 +97,13 @@ class FileSender:
                     if self._stop.is_set():
                         raise SourceFileError(f"{source.relpath}: stopped before every chunk was sent")
                     data = handle.read(self._chunk_size)
-                    chunk = Chunk(source.relpath, size, sha256, index, sent.n_chunks,
-                                  self._chunk_size, data)
+                    chunk = Chunk(source.relpath, size, sha256, index, sent.n_chunks, self._chunk_size, data)
                     if len(data) != min(self._chunk_size, size - chunk.offset):
                         raise SourceFileError(f"{source.relpath}: file shrank while it was sent")
                     key = self._wire.key(source.relpath, index, sent.n_chunks)
-                    self._producer.send(self._topic, key, self._wire.encode(chunk),
-                                        deliveries.callback(len(data)))
+                    self._producer.send(
+                        self._topic, key, self._wire.encode(chunk), deliveries.callback(len(data))
+                    )
         except OSError as exc:
             raise SourceFileError(f"{source.relpath}: cannot read: {exc.strerror or exc}") from exc
         if _stat(source) != before:

@@ -45,8 +45,15 @@ class StreamOptions:
 class DirectoryStreamer:
     """Streams every new or changed file below `root` to `topic` until `stop` is set."""
 
-    def __init__(self, root: Path, producer: Producer, topic: str, ledger: UploadLedger,
-                 options: StreamOptions, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        root: Path,
+        producer: Producer,
+        topic: str,
+        ledger: UploadLedger,
+        options: StreamOptions,
+        stop: threading.Event,
+    ) -> None:
         self.root = root.resolve()
         self._producer = producer
         self._ledger = ledger
@@ -54,21 +61,27 @@ class DirectoryStreamer:
         self.stop = stop
         self._abort = threading.Event()
         self._queue: queue.Queue[ReadyFile] = queue.Queue(options.queue_max_size)
-        self._sender = FileSender(producer, topic, options.chunk_size, stop=self._abort,
-                                  wire=options.wire)
+        self._sender = FileSender(producer, topic, options.chunk_size, stop=self._abort, wire=options.wire)
         self._lock = threading.Lock()
         self.sending: set[str] = set()
         self.in_flight = 0
         self.session = {"sent": 0, "failed": 0, "bytes": 0}
         self._watcher = DirectoryWatcher(
-            self.root, self._enqueue, is_known=self._is_known, filters=options.filters,
-            settle_seconds=options.settle_seconds, rescan_seconds=options.rescan_seconds)
+            self.root,
+            self._enqueue,
+            is_known=self._is_known,
+            filters=options.filters,
+            settle_seconds=options.settle_seconds,
+            rescan_seconds=options.rescan_seconds,
+        )
 
     def run(self) -> None:
         """Blocks until `stop` is set, then shuts down in order and returns."""
         self._baseline()
-        senders = [threading.Thread(target=self._send_loop, name=f"labstream-send-{i}", daemon=True)
-                   for i in range(max(1, self._options.threads))]
+        senders = [
+            threading.Thread(target=self._send_loop, name=f"labstream-send-{i}", daemon=True)
+            for i in range(max(1, self._options.threads))
+        ]
         with ExitStack() as stack:
             stack.callback(self._flush)
             stack.callback(self._drain, senders)
@@ -84,9 +97,14 @@ class DirectoryStreamer:
             sending = sorted(self.sending)
             in_flight = self.in_flight
             session = dict(self.session)
-        return {"queued": self._queue.qsize(), "settling": self._watcher.pending(),
-                "sending": sending, "awaiting_ack": in_flight, "session": session,
-                "ledger": self._ledger.counts()}
+        return {
+            "queued": self._queue.qsize(),
+            "settling": self._watcher.pending(),
+            "sending": sending,
+            "awaiting_ack": in_flight,
+            "session": session,
+            "ledger": self._ledger.counts(),
+        }
 
     def _baseline(self) -> None:
         """First run with new-files-only: what is already there is recorded, not sent."""
@@ -168,11 +186,15 @@ class DirectoryStreamer:
         if error is None:
             self._ledger.set(relpath, sent.size, sent.mtime_ns, "sent", sha256=sent.sha256)
             self._count("sent", sent.size)
-            logger.info("file sent file=%s size=%d chunks=%d sha256=%s", relpath, sent.size,
-                        sent.n_chunks, sent.sha256.hex())
+            logger.info(
+                "file sent file=%s size=%d chunks=%d sha256=%s",
+                relpath,
+                sent.size,
+                sent.n_chunks,
+                sent.sha256.hex(),
+            )
         else:
-            self._ledger.set(relpath, sent.size, sent.mtime_ns, "failed", sha256=sent.sha256,
-                             reason=error)
+            self._ledger.set(relpath, sent.size, sent.mtime_ns, "failed", sha256=sent.sha256, reason=error)
             self._count("failed")
             logger.error("file not acknowledged file=%s reason=%s", relpath, error)
         with self._lock:
@@ -189,8 +211,9 @@ class DirectoryStreamer:
         for thread in senders:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if any(t.is_alive() for t in senders):
-            logger.warning("files still being read after %gs; checkpointing them",
-                           self._options.drain_seconds)
+            logger.warning(
+                "files still being read after %gs; checkpointing them", self._options.drain_seconds
+            )
             self._abort.set()
             for thread in senders:
                 thread.join()

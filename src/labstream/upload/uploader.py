@@ -43,15 +43,23 @@ class UploadReport:
 class Uploader:
     """Uploads files over one producer, `threads` files at a time."""
 
-    def __init__(self, producer: Producer, topic: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 threads: int = 2, on_progress: OnProgress | None = None,
-                 stop: threading.Event | None = None,
-                 wire: WireFormat = WIRE_FORMATS["labstream"]) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        topic: str,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        threads: int = 2,
+        on_progress: OnProgress | None = None,
+        stop: threading.Event | None = None,
+        wire: WireFormat = WIRE_FORMATS["labstream"],
+    ) -> None:
         self._producer = producer
         self._threads = max(1, threads)
         self._stop = stop or threading.Event()
-        self._sender = FileSender(producer, topic, check_chunk_size(chunk_size), stop=self._stop,
-                                  on_progress=on_progress, wire=wire)
+        self._sender = FileSender(
+            producer, topic, check_chunk_size(chunk_size), stop=self._stop, on_progress=on_progress, wire=wire
+        )
         self._lock = threading.Lock()
         self._in_flight = 0
 
@@ -63,8 +71,12 @@ class Uploader:
         for source in files:
             todo.put(source)
         errors: list[BaseException] = []
-        workers = [threading.Thread(target=self._work, args=(todo, report, errors), daemon=True,
-                                    name=f"labstream-upload-{i}") for i in range(self._threads)]
+        workers = [
+            threading.Thread(
+                target=self._work, args=(todo, report, errors), daemon=True, name=f"labstream-upload-{i}"
+            )
+            for i in range(self._threads)
+        ]
         for worker in workers:
             worker.start()
         try:
@@ -84,8 +96,9 @@ class Uploader:
         report.seconds = time.monotonic() - started
         return report
 
-    def _work(self, todo: queue.SimpleQueue[SourceFile], report: UploadReport,
-              errors: list[BaseException]) -> None:
+    def _work(
+        self, todo: queue.SimpleQueue[SourceFile], report: UploadReport, errors: list[BaseException]
+    ) -> None:
         while not self._stop.is_set():
             try:
                 source = todo.get_nowait()
@@ -111,8 +124,13 @@ class Uploader:
                     report.bytes += sent.size
                     report.chunks += sent.n_chunks
                     report.sent.append(sent)
-                    logger.info("file sent file=%s size=%d chunks=%d sha256=%s", sent.source.relpath,
-                                sent.size, sent.n_chunks, sent.sha256.hex())
+                    logger.info(
+                        "file sent file=%s size=%d chunks=%d sha256=%s",
+                        sent.source.relpath,
+                        sent.size,
+                        sent.n_chunks,
+                        sent.sha256.hex(),
+                    )
                 else:
                     report.failed[sent.source.relpath] = error
 

@@ -8,8 +8,19 @@ from fnmatch import fnmatch
 __all__ = ["DEFAULT_EXCLUDES", "Filters"]
 
 # Files that editors, browsers and operating systems write and remove on their own.
-DEFAULT_EXCLUDES = ("*.tmp", "*.temp", "*.part", "*.partial", "*.crdownload", "*.swp", "~$*",
-                    ".~lock.*", "Thumbs.db", "desktop.ini", ".DS_Store")
+DEFAULT_EXCLUDES = (
+    "*.tmp",
+    "*.temp",
+    "*.part",
+    "*.partial",
+    "*.crdownload",
+    "*.swp",
+    "~$*",
+    ".~lock.*",
+    "Thumbs.db",
+    "desktop.ini",
+    ".DS_Store",
+)
 
 
 @dataclass(frozen=True)

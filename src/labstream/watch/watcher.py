@@ -32,7 +32,7 @@ class ReadyFile:
 
 
 class _Candidate:
-    __slots__ = ("size", "mtime_ns", "stable_since")
+    __slots__ = ("mtime_ns", "size", "stable_since")
 
     def __init__(self, size: int, mtime_ns: int, now: float) -> None:
         self.size, self.mtime_ns, self.stable_since = size, mtime_ns, now
@@ -53,9 +53,16 @@ class _Handler(FileSystemEventHandler):
 class DirectoryWatcher:
     """Runs watchdog plus one thread that settles candidates and rescans the tree."""
 
-    def __init__(self, root: Path, on_ready: Callable[[ReadyFile], None], *,
-                 is_known: Callable[[str, int, int], bool], filters: Filters | None = None,
-                 settle_seconds: float = 2.0, rescan_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        on_ready: Callable[[ReadyFile], None],
+        *,
+        is_known: Callable[[str, int, int], bool],
+        filters: Filters | None = None,
+        settle_seconds: float = 2.0,
+        rescan_seconds: float = 60.0,
+    ) -> None:
         self.root = root.resolve()
         self._on_ready = on_ready
         self._is_known = is_known
@@ -79,8 +86,7 @@ class DirectoryWatcher:
     def start(self) -> None:
         if not self.root.is_dir():
             raise LabstreamError(f"{self.root}: not a folder (the watched folder must exist)")
-        self._observer.schedule(_Handler(self._touch, self._touch_folder), str(self.root),
-                                recursive=True)
+        self._observer.schedule(_Handler(self._touch, self._touch_folder), str(self.root), recursive=True)
         self._observer.start()
         self._thread.start()
 

@@ -15,12 +15,12 @@ from labstream.wire.openmsistream import encode_openmsistream, openmsistream_key
 from labstream.wire.paths import check_relative_path
 
 __all__ = [
-    "Chunk",
-    "WIRE_FORMATS",
-    "WireFormat",
     "HEADER_SIZE",
     "MAGIC",
     "VERSION",
+    "WIRE_FORMATS",
+    "Chunk",
+    "WireFormat",
     "check_relative_path",
     "decode",
     "encode",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from labstream.errors import ChecksumError, UnsafePathError, WireError
 from labstream.wire.paths import check_relative_path
 
-__all__ = ["Chunk", "encode", "decode_labstream", "n_chunks_for", "MAGIC", "VERSION", "HEADER_SIZE"]
+__all__ = ["HEADER_SIZE", "MAGIC", "VERSION", "Chunk", "decode_labstream", "encode", "n_chunks_for"]
 
 MAGIC = b"LSCK"
 VERSION = 1
@@ -63,8 +63,18 @@ def encode(chunk: Chunk) -> bytes:
     path_bytes = check_relative_path(chunk.path).encode("utf-8")
     payload = chunk.data
     header = _HEADER.pack(
-        MAGIC, VERSION, 0, len(path_bytes), chunk.file_size, chunk.offset, chunk.index,
-        chunk.n_chunks, chunk.chunk_size, len(payload), zlib.crc32(payload), chunk.file_digest,
+        MAGIC,
+        VERSION,
+        0,
+        len(path_bytes),
+        chunk.file_size,
+        chunk.offset,
+        chunk.index,
+        chunk.n_chunks,
+        chunk.chunk_size,
+        len(payload),
+        zlib.crc32(payload),
+        chunk.file_digest,
     )
     value = b"".join((header, path_bytes, payload))
     decode_labstream(memoryview(value)[: HEADER_SIZE + len(path_bytes)], check_payload=False)
@@ -76,8 +86,20 @@ def decode_labstream(value: bytes | memoryview, *, check_payload: bool = True) -
     view = memoryview(value)
     if len(view) < HEADER_SIZE:
         raise WireError(f"message of {len(view)} bytes is shorter than the {HEADER_SIZE}-byte header")
-    (magic, version, flags, path_len, file_size, offset, index, n_chunks, chunk_size,
-     payload_size, crc, sha) = _HEADER.unpack_from(view)
+    (
+        magic,
+        version,
+        flags,
+        path_len,
+        file_size,
+        offset,
+        index,
+        n_chunks,
+        chunk_size,
+        payload_size,
+        crc,
+        sha,
+    ) = _HEADER.unpack_from(view)
     if magic != MAGIC:
         raise WireError(f"not a labstream chunk (magic {bytes(magic)!r})")
     if version != VERSION:
@@ -91,8 +113,11 @@ def decode_labstream(value: bytes | memoryview, *, check_payload: bool = True) -
         raise WireError(f"{path}: message is {len(view)} bytes, header says {expected_len}")
     data = view[HEADER_SIZE + path_len :] if check_payload else b""
     if check_payload and zlib.crc32(data) != crc:
-        raise ChecksumError(f"{path}: chunk {index + 1}/{n_chunks} fails its checksum (corrupted)",
-                            (path, bytes(sha), file_size), index)
+        raise ChecksumError(
+            f"{path}: chunk {index + 1}/{n_chunks} fails its checksum (corrupted)",
+            (path, bytes(sha), file_size),
+            index,
+        )
     return Chunk(path, file_size, bytes(sha), index, n_chunks, chunk_size, data)
 
 
@@ -117,5 +142,6 @@ def _check_geometry(
     if offset != index * chunk_size:
         raise WireError(f"chunk {index} claims offset {offset}, expected {index * chunk_size}")
     if payload_size != min(chunk_size, file_size - offset):
-        raise WireError(f"chunk {index} claims {payload_size} bytes, expected "
-                        f"{min(chunk_size, file_size - offset)}")
+        raise WireError(
+            f"chunk {index} claims {payload_size} bytes, expected {min(chunk_size, file_size - offset)}"
+        )

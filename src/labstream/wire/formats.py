@@ -9,7 +9,7 @@ from labstream.errors import ConfigError
 from labstream.wire.chunk import Chunk, encode
 from labstream.wire.openmsistream import encode_openmsistream, openmsistream_key
 
-__all__ = ["WireFormat", "wire_format", "WIRE_FORMATS"]
+__all__ = ["WIRE_FORMATS", "WireFormat", "wire_format"]
 
 
 @dataclass(frozen=True)

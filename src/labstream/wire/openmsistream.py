@@ -19,7 +19,7 @@ from labstream.errors import ChecksumError, UnsafePathError, WireError
 from labstream.wire.chunk import Chunk
 from labstream.wire.paths import check_relative_path
 
-__all__ = ["decode_openmsistream", "encode_openmsistream", "openmsistream_key", "looks_like_openmsistream"]
+__all__ = ["decode_openmsistream", "encode_openmsistream", "looks_like_openmsistream", "openmsistream_key"]
 
 _FIXARRAY_9_OR_10 = (0x99, 0x9A)
 
@@ -38,8 +38,21 @@ def encode_openmsistream(chunk: Chunk, mtime: float = 0.0) -> bytes:
     """`chunk` (with a SHA-512 file digest) as openmsistream's DataFileChunk message."""
     folder, name = posixpath.split(check_relative_path(chunk.path))
     data = bytes(chunk.data)
-    return msgpack.packb([name, chunk.file_digest, hashlib.sha512(data).digest(), chunk.offset,
-                          chunk.index + 1, chunk.n_chunks, folder, "", data, mtime], use_bin_type=True)
+    return msgpack.packb(
+        [
+            name,
+            chunk.file_digest,
+            hashlib.sha512(data).digest(),
+            chunk.offset,
+            chunk.index + 1,
+            chunk.n_chunks,
+            folder,
+            "",
+            data,
+            mtime,
+        ],
+        use_bin_type=True,
+    )
 
 
 def decode_openmsistream(value: bytes | memoryview) -> Chunk:
@@ -59,10 +72,22 @@ def decode_openmsistream(value: bytes | memoryview) -> Chunk:
     if len(file_hash) != 64:
         raise WireError(f"{path}: file hash is not a SHA-512")
     if hashlib.sha512(data).digest() != chunk_hash:
-        raise ChecksumError(f"{path}: chunk {number}/{total} fails its checksum (corrupted)",
-                            (path, file_hash, -1), number - 1)
-    return Chunk(path, -1, file_hash, number - 1, total, max(1, len(data)), data,
-                 explicit_offset=offset, hash_name="sha512")
+        raise ChecksumError(
+            f"{path}: chunk {number}/{total} fails its checksum (corrupted)",
+            (path, file_hash, -1),
+            number - 1,
+        )
+    return Chunk(
+        path,
+        -1,
+        file_hash,
+        number - 1,
+        total,
+        max(1, len(data)),
+        data,
+        explicit_offset=offset,
+        hash_name="sha512",
+    )
 
 
 def _text(raw: Any) -> str:

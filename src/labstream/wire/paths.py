@@ -11,7 +11,7 @@ import re
 
 from labstream.errors import UnsafePathError
 
-__all__ = ["check_relative_path", "MAX_PATH_BYTES", "MAX_PART_BYTES"]
+__all__ = ["MAX_PART_BYTES", "MAX_PATH_BYTES", "check_relative_path"]
 
 MAX_PATH_BYTES = 4096
 MAX_PART_BYTES = 255
