@@ -101,13 +101,8 @@ def _category(entry: dict[str, Any]) -> str:
         return "failed downstream"
     if status in ("sent", "deleted", "moved") and entry["verified_by"]:
         return "cleaned up" if status in ("deleted", "moved") else "verified"
-    return {
-        "queued": "waiting",
-        "sending": "sending",
-        "sent": "sent",
-        "failed": "failed",
-        "ignored": "ignored",
-    }.get(status, status)
+    names = {"queued": "waiting", "sending": "sending", "sent": "sent", "failed": "failed"}
+    return str(names.get(status, status))
 
 
 def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) -> None:

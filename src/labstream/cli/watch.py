@@ -169,11 +169,11 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
         logger.info("watching folder=%s topic=%s state=%s", streamer.root, options["topic_name"], state)
         with stop_on_signals(stop) as signalled, Console(streamer, stop, options["update_seconds"]):
             streamer.run()
-        session = streamer.status()["session"]
+        session = dict(streamer.session)
     click.echo(
-        f"stopped: sent {session['sent']} file(s) ({human_bytes(session['bytes'])}) this "  # type: ignore[index]
+        f"stopped: sent {session['sent']} file(s) ({human_bytes(session['bytes'])}) this "
         f"session, {session['failed']} failed; ledger {state / 'ledger.sqlite'}"
-    )  # type: ignore[index]
+    )
     sys.exit(signalled["code"])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -157,7 +158,7 @@ class Downloader:
         if records:
             self._touch()
         for record in records:
-            outcome = self._retry_output(lambda r=record: assembler.add(r))
+            outcome = self._retry_output(functools.partial(assembler.add, record))
             next_offsets[(record.topic, record.partition)] = record.offset + 1
             self._count(outcome, len(record.value))
 

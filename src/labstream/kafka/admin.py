@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import confluent_kafka
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from labstream.errors import BrokerUnreachableError, KafkaError
 from labstream.kafka.settings import librdkafka_logger
@@ -65,4 +65,4 @@ def ensure_topic(settings: dict[str, Any], topic: str, partitions: int = 4, time
 
 def _admin(settings: dict[str, Any]) -> AdminClient:
     conf = {k: v for k, v in settings.items() if k.startswith(_CONNECTION_PREFIXES)}
-    return AdminClient({**conf, "logger": librdkafka_logger})
+    return AdminClient({**conf, "logger": librdkafka_logger})  # type: ignore[dict-item]

@@ -71,9 +71,9 @@ class Consumer:
             if error is None:
                 records.append(
                     Record(
-                        message.topic(),
-                        message.partition(),
-                        message.offset(),
+                        message.topic() or "",
+                        message.partition() or 0,
+                        message.offset() or 0,
                         message.key(),
                         message.value() or b"",
                     )

@@ -9,6 +9,7 @@ status and remove go through `sc.exe`. The service stops the watcher gracefully 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from labstream.errors import LabstreamError
 from labstream.service.base import ServiceManager, ServiceSpec, referenced_env
@@ -18,10 +19,10 @@ __all__ = ["HOST_CLASS", "WindowsManager"]
 HOST_CLASS = "labstream.service.windows_host.LabstreamService"
 
 
-def _win32() -> tuple[object, object]:
+def _win32() -> tuple[Any, Any]:
     try:
-        import win32service  # type: ignore[import-not-found]
-        import win32serviceutil  # type: ignore[import-not-found]
+        import win32service
+        import win32serviceutil
     except ImportError as exc:
         raise LabstreamError("the Windows service needs pywin32: pip install pywin32") from exc
     return win32service, win32serviceutil
@@ -34,14 +35,14 @@ class WindowsManager(ServiceManager):
         util.InstallService(
             HOST_CLASS,
             spec.unit_name,
-            f"labstream watcher {spec.name}",  # type: ignore[attr-defined]
-            startType=win32service.SERVICE_AUTO_START,  # type: ignore[attr-defined]
+            f"labstream watcher {spec.name}",
+            startType=win32service.SERVICE_AUTO_START,
             description="Streams new instrument files to Kafka (labstream watch)",
         )
-        util.SetServiceCustomOption(spec.unit_name, "config", str(spec.config.resolve()))  # type: ignore[attr-defined]
-        util.SetServiceCustomOption(spec.unit_name, "python", spec.python)  # type: ignore[attr-defined]
+        util.SetServiceCustomOption(spec.unit_name, "config", str(spec.config.resolve()))
+        util.SetServiceCustomOption(spec.unit_name, "python", spec.python)
         if spec.state is not None:
-            util.SetServiceCustomOption(spec.unit_name, "state", str(spec.state.resolve()))  # type: ignore[attr-defined]
+            util.SetServiceCustomOption(spec.unit_name, "state", str(spec.state.resolve()))
         return []
 
     def start(self, spec: ServiceSpec) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import servicemanager  # type: ignore[import-not-found]
-import win32event  # type: ignore[import-not-found]
-import win32service  # type: ignore[import-not-found]
-import win32serviceutil  # type: ignore[import-not-found]
+import servicemanager
+import win32event
+import win32service
+import win32serviceutil
 
 from labstream.service.base import STOP_TIMEOUT_SECONDS
 
@@ -42,7 +42,7 @@ class LabstreamService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=log,
-                creationflags=subprocess.CREATE_NO_WINDOW,
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
             )
             servicemanager.LogInfoMsg(f"{self.name}: watcher started (pid {self.child.pid})")
             self.child.wait()

@@ -173,7 +173,7 @@ class DirectoryWatcher:
 
 
 def _walk(root: Path) -> list[Path]:
-    found = []
+    found: list[Path] = []
     for folder, _dirs, files in os.walk(root):
         found.extend(Path(folder) / name for name in files)
     return found

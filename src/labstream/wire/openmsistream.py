@@ -38,7 +38,7 @@ def encode_openmsistream(chunk: Chunk, mtime: float = 0.0) -> bytes:
     """`chunk` (with a SHA-512 file digest) as openmsistream's DataFileChunk message."""
     folder, name = posixpath.split(check_relative_path(chunk.path))
     data = bytes(chunk.data)
-    return msgpack.packb(
+    packed: bytes = msgpack.packb(
         [
             name,
             chunk.file_digest,
@@ -53,6 +53,7 @@ def encode_openmsistream(chunk: Chunk, mtime: float = 0.0) -> bytes:
         ],
         use_bin_type=True,
     )
+    return packed
 
 
 def decode_openmsistream(value: bytes | memoryview) -> Chunk:
