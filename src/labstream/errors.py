@@ -7,6 +7,7 @@
     +-- WireError                   a chunk message that cannot be decoded or is inconsistent
     |   +-- UnsafePathError         a path that would escape the output folder
     |   +-- ChecksumError           a chunk whose bytes do not match its checksum
+    |       +-- DecryptionError     an encrypted chunk that cannot be decrypted (no/wrong key)
     +-- KafkaError                  anything the Kafka client reports
     |   +-- BrokerUnreachableError  no broker answered within the timeout (retriable)
     |   +-- DeliveryError           a chunk was not acknowledged by the cluster
@@ -25,6 +26,7 @@ __all__ = [
     "BrokerUnreachableError",
     "ChecksumError",
     "ConfigError",
+    "DecryptionError",
     "DeliveryError",
     "KafkaError",
     "LabstreamError",
@@ -60,6 +62,10 @@ class ChecksumError(WireError):
         super().__init__(message)
         self.key = key
         self.index = index
+
+
+class DecryptionError(ChecksumError):
+    """An encrypted payload that cannot be decrypted: no key, a wrong key, or tampering."""
 
 
 class KafkaError(LabstreamError):

@@ -12,6 +12,7 @@ from labstream.cli.broker import broker
 from labstream.cli.config import config
 from labstream.cli.demo import demo
 from labstream.cli.download import download
+from labstream.cli.keygen import keygen
 from labstream.cli.process import process
 from labstream.cli.resend import resend
 from labstream.cli.service import service
@@ -50,7 +51,7 @@ def cli(verbose: int, quiet: bool) -> None:
         logging.getLogger("labstream.librdkafka").setLevel(logging.WARNING)
 
 
-for command in (broker, config, upload, watch, download, process, status, resend, service, demo):
+for command in (broker, config, upload, watch, download, process, status, resend, service, keygen, demo):
     cli.add_command(command)
 
 

@@ -33,6 +33,12 @@ config_option = click.option(
     help="Config file path, or a built-in config name.",
 )
 topic_option = click.option("-t", "--topic", required=True, help="Kafka topic.")
+key_option = click.option(
+    "--encryption-key-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="AES-256-GCM key (see `labstream keygen`) [LABSTREAM_ENCRYPTION_KEY(_FILE)].",
+)
 
 
 @contextmanager

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import click
 
-from labstream.cli.common import config_option, human_bytes, stop_on_signals, topic_option
+from labstream.cli.common import config_option, human_bytes, key_option, stop_on_signals, topic_option
 from labstream.config import Config, load_config
 from labstream.download import Downloader
 from labstream.kafka import consumer_settings, ensure_topic, ping, producer_settings
 from labstream.receipts import ReceiptPublisher
 from labstream.receipts import receipts_topic as default_receipts
+from labstream.wire.crypto import load_cipher
 
 
 @click.command()
@@ -48,6 +49,7 @@ from labstream.receipts import receipts_topic as default_receipts
     show_default=True,
     help="Seconds to wait for the cluster to answer before giving up.",
 )
+@key_option
 def download(
     directory: Path,
     config_name: str,
@@ -58,12 +60,14 @@ def download(
     receipts: bool,
     receipts_topic: str | None,
     timeout: float,
+    encryption_key_file: str | None,
 ) -> None:
     """Rebuild files from TOPIC into DIRECTORY, subfolders kept, each verified by SHA-256.
 
     Runs until Ctrl+C or SIGTERM (or --exit-when-idle); scale out by starting more
     downloaders with the same --group.
     """
+    cipher = load_cipher(encryption_key_file)
     config = load_config(config_name)
     settings = consumer_settings(config, group)
     ping(settings, timeout)
@@ -85,6 +89,7 @@ def download(
             exit_when_idle=exit_when_idle,
             stop=stop,
             on_verdict=publisher.publish if publisher else None,
+            cipher=cipher,
         )
         with stop_on_signals(stop) as signalled:
             report = downloader.run()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from labstream.cli.common import config_option, stop_on_signals, topic_option
+from labstream.cli.common import config_option, key_option, stop_on_signals, topic_option
 from labstream.config import load_config
 from labstream.errors import ConfigError
 from labstream.kafka import consumer_settings, ensure_topic, ping, producer_settings
@@ -17,6 +17,7 @@ from labstream.process import ProcessRunner, load_processor
 from labstream.receipts import ReceiptPublisher
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.upload.ledger import default_state_dir
+from labstream.wire.crypto import load_cipher
 
 
 @click.command()
@@ -49,6 +50,7 @@ from labstream.upload.ledger import default_state_dir
 )
 @click.option("--exit-when-idle", type=float, default=None, metavar="SECONDS")
 @click.option("--receipts/--no-receipts", default=True, show_default=True)
+@key_option
 def process(
     processor: str,
     config_name: str,
@@ -61,6 +63,7 @@ def process(
     workdir: Path | None,
     exit_when_idle: float | None,
     receipts: bool,
+    encryption_key_file: str | None,
 ) -> None:
     """Run PROCESSOR (s3, metadata, module:Name or file.py:Name) on every file of TOPIC."""
     config = load_config(config_name)
@@ -91,6 +94,7 @@ def process(
             exit_when_idle=exit_when_idle,
             stop=stop,
             publisher=publisher,
+            cipher=load_cipher(encryption_key_file),
         )
         with stop_on_signals(stop) as signalled:
             report = runner.run(reprocess_failed=reprocess_failed)

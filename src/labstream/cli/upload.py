@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from labstream.cli.common import byte_progress, config_option, human_bytes, topic_option
+from labstream.cli.common import byte_progress, config_option, human_bytes, key_option, topic_option
 from labstream.config import Config, load_config
 from labstream.errors import DeliveryError
 from labstream.kafka import Producer, consumer_settings, ensure_topic, ping, producer_settings
@@ -23,6 +23,7 @@ from labstream.upload import (
     raise_if_failed,
 )
 from labstream.wire import WIRE_FORMATS, wire_format
+from labstream.wire.crypto import load_cipher
 
 
 @click.command()
@@ -68,6 +69,7 @@ from labstream.wire import WIRE_FORMATS, wire_format
     show_default=True,
     help="Chunk format: labstream's, or openmsistream's for its downloaders.",
 )
+@key_option
 def upload(
     paths: tuple[str, ...],
     config_name: str,
@@ -80,12 +82,14 @@ def upload(
     wait_timeout: float,
     receipts_topic: str | None,
     wire_name: str,
+    encryption_key_file: str | None,
 ) -> None:
     """Upload files (folders: every file below, subfolders kept) to TOPIC.
 
     Returns when the cluster has acknowledged every chunk; exits 1 if any was not.
     """
     check_chunk_size(chunk_size)
+    wire = wire_format(wire_name, load_cipher(encryption_key_file))
     config = load_config(config_name)
     settings = producer_settings(config)
     started_ms = int(time.time() * 1000) - 5000  # receipts cannot predate the upload
@@ -101,7 +105,7 @@ def upload(
             chunk_size=chunk_size,
             threads=threads,
             on_progress=lambda n: progress.advance(task, n),
-            wire=wire_format(wire_name),
+            wire=wire,
         )
         report = uploader.upload(files)
     raise_if_failed(report)

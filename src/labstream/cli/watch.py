@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from labstream.cli.common import config_option, human_bytes, stop_on_signals
+from labstream.cli.common import config_option, human_bytes, key_option, stop_on_signals
 from labstream.cli.console import Console
 from labstream.config import Config, load_config, parse_bool
 from labstream.errors import ConfigError
@@ -24,6 +24,7 @@ from labstream.upload.ledger import UploadLedger, default_state_dir, state_diges
 from labstream.upload.streamer import DirectoryStreamer, StreamOptions
 from labstream.watch import DEFAULT_EXCLUDES, Filters
 from labstream.wire import WIRE_FORMATS, wire_format
+from labstream.wire.crypto import load_cipher
 
 logger = logging.getLogger("labstream.watch")
 
@@ -46,6 +47,7 @@ PROGRAM_KEYS: dict[str, Any] = {
     "delete_after_verified": 0,
     "move_after_verified": None,
     "wire": "labstream",
+    "encryption_key_file": None,
 }
 
 
@@ -119,6 +121,7 @@ PROGRAM_KEYS: dict[str, Any] = {
     default=None,
     help="Chunk format: labstream's (default) or openmsistream's.",
 )
+@key_option
 def watch(directory: Path | None, config_name: str, topic: str | None, **cli: Any) -> None:
     """Stream every new file below DIRECTORY (subfolders included) to TOPIC.
 
@@ -146,7 +149,7 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
         filters=Filters(tuple(options["include"]), (*DEFAULT_EXCLUDES, *options["exclude"])),
         settle_seconds=float(options["settle_seconds"]),
         rescan_seconds=float(options["rescan_seconds"]),
-        wire=wire_format(str(options["wire"])),
+        wire=wire_format(str(options["wire"]), load_cipher(options["encryption_key_file"])),
     )
     policy = _cleanup_policy(options, root)
     receipts = options["receipts_topic"] or default_receipts(options["topic_name"])

@@ -19,6 +19,8 @@ from labstream.download.placement import STATE_DIRNAME, target_path
 from labstream.errors import ChecksumError, OutputError, UnsafePathError, WireError
 from labstream.kafka import Record
 from labstream.wire import Chunk, decode
+from labstream.wire.chunk import decrypt
+from labstream.wire.crypto import PayloadCipher
 
 __all__ = ["DONE_STATUSES", "Assembler", "DoneFile", "Outcome"]
 
@@ -54,7 +56,14 @@ class Outcome(enum.Enum):
 class Assembler:
     """Reassembles files in `out_dir`; temporary files live in its state folder."""
 
-    def __init__(self, out_dir: Path, ledger: Ledger, on_verdict: OnVerdict | None = None) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        ledger: Ledger,
+        on_verdict: OnVerdict | None = None,
+        cipher: PayloadCipher | None = None,
+    ) -> None:
+        self._cipher = cipher
         self.out_dir = out_dir
         self._ledger = ledger
         self._on_verdict = on_verdict or (lambda *_: None)
@@ -72,8 +81,8 @@ class Assembler:
         place by the next `commit()`, together with the others of the same batch.
         """
         try:
-            chunk = decode(record.value)
-        except ChecksumError as exc:
+            chunk = decrypt(decode(record.value), self._cipher)
+        except ChecksumError as exc:  # and DecryptionError: no key, wrong key, altered
             return self._fail(exc.key, str(exc), record)
         except WireError as exc:
             logger.error(

@@ -18,6 +18,7 @@ from labstream.download.ledger import Ledger
 from labstream.download.placement import STATE_DIRNAME
 from labstream.errors import LabstreamError, OutputError
 from labstream.kafka import Consumer, Record
+from labstream.wire.crypto import PayloadCipher
 
 __all__ = ["DownloadReport", "Downloader"]
 
@@ -56,7 +57,9 @@ class Downloader:
         on_outcome: Callable[[Outcome, int], None] | None = None,
         on_verdict: OnVerdict | None = None,
         after_commit: Callable[[list[DoneFile], Ledger], None] | None = None,
+        cipher: PayloadCipher | None = None,
     ) -> None:
+        self._cipher = cipher
         self._settings = settings
         self._topic = topic
         self._out_dir = out_dir
@@ -117,7 +120,7 @@ class Downloader:
             return time.monotonic() - self._last_activity
 
     def _work(self, ledger: Ledger) -> None:
-        assembler = Assembler(self._out_dir, ledger, self._on_verdict)
+        assembler = Assembler(self._out_dir, ledger, self._on_verdict, self._cipher)
         next_offsets: dict[TopicPartition, int] = {}
         stored: dict[TopicPartition, int] = {}
 

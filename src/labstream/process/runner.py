@@ -13,6 +13,7 @@ from labstream.download import DoneFile, Downloader, Ledger
 from labstream.download.placement import STATE_DIRNAME
 from labstream.process.api import BaseProcessor, ReceivedFile
 from labstream.receipts import ReceiptPublisher
+from labstream.wire.crypto import PayloadCipher
 
 __all__ = ["ProcessReport", "ProcessRunner"]
 
@@ -48,6 +49,7 @@ class ProcessRunner:
         exit_when_idle: float | None = None,
         stop: threading.Event | None = None,
         publisher: ReceiptPublisher | None = None,
+        cipher: PayloadCipher | None = None,
     ) -> None:
         self._processor = processor
         self._topic = topic
@@ -67,6 +69,7 @@ class ProcessRunner:
             stop=self.stop,
             on_verdict=self._on_verification_failure,
             after_commit=self._after_commit,
+            cipher=cipher,
         )
 
     @property

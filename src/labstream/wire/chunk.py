@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import zlib
 from dataclasses import dataclass
 
-from labstream.errors import ChecksumError, UnsafePathError, WireError
+from labstream.errors import ChecksumError, DecryptionError, UnsafePathError, WireError
+from labstream.wire.crypto import PayloadCipher
 from labstream.wire.paths import check_relative_path
 
-__all__ = ["HEADER_SIZE", "MAGIC", "VERSION", "Chunk", "decode_labstream", "encode", "n_chunks_for"]
+__all__ = [
+    "HEADER_SIZE",
+    "MAGIC",
+    "VERSION",
+    "Chunk",
+    "associated_data",
+    "decode_labstream",
+    "decrypt",
+    "encode",
+    "n_chunks_for",
+]
 
 MAGIC = b"LSCK"
 VERSION = 1
@@ -18,6 +30,8 @@ VERSION = 1
 _HEADER = struct.Struct(">4sBBHQQIIIII32s")
 HEADER_SIZE = _HEADER.size
 MAX_CHUNK_SIZE = 1 << 30
+FLAG_ENCRYPTED = 0x01  # payload = AES-256-GCM nonce + ciphertext + tag (wire/crypto.py)
+ENCRYPTION_OVERHEAD = 28
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,7 @@ class Chunk:
     data: bytes | memoryview
     explicit_offset: int | None = None
     hash_name: str = "sha256"
+    encrypted: bool = False  # `data` is still sealed (see labstream.wire.crypto)
 
     @property
     def offset(self) -> int:
@@ -58,14 +73,16 @@ def n_chunks_for(file_size: int, chunk_size: int) -> int:
     return max(1, -(-file_size // chunk_size))
 
 
-def encode(chunk: Chunk) -> bytes:
-    """The message value for `chunk`. Raises `WireError` if the chunk is inconsistent."""
+def encode(chunk: Chunk, cipher: PayloadCipher | None = None) -> bytes:
+    """The message value for `chunk` (payload sealed if `cipher`). `WireError` if inconsistent."""
     path_bytes = check_relative_path(chunk.path).encode("utf-8")
     payload = chunk.data
+    if cipher is not None:
+        payload = cipher.seal(associated_data(chunk), payload)
     header = _HEADER.pack(
         MAGIC,
         VERSION,
-        0,
+        FLAG_ENCRYPTED if cipher is not None else 0,
         len(path_bytes),
         chunk.file_size,
         chunk.offset,
@@ -104,10 +121,12 @@ def decode_labstream(value: bytes | memoryview, *, check_payload: bool = True) -
         raise WireError(f"not a labstream chunk (magic {bytes(magic)!r})")
     if version != VERSION:
         raise WireError(f"unsupported chunk format version {version} (this labstream reads {VERSION})")
-    if flags != 0:
+    if flags & ~FLAG_ENCRYPTED:
         raise WireError(f"unsupported chunk flags {flags:#04x}")
+    encrypted = bool(flags & FLAG_ENCRYPTED)
     path = _decode_path(view[HEADER_SIZE : HEADER_SIZE + path_len], path_len)
-    _check_geometry(file_size, offset, index, n_chunks, chunk_size, payload_size)
+    overhead = ENCRYPTION_OVERHEAD if encrypted else 0
+    _check_geometry(file_size, offset, index, n_chunks, chunk_size, payload_size - overhead)
     expected_len = HEADER_SIZE + path_len + (payload_size if check_payload else 0)
     if check_payload and len(view) != expected_len:
         raise WireError(f"{path}: message is {len(view)} bytes, header says {expected_len}")
@@ -118,7 +137,29 @@ def decode_labstream(value: bytes | memoryview, *, check_payload: bool = True) -
             (path, bytes(sha), file_size),
             index,
         )
-    return Chunk(path, file_size, bytes(sha), index, n_chunks, chunk_size, data)
+    return Chunk(path, file_size, bytes(sha), index, n_chunks, chunk_size, data, encrypted=encrypted)
+
+
+def associated_data(chunk: Chunk) -> bytes:
+    """What the encryption authenticates besides the payload: the chunk's file and place."""
+    return PayloadCipher.associated(
+        chunk.path, chunk.file_digest, chunk.file_size, chunk.index, chunk.n_chunks
+    )
+
+
+def decrypt(chunk: Chunk, cipher: PayloadCipher | None) -> Chunk:
+    """`chunk` with its payload opened; `DecryptionError` without the right key."""
+    if not chunk.encrypted:
+        return chunk
+    where = f"{chunk.path}: chunk {chunk.index + 1}/{chunk.n_chunks}"
+    if cipher is None:
+        raise DecryptionError(f"{where} is encrypted and no key is configured", chunk.key, chunk.index)
+    plain = cipher.open(associated_data(chunk), chunk.data)
+    if plain is None:
+        raise DecryptionError(f"{where}: cannot decrypt (wrong key, or altered)", chunk.key, chunk.index)
+    if len(plain) != min(chunk.chunk_size, chunk.file_size - chunk.offset):
+        raise DecryptionError(f"{where}: decrypted size is wrong", chunk.key, chunk.index)
+    return dataclasses.replace(chunk, data=plain, encrypted=False)
 
 
 def _decode_path(raw: memoryview, path_len: int) -> str:

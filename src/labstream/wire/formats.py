@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from labstream.errors import ConfigError
 from labstream.wire.chunk import Chunk, encode
+from labstream.wire.crypto import PayloadCipher
 from labstream.wire.openmsistream import encode_openmsistream, openmsistream_key
 
 __all__ = ["WIRE_FORMATS", "WireFormat", "wire_format"]
@@ -29,8 +32,14 @@ WIRE_FORMATS = {
 }
 
 
-def wire_format(name: str) -> WireFormat:
+def wire_format(name: str, cipher: PayloadCipher | None = None) -> WireFormat:
+    """The format called `name`; with `cipher`, payloads are encrypted (labstream's only)."""
     try:
-        return WIRE_FORMATS[name]
+        chosen = WIRE_FORMATS[name]
     except KeyError:
         raise ConfigError(f"unknown wire format {name!r} (known: {', '.join(WIRE_FORMATS)})") from None
+    if cipher is None:
+        return chosen
+    if name != "labstream":
+        raise ConfigError("encryption needs labstream's wire format; openmsistream cannot read it")
+    return dataclasses.replace(chosen, encode=functools.partial(encode, cipher=cipher))

@@ -1,0 +1,86 @@
+"""End-to-end payload encryption: the cluster never sees the bytes; wrong key = no file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from labstream.config import load_config
+from labstream.kafka import Consumer, consumer_settings
+
+from .conftest import labstream
+from .test_roundtrip import tree
+
+
+def test_encrypted_upload_download_and_wrong_key(tmp_path: Path, config_file: Path, topic: str) -> None:
+    key, other = tmp_path / "lab.key", tmp_path / "other.key"
+    labstream("keygen", key)
+    labstream("keygen", other)
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    secret = b"confidential measurement " * 5000
+    (src / "sub" / "secret.dat").write_bytes(secret)
+    (src / "noise.bin").write_bytes(os.urandom(300_000))
+    labstream(
+        "upload",
+        src,
+        "--config",
+        config_file,
+        "--topic",
+        topic,
+        "--chunk-size",
+        "65536",
+        "--encryption-key-file",
+        key,
+    )
+    settings = consumer_settings(load_config(config_file), f"{topic}-raw")
+    with Consumer(settings, [topic]) as consumer:
+        raw = b"".join(r.value for _ in range(20) for r in consumer.consume(100, 0.5))
+    assert raw and b"confidential" not in raw
+    wrong = labstream(
+        "download",
+        tmp_path / "wrong",
+        "--config",
+        config_file,
+        "--topic",
+        topic,
+        "--encryption-key-file",
+        other,
+        "--exit-when-idle",
+        "4",
+        "--group",
+        "g-wrong",
+        check=False,
+    )
+    assert wrong.returncode == 2 and "cannot decrypt (wrong key, or altered)" in wrong.stderr
+    assert tree(tmp_path / "wrong") == {}
+    missing = labstream(
+        "download",
+        tmp_path / "nokey",
+        "--config",
+        config_file,
+        "--topic",
+        topic,
+        "--exit-when-idle",
+        "4",
+        "--group",
+        "g-missing",
+        check=False,
+    )
+    assert missing.returncode == 2 and "is encrypted and no key is configured" in missing.stderr
+    labstream(
+        "download",
+        tmp_path / "right",
+        "--config",
+        config_file,
+        "--topic",
+        topic,
+        "--encryption-key-file",
+        key,
+        "--exit-when-idle",
+        "4",
+        "--group",
+        "g-right",
+    )
+    assert tree(tmp_path / "right") == tree(src)
