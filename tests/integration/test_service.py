@@ -98,10 +98,15 @@ def test_systemd_unit_runs_drains_on_sigterm_and_is_removed(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for(lambda: (state / "watch.log").read_text().count("watching folder") == 2)
-    wait_for(lambda: (state / "watch.log").read_text().count("file sent") >= 30, timeout=120)
-    restarted.send_signal(signal.SIGTERM)
-    assert restarted.wait(120) == 0
+    try:
+        wait_for(lambda: (state / "watch.log").read_text().count("watching folder") == 2)
+        wait_for(lambda: (state / "watch.log").read_text().count("file sent") >= 30, timeout=120)
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(120) == 0
+    finally:
+        if restarted.poll() is None:
+            restarted.kill()
+            restarted.wait()
     out = tmp_path / "out"
     labstream("download", out, "--config", config, "--topic", topic, "--exit-when-idle", "4")
     assert tree(out) == tree(watched)

@@ -169,7 +169,7 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
         group = f"labstream-receipts-{state_digest(state)}"
         stack.enter_context(ReceiptCollector(consumer_settings(config, group), receipts, cleaner.on_receipt))
         streamer = DirectoryStreamer(root, producer, options["topic_name"], ledger, stream_options, stop)
-        logger.info("watching folder=%s topic=%s state=%s", streamer.root, options["topic_name"], state)
+        logger.info("starting folder=%s topic=%s state=%s", streamer.root, options["topic_name"], state)
         with stop_on_signals(stop) as signalled, Console(streamer, stop, options["update_seconds"]):
             streamer.run()
         session = dict(streamer.session)

@@ -89,6 +89,8 @@ class DirectoryStreamer:
                 thread.start()
             self._requeue_unfinished()
             stack.enter_context(self._watcher)
+            # Only now: files that appear from here on are new, whatever the baseline saw.
+            logger.info("watching folder=%s", self.root)
             while not self.stop.wait(0.5):
                 self._producer.poll(0)
 
