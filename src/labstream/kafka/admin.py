@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import confluent_kafka
@@ -31,20 +32,34 @@ _CONNECTION_PREFIXES = (
 
 
 def ping(settings: dict[str, Any], timeout: float = 10.0) -> list[str]:
-    """Topic names in the cluster; raises `BrokerUnreachableError` if nobody answers in time."""
-    admin = _admin(settings)
-    try:
-        metadata = admin.list_topics(timeout=timeout)
-    except confluent_kafka.KafkaException as exc:
-        error = exc.args[0]
-        where = settings.get("bootstrap.servers", "?")
-        if error.code() in (confluent_kafka.KafkaError._TRANSPORT, confluent_kafka.KafkaError._TIMED_OUT):
-            raise BrokerUnreachableError(
-                f"no Kafka broker answered at {where} within {timeout:g} s "
-                "(is it running? `labstream broker start` runs a local one)"
-            ) from exc
-        raise KafkaError(f"cannot talk to Kafka at {where}: {error.str()}") from exc
-    return sorted(metadata.topics)
+    """Topic names in the cluster; raises `BrokerUnreachableError` if nobody answers in time,
+    and `KafkaError` at once when the cluster refuses our credentials or TLS."""
+    refused: list[str] = []
+    admin = _admin(settings, on_error=lambda e: _note_refusal(e, refused))
+    where = settings.get("bootstrap.servers", "?")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return sorted(admin.list_topics(timeout=min(1.0, max(0.1, deadline - time.monotonic()))).topics)
+        except confluent_kafka.KafkaException as exc:
+            error = exc.args[0]
+            admin.poll(0)  # serves error_cb
+            if refused:
+                raise KafkaError(f"Kafka at {where} refused the connection: {refused[0]}") from exc
+            transient = (confluent_kafka.KafkaError._TRANSPORT, confluent_kafka.KafkaError._TIMED_OUT)
+            if error.code() not in transient:
+                raise KafkaError(f"cannot talk to Kafka at {where}: {error.str()}") from exc
+            if time.monotonic() >= deadline:
+                raise BrokerUnreachableError(
+                    f"no Kafka broker answered at {where} within {timeout:g} s "
+                    "(is it running? `labstream broker start` runs a local one)"
+                ) from exc
+
+
+def _note_refusal(error: confluent_kafka.KafkaError, refused: list[str]) -> None:
+    # Retrying cannot fix a wrong password or certificate: report it once, clearly.
+    if error.code() in (confluent_kafka.KafkaError._AUTHENTICATION, confluent_kafka.KafkaError._SSL):
+        refused.append(error.str())
 
 
 def ensure_topic(settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0) -> None:
@@ -63,6 +78,9 @@ def ensure_topic(settings: dict[str, Any], topic: str, partitions: int = 4, time
             logger.warning("could not create topic topic=%s error=%s", topic, error.str())
 
 
-def _admin(settings: dict[str, Any]) -> AdminClient:
-    conf = {k: v for k, v in settings.items() if k.startswith(_CONNECTION_PREFIXES)}
-    return AdminClient({**conf, "logger": librdkafka_logger})  # type: ignore[dict-item]
+def _admin(settings: dict[str, Any], on_error: Any = None) -> AdminClient:
+    conf: dict[str, Any] = {k: v for k, v in settings.items() if k.startswith(_CONNECTION_PREFIXES)}
+    conf["logger"] = librdkafka_logger
+    if on_error is not None:
+        conf["error_cb"] = on_error
+    return AdminClient(conf)
