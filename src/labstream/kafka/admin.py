@@ -78,9 +78,15 @@ def ensure_topic(settings: dict[str, Any], topic: str, partitions: int = 4, time
             logger.warning("could not create topic topic=%s error=%s", topic, error.str())
 
 
+# Connection probes fail by design while a broker starts; their librdkafka lines ("Connect
+# ... failed") are noise next to the one clear error `ping` raises, so they stay quiet.
+_probe_logger = logging.getLogger("labstream.librdkafka.probe")
+_probe_logger.setLevel(logging.CRITICAL)
+
+
 def _admin(settings: dict[str, Any], on_error: Any = None) -> AdminClient:
     conf: dict[str, Any] = {k: v for k, v in settings.items() if k.startswith(_CONNECTION_PREFIXES)}
-    conf["logger"] = librdkafka_logger
+    conf["logger"] = _probe_logger if on_error is not None else librdkafka_logger
     if on_error is not None:
         conf["error_cb"] = on_error
     return AdminClient(conf)
