@@ -12,7 +12,7 @@ import click
 from labstream.cli.common import config_option, key_option, stop_on_signals, topic_option
 from labstream.config import load_config
 from labstream.errors import ConfigError
-from labstream.kafka import consumer_settings, ensure_topic, ping, producer_settings
+from labstream.kafka import consumer_settings, ensure_topic, producer_settings
 from labstream.process import ProcessRunner, load_processor
 from labstream.receipts import ReceiptPublisher
 from labstream.receipts import receipts_topic as default_receipts
@@ -69,8 +69,7 @@ def process(
     config = load_config(config_name)
     group = group or f"labstream-process-{processor.replace(':', '-').replace('/', '-')}"
     settings = consumer_settings(config, group)
-    ping(settings)
-    ensure_topic(producer_settings(config), topic)
+    ensure_topic(producer_settings(config), topic)  # also the reachability check
     kwargs = dict(_split(o) for o in options)
     workdir = workdir or default_state_dir(Path("process"), f"{topic}-{settings['group.id']}")
     stop = threading.Event()

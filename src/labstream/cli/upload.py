@@ -11,7 +11,7 @@ import click
 from labstream.cli.common import byte_progress, config_option, human_bytes, key_option, topic_option
 from labstream.config import Config, load_config
 from labstream.errors import DeliveryError
-from labstream.kafka import Producer, consumer_settings, ensure_topic, ping, producer_settings
+from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.receipts import wait_verified
 from labstream.upload import (
@@ -94,8 +94,7 @@ def upload(
     settings = producer_settings(config)
     started_ms = int(time.time() * 1000) - 5000  # receipts cannot predate the upload
     files = list(collect(paths))
-    ping(settings, timeout)
-    ensure_topic(settings, topic, timeout=timeout)
+    ensure_topic(settings, topic, timeout=timeout)  # also the reachability check
     total = sum(_size(f.path) for f in files)
     with byte_progress(total, "uploading") as progress, Producer(settings) as producer:
         task = progress.task_ids[0]

@@ -15,7 +15,7 @@ from labstream.cli.common import config_option, human_bytes, key_option, stop_on
 from labstream.cli.console import Console
 from labstream.config import Config, load_config, parse_bool
 from labstream.errors import ConfigError
-from labstream.kafka import Producer, consumer_settings, ensure_topic, ping, producer_settings
+from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
 from labstream.receipts import ReceiptCollector
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
@@ -139,8 +139,7 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
     state = _state_dir(options["state"], root, options["topic_name"])
     _log_to_file(Path(options["log_file"] or state / "watch.log"))
     settings = producer_settings(config)
-    ping(settings)
-    ensure_topic(settings, options["topic_name"])
+    ensure_topic(settings, options["topic_name"])  # also the reachability check
     stream_options = StreamOptions(
         chunk_size=check_chunk_size(int(options["chunk_size"])),
         threads=int(options["n_threads"]),
@@ -216,8 +215,7 @@ def _cleanup_policy(options: dict[str, Any], root: Path) -> CleanupPolicy:
     n = int(options["delete_after_verified"] or 0)
     if move_to is not None:
         move_to = Path(move_to)
-        resolved, watched = move_to.resolve(), root.resolve()
-        if resolved == watched or watched in resolved.parents:
+        if _inside(move_to, root):
             raise ConfigError(f"--move-after-verified {move_to} is inside the watched folder")
         n = n or 1
     if n < 0:
@@ -227,11 +225,15 @@ def _cleanup_policy(options: dict[str, Any], root: Path) -> CleanupPolicy:
 
 def _state_dir(given: Path | str | None, root: Path, topic: str) -> Path:
     state = Path(given) if given else default_state_dir(root, topic)
-    resolved, watched = state.resolve(), root.resolve()
-    if resolved == watched or watched in resolved.parents:
+    if _inside(state, root):
         raise ConfigError(f"state folder {state} is inside the watched folder {root}; choose another")
     state.mkdir(parents=True, exist_ok=True)
     return state
+
+
+def _inside(path: Path, root: Path) -> bool:
+    resolved, watched = path.resolve(), root.resolve()
+    return resolved == watched or watched in resolved.parents
 
 
 def _log_to_file(path: Path) -> None:

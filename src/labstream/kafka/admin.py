@@ -34,13 +34,18 @@ _CONNECTION_PREFIXES = (
 def ping(settings: dict[str, Any], timeout: float = 10.0) -> list[str]:
     """Topic names in the cluster; raises `BrokerUnreachableError` if nobody answers in time,
     and `KafkaError` at once when the cluster refuses our credentials or TLS."""
+    return sorted(_metadata(settings, timeout).topics)
+
+
+def _metadata(settings: dict[str, Any], timeout: float) -> Any:
+    """The cluster's metadata (topics, brokers), with `ping`'s errors."""
     refused: list[str] = []
     admin = _admin(settings, on_error=lambda e: _note_refusal(e, refused))
     where = settings.get("bootstrap.servers", "?")
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return sorted(admin.list_topics(timeout=min(1.0, max(0.1, deadline - time.monotonic()))).topics)
+            return admin.list_topics(timeout=min(1.0, max(0.1, deadline - time.monotonic())))
         except confluent_kafka.KafkaException as exc:
             error = exc.args[0]
             admin.poll(0)  # serves error_cb
@@ -64,10 +69,11 @@ def _note_refusal(error: confluent_kafka.KafkaError, refused: list[str]) -> None
 
 def ensure_topic(settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0) -> None:
     """Create `topic` if it does not exist (replication up to 3); fine if creation is refused."""
-    if topic in ping(settings, timeout):
+    metadata = _metadata(settings, timeout)
+    if topic in metadata.topics:
         return
     admin = _admin(settings)
-    brokers = len(admin.list_topics(timeout=timeout).brokers)
+    brokers = len(metadata.brokers)
     future = admin.create_topics([NewTopic(topic, partitions, min(3, max(1, brokers)))])[topic]
     try:
         future.result(timeout)
