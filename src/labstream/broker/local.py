@@ -16,6 +16,7 @@ from pathlib import Path
 from labstream.broker.jars import cache_root, kafka_libs, require_java
 from labstream.errors import BrokerSetupError, BrokerUnreachableError
 from labstream.kafka import ping
+from labstream.processes import pid_alive
 
 __all__ = ["BrokerStatus", "start", "start_cluster", "state_dir", "status", "stop"]
 
@@ -112,9 +113,9 @@ def stop(port: int = 9092) -> bool:
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if _alive(pid):
+    if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
     child = _children.pop(port, None)
     if child is not None:
@@ -206,22 +207,4 @@ def _read_pid(folder: Path) -> int | None:
         pid = int((folder / "broker.pid").read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _not_zombie(pid)
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+    return pid if pid_alive(pid) else None

@@ -18,6 +18,7 @@ from labstream.download.ledger import Ledger
 from labstream.download.placement import STATE_DIRNAME
 from labstream.errors import LabstreamError, OutputError
 from labstream.kafka import Consumer, Record
+from labstream.processes import pid_alive
 from labstream.wire.crypto import PayloadCipher
 
 __all__ = ["DownloadReport", "Downloader"]
@@ -220,17 +221,5 @@ def _remove_stale_partials(folder: Path) -> None:
         return
     for child in folder.iterdir():
         pid = child.name.split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             shutil.rmtree(child, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid() or os.name == "nt":  # os.kill(pid, 0) would kill on Windows
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
