@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,15 +86,22 @@ class ProcessRunner:
 
     def _finish_interrupted(self) -> None:
         """Files verified into the workdir by a run that died before processing them."""
+        for file, key_size, path, ledger in self._kept("verified", self._workdir):
+            logger.info("processing a file left by an interrupted run file=%s", file.relpath)
+            self._settle(file, key_size, self._attempt(file), ledger, path)
+
+    def _kept(self, status: str, folder: Path) -> Iterator[tuple[ReceivedFile, int, Path, Ledger]]:
+        """Files in ledger `status` still present under `folder`, ready to hand to the processor."""
         with Ledger(self._workdir / STATE_DIRNAME / "ledger.sqlite") as ledger:
-            for relpath, digest, key_size, _reason in ledger.with_status("verified"):
-                path = self._workdir / relpath
+            for relpath, digest, key_size, _reason in ledger.with_status(status):
+                path = folder / relpath
                 if not path.exists():
+                    if status == "process-failed":
+                        logger.warning("failed file no longer kept, cannot reprocess file=%s", relpath)
                     continue
-                logger.info("processing a file left by an interrupted run file=%s", relpath)
                 hash_name = "sha512" if len(digest) == 64 else "sha256"
                 file = ReceivedFile(relpath, path, path.stat().st_size, digest.hex(), hash_name, self._topic)
-                self._settle(file, key_size, self._attempt(file), ledger, path)
+                yield file, key_size, path, ledger
 
     def _after_commit(self, done: list[DoneFile], ledger: Ledger) -> None:
         for file in done:
@@ -148,18 +156,11 @@ class ProcessRunner:
         self._publish(file.relpath, digest, key_size, "failed", f"processing: {error}")
 
     def _reprocess_failed(self) -> None:
-        with Ledger(self._workdir / STATE_DIRNAME / "ledger.sqlite") as ledger:
-            for relpath, digest, key_size, _reason in ledger.with_status("process-failed"):
-                kept = self.failed_dir / relpath
-                if not kept.exists():
-                    logger.warning("failed file no longer kept, cannot reprocess file=%s", relpath)
-                    continue
-                hash_name = "sha512" if len(digest) == 64 else "sha256"
-                file = ReceivedFile(relpath, kept, kept.stat().st_size, digest.hex(), hash_name, self._topic)
-                error = self._attempt(file)
-                self._settle(file, key_size, error, ledger, kept)
-                if error is None:
-                    self._count("reprocessed")
+        for file, key_size, path, ledger in self._kept("process-failed", self.failed_dir):
+            error = self._attempt(file)
+            self._settle(file, key_size, error, ledger, path)
+            if error is None:
+                self._count("reprocessed")
 
     def _on_verification_failure(
         self, path: str, digest: bytes, size: int, outcome: str, reason: str
