@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 from labstream import broker
 
 from .test_roundtrip import tree
-from .watchproc import Watcher, wait_for
+from .watchproc import Watcher, start_download, wait_for
 
 OUTAGE_PORT = int(os.environ.get("LABSTREAM_TEST_OUTAGE_PORT", "29392"))
 
@@ -35,22 +33,7 @@ def test_watcher_and_downloader_ride_out_a_broker_outage(own_broker: str, tmp_pa
     root.mkdir()
     watcher = Watcher(root, config, topic, tmp_path / "state", "--chunk-size", "65536")
     log = tmp_path / "download.log"
-    with open(log, "wb") as handle:
-        downloader = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "labstream",
-                "download",
-                str(out),
-                "--config",
-                str(config),
-                "--topic",
-                topic,
-            ],
-            stdout=handle,
-            stderr=handle,
-        )
+    downloader = start_download(out, config, topic, log)
     try:
         (root / "before.bin").write_bytes(os.urandom(300_000))
         wait_for(lambda: (out / "before.bin").exists())

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ import pytest
 from labstream import broker
 
 from .test_roundtrip import tree
-from .watchproc import Watcher, wait_for
+from .watchproc import Watcher, start_download, wait_for
 
 PORTS = [29492, 29493, 29494]
 
@@ -37,22 +35,7 @@ def test_kill_9_of_one_broker_loses_and_duplicates_nothing(cluster: str, tmp_pat
     root.mkdir()
     watcher = Watcher(root, config, topic, tmp_path / "state", "--chunk-size", "65536")
     log = tmp_path / "download.log"
-    with open(log, "wb") as handle:
-        downloader = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "labstream",
-                "download",
-                str(out),
-                "--config",
-                str(config),
-                "--topic",
-                topic,
-            ],
-            stdout=handle,
-            stderr=handle,
-        )
+    downloader = start_download(out, config, topic, log)
     victim = PORTS[1]
     try:
         for i in range(60):

@@ -14,15 +14,9 @@ from labstream.wire import Chunk, encode
 
 from .conftest import labstream
 from .test_bad_input import produce_raw
+from .watchproc import wait_for
 
 CHUNK = 4096
-
-
-def wait_for(condition: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
 
 
 def test_kill_9_mid_file_then_restart_completes_it(tmp_path: Path, config_file: Path, topic: str) -> None:
@@ -48,7 +42,7 @@ def test_kill_9_mid_file_then_restart_completes_it(tmp_path: Path, config_file: 
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for(lambda: (out / "small.txt").exists())
+    wait_for(lambda: (out / "small.txt").exists(), timeout=60, every=0.05)
     time.sleep(2.0)  # the auto-commit interval passes: whatever is stored gets committed
     first.send_signal(signal.SIGKILL)
     first.communicate()
@@ -83,7 +77,7 @@ def test_sigterm_stops_cleanly_with_exit_0(tmp_path: Path, config_file: Path, to
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for(lambda: (out / "a.txt").exists())
+    wait_for(lambda: (out / "a.txt").exists(), timeout=60, every=0.05)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=30)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from .conftest import labstream
 from .test_roundtrip import tree
-from .watchproc import wait_for
+from .watchproc import start_download, wait_for
 
 
 @pytest.fixture
@@ -38,24 +37,7 @@ def test_full_disk_waits_then_completes_and_never_presents_partial_files(
     labstream("upload", src, "--config", config_file, "--topic", topic, "--chunk-size", "65536")
     out = small_disk / "out"
     log = tmp_path / "download.log"
-    with open(log, "wb") as handle:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "labstream",
-                "download",
-                str(out),
-                "--config",
-                str(config_file),
-                "--topic",
-                topic,
-                "--group",
-                f"{topic}-g",
-            ],
-            stdout=handle,
-            stderr=handle,
-        )
+    proc = start_download(out, config_file, topic, log, "--group", f"{topic}-g")
     try:
         wait_for(lambda: "cannot write the output folder; waiting" in log.read_text())
         expected = tree(src)

@@ -87,6 +87,27 @@ class Watcher:
         return code
 
 
+def start_download(out: Path, config: Path, topic: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """`labstream download` as a long-running process, its output in `log`."""
+    with open(log, "wb") as handle:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "labstream",
+                "download",
+                str(out),
+                "--config",
+                str(config),
+                "--topic",
+                topic,
+                *extra,
+            ],
+            stdout=handle,
+            stderr=handle,
+        )
+
+
 def wait_for(condition: object, timeout: float = 120.0, every: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
