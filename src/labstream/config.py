@@ -33,6 +33,12 @@ POINTER_KEYS = ("cluster_producer_config", "cluster_consumer_config", "kafka_con
 _ENV_RE = re.compile(r"\$(?:\{(?P<braced>\w+)(?::-(?P<default>[^}]*))?\}|(?P<bare>\w+))")
 _SECRET_RE = re.compile(r"password|secret|token|private|credential|\.pem$|\.key$", re.I)
 _MAX_POINTER_DEPTH = 8
+BOOTSTRAP_KEYS = ("bootstrap.servers", "metadata.broker.list")
+# librdkafka crashes on absurd values (a 10 MB bootstrap.servers segfaults it), so values are
+# bounded before they reach it; inline PEM certificates and key bundles may be longer.
+MAX_VALUE_BYTES = 8192
+MAX_PEM_VALUE_BYTES = 1 << 20
+MAX_KEY_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -48,11 +54,20 @@ class Config:
 
     def producer_settings(self) -> dict[str, str]:
         """librdkafka settings for a producer: `[cluster]` then `[producer]`."""
-        return {**self.section("cluster"), **self.section("producer")}
+        return self._client("producer")
 
     def consumer_settings(self) -> dict[str, str]:
         """librdkafka settings for a consumer: `[cluster]` then `[consumer]`."""
-        return {**self.section("cluster"), **self.section("consumer")}
+        return self._client("consumer")
+
+    def _client(self, role: str) -> dict[str, str]:
+        settings = {**self.section("cluster"), **self.section(role)}
+        if not any(settings.get(key, "").strip() for key in BOOTSTRAP_KEYS):
+            raise ConfigError(
+                f"{self.path}: no bootstrap.servers in [cluster] (or [{role}]); "
+                "add e.g. `bootstrap.servers = broker.lab:9092`"
+            )
+        return settings
 
     def where(self, key: str, sections: tuple[str, ...] = CLIENT_SECTIONS) -> str:
         """Say which file and section a key came from, for error messages."""
@@ -142,7 +157,9 @@ def _load(name: str, relative_to: Path | None, depth: int) -> Config:
     for raw_name in parser.sections():
         section = _section_name(raw_name, path)
         for key, raw in parser.items(raw_name):
-            sections.setdefault(section, {})[key] = _substitute(raw, path, raw_name, key)
+            value = _substitute(raw, path, raw_name, key)
+            _check_length(key, value, f"{path} [{raw_name}] {key}")
+            sections.setdefault(section, {})[key] = value
             origins[(section, key)] = str(path)
     config = Config(str(path), sections, origins)
     for key in POINTER_KEYS:
@@ -161,6 +178,15 @@ def _section_name(raw: str, path: Path) -> str:
         known = ", ".join(f"[{s}]" for s in (*CLIENT_SECTIONS, PROGRAM_SECTION))
         raise ConfigError(f"{path} [{raw}]: unknown section (known: {known})")
     return name
+
+
+def _check_length(key: str, value: str, where: str) -> None:
+    if len(key) > MAX_KEY_CHARS:
+        raise ConfigError(f"{where[:200]}...: key longer than {MAX_KEY_CHARS} characters")
+    limit = MAX_PEM_VALUE_BYTES if key.endswith(".pem") else MAX_VALUE_BYTES
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise ConfigError(f"{where}: value of {size} bytes is longer than the {limit} allowed")
 
 
 def _substitute(value: str, path: Path, section: str, key: str) -> str:

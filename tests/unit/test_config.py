@@ -135,3 +135,45 @@ def test_cli_reports_config_errors_in_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["config", "show", str(tmp_path / "missing.config")])
     assert result.exit_code == 1
     assert "Error: config file" in result.output and "Traceback" not in result.output
+
+
+def test_missing_bootstrap_servers_says_so(tmp_path: Path) -> None:
+    for text in ("[cluster]\n[producer]\nlinger.ms = 5\n", "[cluster]\nbootstrap.servers =\n"):
+        path = write(tmp_path / "nobroker.config", text)
+        with pytest.raises(ConfigError, match=r"nobroker\.config: no bootstrap\.servers in \[cluster\]"):
+            producer_settings(load_config(path))
+        with pytest.raises(ConfigError, match=r"no bootstrap\.servers"):
+            consumer_settings(load_config(path), None)
+
+
+def test_missing_bootstrap_servers_is_one_line_at_the_cli(tmp_path: Path) -> None:
+    path = write(tmp_path / "nobroker.config", "[cluster]\nsecurity.protocol = PLAINTEXT\n")
+    result = CliRunner().invoke(cli, ["download", str(tmp_path / "out"), "-c", str(path), "-t", "x"])
+    assert result.exit_code == 1
+    assert "no bootstrap.servers" in result.output and "?" not in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("[cluster]\nbootstrap.servers = " + "a" * 10_000_000 + "\n", r"\[cluster\] bootstrap\.servers"),
+        ("[cluster]\nbootstrap.servers = a:1\nclient.id = $HUGE\n", r"\[cluster\] client\.id"),
+        ("[cluster]\nbootstrap.servers = a:1\n[labstream]\ntopic_name = " + "t" * 9000 + "\n", "topic_name"),
+        ("[cluster]\nbootstrap.servers = a:1\n" + "k" * 5000 + " = 1\n", "key longer"),
+    ],
+)
+def test_over_long_values_are_refused_before_librdkafka_sees_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, where: str
+) -> None:
+    monkeypatch.setenv("HUGE", "x" * 100_000)
+    path = write(tmp_path / "long.config", text)
+    with pytest.raises(ConfigError, match=where) as caught:
+        load_config(path)
+    assert len(str(caught.value)) < 500
+
+
+def test_inline_pem_certificates_may_be_long(tmp_path: Path) -> None:
+    pem = "-----BEGIN CERTIFICATE-----\\n" + "A" * 50_000 + "\\n-----END CERTIFICATE-----"
+    path = write(tmp_path / "pem.config", f"[cluster]\nbootstrap.servers = a:1\nssl.ca.pem = {pem}\n")
+    assert load_config(path).section("cluster")["ssl.ca.pem"] == pem
