@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytest.importorskip("atheris", reason="atheris has Linux wheels only (sys_platform == 'linux' in pyproject)")
+
 HARNESS = Path(__file__).with_name("fuzz_wire.py")
 
 

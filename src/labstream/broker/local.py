@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import errno
 import logging
 import os
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -14,8 +16,8 @@ from importlib import resources
 from pathlib import Path
 
 from labstream.broker.jars import cache_root, kafka_libs, require_java
-from labstream.errors import BrokerSetupError, BrokerUnreachableError
-from labstream.kafka import ping
+from labstream.errors import BrokerSetupError, KafkaError
+from labstream.kafka import ping, wait_for_coordinator
 from labstream.processes import pid_alive
 
 __all__ = ["BrokerStatus", "start", "start_cluster", "state_dir", "status", "stop"]
@@ -47,11 +49,14 @@ def status(port: int = 9092) -> BrokerStatus:
 
 
 def start(port: int = 9092, timeout: float = START_TIMEOUT_SECONDS) -> BrokerStatus:
-    """Run the broker unless one already answers on `port`; return once it answers."""
+    """Run the broker unless one already answers on `port`; return once it answers and its
+    coordinators are ready (so a first idempotent producer gets its id without warnings)."""
     if _answers(port, 2.0):
         return status(port)
+    _require_free(port)
     process = _launch(port, [port])
     _wait_until_up(process, port, timeout, state_dir(port) / "broker.log")
+    wait_for_coordinator({"bootstrap.servers": f"127.0.0.1:{port}"}, timeout)
     return status(port)
 
 
@@ -60,7 +65,10 @@ def start_cluster(
 ) -> list[BrokerStatus]:
     """A KRaft cluster of len(ports) nodes (each broker and controller), replication factor
     3 and min.insync.replicas 2 by default; `only` (re)starts just that node."""
-    launched = {p: _launch(p, ports) for p in ports if (only is None or p == only) and not _answers(p, 2.0)}
+    wanted = [p for p in ports if (only is None or p == only) and not _answers(p, 2.0)]
+    for port in wanted:
+        _require_free(port)
+    launched = {p: _launch(p, ports) for p in wanted}
     for port, process in launched.items():
         _wait_until_up(process, port, timeout, state_dir(port) / "broker.log")
     return [status(p) for p in ports]
@@ -78,17 +86,20 @@ def _launch(port: int, cluster: list[int]) -> subprocess.Popen[bytes]:
     classpath = f"{libs}{os.sep}*"
     if not (folder / "data" / "meta.properties").exists():
         _format(java, classpath, properties, folder, _cluster_id(cluster))
-    log4j = resources.files("labstream.broker") / "log4j.properties"
+    log4j2 = resources.files("labstream.broker") / "log4j2.properties"
     command = [
         java,
         *HEAP,
-        f"-Dlog4j.configuration=file:{log4j}",
+        f"-Dlog4j2.configurationFile={log4j2}",
+        f"-Dlabstream.broker.log={folder / 'broker.log'}",
         "-cp",
         classpath,
         "kafka.Kafka",
         str(properties),
     ]
-    with open(folder / "broker.log", "ab") as log:
+    # The broker logs to broker.log itself (size-capped, rotated); stdout only gets what the
+    # JVM prints before logging starts (a crash, a bad option).
+    with open(folder / "broker.out", "ab") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
@@ -125,7 +136,48 @@ def stop(port: int = 9092) -> bool:
 
 
 def _controller_port(port: int) -> int:
-    return port + 10000 if port + 10000 <= 65535 else port - 10000
+    """The node's controller port: chosen free once and recorded in its state folder.
+
+    Folders formatted before the port was recorded keep the old port+10000 rule, since
+    their quorum was formatted with it.
+    """
+    folder = state_dir(port)
+    recorded = folder / "controller.port"
+    try:
+        return int(recorded.read_text().strip())
+    except (OSError, ValueError):
+        pass
+    if (folder / "data" / "meta.properties").exists():
+        chosen = port + 10000 if port + 10000 <= 65535 else port - 10000
+    else:
+        chosen = _free_port(avoid=port)
+    folder.mkdir(parents=True, exist_ok=True)
+    recorded.write_text(f"{chosen}\n")
+    return chosen
+
+
+def _free_port(avoid: int) -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port != avoid:
+            return port
+
+
+def _require_free(port: int) -> None:
+    """A clear error when another program holds `port` (the broker's own log would bury it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the broker itself does: a port left in TIME_WAIT by a stopped broker is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise BrokerSetupError(f"cannot use port {port}: {exc.strerror}") from exc
+            raise BrokerSetupError(
+                f"port {port} is in use by another program; choose another with --port"
+            ) from exc
 
 
 def _write_properties(folder: Path, port: int, cluster: list[int]) -> Path:
@@ -182,7 +234,7 @@ def _wait_until_up(process: subprocess.Popen[bytes], port: int, timeout: float, 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+            tail = _tail(log.with_name("broker.out")) + _tail(log)
             raise BrokerSetupError(
                 f"the Kafka broker exited with status {process.returncode}; "
                 f"last lines of {log}: " + " | ".join(tail)
@@ -194,10 +246,17 @@ def _wait_until_up(process: subprocess.Popen[bytes], port: int, timeout: float, 
     raise BrokerSetupError(f"the Kafka broker did not answer on port {port} within {timeout:g} s (see {log})")
 
 
+def _tail(path: Path, lines: int = 5) -> list[str]:
+    try:
+        return path.read_text(errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return []
+
+
 def _answers(port: int, timeout: float) -> bool:
     try:
         ping({"bootstrap.servers": f"127.0.0.1:{port}"}, timeout)
-    except BrokerUnreachableError:
+    except KafkaError:  # nobody, or something that is not a Kafka broker we can use
         return False
     return True
 

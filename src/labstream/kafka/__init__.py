@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from labstream.kafka.admin import ensure_topic, ping
 from labstream.kafka.consumer import Consumer, Record
+from labstream.kafka.coordinator import wait_for_coordinator
 from labstream.kafka.producer import Producer
 from labstream.kafka.settings import consumer_settings, producer_settings
 
@@ -20,4 +21,5 @@ __all__ = [
     "ensure_topic",
     "ping",
     "producer_settings",
+    "wait_for_coordinator",
 ]
