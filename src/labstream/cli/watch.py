@@ -16,6 +16,7 @@ from labstream.cli.console import Console
 from labstream.config import Config, load_config, parse_bool
 from labstream.errors import ConfigError
 from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
+from labstream.locks import InstanceLock
 from labstream.receipts import ReceiptCollector
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
@@ -155,6 +156,7 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
     ensure_topic(settings, receipts, partitions=1)
     stop = threading.Event()
     with ExitStack() as stack:
+        stack.enter_context(InstanceLock(state / "lock", "watcher"))
         ledger = stack.enter_context(UploadLedger(state / "ledger.sqlite"))
         for key, value in (
             ("root", str(root.resolve())),
