@@ -14,6 +14,7 @@
     +-- SourceFileError             a file to send is missing, unreadable or changed while read
     +-- OutputError                 the download folder cannot be written (full disk, permissions)
     +-- BrokerSetupError            the local broker cannot be fetched, formatted or started
+    +-- AlreadyRunningError         another watcher/downloader holds this state folder's lock
 
 The CLI turns a `LabstreamError` into one line on stderr and exit status 1;
 anything else is a bug and keeps its traceback.
@@ -22,6 +23,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyRunningError",
     "BrokerSetupError",
     "BrokerUnreachableError",
     "ChecksumError",
@@ -94,3 +96,7 @@ class OutputError(LabstreamError):
 
 class BrokerSetupError(LabstreamError):
     """The local Kafka broker cannot be fetched, formatted or started."""
+
+
+class AlreadyRunningError(LabstreamError):
+    """Another instance (watcher, downloader, processor) holds the lock on this state folder."""

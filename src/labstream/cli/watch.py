@@ -16,6 +16,7 @@ from labstream.cli.console import Console
 from labstream.config import Config, load_config, parse_bool
 from labstream.errors import ConfigError
 from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
+from labstream.locks import InstanceLock
 from labstream.receipts import ReceiptCollector
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
@@ -140,6 +141,8 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
     _log_to_file(Path(options["log_file"] or state / "watch.log"))
     settings = producer_settings(config)
     ensure_topic(settings, options["topic_name"])  # also the reachability check
+    key_file = options["encryption_key_file"]
+    cipher = load_cipher(key_file)
     stream_options = StreamOptions(
         chunk_size=check_chunk_size(int(options["chunk_size"])),
         threads=int(options["n_threads"]),
@@ -148,19 +151,25 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
         filters=Filters(tuple(options["include"]), (*DEFAULT_EXCLUDES, *options["exclude"])),
         settle_seconds=float(options["settle_seconds"]),
         rescan_seconds=float(options["rescan_seconds"]),
-        wire=wire_format(str(options["wire"]), load_cipher(options["encryption_key_file"])),
+        wire=wire_format(str(options["wire"]), cipher),
     )
     policy = _cleanup_policy(options, root)
     receipts = options["receipts_topic"] or default_receipts(options["topic_name"])
     ensure_topic(settings, receipts, partitions=1)
     stop = threading.Event()
     with ExitStack() as stack:
+        stack.enter_context(InstanceLock(state / "lock", "watcher"))
         ledger = stack.enter_context(UploadLedger(state / "ledger.sqlite"))
         for key, value in (
             ("root", str(root.resolve())),
             ("topic", options["topic_name"]),
             ("receipts_topic", receipts),
             ("config", config.path),
+            # What `labstream resend` must send with (docs: resend).
+            ("wire", str(options["wire"])),
+            ("chunk_size", str(stream_options.chunk_size)),
+            ("encrypted", "1" if cipher is not None else "0"),
+            ("encryption_key_file", str(Path(key_file).expanduser().resolve()) if key_file else ""),
         ):
             ledger.set_meta(key, value)
         producer = stack.enter_context(Producer(settings))

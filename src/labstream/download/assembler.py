@@ -82,19 +82,20 @@ class Assembler:
         """
         try:
             chunk = decrypt(decode(record.value), self._cipher)
-        except ChecksumError as exc:  # and DecryptionError: no key, wrong key, altered
+        except ChecksumError as exc:  # and DecryptionError: no/wrong key, altered, plaintext
+            if self._cipher is not None and exc.key in self._files:
+                # Unauthenticated, so it cannot speak for the authentic file it names.
+                return self._reject(record, str(exc))
             return self._fail(exc.key, str(exc), record)
         except WireError as exc:
-            logger.error(
-                "message rejected topic=%s partition=%d offset=%d reason=%s",
-                record.topic,
-                record.partition,
-                record.offset,
-                exc,
-            )
-            return Outcome.REJECTED
+            return self._reject(record, str(exc))
         if chunk.key in self._failed and chunk.index != 0:
             return Outcome.DUPLICATE  # rest of a file already set aside
+        if self._mixed(chunk):
+            return self._reject(record, f"{chunk.path}: chunk {chunk.index + 1} of another send")
+        stale = self._stale(chunk)
+        if stale is not None:
+            return self._fail(chunk.key, stale, record)
         self._failed.discard(chunk.key)
         partial = self._files.get(chunk.key)
         if partial is None:
@@ -105,6 +106,46 @@ class Assembler:
         if not partial.add(chunk, record.topic, record.partition, record.offset):
             return Outcome.DUPLICATE
         return self._finish(partial) if partial.complete else Outcome.INCOMPLETE
+
+    def _reject(self, record: Record, reason: str) -> Outcome:
+        logger.error(
+            "message rejected topic=%s partition=%d offset=%d reason=%s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+        )
+        return Outcome.REJECTED
+
+    def _mixed(self, chunk: Chunk) -> bool:
+        """True if `chunk` belongs to another send than its incomplete file's (another
+        authenticated version time): such a chunk is not placed, so no file is ever made of
+        two sends, and a replayed chunk cannot stop the current send. A first chunk with a
+        later time is the same file sent again (a sender restarted): assembly starts over."""
+        partial = self._files.get(chunk.key)
+        if self._cipher is None or partial is None or partial.version_ns == chunk.version_ns:
+            return False
+        if chunk.index != 0 or chunk.version_ns < partial.version_ns:
+            return True
+        logger.warning("file sent again before it was complete, starting over file=%s", chunk.path)
+        partial.discard()
+        del self._files[chunk.key]
+        return False
+
+    def _stale(self, chunk: Chunk) -> str | None:
+        """Why `chunk` may not be placed: a version older than the newest one held for its
+        path (in the ledger or about to be committed). So an old but authentic version,
+        replayed, never replaces a newer one."""
+        if self._cipher is None:
+            return None  # nothing is authenticated, version times included
+        ready = (p.version_ns for p, _ in self._ready if p.path == chunk.path)
+        held = max(self._ledger.newest_version(chunk.path), *ready, 0)
+        if chunk.version_ns >= held:
+            return None
+        return (
+            f"{chunk.path}: chunk {chunk.index + 1}/{chunk.n_chunks}: version time {chunk.version_ns} "
+            f"is older than the version held ({held}): a replay, or the sender's clock went back"
+        )
 
     def held_offsets(self) -> dict[tuple[str, int], int]:
         """Per partition, the first offset of a file still incomplete: commits stop there."""
@@ -162,7 +203,7 @@ class Assembler:
                 raise OutputError(f"cannot move {partial.path} into place: {exc.strerror or exc}") from exc
         ready, self._ready = self._ready, []
         flush_folders(target.parent for _, target in ready)
-        self._ledger.record_many([(p.path, p.sha256, p.size, "verified", "") for p, _ in ready])
+        self._ledger.record_many([(p.path, p.sha256, p.size, "verified", "", p.version_ns) for p, _ in ready])
         for partial, _ in ready:
             del self._files[partial.key]
             logger.info(

@@ -18,6 +18,7 @@ from labstream.download.ledger import Ledger
 from labstream.download.placement import STATE_DIRNAME
 from labstream.errors import LabstreamError, OutputError
 from labstream.kafka import Consumer, Record
+from labstream.locks import InstanceLock
 from labstream.processes import pid_alive
 from labstream.wire.crypto import PayloadCipher
 
@@ -83,8 +84,11 @@ class Downloader:
             self._out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create output folder {self._out_dir}: {exc}") from exc
-        _remove_stale_partials(self._out_dir / STATE_DIRNAME / "partial")
-        with Ledger(self._out_dir / STATE_DIRNAME / "ledger.sqlite") as ledger:
+        with (
+            InstanceLock(self._out_dir / STATE_DIRNAME / "lock", "downloader"),
+            Ledger(self._out_dir / STATE_DIRNAME / "ledger.sqlite") as ledger,
+        ):
+            _remove_stale_partials(self._out_dir / STATE_DIRNAME / "partial")
             workers = [
                 threading.Thread(
                     target=self._work, args=(ledger,), daemon=True, name=f"labstream-download-{i}"

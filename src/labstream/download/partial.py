@@ -34,6 +34,7 @@ class PartialFile:
         self.received: set[int] = set()
         self.first_offsets: dict[tuple[str, int], int] = {}
         self.hash_name = first.hash_name
+        self.version_ns = first.version_ns
         self._hasher: hashlib._Hash | None = hashlib.new(first.hash_name)
         self._hashed_to = 0
 

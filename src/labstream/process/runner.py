@@ -12,6 +12,7 @@ from typing import Any
 
 from labstream.download import DoneFile, Downloader, Ledger
 from labstream.download.placement import STATE_DIRNAME
+from labstream.locks import InstanceLock
 from labstream.process.api import BaseProcessor, ReceivedFile
 from labstream.receipts import ReceiptPublisher
 from labstream.wire.crypto import PayloadCipher
@@ -78,10 +79,11 @@ class ProcessRunner:
         return self._workdir / STATE_DIRNAME / "failed-processing"
 
     def run(self, reprocess_failed: bool = False) -> ProcessReport:
-        self._finish_interrupted()
-        if reprocess_failed:
-            self._reprocess_failed()
-        self._downloader.run()
+        with InstanceLock(self._workdir / STATE_DIRNAME / "lock", "processor"):
+            self._finish_interrupted()
+            if reprocess_failed:
+                self._reprocess_failed()
+            self._downloader.run()
         return self.report
 
     def _finish_interrupted(self) -> None:

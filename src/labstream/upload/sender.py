@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -88,6 +89,8 @@ class FileSender:
         changes while it is read, or `stop` is set before every chunk was produced.
         """
         before = _stat(source)
+        # The version time (docs/wire-format.md): later sends of a path must carry later times.
+        version_ns = time.time_ns()
         size, sha256 = hash_file(source.path, self._wire.hash_name)
         sent = SentFile(source, size, before[1], sha256, n_chunks_for(size, self._chunk_size))
         deliveries = _FileDeliveries(sent, on_done, self._on_progress)
@@ -97,7 +100,16 @@ class FileSender:
                     if self._stop.is_set():
                         raise SourceFileError(f"{source.relpath}: stopped before every chunk was sent")
                     data = handle.read(self._chunk_size)
-                    chunk = Chunk(source.relpath, size, sha256, index, sent.n_chunks, self._chunk_size, data)
+                    chunk = Chunk(
+                        source.relpath,
+                        size,
+                        sha256,
+                        index,
+                        sent.n_chunks,
+                        self._chunk_size,
+                        data,
+                        version_ns=version_ns,
+                    )
                     if len(data) != min(self._chunk_size, size - chunk.offset):
                         raise SourceFileError(f"{source.relpath}: file shrank while it was sent")
                     key = self._wire.key(source.relpath, index, sent.n_chunks)

@@ -8,7 +8,7 @@ import zlib
 from dataclasses import dataclass
 
 from labstream.errors import ChecksumError, DecryptionError, UnsafePathError, WireError
-from labstream.wire.crypto import PayloadCipher
+from labstream.wire.crypto import KEY_ID_SIZE, OVERHEAD, PayloadCipher
 from labstream.wire.paths import check_relative_path
 
 __all__ = [
@@ -30,8 +30,13 @@ VERSION = 1
 _HEADER = struct.Struct(">4sBBHQQIIIII32s")
 HEADER_SIZE = _HEADER.size
 MAX_CHUNK_SIZE = 1 << 30
-FLAG_ENCRYPTED = 0x01  # payload = AES-256-GCM nonce + ciphertext + tag (wire/crypto.py)
-ENCRYPTION_OVERHEAD = 28
+FLAG_ENCRYPTED = 0x01  # old envelope: payload = nonce + ciphertext + tag (wire/crypto.py)
+FLAG_SEALED = 0x02  # envelope v2: payload = key id + version time + nonce + ciphertext + tag
+_VERSION_TIME = struct.Struct(">Q")
+# Payload bytes added by each envelope, by flags.
+_OVERHEAD = {0: 0, FLAG_ENCRYPTED: OVERHEAD, FLAG_SEALED: KEY_ID_SIZE + _VERSION_TIME.size + OVERHEAD}
+ENCRYPTION_OVERHEAD = _OVERHEAD[FLAG_SEALED]
+MAX_VERSION_NS = (1 << 63) - 1  # what the ledger (SQLite INTEGER) can hold
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,16 @@ class Chunk:
     data: bytes | memoryview
     explicit_offset: int | None = None
     hash_name: str = "sha256"
-    encrypted: bool = False  # `data` is still sealed (see labstream.wire.crypto)
+    # The flag of the envelope `data` is still sealed in (FLAG_ENCRYPTED, FLAG_SEALED), or 0.
+    envelope: int = 0
+    # When the sender started sending this version (ns since the epoch; see docs/wire-format.md).
+    # Authenticated only once `decrypt` has opened an envelope-v2 chunk; 0 otherwise.
+    version_ns: int = 0
+
+    @property
+    def encrypted(self) -> bool:
+        """`data` is still sealed (see labstream.wire.crypto)."""
+        return self.envelope != 0
 
     @property
     def offset(self) -> int:
@@ -77,22 +91,15 @@ def encode(chunk: Chunk, cipher: PayloadCipher | None = None) -> bytes:
     """The message value for `chunk` (payload sealed if `cipher`). `WireError` if inconsistent."""
     path_bytes = check_relative_path(chunk.path).encode("utf-8")
     payload = chunk.data
+    flags = 0
     if cipher is not None:
-        payload = cipher.seal(associated_data(chunk), payload)
-    header = _HEADER.pack(
-        MAGIC,
-        VERSION,
-        FLAG_ENCRYPTED if cipher is not None else 0,
-        len(path_bytes),
-        chunk.file_size,
-        chunk.offset,
-        chunk.index,
-        chunk.n_chunks,
-        chunk.chunk_size,
-        len(payload),
-        zlib.crc32(payload),
-        chunk.file_digest,
-    )
+        if not 0 <= chunk.version_ns <= MAX_VERSION_NS:
+            raise WireError(f"{chunk.path}: version time {chunk.version_ns} out of range")
+        flags = FLAG_SEALED
+        prefix = cipher.key_id + _VERSION_TIME.pack(chunk.version_ns)
+        associated = _associated_v2(chunk, len(payload) + ENCRYPTION_OVERHEAD, prefix)
+        payload = prefix + cipher.seal(associated, payload)
+    header = _header(chunk, flags, len(path_bytes), len(payload), zlib.crc32(payload))
     value = b"".join((header, path_bytes, payload))
     decode_labstream(memoryview(value)[: HEADER_SIZE + len(path_bytes)], check_payload=False)
     return value
@@ -121,12 +128,10 @@ def decode_labstream(value: bytes | memoryview, *, check_payload: bool = True) -
         raise WireError(f"not a labstream chunk (magic {bytes(magic)!r})")
     if version != VERSION:
         raise WireError(f"unsupported chunk format version {version} (this labstream reads {VERSION})")
-    if flags & ~FLAG_ENCRYPTED:
+    if flags not in _OVERHEAD:
         raise WireError(f"unsupported chunk flags {flags:#04x}")
-    encrypted = bool(flags & FLAG_ENCRYPTED)
     path = _decode_path(view[HEADER_SIZE : HEADER_SIZE + path_len], path_len)
-    overhead = ENCRYPTION_OVERHEAD if encrypted else 0
-    _check_geometry(file_size, offset, index, n_chunks, chunk_size, payload_size - overhead)
+    _check_geometry(file_size, offset, index, n_chunks, chunk_size, payload_size - _OVERHEAD[flags])
     expected_len = HEADER_SIZE + path_len + (payload_size if check_payload else 0)
     if check_payload and len(view) != expected_len:
         raise WireError(f"{path}: message is {len(view)} bytes, header says {expected_len}")
@@ -137,29 +142,86 @@ def decode_labstream(value: bytes | memoryview, *, check_payload: bool = True) -
             (path, bytes(sha), file_size),
             index,
         )
-    return Chunk(path, file_size, bytes(sha), index, n_chunks, chunk_size, data, encrypted=encrypted)
+    return Chunk(path, file_size, bytes(sha), index, n_chunks, chunk_size, data, envelope=flags)
 
 
 def associated_data(chunk: Chunk) -> bytes:
-    """What the encryption authenticates besides the payload: the chunk's file and place."""
+    """What the old envelope (flag 0x01) authenticates besides the payload: file and place."""
     return PayloadCipher.associated(
         chunk.path, chunk.file_digest, chunk.file_size, chunk.index, chunk.n_chunks
     )
 
 
 def decrypt(chunk: Chunk, cipher: PayloadCipher | None) -> Chunk:
-    """`chunk` with its payload opened; `DecryptionError` without the right key."""
-    if not chunk.encrypted:
-        return chunk
+    """`chunk` with its payload opened and authenticated; `DecryptionError` if it cannot be.
+
+    With a key configured, a chunk that is not sealed (plaintext, or openmsistream's format)
+    is refused too: nothing unauthenticated gets through. An old-envelope chunk (flag 0x01)
+    has no version time: it comes back with `version_ns` 0.
+    """
     where = f"{chunk.path}: chunk {chunk.index + 1}/{chunk.n_chunks}"
     if cipher is None:
-        raise DecryptionError(f"{where} is encrypted and no key is configured", chunk.key, chunk.index)
-    plain = cipher.open(associated_data(chunk), chunk.data)
+        if chunk.encrypted:
+            raise DecryptionError(f"{where} is encrypted and no key is configured", chunk.key, chunk.index)
+        return chunk
+    if not chunk.encrypted:
+        raise DecryptionError(
+            f"{where} is not encrypted; refused because an encryption key is configured",
+            chunk.key,
+            chunk.index,
+        )
+    if chunk.envelope == FLAG_ENCRYPTED:
+        plain, version_ns = cipher.open(associated_data(chunk), chunk.data), 0
+    else:
+        plain, version_ns = _open_v2(chunk, cipher, where)
     if plain is None:
         raise DecryptionError(f"{where}: cannot decrypt (wrong key, or altered)", chunk.key, chunk.index)
     if len(plain) != min(chunk.chunk_size, chunk.file_size - chunk.offset):
         raise DecryptionError(f"{where}: decrypted size is wrong", chunk.key, chunk.index)
-    return dataclasses.replace(chunk, data=plain, encrypted=False)
+    return dataclasses.replace(chunk, data=plain, envelope=0, version_ns=version_ns)
+
+
+def _open_v2(chunk: Chunk, cipher: PayloadCipher, where: str) -> tuple[bytes | None, int]:
+    prefix = bytes(chunk.data[: KEY_ID_SIZE + _VERSION_TIME.size])
+    sealed_with = prefix[:KEY_ID_SIZE]
+    if not cipher.knows(sealed_with):
+        raise DecryptionError(
+            f"{where}: cannot decrypt (wrong key): sealed with key id {sealed_with.hex()}, "
+            "which is not among the configured keys",
+            chunk.key,
+            chunk.index,
+        )
+    associated = _associated_v2(chunk, len(chunk.data), prefix)
+    plain = cipher.open(associated, chunk.data[len(prefix) :], sealed_with)
+    (version_ns,) = _VERSION_TIME.unpack_from(prefix, KEY_ID_SIZE)
+    if plain is not None and version_ns > MAX_VERSION_NS:
+        raise DecryptionError(f"{where}: version time {version_ns} out of range", chunk.key, chunk.index)
+    return plain, version_ns
+
+
+def _associated_v2(chunk: Chunk, payload_size: int, prefix: bytes) -> bytes:
+    """Envelope v2 authenticates every header field (the CRC-32 as 0), the path, and the
+    key id and version time (`prefix`)."""
+    path_bytes = chunk.path.encode("utf-8")
+    header = _header(chunk, FLAG_SEALED, len(path_bytes), payload_size, 0)
+    return b"".join((header, path_bytes, prefix))
+
+
+def _header(chunk: Chunk, flags: int, path_size: int, payload_size: int, crc: int) -> bytes:
+    return _HEADER.pack(
+        MAGIC,
+        VERSION,
+        flags,
+        path_size,
+        chunk.file_size,
+        chunk.offset,
+        chunk.index,
+        chunk.n_chunks,
+        chunk.chunk_size,
+        payload_size,
+        crc,
+        chunk.file_digest,
+    )
 
 
 def _decode_path(raw: memoryview, path_len: int) -> str:
