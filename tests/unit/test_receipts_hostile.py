@@ -197,3 +197,17 @@ def test_clean_up_and_wait_verified_refuse_to_start_without_trusted_keys(
     assert "needs trusted receipt keys" in done.output
     assert "labstream keygen --receipts NAME" in done.output
     assert done.output.strip().count("\n") == 0
+
+
+def test_outgoing_receipts_always_parse_whatever_the_reason_text(tmp_path: Path) -> None:
+    write_keypair(tmp_path / "lab")
+    key, trusted = SigningKey.load(tmp_path / "lab"), TrustedKeys.load(str(tmp_path / "lab.pub"))
+    for reason in ("line\nFAKE LOG LINE", "\x1b[31mred", "bad \ud800 surrogate", "x" * 100_000):
+        receipt = Receipt.outgoing("a.txt", "ab" * 32, 1, "failed", "grp", "pc", reason).signed(key, "t")
+        parsed = Receipt.from_bytes(receipt.to_bytes()).authenticate(trusted, "t")
+        assert parsed.authenticated and parsed.reason.isprintable()
+
+
+def test_a_garbled_signature_is_unauthenticated_not_an_error(tmp_path: Path) -> None:
+    receipt = Receipt("a.txt", "ab" * 32, 1, "verified", "g", "h", "", 1.0, "ab" * 8, "not base64!")
+    assert not receipt.authenticate(TrustedKeys(), "t").authenticated

@@ -39,7 +39,6 @@ MAX_SIZE = 2**63 - 1
 _DOMAIN = b"labstream-receipt-v2"
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}|[0-9a-f]{128}")  # SHA-256, or SHA-512 (openmsistream)
 _KEY_ID_RE = re.compile(r"[0-9a-f]{16}")
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 def receipts_topic(data_topic: str) -> str:
@@ -64,6 +63,22 @@ class Receipt:
     key_id: str = ""
     signature: str = ""
     authenticated: bool = field(default=False, compare=False)
+
+    @classmethod
+    def outgoing(
+        cls, path: str, digest: str, size: int, outcome: str, group: str, host: str, reason: str = ""
+    ) -> Receipt:
+        """A receipt to publish now, its free text made printable and short enough to parse."""
+        return cls(
+            path,
+            digest,
+            size,
+            outcome,
+            group,
+            _printable(host)[:MAX_NAME],
+            _printable(reason)[:MAX_REASON],
+            time.time(),
+        )
 
     def signing_message(self, topic: str) -> bytes:
         fields = (
@@ -92,7 +107,7 @@ class Receipt:
 
     def authenticate(self, trusted: TrustedKeys, topic: str) -> Receipt:
         """A copy marked authenticated if a trusted key signed it for `topic`."""
-        if not self.key_id or not self.signature:
+        if not self.key_id or not self.signature or not _is_signature(self.signature):
             return replace(self, authenticated=False)
         signature = base64.b64decode(self.signature)
         ok = trusted.verify(self.key_id, self.signing_message(topic), signature)
@@ -135,7 +150,7 @@ def _no_constant(name: str) -> None:
 def _from_body(body: object) -> Receipt:
     if not isinstance(body, dict) or body.get("v") not in READABLE_VERSIONS or type(body["v"]) is not int:
         raise WireError(f"not a version {' or '.join(map(str, READABLE_VERSIONS))} receipt")
-    path = check_relative_path(_text(body, "path", 4096, required=True))
+    path = check_relative_path(_text(body, "path", 4096, required=True, printable=False))
     digest = _text(body, "sha256", 128, required=True)
     if not _DIGEST_RE.fullmatch(digest):
         raise WireError("malformed receipt: sha256 is not 64 or 128 lowercase hex digits")
@@ -167,14 +182,23 @@ def _from_body(body: object) -> Receipt:
     )
 
 
-def _text(body: dict[str, Any], key: str, limit: int, *, required: bool = False) -> str:
+def _text(
+    body: dict[str, Any], key: str, limit: int, *, required: bool = False, printable: bool = True
+) -> str:
     value = body.get(key, None if required else "")
     if not isinstance(value, str) or (required and not value) or len(value) > limit:
         raise WireError(f"malformed receipt: {key} is not a string of at most {limit} characters")
-    if not value.isprintable() and (key != "reason" or _SURROGATE_RE.search(value)):
-        # No control characters in names (they would forge log lines), no lone surrogates at all.
-        raise WireError(f"malformed receipt: {key} contains control characters or lone surrogates")
+    if printable and not value.isprintable():  # would forge log lines or terminal output
+        raise WireError(f"malformed receipt: {key} contains unprintable characters")
+    try:
+        value.encode("utf-8")  # a lone surrogate from a JSON escape
+    except UnicodeEncodeError as exc:
+        raise WireError(f"malformed receipt: {key} is not valid Unicode") from exc
     return value
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def _is_signature(text: str) -> bool:

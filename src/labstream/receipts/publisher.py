@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import socket
-import time
 from typing import Any
 
+from labstream.errors import ConfigError
 from labstream.kafka import Producer
-from labstream.receipts.format import Receipt
+from labstream.receipts.format import MAX_NAME, Receipt
 from labstream.receipts.signing import KEYGEN_HINT, SigningKey
 
 __all__ = ["ReceiptPublisher"]
@@ -22,6 +22,10 @@ class ReceiptPublisher:
     def __init__(
         self, settings: dict[str, Any], topic: str, group: str, key: SigningKey | None = None
     ) -> None:
+        if not group.isprintable() or not 0 < len(group) <= MAX_NAME:
+            raise ConfigError(
+                f"consumer group {group!r}: receipts need a printable name of 1 to {MAX_NAME} characters"
+            )
         self.topic = topic
         self.group = group
         self.host = socket.gethostname()
@@ -42,7 +46,7 @@ class ReceiptPublisher:
         self.close()
 
     def publish(self, path: str, sha256: bytes, size: int, outcome: str, reason: str = "") -> None:
-        receipt = Receipt(path, sha256.hex(), size, outcome, self.group, self.host, reason, time.time())
+        receipt = Receipt.outgoing(path, sha256.hex(), size, outcome, self.group, self.host, reason)
         if self._key is not None:
             receipt = receipt.signed(self._key, self.topic)
         self._producer.send(self.topic, path.encode("utf-8"), receipt.to_bytes(), self._on_delivery)
