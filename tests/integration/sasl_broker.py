@@ -1,4 +1,10 @@
-"""A single-node Kafka with a SASL_SSL listener (SCRAM-SHA-512), certificates made here."""
+"""A single-node Kafka with a SASL_SSL listener (SCRAM-SHA-512), certificates made here.
+
+ACLs are enforced (StandardAuthorizer, nothing allowed without an ACL). `admin` is a super
+user; so is `ANONYMOUS`, the principal of the PLAINTEXT controller listener the broker uses
+to register with its own controller (bound to 127.0.0.1; in production give the controller
+listener SASL too). The other users get their rights from ACLs the tests create.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,15 @@ from labstream.broker.jars import kafka_libs, require_java
 
 USER, PASSWORD = "alice", "alice-Secret-42"
 ADMIN, ADMIN_PASSWORD = "admin", "admin-Secret-42"
+# Principals of the ACL test: the instrument side (watcher/upload) and a downloader.
+INSTRUMENT, INSTRUMENT_PASSWORD = "instrument", "instrument-Secret-42"
+DOWNLOADER, DOWNLOADER_PASSWORD = "downloader", "downloader-Secret-42"
+USERS = {
+    ADMIN: ADMIN_PASSWORD,
+    USER: PASSWORD,
+    INSTRUMENT: INSTRUMENT_PASSWORD,
+    DOWNLOADER: DOWNLOADER_PASSWORD,
+}
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -77,7 +92,7 @@ def make_certificates(folder: Path) -> tuple[Path, Path]:
 
 @contextmanager
 def sasl_ssl_broker(folder: Path, port: int) -> Iterator[tuple[str, Path]]:
-    """Yields (bootstrap, CA file). Users: alice (the client) and admin (inter-broker)."""
+    """Yields (bootstrap, CA file). Users: `USERS`; admin is also the inter-broker user."""
     ca, keystore = make_certificates(folder)
     cport = port + 10000
     jaas = (
@@ -109,6 +124,9 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:{ADMIN};User:ANONYMOUS
+allow.everyone.if.no.acl.found=false
 """)
     java, classpath = require_java(), f"{kafka_libs()}/*"
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -123,10 +141,11 @@ group.initial.rebalance.delay.ms=0
             cluster_id,
             "-c",
             str(properties),
-            "--add-scram",
-            f"SCRAM-SHA-512=[name={ADMIN},password={ADMIN_PASSWORD}]",
-            "--add-scram",
-            f"SCRAM-SHA-512=[name={USER},password={PASSWORD}]",
+            *(
+                arg
+                for name, password in USERS.items()
+                for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")
+            ),
         ],
         check=True,
         capture_output=True,

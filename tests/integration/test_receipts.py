@@ -1,4 +1,8 @@
-"""Receipts, `labstream status`, `upload --wait-verified` and clean-up on the real broker."""
+"""Receipts, `labstream status`, `upload --wait-verified` and clean-up on the real broker.
+
+Downloaders sign receipts with keys made by `labstream keygen --receipts`; the instrument
+side trusts the folder of their public keys.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from labstream.wire import Chunk, encode
 
 from .conftest import labstream
+from .receiptkeys import make_keys, signing, trusting
 from .test_bad_input import produce_raw
 from .watchproc import Watcher, wait_for
 
@@ -25,21 +32,28 @@ def category(report: dict[str, object], path: str) -> str:
     return next(f["category"] for f in report["files"] if f["path"] == path)  # type: ignore[union-attr,index]
 
 
+@pytest.fixture
+def keys(tmp_path: Path) -> Path:
+    return make_keys(tmp_path / "keys")
+
+
 def download(out: Path, config: Path, topic: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return labstream(
         "download", out, "--config", config, "--topic", topic, "--exit-when-idle", "4", *extra, check=False
     )
 
 
-def test_verified_and_failed_downstream_show_in_status(tmp_path: Path, config_file: Path, topic: str) -> None:
+def test_verified_and_failed_downstream_show_in_status(
+    tmp_path: Path, config_file: Path, topic: str, keys: Path
+) -> None:
     root, state = tmp_path / "instrument", tmp_path / "state"
     root.mkdir()
-    watcher = Watcher(root, config_file, topic, state)
+    watcher = Watcher(root, config_file, topic, state, *trusting(keys))
     (root / "good.txt").write_text("good data")
     (root / "bad.bin").write_bytes(os.urandom(3000))
     wait_for(lambda: watcher.statuses() == {"good.txt": "sent", "bad.bin": "sent"})
     # The real stream is downloaded fine ...
-    download(tmp_path / "out", config_file, topic, "--group", "archive")
+    download(tmp_path / "out", config_file, topic, "--group", "archive", *signing(keys))
     # ... and a second downloader receives bad.bin damaged in transit.
     content = (root / "bad.bin").read_bytes()
     sha = hashlib.sha256(content).digest()
@@ -54,6 +68,7 @@ def test_verified_and_failed_downstream_show_in_status(tmp_path: Path, config_fi
         "mirror",
         "--receipts-topic",
         f"{topic}.receipts",
+        *signing(keys, "mirror"),
     )
     assert done.returncode == 2
     wait_for(
@@ -74,35 +89,37 @@ def test_verified_and_failed_downstream_show_in_status(tmp_path: Path, config_fi
 
 
 def test_status_refresh_reads_receipts_while_no_watcher_runs(
-    tmp_path: Path, config_file: Path, topic: str
+    tmp_path: Path, config_file: Path, topic: str, keys: Path
 ) -> None:
     root, state = tmp_path / "instrument", tmp_path / "state"
     root.mkdir()
-    watcher = Watcher(root, config_file, topic, state)
+    watcher = Watcher(root, config_file, topic, state, *trusting(keys))
     (root / "later.txt").write_text("verified after the watcher stopped")
     wait_for(lambda: watcher.statuses().get("later.txt") == "sent")
     assert watcher.stop() == 0
-    download(tmp_path / "out", config_file, topic)
+    download(tmp_path / "out", config_file, topic, *signing(keys))
     assert category(status(state), "later.txt") == "verified"
 
 
-def test_delete_after_verified_only_after_the_receipt(tmp_path: Path, config_file: Path, topic: str) -> None:
+def test_delete_after_verified_only_after_the_receipt(
+    tmp_path: Path, config_file: Path, topic: str, keys: Path
+) -> None:
     root, state = tmp_path / "instrument", tmp_path / "state"
     root.mkdir()
-    watcher = Watcher(root, config_file, topic, state, "--delete-after-verified", "1")
+    watcher = Watcher(root, config_file, topic, state, "--delete-after-verified", "1", *trusting(keys))
     (root / "sub").mkdir()
     (root / "sub" / "measurement.dat").write_bytes(os.urandom(100_000))
     wait_for(lambda: watcher.statuses().get("sub/measurement.dat") == "sent")
     time.sleep(3)
     assert (root / "sub" / "measurement.dat").exists(), "deleted before any receipt"
-    download(tmp_path / "out", config_file, topic)
+    download(tmp_path / "out", config_file, topic, *signing(keys))
     wait_for(lambda: not (root / "sub" / "measurement.dat").exists(), timeout=30)
     assert watcher.statuses()["sub/measurement.dat"] == "deleted"
     assert watcher.stop() == 0
     assert (tmp_path / "out" / "sub" / "measurement.dat").stat().st_size == 100_000
 
 
-def test_upload_wait_verified(tmp_path: Path, config_file: Path, topic: str) -> None:
+def test_upload_wait_verified(tmp_path: Path, config_file: Path, topic: str, keys: Path) -> None:
     src = tmp_path / "confirm.bin"
     src.write_bytes(os.urandom(70_000))
     downloader = subprocess.Popen(
@@ -116,6 +133,7 @@ def test_upload_wait_verified(tmp_path: Path, config_file: Path, topic: str) -> 
             str(config_file),
             "--topic",
             topic,
+            *signing(keys),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -131,6 +149,7 @@ def test_upload_wait_verified(tmp_path: Path, config_file: Path, topic: str) -> 
             "--wait-verified",
             "--wait-timeout",
             "90",
+            *trusting(keys),
         )
         assert "verified downstream: all 1 file(s)" in done.stdout
     finally:
@@ -138,7 +157,9 @@ def test_upload_wait_verified(tmp_path: Path, config_file: Path, topic: str) -> 
         downloader.wait(30)
 
 
-def test_upload_wait_verified_times_out_clearly(tmp_path: Path, config_file: Path, topic: str) -> None:
+def test_upload_wait_verified_times_out_clearly(
+    tmp_path: Path, config_file: Path, topic: str, keys: Path
+) -> None:
     src = tmp_path / "nobody.txt"
     src.write_text("no downloader runs")
     done = labstream(
@@ -151,6 +172,7 @@ def test_upload_wait_verified_times_out_clearly(tmp_path: Path, config_file: Pat
         "--wait-verified",
         "--wait-timeout",
         "5",
+        *trusting(keys),
         check=False,
     )
     assert done.returncode == 1

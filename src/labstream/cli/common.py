@@ -20,7 +20,15 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-__all__ = ["byte_progress", "config_option", "human_bytes", "stop_on_signals", "topic_option"]
+__all__ = [
+    "byte_progress",
+    "config_option",
+    "human_bytes",
+    "receipts_key_option",
+    "stop_on_signals",
+    "topic_option",
+    "trusted_keys_option",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +46,22 @@ key_option = click.option(
     type=click.Path(exists=True, dir_okay=False),
     default=None,
     help="AES-256-GCM key (see `labstream keygen`) [LABSTREAM_ENCRYPTION_KEY(_FILE)].",
+)
+
+receipts_key_option = click.option(
+    "--receipts-key",
+    "receipts_key",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Sign receipts with this key (`labstream keygen --receipts`) [receipts_signing_key].",
+)
+trusted_keys_option = click.option(
+    "--receipts-trusted-keys",
+    "receipts_trusted_keys",
+    default=None,
+    metavar="FILES",
+    help="Trust receipts signed by these public keys: .pub files and/or folders, comma-separated "
+    "[receipts_trusted_keys].",
 )
 
 

@@ -9,12 +9,20 @@ from pathlib import Path
 
 import click
 
-from labstream.cli.common import config_option, human_bytes, key_option, stop_on_signals, topic_option
+from labstream.cli.common import (
+    config_option,
+    human_bytes,
+    key_option,
+    receipts_key_option,
+    stop_on_signals,
+    topic_option,
+)
 from labstream.config import Config, load_config
 from labstream.download import Downloader
 from labstream.kafka import consumer_settings, ensure_topic, producer_settings
-from labstream.receipts import ReceiptPublisher
+from labstream.receipts import ReceiptPublisher, SigningKey
 from labstream.receipts import receipts_topic as default_receipts
+from labstream.receipts.keys import signing_key
 from labstream.wire.crypto import load_cipher
 
 
@@ -49,6 +57,7 @@ from labstream.wire.crypto import load_cipher
     show_default=True,
     help="Seconds to wait for the cluster to answer before giving up.",
 )
+@receipts_key_option
 @key_option
 def download(
     directory: Path,
@@ -60,6 +69,7 @@ def download(
     receipts: bool,
     receipts_topic: str | None,
     timeout: float,
+    receipts_key: str | None,
     encryption_key_file: str | None,
 ) -> None:
     """Rebuild files from TOPIC into DIRECTORY, subfolders kept, each verified by SHA-256.
@@ -69,6 +79,7 @@ def download(
     """
     cipher = load_cipher(encryption_key_file)
     config = load_config(config_name)
+    key = signing_key(config, receipts_key) if receipts else None
     settings = consumer_settings(config, group)
     # Also the reachability check. A downloader may start before anything was uploaded: the
     # topic it waits for must exist, or the consumer would not notice it appear for minutes.
@@ -78,7 +89,7 @@ def download(
         publisher = None
         if receipts:
             publisher = stack.enter_context(
-                _publisher(config, receipts_topic or default_receipts(topic), str(settings["group.id"]))
+                _publisher(config, receipts_topic or default_receipts(topic), str(settings["group.id"]), key)
             )
         downloader = Downloader(
             settings,
@@ -105,7 +116,7 @@ def download(
     sys.exit(signalled["code"] or (2 if report.failed or report.rejected else 0))
 
 
-def _publisher(config: Config, topic: str, group: str) -> ReceiptPublisher:
+def _publisher(config: Config, topic: str, group: str, key: SigningKey | None) -> ReceiptPublisher:
     settings = producer_settings(config)
     ensure_topic(settings, topic, partitions=1)
-    return ReceiptPublisher(settings, topic, group)
+    return ReceiptPublisher(settings, topic, group, key)

@@ -9,13 +9,20 @@ from pathlib import Path
 
 import click
 
-from labstream.cli.common import config_option, key_option, stop_on_signals, topic_option
+from labstream.cli.common import (
+    config_option,
+    key_option,
+    receipts_key_option,
+    stop_on_signals,
+    topic_option,
+)
 from labstream.config import load_config
 from labstream.errors import ConfigError
 from labstream.kafka import consumer_settings, ensure_topic, producer_settings
 from labstream.process import ProcessRunner, load_processor
 from labstream.receipts import ReceiptPublisher
 from labstream.receipts import receipts_topic as default_receipts
+from labstream.receipts.keys import signing_key
 from labstream.upload.ledger import default_state_dir
 from labstream.wire.crypto import load_cipher
 
@@ -50,6 +57,7 @@ from labstream.wire.crypto import load_cipher
 )
 @click.option("--exit-when-idle", type=float, default=None, metavar="SECONDS")
 @click.option("--receipts/--no-receipts", default=True, show_default=True)
+@receipts_key_option
 @key_option
 def process(
     processor: str,
@@ -63,10 +71,12 @@ def process(
     workdir: Path | None,
     exit_when_idle: float | None,
     receipts: bool,
+    receipts_key: str | None,
     encryption_key_file: str | None,
 ) -> None:
     """Run PROCESSOR (s3, metadata, module:Name or file.py:Name) on every file of TOPIC."""
     config = load_config(config_name)
+    key = signing_key(config, receipts_key) if receipts else None
     group = group or f"labstream-process-{processor.replace(':', '-').replace('/', '-')}"
     settings = consumer_settings(config, group)
     ensure_topic(producer_settings(config), topic)  # also the reachability check
@@ -81,7 +91,7 @@ def process(
             receipts_topic = default_receipts(topic)
             ensure_topic(producer_settings(config), receipts_topic, partitions=1)
             publisher = stack.enter_context(
-                ReceiptPublisher(producer_settings(config), receipts_topic, str(settings["group.id"]))
+                ReceiptPublisher(producer_settings(config), receipts_topic, str(settings["group.id"]), key)
             )
         runner = ProcessRunner(
             built,

@@ -9,12 +9,15 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from labstream.cli.common import trusted_keys_option
 from labstream.config import load_config
 from labstream.errors import ConfigError, KafkaError
 from labstream.kafka import consumer_settings
 from labstream.receipts import read_receipts
+from labstream.receipts.keys import trusted_keys
 from labstream.upload.cleanup import Cleaner, CleanupPolicy
 from labstream.upload.ledger import UploadLedger, default_state_dir, state_digest
 
@@ -28,6 +31,7 @@ CATEGORIES = (
     "failed",
     "ignored",
     "cleaned up",
+    "unauthenticated",
 )
 
 
@@ -49,6 +53,7 @@ CATEGORIES = (
     show_default=True,
     help="Read new receipts from Kafka before reporting.",
 )
+@trusted_keys_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--all", "show_all", is_flag=True, help="List every file, not only unfinished ones.")
 def status(
@@ -57,16 +62,21 @@ def status(
     state: Path | None,
     config_name: str | None,
     refresh: bool,
+    receipts_trusted_keys: str | None,
     as_json: bool,
     show_all: bool,
 ) -> None:
-    """Per file and in totals: waiting, sending, sent, verified downstream, failed."""
+    """Per file and in totals: waiting, sending, sent, verified downstream, failed.
+
+    Only receipts signed by a trusted key count as verified or failed downstream; others
+    are shown as `unauthenticated` and never change a file's state.
+    """
     state = state or _derive_state(directory, topic)
     if not (state / "ledger.sqlite").exists():
         raise ConfigError(f"no watcher ledger in {state} (give --state, or DIRECTORY and --topic)")
     with UploadLedger(state / "ledger.sqlite") as ledger:
         if refresh:
-            _refresh(ledger, state, config_name)
+            _refresh(ledger, state, config_name, receipts_trusted_keys)
         files = ledger.report()
     for entry in files:
         entry["category"] = _category(entry)
@@ -83,14 +93,16 @@ def _derive_state(directory: Path | None, topic: str | None) -> Path:
     return default_state_dir(directory, topic)
 
 
-def _refresh(ledger: UploadLedger, state: Path, config_name: str | None) -> None:
+def _refresh(ledger: UploadLedger, state: Path, config_name: str | None, given_keys: str | None) -> None:
     receipts, config_path = ledger.meta("receipts_topic"), config_name or ledger.meta("config")
     if not receipts or not config_path:
         return
-    settings = consumer_settings(load_config(config_path), f"labstream-status-{state_digest(state)}")
+    config = load_config(config_path)
+    trusted = trusted_keys(config, given_keys or ledger.meta("receipts_trusted_keys"))
+    settings = consumer_settings(config, f"labstream-status-{state_digest(state)}")
     cleaner = Cleaner(Path(ledger.meta("root") or "."), ledger, CleanupPolicy())
     try:
-        read_receipts(settings, receipts, cleaner.on_receipt, idle_seconds=2.0, timeout=30.0)
+        read_receipts(settings, receipts, cleaner.on_receipt, trusted, idle_seconds=2.0, timeout=30.0)
     except KafkaError as exc:
         logger.warning("showing the ledger without new receipts reason=%s", exc)
 
@@ -101,8 +113,16 @@ def _category(entry: dict[str, Any]) -> str:
         return "failed downstream"
     if status in ("sent", "deleted", "moved") and entry["verified_by"]:
         return "cleaned up" if status in ("deleted", "moved") else "verified"
+    if status == "sent" and entry["unauthenticated"]:
+        return "unauthenticated"  # receipts came, none signed by a trusted key
     names = {"queued": "waiting", "sending": "sending", "sent": "sent", "failed": "failed"}
     return str(names.get(status, status))
+
+
+def _unauthenticated(receipt: dict[str, str]) -> str:
+    return (
+        f"unauthenticated {receipt['outcome']} from {receipt['group']!r} (key {receipt['key_id'] or 'none'})"
+    )
 
 
 def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) -> None:
@@ -113,12 +133,15 @@ def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) 
         return
     table = Table("file", "state", "size", "verified by", "detail")
     for entry in shown:
-        detail = "; ".join(f"{g}: {r}" for g, r in entry["failed_downstream"].items())
-        table.add_row(
-            entry["path"],
+        detail = "; ".join(
+            [f"{g}: {r}" for g, r in entry["failed_downstream"].items()]
+            + [_unauthenticated(u) for u in entry["unauthenticated"]]
+        )
+        table.add_row(  # names and reasons come from receipts: no rich markup from them
+            escape(entry["path"]),
             entry["category"],
             str(entry["size"]),
-            ", ".join(entry["verified_by"]) or "-",
-            detail or (entry["reason"] or ""),
+            escape(", ".join(entry["verified_by"]) or "-"),
+            escape(detail or (entry["reason"] or "")),
         )
     console.print(table)

@@ -8,12 +8,20 @@ from pathlib import Path
 
 import click
 
-from labstream.cli.common import byte_progress, config_option, human_bytes, key_option, topic_option
+from labstream.cli.common import (
+    byte_progress,
+    config_option,
+    human_bytes,
+    key_option,
+    topic_option,
+    trusted_keys_option,
+)
 from labstream.config import Config, load_config
 from labstream.errors import DeliveryError
 from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
+from labstream.receipts import TrustedKeys, wait_verified
 from labstream.receipts import receipts_topic as default_receipts
-from labstream.receipts import wait_verified
+from labstream.receipts.keys import require_trusted, trusted_keys
 from labstream.upload import (
     DEFAULT_CHUNK_SIZE,
     SentFile,
@@ -46,13 +54,13 @@ from labstream.wire.crypto import load_cipher
 @click.option(
     "--wait-verified",
     is_flag=True,
-    help="Return only once a downloader's receipt confirms every file's SHA-256.",
+    help="Return only once a signed receipt from a trusted key confirms every file's digest.",
 )
 @click.option(
     "--verified-by",
     default=1,
     show_default=True,
-    help="With --wait-verified: distinct consumer groups that must confirm.",
+    help="With --wait-verified: distinct trusted keys (groups) that must confirm.",
 )
 @click.option(
     "--wait-timeout",
@@ -69,6 +77,7 @@ from labstream.wire.crypto import load_cipher
     show_default=True,
     help="Chunk format: labstream's, or openmsistream's for its downloaders.",
 )
+@trusted_keys_option
 @key_option
 def upload(
     paths: tuple[str, ...],
@@ -82,6 +91,7 @@ def upload(
     wait_timeout: float,
     receipts_topic: str | None,
     wire_name: str,
+    receipts_trusted_keys: str | None,
     encryption_key_file: str | None,
 ) -> None:
     """Upload files (folders: every file below, subfolders kept) to TOPIC.
@@ -91,6 +101,9 @@ def upload(
     check_chunk_size(chunk_size)
     wire = wire_format(wire_name, load_cipher(encryption_key_file))
     config = load_config(config_name)
+    trusted = TrustedKeys()
+    if wait_verified:  # refused before sending anything: nothing could ever confirm
+        trusted = require_trusted(trusted_keys(config, receipts_trusted_keys), "--wait-verified")
     settings = producer_settings(config)
     started_ms = int(time.time() * 1000) - 5000  # receipts cannot predate the upload
     files = list(collect(paths))
@@ -119,6 +132,7 @@ def upload(
             config,
             receipts_topic or default_receipts(topic),
             report.sent,
+            trusted,
             started_ms,
             verified_by,
             wait_timeout,
@@ -126,7 +140,13 @@ def upload(
 
 
 def _wait(
-    config: Config, topic: str, sent: list[SentFile], since_ms: int, verified_by: int, timeout: float
+    config: Config,
+    topic: str,
+    sent: list[SentFile],
+    trusted: TrustedKeys,
+    since_ms: int,
+    verified_by: int,
+    timeout: float,
 ) -> None:
     files = {s.source.relpath: s.sha256.hex() for s in sent}
     # Created here if missing: a consumer would not notice it appear for minutes.
@@ -137,6 +157,7 @@ def _wait(
         consumer_settings(config, group),
         topic,
         files,
+        trusted,
         since_ms=since_ms,
         verified_by=verified_by,
         timeout=timeout,
@@ -149,6 +170,7 @@ def _wait(
         )
     click.echo(
         f"verified downstream: all {len(files)} file(s), SHA-256 confirmed by {verified_by} consumer group(s)"
+        " with trusted keys"
     )
 
 

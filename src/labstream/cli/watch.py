@@ -11,14 +11,21 @@ from typing import Any
 
 import click
 
-from labstream.cli.common import config_option, human_bytes, key_option, stop_on_signals
+from labstream.cli.common import (
+    config_option,
+    human_bytes,
+    key_option,
+    stop_on_signals,
+    trusted_keys_option,
+)
 from labstream.cli.console import Console
 from labstream.config import Config, load_config, parse_bool
 from labstream.errors import ConfigError
 from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
 from labstream.locks import InstanceLock
-from labstream.receipts import ReceiptCollector
+from labstream.receipts import ReceiptCollector, TrustedKeys
 from labstream.receipts import receipts_topic as default_receipts
+from labstream.receipts.keys import require_trusted
 from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
 from labstream.upload.cleanup import Cleaner, CleanupPolicy
 from labstream.upload.ledger import UploadLedger, default_state_dir, state_digest
@@ -49,6 +56,8 @@ PROGRAM_KEYS: dict[str, Any] = {
     "move_after_verified": None,
     "wire": "labstream",
     "encryption_key_file": None,
+    "receipts_trusted_keys": None,
+    "receipts_signing_key": None,  # a downloader's; allowed so one file can serve both sides
 }
 
 
@@ -122,6 +131,7 @@ PROGRAM_KEYS: dict[str, Any] = {
     default=None,
     help="Chunk format: labstream's (default) or openmsistream's.",
 )
+@trusted_keys_option
 @key_option
 def watch(directory: Path | None, config_name: str, topic: str | None, **cli: Any) -> None:
     """Stream every new file below DIRECTORY (subfolders included) to TOPIC.
@@ -137,6 +147,10 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
         raise ConfigError(f"watched folder {root} does not exist (give DIRECTORY or file_directory)")
     if not options["topic_name"]:
         raise ConfigError("no topic: give --topic or topic_name in [labstream]")
+    policy = _cleanup_policy(options, root)
+    trusted = TrustedKeys.load(options["receipts_trusted_keys"])
+    if policy.after_verified_by > 0:
+        require_trusted(trusted, "--delete-after-verified/--move-after-verified")
     state = _state_dir(options["state"], root, options["topic_name"])
     _log_to_file(Path(options["log_file"] or state / "watch.log"))
     settings = producer_settings(config)
@@ -153,7 +167,6 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
         rescan_seconds=float(options["rescan_seconds"]),
         wire=wire_format(str(options["wire"]), cipher),
     )
-    policy = _cleanup_policy(options, root)
     receipts = options["receipts_topic"] or default_receipts(options["topic_name"])
     ensure_topic(settings, receipts, partitions=1)
     stop = threading.Event()
@@ -170,12 +183,15 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
             ("chunk_size", str(stream_options.chunk_size)),
             ("encrypted", "1" if cipher is not None else "0"),
             ("encryption_key_file", str(Path(key_file).expanduser().resolve()) if key_file else ""),
+            ("receipts_trusted_keys", _absolute(options["receipts_trusted_keys"])),
         ):
             ledger.set_meta(key, value)
         producer = stack.enter_context(Producer(settings))
         cleaner = Cleaner(root.resolve(), ledger, policy)
         group = f"labstream-receipts-{state_digest(state)}"
-        stack.enter_context(ReceiptCollector(consumer_settings(config, group), receipts, cleaner.on_receipt))
+        stack.enter_context(
+            ReceiptCollector(consumer_settings(config, group), receipts, cleaner.on_receipt, trusted)
+        )
         streamer = DirectoryStreamer(root, producer, options["topic_name"], ledger, stream_options, stop)
         logger.info("starting folder=%s topic=%s state=%s", streamer.root, options["topic_name"], state)
         with stop_on_signals(stop) as signalled, Console(streamer, stop, options["update_seconds"]):
@@ -230,6 +246,12 @@ def _cleanup_policy(options: dict[str, Any], root: Path) -> CleanupPolicy:
     if n < 0:
         raise ConfigError("--delete-after-verified must be 0 (off) or more")
     return CleanupPolicy(after_verified_by=n, move_to=move_to)
+
+
+def _absolute(spec: str | None) -> str:
+    """A comma-separated list of paths, made absolute so `status` finds them from anywhere."""
+    parts = (part.strip() for part in (spec or "").split(","))
+    return ",".join(str(Path(part).expanduser().resolve()) for part in parts if part)
 
 
 def _state_dir(given: Path | str | None, root: Path, topic: str) -> Path:

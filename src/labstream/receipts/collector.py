@@ -1,4 +1,10 @@
-"""Read receipts: continuously for a watcher, or once up to "now" for status/wait."""
+"""Read receipts: continuously for a watcher, or once up to "now" for status/wait.
+
+Every receipt is parsed strictly and checked against the trusted keys before the callback
+sees it; a message that fails in any way (malformed, or the callback raising) is logged in
+one line and skipped, and the reader goes on. The watcher's collector thread never dies:
+after a Kafka error it reconnects.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +14,31 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from labstream.errors import LabstreamError, WireError
+from labstream.errors import WireError
 from labstream.kafka import Consumer
 from labstream.receipts.format import Receipt
+from labstream.receipts.signing import TrustedKeys
 
 __all__ = ["ReceiptCollector", "read_receipts", "wait_verified"]
 
 logger = logging.getLogger(__name__)
+RECONNECT_SECONDS = 5.0
 
 
 class ReceiptCollector:
     """A thread that hands every receipt to `on_receipt`, storing offsets after it returns."""
 
-    def __init__(self, settings: dict[str, Any], topic: str, on_receipt: Callable[[Receipt], None]) -> None:
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        topic: str,
+        on_receipt: Callable[[Receipt], None],
+        trusted: TrustedKeys,
+    ) -> None:
         self._settings = settings
         self._topic = topic
         self._on_receipt = on_receipt
+        self._trusted = trusted
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="labstream-receipts", daemon=True)
 
@@ -36,20 +51,26 @@ class ReceiptCollector:
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        try:
-            with Consumer(self._settings, [self._topic]) as consumer:
-                while not self._stop.is_set():
-                    for record in consumer.consume(200, 0.5):
-                        _deliver(record.value, self._on_receipt)
-                        consumer.store(record.topic, record.partition, record.offset + 1)
-        except LabstreamError as exc:
-            logger.error("receipt collector stopped topic=%s reason=%s", self._topic, exc)
+        while not self._stop.is_set():
+            try:
+                self._consume()
+            except Exception:  # a bug or a broker error must not end clean-up for good
+                logger.exception("receipt collector restarting topic=%s", self._topic)
+                self._stop.wait(RECONNECT_SECONDS)
+
+    def _consume(self) -> None:
+        with Consumer(self._settings, [self._topic]) as consumer:
+            while not self._stop.is_set():
+                for record in consumer.consume(200, 0.5):
+                    deliver(record.value, record.topic, self._trusted, self._on_receipt)
+                    consumer.store(record.topic, record.partition, record.offset + 1)
 
 
 def read_receipts(
     settings: dict[str, Any],
     topic: str,
     on_receipt: Callable[[Receipt], None],
+    trusted: TrustedKeys,
     *,
     until: Callable[[], bool] = lambda: False,
     idle_seconds: float = 3.0,
@@ -67,53 +88,81 @@ def read_receipts(
             elif time.monotonic() - last > idle_seconds:
                 return
             for record in records:
-                _deliver(record.value, on_receipt)
+                deliver(record.value, record.topic, trusted, on_receipt)
                 consumer.store(record.topic, record.partition, record.offset + 1)
 
 
-def _deliver(value: bytes, on_receipt: Callable[[Receipt], None]) -> None:
+def deliver(value: bytes, topic: str, trusted: TrustedKeys, on_receipt: Callable[[Receipt], None]) -> None:
+    """Parse, authenticate and hand over one message; never raises (one log line instead)."""
     try:
-        receipt = Receipt.from_bytes(value)
+        receipt = Receipt.from_bytes(value).authenticate(trusted, topic)
     except WireError as exc:
-        logger.warning("receipt ignored reason=%s", exc)
+        logger.warning("receipt ignored topic=%s bytes=%d reason=%s", topic, len(value), exc)
         return
-    on_receipt(receipt)
+    except Exception as exc:
+        logger.warning("receipt ignored topic=%s bytes=%d reason=%r", topic, len(value), exc)
+        return
+    try:
+        on_receipt(receipt)
+    except Exception:
+        logger.exception("receipt not handled file=%r group=%r", receipt.path, receipt.group)
 
 
 def wait_verified(
     settings: dict[str, Any],
     topic: str,
     files: dict[str, str],
+    trusted: TrustedKeys,
     *,
     since_ms: int,
     verified_by: int = 1,
     timeout: float = 300.0,
 ) -> dict[str, str]:
-    """Wait for receipts of `files` (relative path -> SHA-256 hex).
+    """Wait for authenticated receipts of `files` (relative path -> hex digest).
 
-    Returns, per file, "verified", "failed: <reason>" or "no receipt" (timed out).
-    A file counts as verified once `verified_by` distinct groups verified that exact hash.
+    Returns, per file, "verified", "failed: <reason> ..." or "no receipt" (timed out). A file
+    counts as verified once `verified_by` distinct trusted keys verified that exact digest.
+    Receipts not signed by a trusted key never decide anything: they are logged and counted
+    ("no receipt (N unauthenticated receipt(s) ignored)").
     """
-    groups: dict[str, set[str]] = {path: set() for path in files}
+    keys: dict[str, set[str]] = {path: set() for path in files}
+    ignored: dict[str, int] = {path: 0 for path in files}
     verdict: dict[str, str] = {}
 
     def on_receipt(receipt: Receipt) -> None:
         if files.get(receipt.path) != receipt.sha256 or receipt.path in verdict:
             return
-        if receipt.outcome == "failed":
-            verdict[receipt.path] = f"failed: {receipt.reason} (group {receipt.group})"
+        if not receipt.authenticated:
+            ignored[receipt.path] += 1
+            logger.warning(
+                "unauthenticated receipt ignored file=%r outcome=%s group=%r key_id=%s",
+                receipt.path,
+                receipt.outcome,
+                receipt.group,
+                receipt.key_id or "-",
+            )
             return
-        groups[receipt.path].add(receipt.group)
-        if len(groups[receipt.path]) >= verified_by:
+        if receipt.outcome == "failed":
+            verdict[receipt.path] = (
+                f"failed: {receipt.reason!r} (group {receipt.group!r}, key {receipt.key_id})"
+            )
+            return
+        keys[receipt.path].add(receipt.key_id)
+        if len(keys[receipt.path]) >= verified_by:
             verdict[receipt.path] = "verified"
 
     read_receipts(
         settings,
         topic,
         on_receipt,
+        trusted,
         until=lambda: len(verdict) == len(files),
         idle_seconds=float("inf"),
         timeout=timeout,
         start_at_ms=since_ms,
     )
-    return {path: verdict.get(path, "no receipt") for path in files}
+    return {path: verdict.get(path) or _no_receipt(ignored[path]) for path in files}
+
+
+def _no_receipt(ignored: int) -> str:
+    return f"no receipt ({ignored} unauthenticated receipt(s) ignored)" if ignored else "no receipt"

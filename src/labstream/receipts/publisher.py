@@ -1,4 +1,4 @@
-"""Publish receipts with the same guarantees as data: acks=all, idempotent."""
+"""Publish receipts with the same guarantees as data: acks=all, idempotent; signed if keyed."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import logging
 import socket
 from typing import Any
 
+from labstream.errors import ConfigError
 from labstream.kafka import Producer
-from labstream.receipts.format import Receipt
+from labstream.receipts.format import MAX_NAME, Receipt
+from labstream.receipts.signing import KEYGEN_HINT, SigningKey
 
 __all__ = ["ReceiptPublisher"]
 
@@ -17,10 +19,24 @@ logger = logging.getLogger(__name__)
 class ReceiptPublisher:
     """One producer per downloader process; `publish` is thread-safe."""
 
-    def __init__(self, settings: dict[str, Any], topic: str, group: str) -> None:
+    def __init__(
+        self, settings: dict[str, Any], topic: str, group: str, key: SigningKey | None = None
+    ) -> None:
+        if not group.isprintable() or not 0 < len(group) <= MAX_NAME:
+            raise ConfigError(
+                f"consumer group {group!r}: receipts need a printable name of 1 to {MAX_NAME} characters"
+            )
         self.topic = topic
         self.group = group
         self.host = socket.gethostname()
+        self._key = key
+        if key is None:
+            logger.warning(
+                "receipts are not signed: watchers will show them as unauthenticated and never "
+                "clean up after them; %s and set receipts_signing_key topic=%s",
+                KEYGEN_HINT,
+                topic,
+            )
         self._producer = Producer(settings)
 
     def __enter__(self) -> ReceiptPublisher:
@@ -30,7 +46,9 @@ class ReceiptPublisher:
         self.close()
 
     def publish(self, path: str, sha256: bytes, size: int, outcome: str, reason: str = "") -> None:
-        receipt = Receipt(path, sha256.hex(), size, outcome, self.group, self.host, reason)
+        receipt = Receipt.outgoing(path, sha256.hex(), size, outcome, self.group, self.host, reason)
+        if self._key is not None:
+            receipt = receipt.signed(self._key, self.topic)
         self._producer.send(self.topic, path.encode("utf-8"), receipt.to_bytes(), self._on_delivery)
 
     def close(self) -> None:

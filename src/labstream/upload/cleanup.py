@@ -1,8 +1,11 @@
 """Opt-in clean-up of the watched folder, only once downstream verified the exact bytes.
 
-A file is deleted (or moved) when at least N distinct consumer groups published a
-`verified` receipt for its SHA-256, the ledger says it was sent, and the file on disk
-still has that size, mtime and SHA-256. Never before; never if it changed since.
+A file is deleted (or moved) when receipts signed by at least N distinct trusted keys say
+`verified` for its digest, the ledger says it was sent, and the file on disk still has that
+size, mtime and digest (in the file's own algorithm: SHA-256, or SHA-512 for openmsistream).
+Never before; never if it changed since. Receipts without a valid signature from a trusted
+key are recorded (status shows them as unauthenticated) but never count, and several group
+names signed with one key count once.
 """
 
 from __future__ import annotations
@@ -39,36 +42,41 @@ class Cleaner:
         row = self._ledger.get(receipt.path)
         if row is None:
             return  # not one of ours
-        self._ledger.add_receipt(
-            receipt.path,
-            receipt.sha256,
-            receipt.group,
-            receipt.host,
-            receipt.outcome,
-            receipt.reason,
-            receipt.at,
-        )
-        if receipt.outcome == "failed" and row.sha256 == receipt.sha256:
+        self._ledger.add_receipt(receipt)
+        current = row.sha256 == receipt.sha256
+        if not receipt.authenticated:
+            if current:
+                logger.warning(
+                    "unauthenticated receipt recorded, not acted upon file=%r outcome=%s group=%r key_id=%s",
+                    receipt.path,
+                    receipt.outcome,
+                    receipt.group,
+                    receipt.key_id or "-",
+                )
+            return
+        if receipt.outcome == "failed" and current:
             logger.error(
-                "downstream verification failed file=%s group=%s reason=%s",
+                "downstream verification failed file=%r group=%r key_id=%s reason=%r",
                 receipt.path,
                 receipt.group,
+                receipt.key_id,
                 receipt.reason,
             )
-        if self._policy.after_verified_by > 0 and row.status == "sent" and row.sha256 == receipt.sha256:
+        if self._policy.after_verified_by > 0 and row.status == "sent" and current and row.sha256:
             self._maybe_clean(receipt.path, row.sha256, row.size, row.mtime_ns)
 
-    def _maybe_clean(self, relpath: str, sha256: str, size: int, mtime_ns: int) -> None:
-        groups = self._ledger.verified_groups(relpath, sha256)
-        if len(groups) < self._policy.after_verified_by:
+    def _maybe_clean(self, relpath: str, digest: str, size: int, mtime_ns: int) -> None:
+        keys = self._ledger.verified_keys(relpath, digest)
+        if len(keys) < self._policy.after_verified_by:
             return
+        groups = sorted({group for names in keys.values() for group in names})
         path = self._root / relpath
         try:
             st = path.stat()
         except OSError:
             return
-        if (st.st_size, st.st_mtime_ns) != (size, mtime_ns) or hash_file(path)[1].hex() != sha256:
-            logger.info("not cleaning up a file changed since it was sent file=%s", relpath)
+        if (st.st_size, st.st_mtime_ns) != (size, mtime_ns) or _digest(path, digest) != digest:
+            logger.info("not cleaning up a file changed since it was sent file=%r", relpath)
             return
         if self._policy.move_to is None:
             path.unlink()
@@ -83,12 +91,18 @@ class Cleaner:
             size,
             mtime_ns,
             status,
-            sha256=bytes.fromhex(sha256),
-            reason=f"verified by {', '.join(sorted(groups))}",
+            sha256=bytes.fromhex(digest),
+            reason=f"verified by {', '.join(groups)} (keys {', '.join(sorted(keys))})",
         )
         logger.info(
-            "file cleaned up after verification file=%s action=%s groups=%s",
+            "file cleaned up after verification file=%r action=%s groups=%s keys=%s",
             relpath,
             status,
-            ",".join(sorted(groups)),
+            ",".join(groups),
+            ",".join(sorted(keys)),
         )
+
+
+def _digest(path: Path, digest: str) -> str:
+    """The file's digest in the algorithm `digest` was made with (told apart by its length)."""
+    return hash_file(path, "sha512" if len(digest) == 128 else "sha256")[1].hex()

@@ -16,6 +16,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from labstream.receipts import Receipt
 
 __all__ = ["LedgerRow", "UploadLedger", "default_state_dir", "state_digest"]
 
@@ -25,10 +29,15 @@ CREATE TABLE IF NOT EXISTS files (
     sha256 TEXT, status TEXT NOT NULL, reason TEXT, updated_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS receipts (
+"""
+# One row per (file version, claimed group, key id, authenticated): an unauthenticated
+# receipt can never overwrite an authentic one, whatever group name it claims.
+_RECEIPTS = """
+CREATE TABLE IF NOT EXISTS {name} (
     relpath TEXT NOT NULL, sha256 TEXT NOT NULL, grp TEXT NOT NULL, host TEXT NOT NULL,
     outcome TEXT NOT NULL, reason TEXT, at REAL NOT NULL,
-    PRIMARY KEY (relpath, sha256, grp)
+    key_id TEXT NOT NULL DEFAULT '', authenticated INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (relpath, sha256, grp, key_id, authenticated)
 );
 """
 UNFINISHED = ("queued", "sending")
@@ -59,6 +68,7 @@ class UploadLedger:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
+        self._migrate_receipts()
 
     def __enter__(self) -> UploadLedger:
         return self
@@ -116,49 +126,73 @@ class UploadLedger:
             rows = self._db.execute("SELECT * FROM files ORDER BY relpath").fetchall()
         return [LedgerRow(*row) for row in rows]
 
-    def add_receipt(
-        self, relpath: str, sha256: str, group: str, host: str, outcome: str, reason: str, at: float
-    ) -> None:
-        """Remember the latest outcome per (file version, consumer group)."""
+    def _migrate_receipts(self) -> None:
+        """Ledgers from before signed receipts: rebuild the table keyed by key id too.
+
+        Their receipts were never authenticated, and are kept as such.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # another process may be migrating it too
+            try:
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(receipts)")}
+                if not columns:
+                    self._db.execute(_RECEIPTS.format(name="receipts"))
+                elif "authenticated" not in columns:
+                    self._db.execute(_RECEIPTS.format(name="receipts_v2"))
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO receipts_v2 SELECT relpath, sha256, grp, host,"
+                        " outcome, reason, at, '', 0 FROM receipts"
+                    )
+                    self._db.execute("DROP TABLE receipts")
+                    self._db.execute("ALTER TABLE receipts_v2 RENAME TO receipts")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def add_receipt(self, receipt: Receipt) -> None:
+        """Remember the latest outcome per (file version, group, key id, authenticated)."""
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (relpath, sha256, group, host, outcome, reason, at),
+                "INSERT OR REPLACE INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    receipt.path,
+                    receipt.sha256,
+                    receipt.group,
+                    receipt.host,
+                    receipt.outcome,
+                    receipt.reason,
+                    receipt.at,
+                    receipt.key_id,
+                    int(receipt.authenticated),
+                ),
             )
 
-    def verified_groups(self, relpath: str, sha256: str) -> list[str]:
+    def verified_keys(self, relpath: str, sha256: str) -> dict[str, list[str]]:
+        """Trusted key id -> the groups it verified this version as; unauthenticated rows never count."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT grp FROM receipts WHERE relpath = ? AND sha256 = ? AND outcome = 'verified'",
+                "SELECT key_id, grp FROM receipts WHERE relpath = ? AND sha256 = ?"
+                " AND outcome = 'verified' AND authenticated = 1 ORDER BY grp",
                 (relpath, sha256),
             ).fetchall()
-        return [str(r[0]) for r in rows]
+        keys: dict[str, list[str]] = {}
+        for key_id, group in rows:
+            keys.setdefault(str(key_id), []).append(str(group))
+        return keys
 
     def report(self) -> list[dict[str, object]]:
         """Per file: ledger status plus downstream verdicts for its current version."""
         with self._lock:
             files = self._db.execute("SELECT * FROM files ORDER BY relpath").fetchall()
             receipts = self._db.execute(
-                "SELECT relpath, sha256, grp, outcome, reason FROM receipts"
+                "SELECT relpath, sha256, grp, outcome, reason, key_id, authenticated FROM receipts"
+                " ORDER BY at"
             ).fetchall()
-        verdicts: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
-        for relpath, sha, group, outcome, reason in receipts:
-            verdicts.setdefault((relpath, sha), []).append((group, outcome, reason or ""))
-        report = []
-        for row in map(lambda r: LedgerRow(*r), files):
-            mine = verdicts.get((row.relpath, row.sha256 or ""), [])
-            report.append(
-                {
-                    "path": row.relpath,
-                    "status": row.status,
-                    "size": row.size,
-                    "sha256": row.sha256,
-                    "reason": row.reason,
-                    "verified_by": sorted(g for g, o, _ in mine if o == "verified"),
-                    "failed_downstream": {g: r for g, o, r in mine if o == "failed"},
-                }
-            )
-        return report
+        verdicts: dict[tuple[str, str], list[tuple[str, str, str, str, int]]] = {}
+        for relpath, sha, *rest in receipts:
+            verdicts.setdefault((relpath, sha), []).append(tuple(rest))
+        return [_entry(row, verdicts.get((row.relpath, row.sha256 or ""), [])) for row in map(_row, files)]
 
     def meta(self, key: str) -> str | None:
         with self._lock:
@@ -168,6 +202,27 @@ class UploadLedger:
     def set_meta(self, key: str, value: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def _row(values: tuple[object, ...]) -> LedgerRow:
+    return LedgerRow(*values)  # type: ignore[arg-type]
+
+
+def _entry(row: LedgerRow, mine: list[tuple[str, str, str, str, int]]) -> dict[str, object]:
+    trusted = [(g, o, r, k) for g, o, r, k, a in mine if a]
+    return {
+        "path": row.relpath,
+        "status": row.status,
+        "size": row.size,
+        "sha256": row.sha256,
+        "reason": row.reason,
+        "verified_by": sorted({g for g, o, _, _ in trusted if o == "verified"}),
+        "verified_keys": len({k for _, o, _, k in trusted if o == "verified"}),
+        "failed_downstream": {g: r for g, o, r, _ in trusted if o == "failed"},
+        "unauthenticated": [
+            {"group": g, "outcome": o, "reason": r, "key_id": k} for g, o, r, k, a in mine if not a
+        ],
+    }
 
 
 def default_state_dir(root: Path, topic: str) -> Path:
