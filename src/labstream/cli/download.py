@@ -10,8 +10,10 @@ from pathlib import Path
 import click
 
 from labstream.cli.common import config_option, human_bytes, key_option, stop_on_signals, topic_option
+from labstream.cli.telemetry import TelemetryOptions, monitoring, telemetry_options
 from labstream.config import Config, load_config
 from labstream.download import Downloader
+from labstream.heartbeat.sources import counts_source
 from labstream.kafka import consumer_settings, ensure_topic, producer_settings
 from labstream.receipts import ReceiptPublisher
 from labstream.receipts import receipts_topic as default_receipts
@@ -50,6 +52,7 @@ from labstream.wire.crypto import load_cipher
     help="Seconds to wait for the cluster to answer before giving up.",
 )
 @key_option
+@telemetry_options
 def download(
     directory: Path,
     config_name: str,
@@ -61,6 +64,7 @@ def download(
     receipts_topic: str | None,
     timeout: float,
     encryption_key_file: str | None,
+    telemetry: TelemetryOptions,
 ) -> None:
     """Rebuild files from TOPIC into DIRECTORY, subfolders kept, each verified by SHA-256.
 
@@ -89,6 +93,19 @@ def download(
             stop=stop,
             on_verdict=publisher.publish if publisher else None,
             cipher=cipher,
+        )
+        group_id = str(settings["group.id"])
+        stack.enter_context(
+            monitoring(
+                config,
+                telemetry,
+                role="download",
+                subject=f"{topic}/{group_id}",
+                source=lambda last_error: counts_source(
+                    lambda: downloader.report, topic, group_id, last_error
+                ),
+                lag_of=(group_id, topic),
+            )
         )
         with stop_on_signals(stop) as signalled:
             report = downloader.run()

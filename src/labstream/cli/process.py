@@ -10,8 +10,10 @@ from pathlib import Path
 import click
 
 from labstream.cli.common import config_option, key_option, stop_on_signals, topic_option
+from labstream.cli.telemetry import TelemetryOptions, monitoring, telemetry_options
 from labstream.config import load_config
 from labstream.errors import ConfigError
+from labstream.heartbeat.sources import counts_source
 from labstream.kafka import consumer_settings, ensure_topic, producer_settings
 from labstream.process import ProcessRunner, load_processor
 from labstream.receipts import ReceiptPublisher
@@ -51,6 +53,7 @@ from labstream.wire.crypto import load_cipher
 @click.option("--exit-when-idle", type=float, default=None, metavar="SECONDS")
 @click.option("--receipts/--no-receipts", default=True, show_default=True)
 @key_option
+@telemetry_options
 def process(
     processor: str,
     config_name: str,
@@ -64,6 +67,7 @@ def process(
     exit_when_idle: float | None,
     receipts: bool,
     encryption_key_file: str | None,
+    telemetry: TelemetryOptions,
 ) -> None:
     """Run PROCESSOR (s3, metadata, module:Name or file.py:Name) on every file of TOPIC."""
     config = load_config(config_name)
@@ -94,6 +98,17 @@ def process(
             stop=stop,
             publisher=publisher,
             cipher=load_cipher(encryption_key_file),
+        )
+        group_id = str(settings["group.id"])
+        stack.enter_context(
+            monitoring(
+                config,
+                telemetry,
+                role="process",
+                subject=f"{topic}/{group_id}",
+                source=lambda errors: counts_source(lambda: runner.report, topic, group_id, errors),
+                lag_of=(group_id, topic),
+            )
         )
         with stop_on_signals(stop) as signalled:
             report = runner.run(reprocess_failed=reprocess_failed)

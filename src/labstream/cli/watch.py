@@ -13,8 +13,10 @@ import click
 
 from labstream.cli.common import config_option, human_bytes, key_option, stop_on_signals
 from labstream.cli.console import Console
+from labstream.cli.telemetry import TelemetryOptions, monitoring, telemetry_options
 from labstream.config import Config, load_config, parse_bool
 from labstream.errors import ConfigError
+from labstream.heartbeat.sources import watch_source
 from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
 from labstream.receipts import ReceiptCollector
 from labstream.receipts import receipts_topic as default_receipts
@@ -122,7 +124,10 @@ PROGRAM_KEYS: dict[str, Any] = {
     help="Chunk format: labstream's (default) or openmsistream's.",
 )
 @key_option
-def watch(directory: Path | None, config_name: str, topic: str | None, **cli: Any) -> None:
+@telemetry_options
+def watch(
+    directory: Path | None, config_name: str, topic: str | None, telemetry: TelemetryOptions, **cli: Any
+) -> None:
     """Stream every new file below DIRECTORY (subfolders included) to TOPIC.
 
     A file is sent once the instrument has finished writing it. Restarts resume from the
@@ -169,6 +174,15 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
         stack.enter_context(ReceiptCollector(consumer_settings(config, group), receipts, cleaner.on_receipt))
         streamer = DirectoryStreamer(root, producer, options["topic_name"], ledger, stream_options, stop)
         logger.info("starting folder=%s topic=%s state=%s", streamer.root, options["topic_name"], state)
+        stack.enter_context(
+            monitoring(
+                config,
+                telemetry,
+                role="watch",
+                subject=str(streamer.root),
+                source=lambda last_error: watch_source(streamer, ledger, options["topic_name"], last_error),
+            )
+        )
         with stop_on_signals(stop) as signalled, Console(streamer, stop, options["update_seconds"]):
             streamer.run()
         session = dict(streamer.session)
