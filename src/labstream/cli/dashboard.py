@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from pathlib import Path
 
 import click
 
-from labstream.cli.common import config_option
+from labstream.cli.common import config_option, stop_on_signals
 from labstream.config import load_config
 from labstream.errors import ConfigError
 from labstream.heartbeat import DEFAULT_HEARTBEAT_TOPIC
@@ -76,7 +78,16 @@ def dashboard(
         keep_days=keep_days,
         metrics=parse_address(metrics_port) if metrics_port else None,
     )
-    run_dashboard(config, settings, on_ready=lambda url: click.echo(f"dashboard at {url}", err=True))
+    stop = threading.Event()
+    with stop_on_signals(stop) as signalled:
+        run_dashboard(
+            config, settings, stop=stop, on_ready=lambda url: click.echo(f"dashboard at {url}", err=True)
+        )
+    sys.exit(signalled["code"])
+
+
+def _announce(url: str) -> None:
+    click.echo(f"dashboard at {url}", err=True)  # stderr: unbuffered, so a supervisor sees it at once
 
 
 def _token(path: Path | None) -> str | None:

@@ -156,7 +156,8 @@ class LagPoller:
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
-            for group, topic in self.groups():
+            groups = self.groups()
+            for group, topic in groups:
                 if self._stop.is_set():
                     return
                 try:
@@ -164,7 +165,8 @@ class LagPoller:
                     self._store.set_lag(group, topic, lag.messages, self._store.files_waiting(group, topic))
                 except LabstreamError as exc:
                     logger.info("lag not available group=%s topic=%s reason=%s", group, topic, exc)
-            self._stop.wait(max(1.0, self._every - (time.monotonic() - started)))
+            every = self._every if groups else 1.0  # none known yet: look again soon
+            self._stop.wait(max(1.0, every - (time.monotonic() - started)))
 
     def groups(self) -> list[tuple[str, str]]:
         rows = self._store.read(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,7 @@ def run_dashboard(
     stop: threading.Event | None = None,
     verify: Verifier | None = None,
 ) -> None:
-    """Serve until `stop` is set or uvicorn is told to stop (Ctrl+C, SIGTERM)."""
+    """Serve until `stop` is set (the CLI sets it on Ctrl+C or SIGTERM)."""
     import uvicorn  # the `dashboard` extra; the CLI checks it is installed
 
     stop = stop or threading.Event()
@@ -114,12 +115,18 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 class _Server:
-    """uvicorn's Server, stopped by our `stop` event as well as by its own signals."""
+    """uvicorn's Server, stopped by our `stop` event. Signals are the caller's business
+    (the CLI's `stop_on_signals`): uvicorn's own handlers would re-raise SIGTERM at exit."""
 
     def __init__(self, config: Any, stop: threading.Event) -> None:
         import uvicorn
 
-        self._server = uvicorn.Server(config)
+        class Quiet(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
+        self._server = Quiet(config)
         self._stop = stop
         self._watch = threading.Thread(target=self._watch_stop, name="labstream-dashboard-stop", daemon=True)
 
@@ -132,9 +139,7 @@ class _Server:
             self._watch.join()
 
     def _watch_stop(self) -> None:
-        while not self._stop.wait(0.2):
-            if self._server.should_exit:
-                self._stop.set()  # uvicorn got a signal: end the streams so it can finish
+        self._stop.wait()
         self._server.should_exit = True
 
 

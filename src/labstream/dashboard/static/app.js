@@ -80,8 +80,8 @@ function renderConsumer(now) {
     cell(row, c.host);
     cell(row, c.grp);
     cell(row, c.topic);
-    cell(row, c.lag_messages ?? "?", "num");
-    cell(row, c.lag_files ?? "?", "num");
+    cell(row, c.lag_messages ?? "?", "num lag-messages");
+    cell(row, c.lag_files ?? "?", "num lag-files");
     cell(row, c.verified, "num", bytes(c.bytes));
     cell(row, c.failed, "num");
     cell(row, c.last_file || "—");
