@@ -116,6 +116,9 @@ def test_search_finds_a_file_with_every_verdict(store: Store) -> None:
     (found,) = search(store, "sample-42")
     assert found["sent"]["host"] == "pc1" and [r["grp"] for r in found["receipts"]] == ["archive", "s3"]
     assert search(store, "%") == [] and search(store, "") == []
+    for odd in ('"', '" OR "a', "sample-42.tif*", "NEAR(", "\\"):
+        assert search(store, odd) == []  # the index's query syntax never leaks through
+    assert [r["path"] for r in search(store, "42")] == ["run7/sample-42.tif"]  # short: a scan
 
 
 def test_throughput_has_sixty_minutes(store: Store) -> None:

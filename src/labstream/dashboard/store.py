@@ -9,6 +9,7 @@ capped: instances, failures and the per-minute series have row limits, receipts 
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -63,7 +64,10 @@ CREATE TABLE IF NOT EXISTS lag (
     grp TEXT, topic TEXT, messages INTEGER, files INTEGER, at REAL, PRIMARY KEY (grp, topic)
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER);
+CREATE TABLE IF NOT EXISTS paths (id INTEGER PRIMARY KEY, path TEXT UNIQUE);
 """
+# Substring search without a full scan: a trigram index over every path seen (SQLite 3.34+).
+_PATH_INDEX = "CREATE VIRTUAL TABLE IF NOT EXISTS path_index USING fts5(path, tokenize='trigram')"
 
 _INSTANCE_COLUMNS = [
     "instance",
@@ -107,6 +111,11 @@ class Store:
         self._db.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
         self._db.execute("PRAGMA temp_store=FILE")
         self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute(_PATH_INDEX)
+            self.indexed = True
+        except sqlite3.OperationalError:  # an SQLite without FTS5 trigrams: search scans instead
+            self.indexed = False
         self.version = 0
 
     def __enter__(self) -> Store:
@@ -155,6 +164,18 @@ class Store:
         with self._write() as db:
             for topic, receipt in receipts:
                 _add_receipt(db, topic, receipt, now)
+
+    def find_paths(self, text: str, limit: int) -> list[str]:
+        """Paths containing `text` (case-sensitive for 3+ characters, through the index)."""
+        if self.indexed and len(text) >= 3:
+            quoted = '"' + text.replace('"', '""') + '"'
+            rows = self.read(
+                "SELECT path FROM path_index WHERE path_index MATCH ? AND instr(path, ?) > 0 LIMIT ?",
+                (quoted, text, limit),
+            )
+        else:
+            rows = self.read("SELECT path FROM paths WHERE instr(path, ?) > 0 LIMIT ?", (text, limit))
+        return [str(r["path"]) for r in rows]
 
     def count(self, name: str, n: int = 1) -> None:
         """A named counter (rejected messages, ...), shown on the page and in metrics."""
@@ -227,6 +248,7 @@ def _add_sent(db: sqlite3.Connection, beat: Heartbeat, item: Any, now: float) ->
     )
     if known:
         return
+    _remember_path(db, item.path)
     _bump_minute(db, now, item.outcome, item.size)
     if item.outcome == "failed":
         _add_failure(db, now, topic, item.path, beat.instance, item.reason)
@@ -249,6 +271,7 @@ def _add_receipt(db: sqlite3.Connection, topic: str, r: Receipt, now: float) -> 
     )
     if before is not None and before[0] == r.outcome:
         return  # redelivered: already counted
+    _remember_path(db, r.path)
     verified = int(r.outcome == "verified")
     db.execute(
         "INSERT INTO groups (grp, topic, verified, failed, last_file, last_at, last_reason) "
@@ -281,6 +304,13 @@ def _credit_instance(
         db.execute(
             "UPDATE instances SET downstream_failed = downstream_failed + 1 WHERE instance = ?", (instance,)
         )
+
+
+def _remember_path(db: sqlite3.Connection, path: str) -> None:
+    cursor = db.execute("INSERT OR IGNORE INTO paths (path) VALUES (?)", (path,))
+    if cursor.rowcount == 1:
+        with contextlib.suppress(sqlite3.OperationalError):  # no FTS5 here: search scans `paths`
+            db.execute("INSERT INTO path_index (rowid, path) VALUES (?, ?)", (cursor.lastrowid, path))
 
 
 def _bump_minute(db: sqlite3.Connection, now: float, kind: str, size: int) -> None:

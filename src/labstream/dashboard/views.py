@@ -106,11 +106,14 @@ def search(store: Store, query: str) -> list[dict[str, Any]]:
     query = query.strip()[:4096]
     if not query:
         return []
-    versions = store.read(
-        "SELECT topic, path, sha256 FROM files WHERE instr(path, ?) > 0 "
-        "UNION SELECT topic, path, sha256 FROM receipts WHERE instr(path, ?) > 0 LIMIT ?",
-        (query, query, MAX_RESULTS),
-    )
+    versions: list[dict[str, Any]] = []
+    for path in store.find_paths(query, MAX_RESULTS):
+        versions += store.read(
+            "SELECT topic, path, sha256 FROM files WHERE path = ? "
+            "UNION SELECT topic, path, sha256 FROM receipts WHERE path = ?",
+            (path, path),
+        )
+    versions = versions[:MAX_RESULTS]
     results = []
     for v in versions:
         key = (v["topic"], v["path"], v["sha256"])
