@@ -10,6 +10,7 @@ import click
 from labstream import __version__
 from labstream.cli.broker import broker
 from labstream.cli.config import config
+from labstream.cli.dashboard import dashboard
 from labstream.cli.demo import demo
 from labstream.cli.download import download
 from labstream.cli.keygen import keygen
@@ -51,7 +52,20 @@ def cli(verbose: int, quiet: bool) -> None:
         logging.getLogger("labstream.librdkafka").setLevel(logging.WARNING)
 
 
-for command in (broker, config, upload, watch, download, process, status, resend, service, keygen, demo):
+for command in (
+    broker,
+    config,
+    upload,
+    watch,
+    download,
+    process,
+    status,
+    resend,
+    service,
+    keygen,
+    demo,
+    dashboard,
+):
     cli.add_command(command)
 
 

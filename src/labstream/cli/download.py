@@ -17,12 +17,15 @@ from labstream.cli.common import (
     stop_on_signals,
     topic_option,
 )
+from labstream.cli.telemetry import TelemetryOptions, monitoring, telemetry_options
 from labstream.config import Config, load_config
 from labstream.download import Downloader
+from labstream.heartbeat.sources import counts_source
 from labstream.kafka import consumer_settings, ensure_topic, producer_settings
 from labstream.receipts import ReceiptPublisher, SigningKey
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.receipts.keys import signing_key
+from labstream.receipts.signing import heartbeat_signer
 from labstream.wire.crypto import load_cipher
 
 
@@ -59,6 +62,7 @@ from labstream.wire.crypto import load_cipher
 )
 @receipts_key_option
 @key_option
+@telemetry_options
 def download(
     directory: Path,
     config_name: str,
@@ -71,6 +75,7 @@ def download(
     timeout: float,
     receipts_key: str | None,
     encryption_key_file: str | None,
+    telemetry: TelemetryOptions,
 ) -> None:
     """Rebuild files from TOPIC into DIRECTORY, subfolders kept, each verified by SHA-256.
 
@@ -100,6 +105,20 @@ def download(
             stop=stop,
             on_verdict=publisher.publish if publisher else None,
             cipher=cipher,
+        )
+        group_id = str(settings["group.id"])
+        stack.enter_context(
+            monitoring(
+                config,
+                telemetry,
+                role="download",
+                subject=f"{topic}/{group_id}",
+                source=lambda last_error: counts_source(
+                    lambda: downloader.report, topic, group_id, last_error
+                ),
+                lag_of=(group_id, topic),
+                sign=heartbeat_signer(key) if key is not None else None,
+            )
         )
         with stop_on_signals(stop) as signalled:
             report = downloader.run()

@@ -16,13 +16,16 @@ from labstream.cli.common import (
     stop_on_signals,
     topic_option,
 )
+from labstream.cli.telemetry import TelemetryOptions, monitoring, telemetry_options
 from labstream.config import load_config
 from labstream.errors import ConfigError
+from labstream.heartbeat.sources import counts_source
 from labstream.kafka import consumer_settings, ensure_topic, producer_settings
 from labstream.process import ProcessRunner, load_processor
 from labstream.receipts import ReceiptPublisher
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.receipts.keys import signing_key
+from labstream.receipts.signing import heartbeat_signer
 from labstream.upload.ledger import default_state_dir
 from labstream.wire.crypto import load_cipher
 
@@ -59,6 +62,7 @@ from labstream.wire.crypto import load_cipher
 @click.option("--receipts/--no-receipts", default=True, show_default=True)
 @receipts_key_option
 @key_option
+@telemetry_options
 def process(
     processor: str,
     config_name: str,
@@ -73,6 +77,7 @@ def process(
     receipts: bool,
     receipts_key: str | None,
     encryption_key_file: str | None,
+    telemetry: TelemetryOptions,
 ) -> None:
     """Run PROCESSOR (s3, metadata, module:Name or file.py:Name) on every file of TOPIC."""
     config = load_config(config_name)
@@ -104,6 +109,18 @@ def process(
             stop=stop,
             publisher=publisher,
             cipher=load_cipher(encryption_key_file),
+        )
+        group_id = str(settings["group.id"])
+        stack.enter_context(
+            monitoring(
+                config,
+                telemetry,
+                role="process",
+                subject=f"{topic}/{group_id}",
+                source=lambda errors: counts_source(lambda: runner.report, topic, group_id, errors),
+                lag_of=(group_id, topic),
+                sign=heartbeat_signer(key) if key is not None else None,
+            )
         )
         with stop_on_signals(stop) as signalled:
             report = runner.run(reprocess_failed=reprocess_failed)

@@ -19,8 +19,10 @@ from labstream.cli.common import (
     trusted_keys_option,
 )
 from labstream.cli.console import Console
+from labstream.cli.telemetry import TelemetryOptions, monitoring, telemetry_options
 from labstream.config import Config, load_config, parse_bool
 from labstream.errors import ConfigError
+from labstream.heartbeat.sources import watch_source
 from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
 from labstream.locks import InstanceLock
 from labstream.receipts import ReceiptCollector, TrustedKeys
@@ -133,7 +135,10 @@ PROGRAM_KEYS: dict[str, Any] = {
 )
 @trusted_keys_option
 @key_option
-def watch(directory: Path | None, config_name: str, topic: str | None, **cli: Any) -> None:
+@telemetry_options
+def watch(
+    directory: Path | None, config_name: str, topic: str | None, telemetry: TelemetryOptions, **cli: Any
+) -> None:
     """Stream every new file below DIRECTORY (subfolders included) to TOPIC.
 
     A file is sent once the instrument has finished writing it. Restarts resume from the
@@ -194,6 +199,15 @@ def watch(directory: Path | None, config_name: str, topic: str | None, **cli: An
         )
         streamer = DirectoryStreamer(root, producer, options["topic_name"], ledger, stream_options, stop)
         logger.info("starting folder=%s topic=%s state=%s", streamer.root, options["topic_name"], state)
+        stack.enter_context(
+            monitoring(
+                config,
+                telemetry,
+                role="watch",
+                subject=str(streamer.root),
+                source=lambda last_error: watch_source(streamer, ledger, options["topic_name"], last_error),
+            )
+        )
         with stop_on_signals(stop) as signalled, Console(streamer, stop, options["update_seconds"]):
             streamer.run()
         session = dict(streamer.session)

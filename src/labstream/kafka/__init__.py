@@ -10,15 +10,18 @@ from __future__ import annotations
 from labstream.kafka.admin import ensure_topic, ping
 from labstream.kafka.consumer import Consumer, Record
 from labstream.kafka.coordinator import wait_for_coordinator
+from labstream.kafka.lag import GroupLag, group_lag
 from labstream.kafka.producer import Producer
 from labstream.kafka.settings import consumer_settings, producer_settings
 
 __all__ = [
     "Consumer",
+    "GroupLag",
     "Producer",
     "Record",
     "consumer_settings",
     "ensure_topic",
+    "group_lag",
     "ping",
     "producer_settings",
     "wait_for_coordinator",

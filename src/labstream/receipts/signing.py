@@ -1,6 +1,6 @@
 """Ed25519 keys for receipts: a downloader signs, the instrument side trusts listed public keys.
 
-The only module of `receipts` importing `cryptography` (pip install 'labstream[encryption]').
+The only module of `receipts` importing `cryptography` (a core dependency).
 A signing key is a PKCS#8 PEM file (mode 0600); its public key a SubjectPublicKeyInfo PEM
 file next to it, `NAME.pub`. A key id is the first 8 bytes (16 hex digits) of the SHA-256 of
 the raw 32-byte public key: receipts name the key that signed them, and a verifier counts
@@ -9,14 +9,24 @@ one group per key id, whatever group name a receipt claims.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from labstream.errors import ConfigError
 
-__all__ = ["SigningKey", "TrustedKeys", "key_id_of", "write_keypair"]
+__all__ = [
+    "SigningKey",
+    "TrustedKeys",
+    "heartbeat_signer",
+    "heartbeat_verifier",
+    "key_id_of",
+    "write_keypair",
+]
 
 KEYGEN_HINT = "make a pair with `labstream keygen --receipts NAME` (writes NAME and NAME.pub)"
 _MAX_KEY_FILE = 16 * 1024
@@ -170,3 +180,28 @@ def exclusive_write(path: Path, data: bytes, mode: int) -> None:
         raise ConfigError(f"{path}: cannot create: {exc.strerror or exc}") from exc
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+
+
+def heartbeat_signer(key: SigningKey) -> Callable[[bytes], dict[str, Any]]:
+    """Signs heartbeats with a group's receipt key: the "sig" object they carry."""
+
+    def sign(payload: bytes) -> dict[str, Any]:
+        return {"alg": "ed25519", "key": key.key_id, "sig": base64.b64encode(key.sign(payload)).decode()}
+
+    return sign
+
+
+def heartbeat_verifier(trusted: TrustedKeys) -> Callable[[bytes, Mapping[str, Any]], bool]:
+    """True only for a heartbeat signed by one of `trusted` (see `heartbeat_signer`)."""
+
+    def verify(payload: bytes, sig: Mapping[str, Any]) -> bool:
+        key_id, encoded = sig.get("key"), sig.get("sig")
+        if sig.get("alg") != "ed25519" or not isinstance(key_id, str) or not isinstance(encoded, str):
+            return False
+        try:
+            signature = base64.b64decode(encoded, validate=True)
+        except (ValueError, binascii.Error):
+            return False
+        return trusted.verify(key_id, payload, signature)
+
+    return verify

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS files (
     relpath TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     sha256 TEXT, status TEXT NOT NULL, reason TEXT, updated_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS files_updated ON files (updated_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # One row per (file version, claimed group, key id, authenticated): an unauthenticated
@@ -120,6 +121,24 @@ class UploadLedger:
         with self._lock:
             rows = self._db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall()
         return {str(status): int(n) for status, n in rows}
+
+    def backlog(self) -> tuple[int, int]:
+        """Files (and their bytes) queued or being sent."""
+        with self._lock:
+            files, size = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE status IN (?, ?)", UNFINISHED
+            ).fetchone()
+        return int(files), int(size)
+
+    def finished_since(self, after: float, limit: int) -> list[LedgerRow]:
+        """Rows that became `sent` or `failed` after `after` (a time.time()), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM files WHERE updated_at > ? AND status IN ('sent', 'failed') "
+                "ORDER BY updated_at LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [LedgerRow(*row) for row in rows]
 
     def all(self) -> list[LedgerRow]:
         with self._lock:

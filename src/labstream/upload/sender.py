@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from labstream.errors import SourceFileError
 from labstream.kafka import Producer
+from labstream.metrics.latency import CHUNK_LATENCY
 from labstream.upload.source import SourceFile, hash_file
 from labstream.wire import WIRE_FORMATS, Chunk, WireFormat, n_chunks_for
 
@@ -48,7 +49,11 @@ class _FileDeliveries:
         self._on_progress = on_progress
 
     def callback(self, nbytes: int) -> Callable[[str | None], None]:
+        produced = time.monotonic()
+
         def on_delivery(error: str | None) -> None:
+            if error is None:
+                CHUNK_LATENCY.observe(time.monotonic() - produced)
             with self._lock:
                 self._remaining -= 1
                 if error is not None and self._error is None:

@@ -1,0 +1,338 @@
+"""The dashboard's state in SQLite: memory stays bounded however many receipts arrive.
+
+Writers are the reader threads (heartbeats, receipts, lag); readers are the web handlers.
+One connection behind one lock: writes come in batches (one transaction per consumed
+batch), reads are a handful of indexed queries. Everything shown comes from the topics,
+so everything stored is already checked (`parse_heartbeat`, `Receipt.from_bytes`) and
+capped: instances, failures and the per-minute series have row limits, receipts an age.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from labstream.heartbeat import Heartbeat
+from labstream.receipts import Receipt
+
+__all__ = ["MAX_INSTANCES", "Store"]
+
+MAX_INSTANCES = 2000  # hostile or forgetful senders cannot grow the fleet table without end
+MAX_FAILURES = 1000
+MINUTES_KEPT = 48 * 60
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (
+    instance TEXT PRIMARY KEY, role TEXT, host TEXT, pid INTEGER, version TEXT, started REAL,
+    at REAL, interval REAL, state TEXT, folder TEXT, topic TEXT, grp TEXT,
+    queued_files INTEGER, queued_bytes INTEGER, in_flight INTEGER, sent INTEGER, verified INTEGER,
+    failed INTEGER, bytes INTEGER, rate REAL, last_file TEXT, last_file_at REAL, last_error TEXT,
+    trust TEXT, received REAL,
+    last_verified TEXT DEFAULT '', last_verified_at REAL DEFAULT 0, last_verified_by TEXT DEFAULT '',
+    downstream_failed INTEGER DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS instances_received ON instances (received);
+CREATE TABLE IF NOT EXISTS files (
+    topic TEXT, path TEXT, sha256 TEXT, size INTEGER, instance TEXT, host TEXT, outcome TEXT,
+    reason TEXT, at REAL, PRIMARY KEY (topic, path, sha256)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS files_path ON files (path);
+CREATE TABLE IF NOT EXISTS receipts (
+    topic TEXT, path TEXT, sha256 TEXT, grp TEXT, host TEXT, outcome TEXT, reason TEXT,
+    size INTEGER, at REAL, received REAL, PRIMARY KEY (topic, path, sha256, grp)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS receipts_path ON receipts (path);
+CREATE INDEX IF NOT EXISTS receipts_received ON receipts (received);
+CREATE TABLE IF NOT EXISTS groups (
+    grp TEXT, topic TEXT, verified INTEGER DEFAULT 0, failed INTEGER DEFAULT 0,
+    last_file TEXT DEFAULT '', last_at REAL DEFAULT 0, last_reason TEXT DEFAULT '',
+    PRIMARY KEY (grp, topic)
+);
+CREATE TABLE IF NOT EXISTS failures (
+    id INTEGER PRIMARY KEY, at REAL, topic TEXT, path TEXT, source TEXT, reason TEXT
+);
+CREATE TABLE IF NOT EXISTS minutes (
+    minute INTEGER, kind TEXT, files INTEGER, bytes INTEGER, PRIMARY KEY (minute, kind)
+);
+CREATE TABLE IF NOT EXISTS lag (
+    grp TEXT, topic TEXT, messages INTEGER, files INTEGER, at REAL, PRIMARY KEY (grp, topic)
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER);
+CREATE TABLE IF NOT EXISTS paths (id INTEGER PRIMARY KEY, path TEXT UNIQUE);
+"""
+# Substring search without a full scan: a trigram index over every path seen (SQLite 3.34+).
+_PATH_INDEX = "CREATE VIRTUAL TABLE IF NOT EXISTS path_index USING fts5(path, tokenize='trigram')"
+
+_INSTANCE_COLUMNS = [
+    "instance",
+    "role",
+    "host",
+    "pid",
+    "version",
+    "started",
+    "at",
+    "interval",
+    "state",
+    "folder",
+    "topic",
+    "grp",
+    "queued_files",
+    "queued_bytes",
+    "in_flight",
+    "sent",
+    "verified",
+    "failed",
+    "bytes",
+    "rate",
+    "last_file",
+    "last_file_at",
+    "last_error",
+    "trust",
+    "received",
+]
+
+
+class Store:
+    """Thread-safe; `version` grows with every write (the live page pushes on change)."""
+
+    def __init__(self, path: Path | str, *, cache_mib: int = 16) -> None:
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
+        self._db.execute("PRAGMA temp_store=FILE")
+        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute(_PATH_INDEX)
+            self.indexed = True
+        except sqlite3.OperationalError:  # an SQLite without FTS5 trigrams: search scans instead
+            self.indexed = False
+        self.version = 0
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self.version += 1
+
+    def read(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of one query as dicts (column -> value)."""
+        with self._lock:
+            cursor = self._db.execute(sql, tuple(params))
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    # -- writers ---------------------------------------------------------------------------
+
+    def add_heartbeats(self, beats: Iterable[Heartbeat], received: float | None = None) -> None:
+        now = time.time() if received is None else received
+        with self._write() as db:
+            for beat in beats:
+                _upsert_instance(db, beat, now)
+                for item in beat.status.recent:
+                    _add_sent(db, beat, item, now)
+            _cap(db, "instances", "received", MAX_INSTANCES)
+
+    def add_receipts(self, receipts: Iterable[tuple[str, Receipt]], received: float | None = None) -> None:
+        """(data topic, receipt) pairs; a receipt seen before (same outcome) counts once."""
+        now = time.time() if received is None else received
+        with self._write() as db:
+            for topic, receipt in receipts:
+                _add_receipt(db, topic, receipt, now)
+
+    def find_paths(self, text: str, limit: int) -> list[str]:
+        """Paths containing `text` (case-sensitive for 3+ characters, through the index)."""
+        if self.indexed and len(text) >= 3:
+            quoted = '"' + text.replace('"', '""') + '"'
+            rows = self.read(
+                "SELECT path FROM path_index WHERE path_index MATCH ? AND instr(path, ?) > 0 LIMIT ?",
+                (quoted, text, limit),
+            )
+        else:
+            rows = self.read("SELECT path FROM paths WHERE instr(path, ?) > 0 LIMIT ?", (text, limit))
+        return [str(r["path"]) for r in rows]
+
+    def count(self, name: str, n: int = 1) -> None:
+        """A named counter (rejected messages, ...), shown on the page and in metrics."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
+                (name, n, n),
+            )
+
+    def set_lag(self, group: str, topic: str, messages: int, files: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO lag VALUES (?, ?, ?, ?, ?)",
+                (group, topic, messages, files, time.time()),
+            )
+
+    def files_waiting(self, group: str, topic: str, days: float = 7.0) -> int:
+        """Files sent to `topic` (as heartbeats told) that `group` has no receipt for yet."""
+        rows = self.read(
+            "SELECT COUNT(*) AS n FROM files f WHERE f.topic = ? AND f.outcome = 'sent' AND f.at > ? "
+            "AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.topic = f.topic AND r.path = f.path "
+            "AND r.sha256 = f.sha256 AND r.grp = ?)",
+            (topic, time.time() - days * 86400, group),
+        )
+        return int(rows[0]["n"])
+
+    def prune(self, keep_days: float) -> None:
+        """Forget receipts and files older than `keep_days`, and old series minutes."""
+        cutoff = time.time() - keep_days * 86400
+        with self._write() as db:
+            db.execute("DELETE FROM receipts WHERE received < ?", (cutoff,))
+            db.execute("DELETE FROM files WHERE at < ?", (cutoff,))
+            db.execute("DELETE FROM minutes WHERE minute < ?", (int(time.time() // 60) - MINUTES_KEPT,))
+
+
+def _upsert_instance(db: sqlite3.Connection, beat: Heartbeat, received: float) -> None:
+    s = beat.status
+    values = (
+        beat.instance, beat.role, beat.host, beat.pid, beat.version, beat.started, beat.at,
+        beat.interval, beat.state, s.folder, s.topic, s.group, s.queued_files, s.queued_bytes,
+        s.in_flight, s.sent, s.verified, s.failed, s.bytes, beat.rate, s.last_file, s.last_file_at,
+        s.last_error, beat.trust.value, received,
+    )  # fmt: skip
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _INSTANCE_COLUMNS[1:])
+    db.execute(
+        f"INSERT INTO instances ({', '.join(_INSTANCE_COLUMNS)}) VALUES ({', '.join('?' * len(values))}) "
+        f"ON CONFLICT(instance) DO UPDATE SET {updates}",
+        values,
+    )
+
+
+def _add_sent(db: sqlite3.Connection, beat: Heartbeat, item: Any, now: float) -> None:
+    topic = beat.status.topic
+    known = db.execute(
+        "SELECT 1 FROM files WHERE topic = ? AND path = ? AND sha256 = ?", (topic, item.path, item.sha256)
+    ).fetchone()
+    db.execute(
+        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            topic,
+            item.path,
+            item.sha256,
+            item.size,
+            beat.instance,
+            beat.host,
+            item.outcome,
+            item.reason,
+            item.at,
+        ),
+    )
+    if known:
+        return
+    _remember_path(db, item.path)
+    _bump_minute(db, now, item.outcome, item.size)
+    if item.outcome == "failed":
+        _add_failure(db, now, topic, item.path, beat.instance, item.reason)
+    for row in db.execute(
+        "SELECT grp, outcome, at FROM receipts WHERE topic = ? AND path = ? AND sha256 = ?",
+        (topic, item.path, item.sha256),
+    ).fetchall():
+        _credit_instance(db, beat.instance, item.path, row[0], row[1], row[2])
+
+
+def _add_receipt(db: sqlite3.Connection, topic: str, r: Receipt, now: float) -> None:
+    before = db.execute(
+        "SELECT outcome FROM receipts WHERE topic = ? AND path = ? AND sha256 = ? AND grp = ?",
+        (topic, r.path, r.sha256, r.group),
+    ).fetchone()
+    reason = r.reason[:4096]
+    db.execute(
+        "INSERT OR REPLACE INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (topic, r.path, r.sha256, r.group, r.host, r.outcome, reason, r.size, r.at, now),
+    )
+    if before is not None and before[0] == r.outcome:
+        return  # redelivered: already counted
+    _remember_path(db, r.path)
+    verified = int(r.outcome == "verified")
+    db.execute(
+        "INSERT INTO groups (grp, topic, verified, failed, last_file, last_at, last_reason) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(grp, topic) DO UPDATE SET "
+        "verified = verified + excluded.verified, failed = failed + excluded.failed, "
+        "last_file = excluded.last_file, last_at = excluded.last_at, "
+        "last_reason = CASE WHEN excluded.failed > 0 THEN excluded.last_reason ELSE last_reason END",
+        (r.group, topic, verified, 1 - verified, r.path, now, reason),
+    )
+    _bump_minute(db, now, r.outcome, r.size)
+    if not verified:
+        _add_failure(db, now, topic, r.path, r.group, reason)
+    sender = db.execute(
+        "SELECT instance FROM files WHERE topic = ? AND path = ? AND sha256 = ?", (topic, r.path, r.sha256)
+    ).fetchone()
+    if sender is not None:
+        _credit_instance(db, sender[0], r.path, r.group, r.outcome, now)
+
+
+def _credit_instance(
+    db: sqlite3.Connection, instance: str, path: str, group: str, outcome: str, at: float
+) -> None:
+    if outcome == "verified":
+        db.execute(
+            "UPDATE instances SET last_verified = ?, last_verified_at = ?, last_verified_by = ? "
+            "WHERE instance = ? AND last_verified_at <= ?",
+            (path, at, group, instance, at),
+        )
+    else:
+        db.execute(
+            "UPDATE instances SET downstream_failed = downstream_failed + 1 WHERE instance = ?", (instance,)
+        )
+
+
+def _remember_path(db: sqlite3.Connection, path: str) -> None:
+    cursor = db.execute("INSERT OR IGNORE INTO paths (path) VALUES (?)", (path,))
+    if cursor.rowcount == 1:
+        with contextlib.suppress(sqlite3.OperationalError):  # no FTS5 here: search scans `paths`
+            db.execute("INSERT INTO path_index (rowid, path) VALUES (?, ?)", (cursor.lastrowid, path))
+
+
+def _bump_minute(db: sqlite3.Connection, now: float, kind: str, size: int) -> None:
+    db.execute(
+        "INSERT INTO minutes VALUES (?, ?, 1, ?) ON CONFLICT(minute, kind) DO UPDATE SET "
+        "files = files + 1, bytes = bytes + excluded.bytes",
+        (int(now // 60), kind, size),
+    )
+
+
+def _add_failure(db: sqlite3.Connection, now: float, topic: str, path: str, source: str, reason: str) -> None:
+    db.execute(
+        "INSERT INTO failures (at, topic, path, source, reason) VALUES (?, ?, ?, ?, ?)",
+        (now, topic, path, source, reason),
+    )
+    db.execute("DELETE FROM failures WHERE id <= (SELECT MAX(id) FROM failures) - ?", (MAX_FAILURES,))
+
+
+def _cap(db: sqlite3.Connection, table: str, column: str, limit: int) -> None:
+    (count,) = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+    if count > limit:
+        db.execute(
+            f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} ORDER BY {column} LIMIT ?)",
+            (count - limit,),
+        )

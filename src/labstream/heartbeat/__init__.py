@@ -1,0 +1,35 @@
+"""Heartbeats: a running process's state -> small signed-or-not JSON -> the heartbeat topic.
+
+Input: a `snapshot()` callable that says what a `watch`, `download` or `process` is doing
+(backlog, in flight, counts, last file, last error; `sources` builds it from each stage).
+Output: one versioned JSON message every `interval` seconds on the heartbeat topic (by
+default `labstream.heartbeats`), and a final "stopped" one, read by `labstream dashboard`.
+A process that dies simply stops beating: the dashboard shows it *stale* after 3 missed beats.
+"""
+
+from __future__ import annotations
+
+from labstream.heartbeat.format import (
+    DEFAULT_HEARTBEAT_TOPIC,
+    HEARTBEAT_VERSION,
+    MAX_HEARTBEAT_BYTES,
+    Heartbeat,
+    RecentFile,
+    Status,
+    Trust,
+    parse_heartbeat,
+)
+from labstream.heartbeat.publisher import HeartbeatPublisher, Signer
+
+__all__ = [
+    "DEFAULT_HEARTBEAT_TOPIC",
+    "HEARTBEAT_VERSION",
+    "MAX_HEARTBEAT_BYTES",
+    "Heartbeat",
+    "HeartbeatPublisher",
+    "RecentFile",
+    "Signer",
+    "Status",
+    "Trust",
+    "parse_heartbeat",
+]

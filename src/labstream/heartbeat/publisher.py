@@ -1,0 +1,138 @@
+"""Beat every `interval` seconds from a background thread; a final "stopped" beat on exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+from labstream import __version__
+from labstream.heartbeat.format import MAX_RECENT, ROLES, Heartbeat, Status
+
+__all__ = ["HeartbeatPublisher", "Signer"]
+
+logger = logging.getLogger(__name__)
+
+# The signed payload -> the "sig" object to attach (e.g. {"alg": "ed25519", "key": ..., "sig": ...}).
+Signer = Callable[[bytes], dict[str, Any]]
+
+
+class _Producer(Protocol):
+    """What the publisher needs of `labstream.kafka.Producer` (a list fake in tests)."""
+
+    def send(self, topic: str, key: bytes, value: bytes, on_delivery: Callable[[str | None], None]) -> None:
+        """Queue one message."""
+
+    def poll(self, timeout: float = 0.0) -> None:
+        """Serve delivery reports."""
+
+    def flush(self, timeout: float) -> int:
+        """Wait for delivery; messages still queued."""
+
+
+class HeartbeatPublisher:
+    """Publishes `snapshot()` as a heartbeat; a context manager owning one daemon thread.
+
+    `snapshot` runs on the heartbeat thread and must be thread-safe and quick. A failing
+    snapshot or an unreachable broker is logged and the next beat tried: heartbeats never
+    stop the work they report on. `interval` 0 or less publishes nothing at all.
+    """
+
+    def __init__(
+        self,
+        producer: _Producer,
+        topic: str,
+        *,
+        role: str,
+        subject: str,
+        snapshot: Callable[[], Status],
+        interval: float = 10.0,
+        sign: Signer | None = None,
+    ) -> None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        self._producer = producer
+        self._topic = topic
+        self._snapshot = snapshot
+        self._sign = sign
+        self.interval = interval
+        self.host = socket.gethostname()
+        self.instance = f"{role}@{self.host}:{subject}"[:1024]
+        self._template = Heartbeat(
+            instance=self.instance,
+            role=role,
+            host=self.host[:255],
+            pid=os.getpid(),
+            version=__version__,
+            started=time.time(),
+            at=0.0,
+            interval=max(interval, 0.1),
+            state="running",
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="labstream-heartbeat", daemon=True)
+        self._previous: tuple[float, int] | None = None
+        self.beats = 0
+
+    def __enter__(self) -> HeartbeatPublisher:
+        if self.interval > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the thread, publish the "stopped" beat, wait (5 s at most) for delivery."""
+        if not self._thread.is_alive():
+            return
+        self._stop.set()
+        self._thread.join()
+        self.beat("stopped")
+        left = self._producer.flush(5.0)
+        if left:
+            logger.warning("final heartbeat not delivered topic=%s", self._topic)
+
+    def beat(self, state: str = "running") -> None:
+        """Publish one heartbeat now."""
+        try:
+            status = self._snapshot()
+        except Exception:  # a bug in a snapshot must not stop the process it reports on
+            logger.exception("heartbeat snapshot failed")
+            status = Status(last_error="heartbeat snapshot failed")
+        heartbeat = self._heartbeat(status, state)
+        try:
+            self._producer.send(
+                self._topic, self.instance.encode("utf-8"), heartbeat.to_bytes(self._sign), self._on_delivery
+            )
+            self._producer.poll(0)
+        except Exception as exc:  # broker trouble is reported by the data path already
+            logger.warning("heartbeat not sent topic=%s reason=%s", self._topic, exc)
+        self.beats += 1
+
+    def _heartbeat(self, status: Status, state: str) -> Heartbeat:
+        now = time.monotonic()
+        rate = 0.0
+        if self._previous is not None and now > self._previous[0]:
+            rate = max(0, status.bytes - self._previous[1]) / (now - self._previous[0])
+        self._previous = (now, status.bytes)
+        dropped = max(0, len(status.recent) - MAX_RECENT)
+        status = replace(status, recent=status.recent[-MAX_RECENT:])
+        return replace(
+            self._template, at=time.time(), state=state, status=status, rate=rate, recent_dropped=dropped
+        )
+
+    def _loop(self) -> None:
+        while True:
+            self.beat()
+            if self._stop.wait(self.interval):
+                return
+
+    def _on_delivery(self, error: str | None) -> None:
+        if error is not None:
+            logger.warning("heartbeat not delivered topic=%s error=%s", self._topic, error)

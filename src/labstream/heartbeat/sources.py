@@ -1,0 +1,90 @@
+"""`snapshot()` callables for each long-running stage, built from what it already exposes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from labstream.heartbeat.format import MAX_RECENT, MAX_TEXT, RecentFile, Status
+from labstream.upload.ledger import UploadLedger
+
+__all__ = ["StatusSource", "counts_source", "watch_source"]
+
+StatusSource = Callable[[], Status]
+
+
+class _Streamer(Protocol):
+    root: Any
+
+    def status(self) -> dict[str, object]:
+        """DirectoryStreamer.status()."""
+
+
+def watch_source(
+    streamer: _Streamer, ledger: UploadLedger, topic: str, last_error: Callable[[], str]
+) -> StatusSource:
+    """A watcher's state: backlog from the ledger, session counts, files finished since the
+    previous call (sent or failed, with reasons), the last error logged."""
+    lock = threading.Lock()
+    cursor = [time.time()]  # files finished before this process started are not news
+    last: list[tuple[str, float]] = [("", 0.0)]
+
+    def snapshot() -> Status:
+        status = streamer.status()
+        session: Any = status["session"]
+        files, size = ledger.backlog()
+        with lock:
+            rows = ledger.finished_since(cursor[0], MAX_RECENT)
+            if rows:
+                cursor[0] = rows[-1].updated_at
+            recent = tuple(
+                RecentFile(
+                    r.relpath, r.sha256 or "", r.size, r.status, r.updated_at, (r.reason or "")[:MAX_TEXT]
+                )
+                for r in rows
+                if len(r.relpath) <= MAX_TEXT
+            )
+            for item in recent:
+                if item.outcome == "sent":
+                    last[0] = (item.path, item.at)
+            last_file, last_at = last[0]
+        sending: Any = status["sending"]
+        return Status(
+            folder=str(streamer.root)[:MAX_TEXT],
+            topic=topic,
+            queued_files=files,
+            queued_bytes=size,
+            in_flight=max(len(sending), int(status["awaiting_ack"])),  # type: ignore[call-overload]
+            sent=int(session["sent"]),
+            failed=int(session["failed"]),
+            bytes=int(session["bytes"]),
+            last_file=last_file,
+            last_file_at=last_at,
+            last_error=last_error()[:MAX_TEXT],
+            recent=recent,
+        )
+
+    return snapshot
+
+
+def counts_source(
+    report: Callable[[], Any], topic: str, group: str, last_error: Callable[[], str]
+) -> StatusSource:
+    """A downloader's or processor's state from its live report object: verified
+    (`files` or `processed`), failed (+ rejected), bytes."""
+
+    def snapshot() -> Status:
+        current = report()
+        verified = getattr(current, "files", getattr(current, "processed", 0))
+        return Status(
+            topic=topic,
+            group=group[:255],
+            verified=int(verified),
+            failed=int(getattr(current, "failed", 0)) + int(getattr(current, "rejected", 0)),
+            bytes=int(getattr(current, "bytes", 0)),
+            last_error=last_error()[:MAX_TEXT],
+        )
+
+    return snapshot

@@ -1,0 +1,227 @@
+"""The dashboard's store, views, readers' checks and web app, without a broker."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
+
+from labstream.dashboard.app import create_app
+from labstream.dashboard.metrics import fleet_metrics
+from labstream.dashboard.readers import heartbeat_handler, receipt_handler
+from labstream.dashboard.store import MAX_INSTANCES, Store
+from labstream.dashboard.views import fleet, search, throughput
+from labstream.heartbeat import Heartbeat, RecentFile, Status
+from labstream.kafka import Record
+from labstream.receipts import Receipt
+
+SHA = "ab" * 32
+TOKEN = "s3cret-token-0123456789"
+
+
+def beat(instance: str = "watch@pc1:/data", at: float | None = None, **status: Any) -> Heartbeat:
+    role = instance.split("@")[0]
+    now = time.time() if at is None else at
+    return Heartbeat(instance, role, "pc1", 7, "0.1.0", now - 100, now, 10.0, "running", Status(**status))
+
+
+def receipt(
+    path: str = "a.tif", outcome: str = "verified", group: str = "archive", reason: str = ""
+) -> Receipt:
+    return Receipt(path, SHA, 100, outcome, group, "srv", reason, time.time())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store(tmp_path / "d.sqlite") as opened:
+        yield opened  # type: ignore[misc]
+
+
+def test_instrument_shows_sent_then_verified_downstream(store: Store) -> None:
+    store.add_heartbeats(
+        [beat(topic="t", sent=1, recent=(RecentFile("a.tif", SHA, 100, "sent", time.time()),))]
+    )
+    store.add_receipts([("t", receipt())])
+    (row,) = fleet(store)["instruments"]
+    assert (
+        row["state"] == "alive" and row["last_verified"] == "a.tif" and row["last_verified_by"] == "archive"
+    )
+
+
+def test_a_receipt_before_the_heartbeat_that_lists_the_file_still_credits_it(store: Store) -> None:
+    store.add_receipts([("t", receipt(outcome="failed", reason="chunk 2/3 fails its checksum"))])
+    store.add_heartbeats([beat(topic="t", recent=(RecentFile("a.tif", SHA, 100, "sent", time.time()),))])
+    (row,) = fleet(store)["instruments"]
+    assert row["downstream_failed"] == 1
+    (failure,) = fleet(store)["failures"]
+    assert failure["reason"] == "chunk 2/3 fails its checksum" and failure["source"] == "archive"
+
+
+def test_redelivered_receipts_count_once(store: Store) -> None:
+    for _ in range(3):
+        store.add_receipts([("t", receipt())])
+    assert fleet(store)["groups"][0]["verified"] == 1
+
+
+def test_states_alive_stale_stopped(store: Store) -> None:
+    now = time.time()
+    store.add_heartbeats([beat("watch@a:/x", at=now)], received=now)
+    store.add_heartbeats([beat("watch@b:/x", at=now - 31)], received=now - 31)
+    stopped = beat("watch@c:/x", at=now)
+    store.add_heartbeats([Heartbeat(**{**stopped.__dict__, "state": "stopped"})], received=now)
+    # a sender whose clock runs ahead cannot look fresher than its arrival
+    store.add_heartbeats([beat("watch@d:/x", at=now + 3600)], received=now - 40)
+    states = {r["instance"]: r["state"] for r in fleet(store, now)["instruments"]}
+    assert states == {
+        "watch@a:/x": "alive",
+        "watch@b:/x": "stale",
+        "watch@c:/x": "stopped",
+        "watch@d:/x": "stale",
+    }
+
+
+def test_consumers_show_group_lag_and_last_failure(store: Store) -> None:
+    store.add_heartbeats([beat("download@srv:t/archive", topic="t", group="archive", verified=3)])
+    store.add_receipts([("t", receipt("bad.bin", "failed", reason="bad.bin: chunk 2/3 fails its checksum"))])
+    store.set_lag("archive", "t", 12, 2)
+    (row,) = fleet(store)["consumers"]
+    assert (row["lag_messages"], row["lag_files"], row["verified"]) == (12, 2, 3)
+    assert row["last_reason"] == "bad.bin: chunk 2/3 fails its checksum"
+
+
+def test_files_waiting_counts_sent_files_a_group_has_not_receipted(store: Store) -> None:
+    recent = tuple(RecentFile(f"f{i}", SHA, 1, "sent", time.time()) for i in range(5))
+    store.add_heartbeats([beat(topic="t", recent=recent)])
+    store.add_receipts([("t", receipt("f1")), ("t", receipt("f2")), ("t", receipt("f3", group="other"))])
+    assert store.files_waiting("archive", "t") == 3
+
+
+def test_instances_are_capped(store: Store) -> None:
+    store.add_heartbeats([beat(f"watch@h{i}:/x") for i in range(MAX_INSTANCES + 50)])
+    assert len(fleet(store)["instruments"]) == MAX_INSTANCES
+
+
+def test_search_finds_a_file_with_every_verdict(store: Store) -> None:
+    store.add_heartbeats(
+        [beat(topic="t", recent=(RecentFile("run7/sample-42.tif", SHA, 100, "sent", time.time()),))]
+    )
+    store.add_receipts(
+        [("t", receipt("run7/sample-42.tif")), ("t", receipt("run7/sample-42.tif", group="s3"))]
+    )
+    (found,) = search(store, "sample-42")
+    assert found["sent"]["host"] == "pc1" and [r["grp"] for r in found["receipts"]] == ["archive", "s3"]
+    assert search(store, "%") == [] and search(store, "") == []
+    for odd in ('"', '" OR "a', "sample-42.tif*", "NEAR(", "\\"):
+        assert search(store, odd) == []  # the index's query syntax never leaks through
+    assert [r["path"] for r in search(store, "42")] == ["run7/sample-42.tif"]  # short: a scan
+
+
+def test_throughput_has_sixty_minutes(store: Store) -> None:
+    store.add_receipts([("t", receipt())])
+    series = throughput(store)
+    assert len(series["t"]) == 60 and series["verified"][-1] == 100.0
+
+
+def test_prune_forgets_old_receipts(store: Store) -> None:
+    store.add_receipts([("t", receipt())], received=time.time() - 40 * 86400)
+    store.prune(30)
+    assert search(store, "a.tif") == []
+
+
+def test_readers_count_and_skip_hostile_messages(store: Store) -> None:
+    good = beat(topic="t").to_bytes()
+    records = [Record("hb", 0, i, None, v) for i, v in enumerate([b"{", b"[" * 10**5, good, b"\x00" * 10**6])]
+    heartbeat_handler(store)(records)
+    bad_receipts = [
+        b"{}",
+        json.dumps({**json.loads(receipt().to_bytes()), "path": "x" * 5000}).encode(),
+        json.dumps({**json.loads(receipt().to_bytes()), "group": "\ud800"}).encode(),
+        json.dumps({**json.loads(receipt().to_bytes()), "size": -5}).encode(),
+        b"[" * 100_000,
+    ]
+    receipt_handler(store)([Record("t.receipts", 0, i, None, v) for i, v in enumerate(bad_receipts)])
+    receipt_handler(store)([Record("t.receipts", 0, 9, None, receipt().to_bytes())])
+    view = fleet(store)
+    assert view["rejected"] == {"rejected heartbeats": 3, "rejected receipts": 5}
+    assert len(view["instruments"]) == 1 and view["groups"][0]["topic"] == "t"
+
+
+def test_app_serves_page_api_vendored_js_and_security_headers(store: Store) -> None:
+    store.add_heartbeats([beat(topic="t", last_file="<script>alert(1)</script>")])
+    client = TestClient(create_app(store))
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/uPlot.iife.min.js" in page.text
+    assert "http" not in page.text.replace('lang="en"', "")  # no CDN links
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert client.get("/static/uPlot.iife.min.js").status_code == 200
+    assert client.get("/static/uPlot.LICENSE").text.startswith("The MIT License")
+    assert client.get("/api/fleet").json()["instruments"][0]["last_file"] == "<script>alert(1)</script>"
+    assert client.get("/api/search", params={"q": "nothing"}).json() == {"results": []}
+    assert len(client.get("/api/throughput").json()["t"]) == 60
+    assert client.get("/api/health").json() == {"ok": True, "errors": []}
+
+
+def test_page_script_sets_text_never_html() -> None:
+    script = (Path(__file__).parents[2] / "src/labstream/dashboard/static/app.js").read_text()
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "eval(" not in script
+
+
+def test_token_is_required_when_set(store: Store) -> None:
+    client = TestClient(create_app(store, token=TOKEN))
+    assert client.get("/api/fleet").status_code == 401
+    assert client.get("/?token=wrong", follow_redirects=False).status_code == 401
+    assert client.get("/api/fleet", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    answer = client.get(f"/?token={TOKEN}", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+    assert "httponly" in answer.headers["set-cookie"].lower()
+    assert client.get("/api/fleet").status_code == 200  # the cookie now
+    assert (
+        TestClient(create_app(store, token=TOKEN), cookies={"labstream_dashboard": "x"}).get("/").status_code
+        == 401
+    )
+
+
+def test_events_stream_pushes_the_view(store: Store) -> None:
+    import threading
+
+    store.add_heartbeats([beat(topic="t")])
+    stop = threading.Event()
+    client = TestClient(create_app(store, stop=stop))
+    with client.stream("GET", "/events") as answer:
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        for line in answer.iter_lines():
+            if line.startswith("data: "):
+                view = json.loads(line.removeprefix("data: "))
+                stop.set()
+                break
+    assert view["fleet"]["instruments"][0]["instance"] == "watch@pc1:/data"
+
+
+def test_fleet_metrics_parse_with_prometheus_parser(store: Store) -> None:
+    now = time.time()
+    store.add_heartbeats([beat("watch@a:/x", at=now - 100, queued_files=7)], received=now - 100)
+    store.add_receipts([("t", receipt(outcome="failed", reason="r"))])
+    store.set_lag("archive", "t", 5, 1)
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(type("C", (), {"collect": lambda self: fleet_metrics(store)()})())
+    text = generate_latest(registry).decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
+    labels = (("group", ""), ("host", "pc1"), ("instance", "watch@a:/x"), ("role", "watch"), ("topic", ""))
+    assert samples[("labstream_instance_up", labels)] == 0.0
+    assert samples[("labstream_instance_backlog_files", labels)] == 7.0
+    assert (
+        samples[("labstream_receipts_total", (("group", "archive"), ("outcome", "failed"), ("topic", "t")))]
+        == 1
+    )
+    assert samples[("labstream_consumer_lag_messages", (("group", "archive"), ("topic", "t")))] == 5
