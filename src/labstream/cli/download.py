@@ -12,7 +12,7 @@ import click
 from labstream.cli.common import config_option, human_bytes, key_option, stop_on_signals, topic_option
 from labstream.config import Config, load_config
 from labstream.download import Downloader
-from labstream.kafka import consumer_settings, ensure_topic, producer_settings
+from labstream.kafka import consumer_settings, ensure_topic, producer_settings, static_membership
 from labstream.receipts import ReceiptPublisher
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.wire.crypto import load_cipher
@@ -69,7 +69,7 @@ def download(
     """
     cipher = load_cipher(encryption_key_file)
     config = load_config(config_name)
-    settings = consumer_settings(config, group)
+    settings = static_membership(consumer_settings(config, group), config, directory)
     # Also the reachability check. A downloader may start before anything was uploaded: the
     # topic it waits for must exist, or the consumer would not notice it appear for minutes.
     ensure_topic(producer_settings(config), topic, timeout=timeout)

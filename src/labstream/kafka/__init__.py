@@ -10,7 +10,12 @@ from __future__ import annotations
 from labstream.kafka.admin import ensure_topic, ping
 from labstream.kafka.consumer import Consumer, Record
 from labstream.kafka.producer import Producer
-from labstream.kafka.settings import consumer_settings, producer_settings
+from labstream.kafka.settings import (
+    consumer_settings,
+    member_for_thread,
+    producer_settings,
+    static_membership,
+)
 
 __all__ = [
     "Consumer",
@@ -18,6 +23,8 @@ __all__ = [
     "Record",
     "consumer_settings",
     "ensure_topic",
+    "member_for_thread",
     "ping",
     "producer_settings",
+    "static_membership",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,10 +11,14 @@ from typing import Any
 import confluent_kafka
 
 from labstream.errors import KafkaError
+from labstream.kafka.quiet import in_outage, note_success, outage_filter
 
 __all__ = ["Consumer", "OnPartitions", "Record"]
 
 logger = logging.getLogger(__name__)
+logger.addFilter(outage_filter)
+# While an outage is reported, ask for metadata this often to notice the cluster is back.
+PROBE_SECONDS = 1.0
 
 OnPartitions = Callable[[list[tuple[str, int]]], None]
 
@@ -43,6 +48,9 @@ class Consumer:
     ) -> None:
         """`start_at_ms`: begin each partition at the first message at or after this time."""
         self._consumer = confluent_kafka.Consumer({**settings, "error_cb": _on_error})
+        self._member = settings.get("group.instance.id")
+        self._topics = topics
+        self._probed = 0.0
         self._start_at_ms = start_at_ms
         self._on_assign = on_assign
         self._on_revoke = on_revoke
@@ -66,6 +74,10 @@ class Consumer:
             if messages and max_records > 1:
                 messages += self._consumer.consume(max_records - 1, 0)
         records = []
+        if messages:
+            note_success("consumer")
+        elif in_outage():
+            self._probe()
         for message in messages:
             error = message.error()
             if error is None:
@@ -80,11 +92,30 @@ class Consumer:
                 )
             elif error.code() == confluent_kafka.KafkaError._PARTITION_EOF:
                 continue
+            elif error.code() == confluent_kafka.KafkaError.FENCED_INSTANCE_ID or (
+                error.fatal() and self._member is not None
+            ):
+                raise KafkaError(
+                    f"another consumer uses group.instance.id={self._member} (a second downloader "
+                    "or processor on the same folder and group?); stop it, or set [consumer] "
+                    f"group.instance.id to a unique value or none ({error.str()})"
+                )
             elif error.fatal() or error.code() == confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise KafkaError(f"consumer error: {error.str()}")
             else:
                 logger.warning("consumer error (retrying) error=%s", error.str())
         return records
+
+    def _probe(self) -> None:
+        """One metadata request at most every PROBE_SECONDS: does the cluster answer again?"""
+        if time.monotonic() - self._probed < PROBE_SECONDS:
+            return
+        self._probed = time.monotonic()
+        try:
+            self._consumer.list_topics(self._topics[0] if self._topics else None, timeout=0.5)
+        except confluent_kafka.KafkaException:
+            return
+        note_success("consumer")
 
     def store(self, topic: str, partition: int, offset: int) -> None:
         """Mark every message before `offset` as durable; auto-commit sends it."""
@@ -130,6 +161,8 @@ class Consumer:
 
 
 def _on_error(error: confluent_kafka.KafkaError) -> None:
+    if error.fatal():
+        return  # consume() raises it as one clear error
     if error.code() == confluent_kafka.KafkaError._ALL_BROKERS_DOWN:
         logger.warning(
             "all Kafka brokers are unreachable; waiting for one to come back error=%s", error.str()
