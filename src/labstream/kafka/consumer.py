@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +20,8 @@ logger = logging.getLogger(__name__)
 logger.addFilter(outage_filter)
 # While an outage is reported, ask for metadata this often to notice the cluster is back.
 PROBE_SECONDS = 1.0
+# A static member fenced twice within this time is fenced by another process, not by an outage.
+REJOIN_SECONDS = 60.0
 
 OnPartitions = Callable[[list[tuple[str, int]]], None]
 
@@ -47,16 +50,22 @@ class Consumer:
         start_at_ms: int | None = None,
     ) -> None:
         """`start_at_ms`: begin each partition at the first message at or after this time."""
-        self._consumer = confluent_kafka.Consumer({**settings, "error_cb": _on_error})
+        self._settings = settings
         self._member = settings.get("group.instance.id")
         self._topics = topics
         self._probed = 0.0
+        self._fenced_at = -REJOIN_SECONDS
         self._start_at_ms = start_at_ms
         self._on_assign = on_assign
         self._on_revoke = on_revoke
-        self._consumer.subscribe(
-            topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked
+        self._consumer = self._open()
+
+    def _open(self) -> Any:
+        consumer = confluent_kafka.Consumer({**self._settings, "error_cb": _on_error})
+        consumer.subscribe(
+            self._topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked
         )
+        return consumer
 
     def __enter__(self) -> Consumer:
         return self
@@ -92,19 +101,34 @@ class Consumer:
                 )
             elif error.code() == confluent_kafka.KafkaError._PARTITION_EOF:
                 continue
-            elif error.code() == confluent_kafka.KafkaError.FENCED_INSTANCE_ID or (
-                error.fatal() and self._member is not None
-            ):
-                raise KafkaError(
-                    f"another consumer uses group.instance.id={self._member} (a second downloader "
-                    "or processor on the same folder and group?); stop it, or set [consumer] "
-                    f"group.instance.id to a unique value or none ({error.str()})"
-                )
-            elif error.fatal() or error.code() == confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART:
+            elif self._member is not None and _is_fatal(error):
+                self._rejoin_fenced(error)
+                return records
+            elif _is_fatal(error) or error.code() == confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise KafkaError(f"consumer error: {error.str()}")
             else:
                 logger.warning("consumer error (retrying) error=%s", error.str())
         return records
+
+    def _rejoin_fenced(self, error: Any) -> None:
+        """A static member fenced: after a broker outage longer than the session, librdkafka
+        rejoins under a new member id and a request still carrying the old one is fenced (a
+        fatal error). Start a fresh consumer once; fenced again soon after, another process
+        really uses the same id, and that is one clear error."""
+        if time.monotonic() - self._fenced_at < REJOIN_SECONDS:
+            raise KafkaError(
+                f"another consumer uses group.instance.id={self._member} (a second downloader "
+                "or processor on the same folder and group?); stop it, or set [consumer] "
+                f"group.instance.id to a unique value or none ({error.str()})"
+            )
+        self._fenced_at = time.monotonic()
+        logger.warning("static member fenced; rejoining member=%s", self._member)
+        lost = [(p.topic, p.partition) for p in self._consumer.assignment()]
+        if lost and self._on_revoke:
+            self._on_revoke(lost)
+        with contextlib.suppress(confluent_kafka.KafkaException, RuntimeError):
+            self._consumer.close()
+        self._consumer = self._open()
 
     def _probe(self) -> None:
         """One metadata request at most every PROBE_SECONDS: does the cluster answer again?"""
@@ -158,6 +182,13 @@ class Consumer:
         logger.info("partitions revoked partitions=%s", [p.partition for p in partitions])
         if self._on_revoke:
             self._on_revoke([(p.topic, p.partition) for p in partitions])
+
+
+def _is_fatal(error: Any) -> bool:
+    return bool(
+        error.fatal()
+        or error.code() in (confluent_kafka.KafkaError._FATAL, confluent_kafka.KafkaError.FENCED_INSTANCE_ID)
+    )
 
 
 def _on_error(error: confluent_kafka.KafkaError) -> None:
