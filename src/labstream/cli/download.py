@@ -21,7 +21,7 @@ from labstream.cli.telemetry import TelemetryOptions, monitoring, telemetry_opti
 from labstream.config import Config, load_config
 from labstream.download import Downloader
 from labstream.heartbeat.sources import counts_source
-from labstream.kafka import consumer_settings, ensure_topic, producer_settings
+from labstream.kafka import consumer_settings, ensure_topic, producer_settings, static_membership
 from labstream.receipts import ReceiptPublisher, SigningKey
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.receipts.keys import signing_key
@@ -85,7 +85,7 @@ def download(
     cipher = load_cipher(encryption_key_file)
     config = load_config(config_name)
     key = signing_key(config, receipts_key) if receipts else None
-    settings = consumer_settings(config, group)
+    settings = static_membership(consumer_settings(config, group), config, directory)
     # Also the reachability check. A downloader may start before anything was uploaded: the
     # topic it waits for must exist, or the consumer would not notice it appear for minutes.
     ensure_topic(producer_settings(config), topic, timeout=timeout)

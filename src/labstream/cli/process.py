@@ -20,7 +20,7 @@ from labstream.cli.telemetry import TelemetryOptions, monitoring, telemetry_opti
 from labstream.config import load_config
 from labstream.errors import ConfigError
 from labstream.heartbeat.sources import counts_source
-from labstream.kafka import consumer_settings, ensure_topic, producer_settings
+from labstream.kafka import consumer_settings, ensure_topic, producer_settings, static_membership
 from labstream.process import ProcessRunner, load_processor
 from labstream.receipts import ReceiptPublisher
 from labstream.receipts import receipts_topic as default_receipts
@@ -87,6 +87,7 @@ def process(
     ensure_topic(producer_settings(config), topic)  # also the reachability check
     kwargs = dict(_split(o) for o in options)
     workdir = workdir or default_state_dir(Path("process"), f"{topic}-{settings['group.id']}")
+    settings = static_membership(settings, config, workdir)
     stop = threading.Event()
     with ExitStack() as stack:
         built = load_processor(processor, kwargs, {"config": config, "data_topic": topic})

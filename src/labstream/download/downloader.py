@@ -17,7 +17,7 @@ from labstream.download.assembler import Assembler, DoneFile, OnVerdict, Outcome
 from labstream.download.ledger import Ledger
 from labstream.download.placement import STATE_DIRNAME
 from labstream.errors import LabstreamError, OutputError
-from labstream.kafka import Consumer, Record
+from labstream.kafka import Consumer, Record, member_for_thread
 from labstream.locks import InstanceLock
 from labstream.processes import pid_alive
 from labstream.wire.crypto import PayloadCipher
@@ -27,6 +27,7 @@ __all__ = ["DownloadReport", "Downloader"]
 logger = logging.getLogger(__name__)
 BATCH = 64  # bounds memory: at most 64 chunks (32 MiB at 512 KiB) in hand per thread
 POLL_SECONDS = 0.5
+SPACE_PROBE_SECONDS = 0.25  # while the output folder is full: how often free space is checked
 # Before any partition is assigned (a group still rebalancing after a crash), idleness
 # counts only after this long, so --exit-when-idle does not quit while joining.
 JOIN_GRACE_SECONDS = 30.0
@@ -91,7 +92,7 @@ class Downloader:
             _remove_stale_partials(self._out_dir / STATE_DIRNAME / "partial")
             workers = [
                 threading.Thread(
-                    target=self._work, args=(ledger,), daemon=True, name=f"labstream-download-{i}"
+                    target=self._work, args=(ledger, i), daemon=True, name=f"labstream-download-{i}"
                 )
                 for i in range(self._threads)
             ]
@@ -124,7 +125,7 @@ class Downloader:
         with self._lock:
             return time.monotonic() - self._last_activity
 
-    def _work(self, ledger: Ledger) -> None:
+    def _work(self, ledger: Ledger, index: int) -> None:
         assembler = Assembler(self._out_dir, ledger, self._on_verdict, self._cipher)
         next_offsets: dict[TopicPartition, int] = {}
         stored: dict[TopicPartition, int] = {}
@@ -137,7 +138,7 @@ class Downloader:
 
         try:
             with Consumer(
-                self._settings,
+                member_for_thread(self._settings, index),
                 [self._topic],
                 on_revoke=on_revoke,
                 on_assign=lambda _: self._touch(assigned=True),
@@ -172,21 +173,30 @@ class Downloader:
 
     def _retry_output(self, action: Callable[[], T]) -> T:
         """Run `action`; while the output folder cannot be written (full disk, ...), wait and
-        retry. Offsets stay where they are meanwhile, so nothing is lost if we stop."""
+        retry. Offsets stay where they are meanwhile, so nothing is lost if we stop.
+
+        The retry waits out a back-off doubling up to 30 s, but free space is probed every
+        SPACE_PROBE_SECONDS meanwhile, so writing resumes within a second of space returning."""
         delay = 1.0
+        quiet = False  # a retry because space grew and failed again is not logged again
         while True:
             try:
                 return action()
             except OutputError as exc:
-                logger.error(
-                    "cannot write the output folder; waiting, offsets not committed retry_in=%gs reason=%s",
-                    delay,
-                    exc,
-                )
+                if not quiet:
+                    logger.error(
+                        "cannot write the output folder; waiting, offsets not committed "
+                        "retry_in=%gs reason=%s",
+                        delay,
+                        exc,
+                    )
                 self._touch()  # waiting for space is not being idle
-                if self.stop.wait(delay):
+                waited = _wait_for_space(self.stop, self._out_dir, delay)
+                if waited is None:
                     raise
-                delay = min(delay * 2, 30.0)
+                quiet = waited
+                if not waited:
+                    delay = min(delay * 2, 30.0)
 
     def _count(self, outcome: Outcome, nbytes: int) -> None:
         with self._lock:
@@ -202,6 +212,27 @@ class Downloader:
                 self.report.bytes += nbytes
         if self._on_outcome is not None:
             self._on_outcome(outcome, nbytes)
+
+
+def _wait_for_space(stop: threading.Event, folder: Path, seconds: float) -> bool | None:
+    """Wait up to `seconds`, returning early (True) once `folder` has more free space than now;
+    False when the time is up, None when `stop` was set. Each probe is one statfs call."""
+    before = _free_bytes(folder)
+    deadline = time.monotonic() + seconds
+    while not stop.wait(min(SPACE_PROBE_SECONDS, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline:
+            return False
+        now = _free_bytes(folder)
+        if before is not None and now is not None and now > before:
+            return True
+    return None
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
 
 
 def _store_safe_offsets(

@@ -12,7 +12,12 @@ from labstream.kafka.consumer import Consumer, Record
 from labstream.kafka.coordinator import wait_for_coordinator
 from labstream.kafka.lag import GroupLag, group_lag
 from labstream.kafka.producer import Producer
-from labstream.kafka.settings import consumer_settings, producer_settings
+from labstream.kafka.settings import (
+    consumer_settings,
+    member_for_thread,
+    producer_settings,
+    static_membership,
+)
 
 __all__ = [
     "Consumer",
@@ -22,7 +27,9 @@ __all__ = [
     "consumer_settings",
     "ensure_topic",
     "group_lag",
+    "member_for_thread",
     "ping",
     "producer_settings",
+    "static_membership",
     "wait_for_coordinator",
 ]

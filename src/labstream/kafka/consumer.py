@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,10 +12,16 @@ from typing import Any
 import confluent_kafka
 
 from labstream.errors import KafkaError
+from labstream.kafka.quiet import in_outage, note_success, outage_filter
 
 __all__ = ["Consumer", "OnPartitions", "Record"]
 
 logger = logging.getLogger(__name__)
+logger.addFilter(outage_filter)
+# While an outage is reported, ask for metadata this often to notice the cluster is back.
+PROBE_SECONDS = 1.0
+# A static member fenced twice within this time is fenced by another process, not by an outage.
+REJOIN_SECONDS = 60.0
 
 OnPartitions = Callable[[list[tuple[str, int]]], None]
 
@@ -42,13 +50,22 @@ class Consumer:
         start_at_ms: int | None = None,
     ) -> None:
         """`start_at_ms`: begin each partition at the first message at or after this time."""
-        self._consumer = confluent_kafka.Consumer({**settings, "error_cb": _on_error})
+        self._settings = settings
+        self._member = settings.get("group.instance.id")
+        self._topics = topics
+        self._probed = 0.0
+        self._fenced_at = -REJOIN_SECONDS
         self._start_at_ms = start_at_ms
         self._on_assign = on_assign
         self._on_revoke = on_revoke
-        self._consumer.subscribe(
-            topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked
+        self._consumer = self._open()
+
+    def _open(self) -> Any:
+        consumer = confluent_kafka.Consumer({**self._settings, "error_cb": _on_error})
+        consumer.subscribe(
+            self._topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked
         )
+        return consumer
 
     def __enter__(self) -> Consumer:
         return self
@@ -66,6 +83,10 @@ class Consumer:
             if messages and max_records > 1:
                 messages += self._consumer.consume(max_records - 1, 0)
         records = []
+        if messages:
+            note_success("consumer")
+        elif in_outage():
+            self._probe()
         for message in messages:
             error = message.error()
             if error is None:
@@ -80,11 +101,45 @@ class Consumer:
                 )
             elif error.code() == confluent_kafka.KafkaError._PARTITION_EOF:
                 continue
-            elif error.fatal() or error.code() == confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART:
+            elif self._member is not None and _is_fatal(error):
+                self._rejoin_fenced(error)
+                return records
+            elif _is_fatal(error) or error.code() == confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise KafkaError(f"consumer error: {error.str()}")
             else:
                 logger.warning("consumer error (retrying) error=%s", error.str())
         return records
+
+    def _rejoin_fenced(self, error: Any) -> None:
+        """A static member fenced: after a broker outage longer than the session, librdkafka
+        rejoins under a new member id and a request still carrying the old one is fenced (a
+        fatal error). Start a fresh consumer once; fenced again soon after, another process
+        really uses the same id, and that is one clear error."""
+        if time.monotonic() - self._fenced_at < REJOIN_SECONDS:
+            raise KafkaError(
+                f"another consumer uses group.instance.id={self._member} (a second downloader "
+                "or processor on the same folder and group?); stop it, or set [consumer] "
+                f"group.instance.id to a unique value or none ({error.str()})"
+            )
+        self._fenced_at = time.monotonic()
+        logger.warning("static member fenced; rejoining member=%s", self._member)
+        lost = [(p.topic, p.partition) for p in self._consumer.assignment()]
+        if lost and self._on_revoke:
+            self._on_revoke(lost)
+        with contextlib.suppress(confluent_kafka.KafkaException, RuntimeError):
+            self._consumer.close()
+        self._consumer = self._open()
+
+    def _probe(self) -> None:
+        """One metadata request at most every PROBE_SECONDS: does the cluster answer again?"""
+        if time.monotonic() - self._probed < PROBE_SECONDS:
+            return
+        self._probed = time.monotonic()
+        try:
+            self._consumer.list_topics(self._topics[0] if self._topics else None, timeout=0.5)
+        except confluent_kafka.KafkaException:
+            return
+        note_success("consumer")
 
     def store(self, topic: str, partition: int, offset: int) -> None:
         """Mark every message before `offset` as durable; auto-commit sends it."""
@@ -129,7 +184,16 @@ class Consumer:
             self._on_revoke([(p.topic, p.partition) for p in partitions])
 
 
+def _is_fatal(error: Any) -> bool:
+    return bool(
+        error.fatal()
+        or error.code() in (confluent_kafka.KafkaError._FATAL, confluent_kafka.KafkaError.FENCED_INSTANCE_ID)
+    )
+
+
 def _on_error(error: confluent_kafka.KafkaError) -> None:
+    if error.fatal():
+        return  # consume() raises it as one clear error
     if error.code() == confluent_kafka.KafkaError._ALL_BROKERS_DOWN:
         logger.warning(
             "all Kafka brokers are unreachable; waiting for one to come back error=%s", error.str()

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import confluent_kafka
 
 from labstream.errors import DeliveryError, KafkaError
+from labstream.kafka.quiet import in_outage, note_success, outage_filter
 
 __all__ = ["OnDelivery", "Producer"]
 
 logger = logging.getLogger(__name__)
+logger.addFilter(outage_filter)
+# While an outage is reported, ask for metadata this often to notice the cluster is back.
+PROBE_SECONDS = 1.0
 
 # Called from poll()/flush() with the error text (None when acknowledged).
 OnDelivery = Callable[[str | None], None]
@@ -26,6 +31,7 @@ class Producer:
         self._fatal: str | None = None
         self._lock = threading.Lock()
         self._producer = confluent_kafka.Producer({**settings, "error_cb": self._on_error})
+        self._probed = 0.0
 
     def __enter__(self) -> Producer:
         return self
@@ -51,6 +57,13 @@ class Producer:
     def poll(self, timeout: float = 0.0) -> None:
         self._producer.poll(timeout)
         self.raise_if_fatal()
+        if in_outage() and time.monotonic() - self._probed >= PROBE_SECONDS:
+            self._probed = time.monotonic()
+            try:
+                self._producer.list_topics(timeout=0.2)
+            except confluent_kafka.KafkaException:
+                return
+            note_success("producer")
 
     def flush(self, timeout: float) -> int:
         """Wait up to `timeout` seconds for delivery reports; returns messages still queued."""
@@ -78,6 +91,8 @@ class Producer:
 
 def _delivery_adapter(on_delivery: OnDelivery) -> Callable[[Any, Any], None]:
     def callback(error: confluent_kafka.KafkaError | None, _message: Any) -> None:
+        if error is None:
+            note_success("producer")
         on_delivery(None if error is None else error.str())
 
     return callback

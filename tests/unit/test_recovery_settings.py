@@ -1,0 +1,53 @@
+"""The outage log filter and the static membership settings (issue 18)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from labstream.config import Config
+from labstream.kafka import consumer_settings, member_for_thread, static_membership
+from labstream.kafka.quiet import OutageFilter
+
+
+def record(message: str, level: int = logging.WARNING) -> logging.LogRecord:
+    return logging.LogRecord("labstream.librdkafka", level, __file__, 1, message, None, None)
+
+
+def test_outage_filter_passes_one_line_per_condition_per_interval() -> None:
+    now = [0.0]
+    quiet = OutageFilter(interval=10.0, clock=lambda: now[0])
+    passed = []
+    for step in range(200):  # 20 s of reconnect failures every 100 ms, numbers changing
+        now[0] = step / 10
+        passed.append(quiet.filter(record(f"Connect to 127.0.0.1:{step} failed (after {step}ms)")))
+    assert passed.count(True) == 2
+    assert quiet.filter(record("another condition"))
+    assert quiet.filter(record("info lines always pass", logging.INFO))
+    assert quiet.recovered() is not None and quiet.recovered() is None  # one "back" per outage
+
+
+def test_static_membership_is_stable_per_folder_and_group_and_only_where_asked(tmp_path: Path) -> None:
+    config = Config("test", {"cluster": {"bootstrap.servers": "127.0.0.1:1"}})
+    plain = consumer_settings(config, "g")
+    assert "group.instance.id" not in plain  # status readers and receipt collectors
+    first = static_membership(plain, config, tmp_path / "out")
+    assert (
+        first["group.instance.id"] == static_membership(plain, config, tmp_path / "out")["group.instance.id"]
+    )
+    assert first["group.instance.id"] != static_membership(plain, config, tmp_path / "x")["group.instance.id"]
+    assert len(member_for_thread(first, 7)["group.instance.id"]) <= 249
+    assert (
+        member_for_thread(first, 0)["group.instance.id"] != member_for_thread(first, 1)["group.instance.id"]
+    )
+
+
+def test_static_membership_can_be_overridden_or_turned_off(tmp_path: Path) -> None:
+    for value, expected in (("mine", "mine"), ("none", None)):
+        config = Config(
+            "test",
+            {"cluster": {"bootstrap.servers": "127.0.0.1:1"}, "consumer": {"group.instance.id": value}},
+        )
+        plain = consumer_settings(config, "g")
+        assert "group.instance.id" not in plain
+        assert static_membership(plain, config, tmp_path).get("group.instance.id") == expected
