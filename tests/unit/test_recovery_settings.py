@@ -51,3 +51,14 @@ def test_static_membership_can_be_overridden_or_turned_off(tmp_path: Path) -> No
         plain = consumer_settings(config, "g")
         assert "group.instance.id" not in plain
         assert static_membership(plain, config, tmp_path).get("group.instance.id") == expected
+
+
+def test_timed_out_requests_librdkafka_retries_are_information_not_problems() -> None:
+    quiet = OutageFilter(interval=10.0, clock=lambda: 0.0)
+    straggler = record(
+        "REQTMOUT [rdkafka#consumer-8] [thrd:GroupCoordinator]: GroupCoordinator/1: Timed out 1 "
+        "in-flight, 0 retry-queued, 0 out-queue, 0 partially-sent requests"
+    )
+    quiet.filter(straggler)
+    assert straggler.levelno == logging.INFO and straggler.levelname == "INFO"
+    assert not quiet.in_outage()  # a symptom alone starts no outage, so no "back" line follows

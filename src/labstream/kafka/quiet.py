@@ -22,6 +22,10 @@ __all__ = ["OutageFilter", "in_outage", "note_success", "outage_filter"]
 logger = logging.getLogger(__name__)
 INTERVAL_SECONDS = 10.0
 _NUMBERS = re.compile(r"\d+")
+# librdkafka facilities that describe a symptom it handles itself (requests timed out while a
+# broker was away are retried): information, not a problem, and often the last straggler of
+# an outage already over. The failures that matter reach us through the error callbacks.
+_SYMPTOMS = ("REQTMOUT ",)
 
 
 class OutageFilter(logging.Filter):
@@ -40,6 +44,9 @@ class OutageFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
+        if record.getMessage().startswith(_SYMPTOMS):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return logging.getLogger(record.name).isEnabledFor(logging.INFO)
         key = (record.name, record.levelno, _NUMBERS.sub("#", record.getMessage()))
         now = self._clock()
         with self._lock:
