@@ -15,9 +15,11 @@ from typing import Any, TypeVar
 
 from labstream.download.assembler import Assembler, DoneFile, OnVerdict, Outcome
 from labstream.download.ledger import Ledger
-from labstream.download.placement import STATE_DIRNAME
+from labstream.download.limits import Limits
+from labstream.download.placement import STATE_DIRNAME, check_writable
 from labstream.errors import LabstreamError, OutputError
 from labstream.kafka import Consumer, Record
+from labstream.logsafe import shown
 from labstream.processes import pid_alive
 from labstream.wire.crypto import PayloadCipher
 
@@ -59,8 +61,10 @@ class Downloader:
         on_verdict: OnVerdict | None = None,
         after_commit: Callable[[list[DoneFile], Ledger], None] | None = None,
         cipher: PayloadCipher | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self._cipher = cipher
+        self._limits = limits or Limits()
         self._settings = settings
         self._topic = topic
         self._out_dir = out_dir
@@ -79,10 +83,7 @@ class Downloader:
     def run(self) -> DownloadReport:
         """Download until `stop` is set, the idle time passes, or a worker fails."""
         started = time.monotonic()
-        try:
-            self._out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output folder {self._out_dir}: {exc}") from exc
+        check_writable(self._out_dir)
         _remove_stale_partials(self._out_dir / STATE_DIRNAME / "partial")
         with Ledger(self._out_dir / STATE_DIRNAME / "ledger.sqlite") as ledger:
             workers = [
@@ -121,7 +122,9 @@ class Downloader:
             return time.monotonic() - self._last_activity
 
     def _work(self, ledger: Ledger) -> None:
-        assembler = Assembler(self._out_dir, ledger, self._on_verdict, self._cipher)
+        assembler = Assembler(
+            self._out_dir, ledger, self._on_verdict, self._cipher, limits=self._limits, stop=self.stop
+        )
         next_offsets: dict[TopicPartition, int] = {}
         stored: dict[TopicPartition, int] = {}
 
@@ -144,9 +147,10 @@ class Downloader:
                     done = self._retry_output(assembler.commit)
                     if done and self._after_commit is not None:
                         self._after_commit(done, ledger)  # before the offsets move past them
+                    assembler.expire()
                     _store_safe_offsets(consumer, assembler, next_offsets, stored)
         except LabstreamError as exc:
-            logger.error("download worker stopped reason=%s", exc)
+            logger.error("download worker stopped reason=%s", shown(exc))
             self._errors.append(exc)
             self.stop.set()
         except BaseException as exc:  # a bug: keep the traceback, stop the others
@@ -162,6 +166,8 @@ class Downloader:
         if records:
             self._touch()
         for record in records:
+            if self.stop.is_set():
+                break  # the rest are read again by the next run: their offsets are not stored
             outcome = self._retry_output(functools.partial(assembler.add, record))
             next_offsets[(record.topic, record.partition)] = record.offset + 1
             self._count(outcome, len(record.value))
@@ -174,10 +180,12 @@ class Downloader:
             try:
                 return action()
             except OutputError as exc:
+                if not exc.retriable:
+                    raise  # permission denied: waiting will not help
                 logger.error(
                     "cannot write the output folder; waiting, offsets not committed retry_in=%gs reason=%s",
                     delay,
-                    exc,
+                    shown(exc),
                 )
                 self._touch()  # waiting for space is not being idle
                 if self.stop.wait(delay):
