@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from labstream.cli.common import config_option, human_bytes, key_option, stop_on_signals, topic_option
+from labstream.cli.limits import limits_from, limits_options
 from labstream.config import Config, load_config
 from labstream.download import Downloader
 from labstream.kafka import consumer_settings, ensure_topic, producer_settings
@@ -50,6 +51,7 @@ from labstream.wire.crypto import load_cipher
     help="Seconds to wait for the cluster to answer before giving up.",
 )
 @key_option
+@limits_options
 def download(
     directory: Path,
     config_name: str,
@@ -61,6 +63,7 @@ def download(
     receipts_topic: str | None,
     timeout: float,
     encryption_key_file: str | None,
+    limit_values: dict[str, object],
 ) -> None:
     """Rebuild files from TOPIC into DIRECTORY, subfolders kept, each verified by SHA-256.
 
@@ -69,6 +72,7 @@ def download(
     """
     cipher = load_cipher(encryption_key_file)
     config = load_config(config_name)
+    limits = limits_from(config, limit_values)
     settings = consumer_settings(config, group)
     # Also the reachability check. A downloader may start before anything was uploaded: the
     # topic it waits for must exist, or the consumer would not notice it appear for minutes.
@@ -89,6 +93,7 @@ def download(
             stop=stop,
             on_verdict=publisher.publish if publisher else None,
             cipher=cipher,
+            limits=limits,
         )
         with stop_on_signals(stop) as signalled:
             report = downloader.run()

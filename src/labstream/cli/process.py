@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from labstream.cli.common import config_option, key_option, stop_on_signals, topic_option
+from labstream.cli.limits import limits_from, limits_options
 from labstream.config import load_config
 from labstream.errors import ConfigError
 from labstream.kafka import consumer_settings, ensure_topic, producer_settings
@@ -51,6 +52,7 @@ from labstream.wire.crypto import load_cipher
 @click.option("--exit-when-idle", type=float, default=None, metavar="SECONDS")
 @click.option("--receipts/--no-receipts", default=True, show_default=True)
 @key_option
+@limits_options
 def process(
     processor: str,
     config_name: str,
@@ -64,9 +66,11 @@ def process(
     exit_when_idle: float | None,
     receipts: bool,
     encryption_key_file: str | None,
+    limit_values: dict[str, object],
 ) -> None:
     """Run PROCESSOR (s3, metadata, module:Name or file.py:Name) on every file of TOPIC."""
     config = load_config(config_name)
+    limits = limits_from(config, limit_values)
     group = group or f"labstream-process-{processor.replace(':', '-').replace('/', '-')}"
     settings = consumer_settings(config, group)
     ensure_topic(producer_settings(config), topic)  # also the reachability check
@@ -94,6 +98,7 @@ def process(
             stop=stop,
             publisher=publisher,
             cipher=load_cipher(encryption_key_file),
+            limits=limits,
         )
         with stop_on_signals(stop) as signalled:
             report = runner.run(reprocess_failed=reprocess_failed)

@@ -7,8 +7,9 @@
   when one more arrives. 1000 partial files cost well under 1 MiB of memory and a few MiB of
   disk, and a real sender has a handful in flight.
 - `max_incomplete_bytes`: bytes of all files in progress per thread, counted in 4 KiB disk
-  blocks; the oldest others are given up first. Must be at least `max_file_size`, so a file
-  of the largest allowed size can still arrive.
+  blocks; the least recently fed others are given up first. Must be at least
+  `max_file_size`, so a file of the largest allowed size can still arrive (setting only one
+  of the two moves the other's default along).
 - `incomplete_timeout`: seconds without a new chunk after which a file in progress is given
   up, so its hold on the committed offset ends. An hour: a sender that stalls longer has
   lost its connection; its file is sent again on reconnection.
@@ -19,6 +20,7 @@ A file given up fails: logged, a failed verdict (receipt), its partial bytes del
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from labstream.errors import ConfigError
@@ -47,7 +49,7 @@ class Limits:
             )
 
     @classmethod
-    def from_values(cls, values: dict[str, str | int | float | None]) -> Limits:
+    def from_values(cls, values: Mapping[str, str | int | float | None]) -> Limits:
         """Limits from text or numbers (config file, command line); None keeps the default."""
         given: dict[str, int | float] = {}
         for name, value in values.items():
@@ -56,9 +58,11 @@ class Limits:
             if name not in LIMIT_KEYS:
                 raise ConfigError(f"unknown limit {name!r} (known: {', '.join(LIMIT_KEYS)})")
             given[name] = _parse(name, value)
+        # Setting one of the two size bounds moves the other's default to stay consistent.
         if "max_file_size" in given and "max_incomplete_bytes" not in given:
-            # Raising only the file size keeps the other bound consistent with it.
             given["max_incomplete_bytes"] = max(cls.max_incomplete_bytes, given["max_file_size"])
+        if "max_incomplete_bytes" in given and "max_file_size" not in given:
+            given["max_file_size"] = min(cls.max_file_size, given["max_incomplete_bytes"])
         return cls(**given)  # type: ignore[arg-type]
 
 

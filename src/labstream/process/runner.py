@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from labstream.download import DoneFile, Downloader, Ledger
-from labstream.download.placement import STATE_DIRNAME
+from labstream.download.limits import Limits
+from labstream.download.placement import STATE_DIRNAME, check_writable
 from labstream.process.api import BaseProcessor, ReceivedFile
 from labstream.receipts import ReceiptPublisher
 from labstream.wire.crypto import PayloadCipher
@@ -51,6 +52,7 @@ class ProcessRunner:
         stop: threading.Event | None = None,
         publisher: ReceiptPublisher | None = None,
         cipher: PayloadCipher | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self._processor = processor
         self._topic = topic
@@ -71,6 +73,7 @@ class ProcessRunner:
             on_verdict=self._on_verification_failure,
             after_commit=self._after_commit,
             cipher=cipher,
+            limits=limits,
         )
 
     @property
@@ -78,6 +81,7 @@ class ProcessRunner:
         return self._workdir / STATE_DIRNAME / "failed-processing"
 
     def run(self, reprocess_failed: bool = False) -> ProcessReport:
+        check_writable(self._workdir)
         self._finish_interrupted()
         if reprocess_failed:
             self._reprocess_failed()
