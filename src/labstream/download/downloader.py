@@ -123,7 +123,7 @@ class Downloader:
 
     def _work(self, ledger: Ledger) -> None:
         assembler = Assembler(
-            self._out_dir, ledger, self._on_verdict, self._cipher, limits=self._limits, stop=self.stop
+            self._out_dir, ledger, self._verdict, self._cipher, limits=self._limits, stop=self.stop
         )
         next_offsets: dict[TopicPartition, int] = {}
         stored: dict[TopicPartition, int] = {}
@@ -192,13 +192,20 @@ class Downloader:
                     raise
                 delay = min(delay * 2, 30.0)
 
+    def _verdict(self, path: str, digest: bytes, size: int, verdict: str, reason: str) -> None:
+        """Files are counted by their verdicts: a file given up or set aside at commit
+        fails without a FAILED outcome of its own."""
+        with self._lock:
+            if verdict == "verified":
+                self.report.files += 1
+            else:
+                self.report.failed += 1
+        if self._on_verdict is not None:
+            self._on_verdict(path, digest, size, verdict, reason)
+
     def _count(self, outcome: Outcome, nbytes: int) -> None:
         with self._lock:
-            if outcome is Outcome.COMPLETE:
-                self.report.files += 1
-            elif outcome is Outcome.FAILED:
-                self.report.failed += 1
-            elif outcome is Outcome.REJECTED:
+            if outcome is Outcome.REJECTED:
                 self.report.rejected += 1
             elif outcome is Outcome.DUPLICATE:
                 self.report.duplicates += 1
