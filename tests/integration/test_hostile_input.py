@@ -17,6 +17,7 @@ from labstream.wire import Chunk, encode
 from ..unit.test_wire import _raw
 from .conftest import labstream
 from .test_bad_input import download, produce_raw
+from .watchproc import Watcher, wait_for
 
 GOOD = (b"good.txt", encode(Chunk("good.txt", 2, hashlib.sha256(b"ok").digest(), 0, 1, 1024, b"ok")))
 
@@ -150,3 +151,18 @@ def test_unwritable_output_folder_is_one_clear_line(tmp_path: Path, config_file:
         assert done.returncode == 1, done.stderr
         assert "cannot write the output folder" in done.stderr and "Traceback" not in done.stderr
         assert done.stderr.count("Error:") == 1, done.stderr
+
+
+def test_watcher_fails_only_a_local_file_whose_name_no_receiver_accepts(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    watcher = Watcher(root, config_file, topic, tmp_path / "state")
+    (root / "invoice\u202etxt.exe").write_bytes(b"spoofed name")
+    (root / "fine.txt").write_bytes(b"fine")
+    wait_for(lambda: watcher.statuses().get("fine.txt") == "sent")
+    wait_for(lambda: watcher.statuses().get("invoice\u202etxt.exe") == "failed")
+    assert watcher.proc.poll() is None  # still watching
+    assert watcher.stop() == 0
+    assert "\u202e" not in watcher.text() and "invisible characters" in watcher.text()

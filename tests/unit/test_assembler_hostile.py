@@ -321,7 +321,12 @@ def test_limits_refuse_nonsense() -> None:
     assert Limits.from_values({"max_file_size": "2TiB"}).max_incomplete_bytes == 2 << 40
     assert Limits.from_values({"max_incomplete_bytes": "1GiB"}).max_file_size == 1 << 30
     assert Limits.from_values({"incomplete_timeout": "90"}).incomplete_timeout == 90.0
-    for bad in ({"max_file_size": "lots"}, {"max_incomplete_files": "0"}, {"incomplete_timeout": "-1"}):
+    for bad in (
+        {"max_file_size": "lots"},
+        {"max_file_size": str(2**63)},
+        {"max_incomplete_files": "0"},
+        {"incomplete_timeout": "-1"},
+    ):
         with pytest.raises(Exception, match=r"max_file_size|max_incomplete_files|incomplete_timeout"):
             Limits.from_values(bad)  # type: ignore[arg-type]
 

@@ -143,6 +143,8 @@ class Assembler:
             added = partial.add(chunk, record.topic, record.partition, record.offset, self._clock())
         except GeometryError as exc:
             return self._give_up(partial, str(exc))
+        except OverflowError as exc:  # an offset no filesystem takes; the limits should prevent it
+            return self._give_up(partial, f"cannot write at that offset: {exc}")
         except OSError as exc:
             error = output_error(exc, f"cannot write {shown(partial.path)}", self.out_dir)
             if isinstance(error, PlacementError):

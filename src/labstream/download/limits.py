@@ -27,6 +27,7 @@ from labstream.errors import ConfigError
 
 __all__ = ["LIMIT_KEYS", "Limits", "parse_size"]
 
+MAX_FILE_SIZE_CAP = 1 << 62  # offsets stay far inside what lseek and filesystems take
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
 
@@ -42,6 +43,8 @@ class Limits:
         for item in fields(self):
             if not getattr(self, item.name) > 0:
                 raise ConfigError(f"{item.name} must be positive, not {getattr(self, item.name)}")
+        if self.max_file_size > MAX_FILE_SIZE_CAP:
+            raise ConfigError(f"max_file_size {self.max_file_size} is over {MAX_FILE_SIZE_CAP} (2^62)")
         if self.max_incomplete_bytes < self.max_file_size:
             raise ConfigError(
                 f"max_incomplete_bytes ({self.max_incomplete_bytes}) must be at least "

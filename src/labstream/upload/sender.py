@@ -8,10 +8,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from labstream.errors import SourceFileError
+from labstream.errors import SourceFileError, UnsafePathError
 from labstream.kafka import Producer
 from labstream.upload.source import SourceFile, hash_file
-from labstream.wire import WIRE_FORMATS, Chunk, WireFormat, n_chunks_for
+from labstream.wire import WIRE_FORMATS, Chunk, WireFormat, check_relative_path, n_chunks_for
 
 __all__ = ["FileSender", "OnFileDone", "OnProgress", "SentFile"]
 
@@ -87,6 +87,10 @@ class FileSender:
         Raises `SourceFileError` (and `on_done` never fires) if the file cannot be read,
         changes while it is read, or `stop` is set before every chunk was produced.
         """
+        try:
+            check_relative_path(source.relpath)
+        except UnsafePathError as exc:  # a local name no receiver would accept: this file only
+            raise SourceFileError(f"cannot be sent under this name: {exc}") from exc
         before = _stat(source)
         size, sha256 = hash_file(source.path, self._wire.hash_name)
         sent = SentFile(source, size, before[1], sha256, n_chunks_for(size, self._chunk_size))
