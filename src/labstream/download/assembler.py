@@ -37,6 +37,7 @@ _counter = itertools.count()
 DONE_STATUSES = ("processed", "process-failed")
 # Failed file versions remembered so the rest of their chunks are dropped quietly.
 FAILED_MEMORY = 10_000
+CLOSE_LOG_FILES = 20  # incomplete files named one by one at close; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -200,12 +201,17 @@ class Assembler:
                 self._forget(partial)
 
     def close(self) -> None:
-        for path, have, total in self.incomplete():
+        left = self.incomplete()
+        for path, have, total in left[:CLOSE_LOG_FILES]:
             logger.warning(
                 "incomplete file left for the next run file=%s received_bytes=%d chunks=%d",
                 shown(path),
                 have,
                 total,
+            )
+        if len(left) > CLOSE_LOG_FILES:
+            logger.warning(
+                "incomplete files left for the next run, not listed count=%d", len(left) - CLOSE_LOG_FILES
             )
         for partial in self._files.values():
             partial.discard()
