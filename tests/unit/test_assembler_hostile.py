@@ -298,6 +298,19 @@ def test_incomplete_bytes_are_bounded(
     assembler.close()
 
 
+def test_a_file_of_the_largest_size_still_arrives(
+    out: Path, ledger: Ledger, verdicts: list[Verdict], clock: Clock
+) -> None:
+    size = 4 * 4096
+    assembler = make(out, ledger, verdicts, clock, max_file_size=size, max_incomplete_bytes=size)
+    for r in firsts(3):
+        add(assembler, r)
+    content = os.urandom(size)
+    assert deliver(assembler, "largest.bin", content, 100)[-1] is Outcome.COMPLETE
+    assert (out / "largest.bin").read_bytes() == content
+    assembler.close()
+
+
 def test_incomplete_files_expire_and_release_the_offsets(
     out: Path, ledger: Ledger, verdicts: list[Verdict], clock: Clock
 ) -> None:

@@ -155,22 +155,19 @@ class Assembler:
             return Outcome.DUPLICATE
         self._files.move_to_end(partial.key)
         self._disk_bytes += partial.disk_bytes - before
-        if self._disk_bytes > self._limits.max_incomplete_bytes and self._make_room(partial):
-            return Outcome.FAILED
+        if self._disk_bytes > self._limits.max_incomplete_bytes:
+            self._make_room(partial)
         return self._finish(partial) if partial.complete else Outcome.INCOMPLETE
 
-    def _make_room(self, current: PartialFile) -> bool:
-        """Give up the least recently fed files until the bytes fit; True if `current` went too."""
+    def _make_room(self, current: PartialFile) -> None:
+        """Give up the least recently fed other files until the bytes fit. `current` stays:
+        its own bytes are bounded by max_file_size, which max_incomplete_bytes exceeds."""
         limit = self._limits.max_incomplete_bytes
         reason = f"given up: incomplete files over {limit} bytes (max_incomplete_bytes)"
         for other in [p for p in self._files.values() if not p.complete and p is not current]:
             if self._disk_bytes <= limit:
-                return False
+                return
             self._give_up(other, reason)
-        if self._disk_bytes > limit:
-            self._give_up(current, reason)
-            return True
-        return False
 
     def expire(self) -> int:
         """Give up files that received no new chunk for `incomplete_timeout`; how many."""
