@@ -283,6 +283,18 @@ def test_too_many_incomplete_files_give_up_the_oldest(
     assembler.close()
 
 
+def test_a_first_chunk_that_does_not_fit_evicts_nobody(
+    out: Path, ledger: Ledger, verdicts: list[Verdict], clock: Clock
+) -> None:
+    assembler = make(out, ledger, verdicts, clock, max_incomplete_files=2)
+    for r in firsts(2):
+        add(assembler, r)
+    assert add(assembler, rec(omsi(b"x" * 100, 1, 2, 2**64 - 1), 50)) is Outcome.FAILED
+    assert [p for p, _, _ in assembler.incomplete()] == ["never/0.bin", "never/1.bin"]
+    assert [p for p, _, _ in verdicts] == ["f.bin"]
+    assembler.close()
+
+
 def test_incomplete_bytes_are_bounded(
     out: Path, ledger: Ledger, verdicts: list[Verdict], clock: Clock
 ) -> None:

@@ -91,6 +91,7 @@ class PartialFile:
             raise GeometryError(f"file of {smallest} bytes or more is over the limit of {max_file_size}")
         self._ranges = RangeSet()
         self._got_empty = False
+        self._place(first)  # a first chunk that does not fit itself costs nothing more
         self._hasher: hashlib._Hash | None = hashlib.new(first.hash_name)
         self._hashed_to = 0
 

@@ -13,6 +13,7 @@ from typing import Any
 from labstream.download import DoneFile, Downloader, Ledger
 from labstream.download.limits import Limits
 from labstream.download.placement import STATE_DIRNAME, check_writable
+from labstream.logsafe import shown
 from labstream.process.api import BaseProcessor, ReceivedFile
 from labstream.receipts import ReceiptPublisher
 from labstream.wire.crypto import PayloadCipher
@@ -125,10 +126,10 @@ class ProcessRunner:
                 error = f"{type(exc).__name__}: {exc}"
                 logger.warning(
                     "processor failed file=%s attempt=%d/%d error=%s",
-                    file.relpath,
+                    shown(file.relpath),
                     attempt + 1,
                     self._retries + 1,
-                    error,
+                    shown(error),
                 )
                 if attempt < self._retries and self.stop.wait(self._retry_seconds * (2**attempt)):
                     break
@@ -153,9 +154,9 @@ class ProcessRunner:
         self._count("failed")
         logger.error(
             "file not processed, kept for --reprocess-failed file=%s kept=%s error=%s",
-            file.relpath,
+            shown(file.relpath),
             kept,
-            error,
+            shown(error),
         )
         self._publish(file.relpath, digest, key_size, "failed", f"processing: {error}")
 
