@@ -10,6 +10,7 @@ from typing import Any
 
 from labstream.errors import LabstreamError, WireError
 from labstream.kafka import Consumer
+from labstream.logsafe import shown
 from labstream.receipts.format import Receipt
 
 __all__ = ["ReceiptCollector", "read_receipts", "wait_verified"]
@@ -43,7 +44,7 @@ class ReceiptCollector:
                         _deliver(record.value, self._on_receipt)
                         consumer.store(record.topic, record.partition, record.offset + 1)
         except LabstreamError as exc:
-            logger.error("receipt collector stopped topic=%s reason=%s", self._topic, exc)
+            logger.error("receipt collector stopped topic=%s reason=%s", self._topic, shown(exc))
 
 
 def read_receipts(
@@ -75,7 +76,7 @@ def _deliver(value: bytes, on_receipt: Callable[[Receipt], None]) -> None:
     try:
         receipt = Receipt.from_bytes(value)
     except WireError as exc:
-        logger.warning("receipt ignored reason=%s", exc)
+        logger.warning("receipt ignored reason=%s", shown(exc))
         return
     on_receipt(receipt)
 
