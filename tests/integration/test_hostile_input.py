@@ -8,6 +8,7 @@ second run with the same group reads nothing again.
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 
 import msgpack
@@ -166,3 +167,27 @@ def test_watcher_fails_only_a_local_file_whose_name_no_receiver_accepts(
     assert watcher.proc.poll() is None  # still watching
     assert watcher.stop() == 0
     assert "\u202e" not in watcher.text() and "invisible characters" in watcher.text()
+
+
+def test_incomplete_files_that_fill_the_disk_expire_and_the_stream_goes_on(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        size = 3 * 65536
+        first = bytes(65536)
+        never = [encode(Chunk(f"fill/{i}.bin", size, bytes([i]) * 32, 0, 3, 65536, first)) for i in range(24)]
+        produce_raw(config_file, topic, [(b"fill", value) for value in never] + [GOOD])
+        out = mount / "out"
+        done = labstream(
+            "download", out, "--config", config_file, "--topic", topic, "--exit-when-idle", "5",
+            "--incomplete-timeout", "2",
+            check=False, timeout=150,
+        )  # fmt: skip
+        log = done.stdout + done.stderr
+        assert "No space left on device" in log and "no new chunk for 2 s" in log
+        assert_went_on(out, config_file, topic, done.returncode, log)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -144,7 +144,7 @@ class Downloader:
                 while not self.stop.is_set():
                     records = consumer.consume(BATCH, POLL_SECONDS)
                     self._handle(records, assembler, next_offsets)
-                    done = self._retry_output(assembler.commit)
+                    done = self._retry_output(assembler.commit, assembler)
                     if done and self._after_commit is not None:
                         self._after_commit(done, ledger)  # before the offsets move past them
                     assembler.expire()
@@ -168,13 +168,15 @@ class Downloader:
         for record in records:
             if self.stop.is_set():
                 break  # the rest are read again by the next run: their offsets are not stored
-            outcome = self._retry_output(functools.partial(assembler.add, record))
+            outcome = self._retry_output(functools.partial(assembler.add, record), assembler)
             next_offsets[(record.topic, record.partition)] = record.offset + 1
             self._count(outcome, len(record.value))
 
-    def _retry_output(self, action: Callable[[], T]) -> T:
-        """Run `action`; while the output folder cannot be written (full disk, ...), wait and
-        retry. Offsets stay where they are meanwhile, so nothing is lost if we stop."""
+    def _retry_output(self, action: Callable[[], T], assembler: Assembler) -> T:
+        """Run `action`; while the output folder is full (no space, quota), wait and retry.
+        Offsets stay where they are meanwhile, so nothing is lost if we stop. Files in
+        progress still expire while we wait: incomplete files that will never be finished
+        must not keep the disk full for ever."""
         delay = 1.0
         while True:
             try:
@@ -190,6 +192,7 @@ class Downloader:
                 self._touch()  # waiting for space is not being idle
                 if self.stop.wait(delay):
                     raise
+                assembler.expire()
                 delay = min(delay * 2, 30.0)
 
     def _verdict(self, path: str, digest: bytes, size: int, verdict: str, reason: str) -> None:
