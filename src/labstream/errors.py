@@ -7,12 +7,15 @@
     +-- WireError                   a chunk message that cannot be decoded or is inconsistent
     |   +-- UnsafePathError         a path that would escape the output folder
     |   +-- ChecksumError           a chunk whose bytes do not match its checksum
-    |       +-- DecryptionError     an encrypted chunk that cannot be decrypted (no/wrong key)
+    |   |   +-- DecryptionError     an encrypted chunk that cannot be decrypted (no/wrong key)
+    |   +-- GeometryError           chunks of one file that disagree on its layout, or too big
     +-- KafkaError                  anything the Kafka client reports
     |   +-- BrokerUnreachableError  no broker answered within the timeout (retriable)
     |   +-- DeliveryError           a chunk was not acknowledged by the cluster
     +-- SourceFileError             a file to send is missing, unreadable or changed while read
-    +-- OutputError                 the download folder cannot be written (full disk, permissions)
+    +-- OutputError                 the download folder is full (no space, quota): wait, retry
+    |   +-- OutputAccessError       the download folder cannot be written (permissions): stop
+    |   +-- PlacementError          one file cannot take its name (a folder of that name, ...)
     +-- BrokerSetupError            the local broker cannot be fetched, formatted or started
     +-- AlreadyRunningError         another watcher/downloader holds this state folder's lock
 
@@ -30,9 +33,12 @@ __all__ = [
     "ConfigError",
     "DecryptionError",
     "DeliveryError",
+    "GeometryError",
     "KafkaError",
     "LabstreamError",
+    "OutputAccessError",
     "OutputError",
+    "PlacementError",
     "SourceFileError",
     "UnsafePathError",
     "WireError",
@@ -70,6 +76,10 @@ class DecryptionError(ChecksumError):
     """An encrypted payload that cannot be decrypted: no key, a wrong key, or tampering."""
 
 
+class GeometryError(WireError):
+    """A chunk whose size, count or offset disagrees with its file's first chunk or the limits."""
+
+
 class KafkaError(LabstreamError):
     """An error reported by the Kafka client library."""
 
@@ -89,9 +99,24 @@ class SourceFileError(LabstreamError):
 
 
 class OutputError(LabstreamError):
-    """The output folder cannot be written (full disk, permissions, ...)."""
+    """The output folder cannot be written for now (no space, quota): waiting may help."""
 
     retriable = True
+
+
+class OutputAccessError(OutputError):
+    """The output folder itself cannot be written (permission denied, read-only)."""
+
+    retriable = False
+
+
+class PlacementError(OutputError):
+    """One file cannot be written under its name (a file or folder of that name, too long, ...).
+
+    A per-file failure: the file is set aside and the stream goes on.
+    """
+
+    retriable = False
 
 
 class BrokerSetupError(LabstreamError):

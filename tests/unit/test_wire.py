@@ -11,13 +11,18 @@ from hypothesis import strategies as st
 
 from labstream.errors import ChecksumError, UnsafePathError, WireError
 from labstream.wire import HEADER_SIZE, Chunk, decode, encode, n_chunks_for
+from labstream.wire.paths import folded
 
 SAFE_PART = st.text(
-    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\:\x00"),
+    st.characters(blacklist_categories=("Cs", "Cc", "Cf", "Zl", "Zp"), blacklist_characters="/\\:\x00"),
     min_size=1,
     max_size=20,
 ).filter(lambda s: s not in (".", ".."))
-SAFE_PATH = st.lists(SAFE_PART, min_size=1, max_size=4).map("/".join)
+SAFE_PATH = (
+    st.lists(SAFE_PART, min_size=1, max_size=4)
+    .filter(lambda parts: folded(parts[0]) != ".labstream")
+    .map("/".join)
+)
 
 
 @st.composite

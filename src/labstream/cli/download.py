@@ -17,6 +17,7 @@ from labstream.cli.common import (
     stop_on_signals,
     topic_option,
 )
+from labstream.cli.limits import limits_from, limits_options
 from labstream.cli.telemetry import TelemetryOptions, monitoring, telemetry_options
 from labstream.config import Config, load_config
 from labstream.download import Downloader
@@ -63,6 +64,7 @@ from labstream.wire.crypto import load_cipher
 @receipts_key_option
 @key_option
 @telemetry_options
+@limits_options
 def download(
     directory: Path,
     config_name: str,
@@ -76,6 +78,7 @@ def download(
     receipts_key: str | None,
     encryption_key_file: str | None,
     telemetry: TelemetryOptions,
+    limit_values: dict[str, object],
 ) -> None:
     """Rebuild files from TOPIC into DIRECTORY, subfolders kept, each verified by SHA-256.
 
@@ -84,6 +87,7 @@ def download(
     """
     cipher = load_cipher(encryption_key_file)
     config = load_config(config_name)
+    limits = limits_from(config, limit_values)
     key = signing_key(config, receipts_key) if receipts else None
     settings = static_membership(consumer_settings(config, group), config, directory)
     # Also the reachability check. A downloader may start before anything was uploaded: the
@@ -105,6 +109,7 @@ def download(
             stop=stop,
             on_verdict=publisher.publish if publisher else None,
             cipher=cipher,
+            limits=limits,
         )
         group_id = str(settings["group.id"])
         stack.enter_context(

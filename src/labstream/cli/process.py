@@ -16,6 +16,7 @@ from labstream.cli.common import (
     stop_on_signals,
     topic_option,
 )
+from labstream.cli.limits import limits_from, limits_options
 from labstream.cli.telemetry import TelemetryOptions, monitoring, telemetry_options
 from labstream.config import load_config
 from labstream.errors import ConfigError
@@ -63,6 +64,7 @@ from labstream.wire.crypto import load_cipher
 @receipts_key_option
 @key_option
 @telemetry_options
+@limits_options
 def process(
     processor: str,
     config_name: str,
@@ -78,9 +80,11 @@ def process(
     receipts_key: str | None,
     encryption_key_file: str | None,
     telemetry: TelemetryOptions,
+    limit_values: dict[str, object],
 ) -> None:
     """Run PROCESSOR (s3, metadata, module:Name or file.py:Name) on every file of TOPIC."""
     config = load_config(config_name)
+    limits = limits_from(config, limit_values)
     key = signing_key(config, receipts_key) if receipts else None
     group = group or f"labstream-process-{processor.replace(':', '-').replace('/', '-')}"
     settings = consumer_settings(config, group)
@@ -110,6 +114,7 @@ def process(
             stop=stop,
             publisher=publisher,
             cipher=load_cipher(encryption_key_file),
+            limits=limits,
         )
         group_id = str(settings["group.id"])
         stack.enter_context(

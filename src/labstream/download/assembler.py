@@ -7,17 +7,21 @@ import itertools
 import logging
 import os
 import shutil
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from labstream.download.durability import flush_files, flush_folders
 from labstream.download.ledger import Ledger
-from labstream.download.partial import PartialFile
-from labstream.download.placement import STATE_DIRNAME, target_path
-from labstream.errors import ChecksumError, OutputError, UnsafePathError, WireError
+from labstream.download.limits import Limits
+from labstream.download.partial import HashInterrupted, PartialFile
+from labstream.download.placement import STATE_DIRNAME, output_error, target_path
+from labstream.errors import ChecksumError, GeometryError, PlacementError, UnsafePathError, WireError
 from labstream.kafka import Record
+from labstream.logsafe import shown
 from labstream.wire import Chunk, decode
 from labstream.wire.chunk import decrypt
 from labstream.wire.crypto import PayloadCipher
@@ -31,6 +35,9 @@ OnVerdict = Callable[[str, bytes, int, str, str], None]
 _counter = itertools.count()
 # Ledger statuses of files a processor has finished with (see labstream.process).
 DONE_STATUSES = ("processed", "process-failed")
+# Failed file versions remembered so the rest of their chunks are dropped quietly.
+FAILED_MEMORY = 10_000
+CLOSE_LOG_FILES = 20  # incomplete files named one by one at close; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,13 @@ class Outcome(enum.Enum):
 
 
 class Assembler:
-    """Reassembles files in `out_dir`; temporary files live in its state folder."""
+    """Reassembles files in `out_dir`; temporary files live in its state folder.
+
+    What any message can cost is bounded by `limits` (see labstream.download.limits): a
+    file given up (too big, a chunk that does not fit, too many or too old incomplete files,
+    a name the filesystem refuses) fails alone, with a failed verdict, and releases its
+    hold on the offsets. `stop` interrupts a long hash. `clock` is for tests.
+    """
 
     def __init__(
         self,
@@ -62,7 +75,14 @@ class Assembler:
         ledger: Ledger,
         on_verdict: OnVerdict | None = None,
         cipher: PayloadCipher | None = None,
+        *,
+        limits: Limits | None = None,
+        stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._limits = limits or Limits()
+        self._stop = stop
+        self._clock = clock
         self._cipher = cipher
         self.out_dir = out_dir
         self._ledger = ledger
@@ -70,8 +90,9 @@ class Assembler:
         self._work = out_dir / STATE_DIRNAME / "partial" / f"{os.getpid()}-{next(_counter)}"
         self._failed_dir = out_dir / STATE_DIRNAME / "failed"
         self._work.mkdir(parents=True, exist_ok=True)
-        self._files: dict[FileKey, PartialFile] = {}
-        self._failed: set[FileKey] = set()
+        self._files: OrderedDict[FileKey, PartialFile] = OrderedDict()  # least recently fed first
+        self._disk_bytes = 0
+        self._failed: OrderedDict[FileKey, None] = OrderedDict()
         self._ready: list[tuple[PartialFile, Path]] = []
 
     def add(self, record: Record) -> Outcome:
@@ -96,15 +117,47 @@ class Assembler:
         stale = self._stale(chunk)
         if stale is not None:
             return self._fail(chunk.key, stale, record)
-        self._failed.discard(chunk.key)
+        self._failed.pop(chunk.key, None)
         partial = self._files.get(chunk.key)
         if partial is None:
             if self._already_done(chunk):
                 return Outcome.DUPLICATE
-            temp = self._work / f"{chunk.file_digest.hex()[:16]}-{next(_counter)}.part"
-            partial = self._files[chunk.key] = PartialFile(chunk, temp)
-        if not partial.add(chunk, record.topic, record.partition, record.offset):
+            try:
+                partial = self._start(chunk)
+            except GeometryError as exc:
+                return self._fail(chunk.key, str(exc), record)
+        return self._place(partial, chunk, record)
+
+    def _start(self, chunk: Chunk) -> PartialFile:
+        temp = self._work / f"{chunk.file_digest.hex()[:16]}-{next(_counter)}.part"
+        partial = PartialFile(chunk, temp, self._limits.max_file_size, self._clock())
+        limit = self._limits.max_incomplete_files
+        incomplete = [p for p in self._files.values() if not p.complete]
+        for other in incomplete[: max(0, len(incomplete) + 1 - limit)]:
+            self._give_up(other, f"given up: more than {limit} files incomplete (max_incomplete_files)")
+        self._files[chunk.key] = partial
+        self._disk_bytes += partial.disk_bytes
+        return partial
+
+    def _place(self, partial: PartialFile, chunk: Chunk, record: Record) -> Outcome:
+        before = partial.disk_bytes
+        try:
+            added = partial.add(chunk, record.topic, record.partition, record.offset, self._clock())
+        except GeometryError as exc:
+            return self._give_up(partial, str(exc))
+        except OverflowError as exc:  # an offset no filesystem takes; the limits should prevent it
+            return self._give_up(partial, f"cannot write at that offset: {exc}")
+        except OSError as exc:
+            error = output_error(exc, f"cannot write {shown(partial.path)}", self.out_dir)
+            if isinstance(error, PlacementError):
+                return self._give_up(partial, str(error))
+            raise error from exc
+        if not added:
             return Outcome.DUPLICATE
+        self._files.move_to_end(partial.key)
+        self._disk_bytes += partial.disk_bytes - before
+        if self._disk_bytes > self._limits.max_incomplete_bytes:
+            self._make_room(partial)
         return self._finish(partial) if partial.complete else Outcome.INCOMPLETE
 
     def _reject(self, record: Record, reason: str) -> Outcome:
@@ -113,7 +166,7 @@ class Assembler:
             record.topic,
             record.partition,
             record.offset,
-            reason,
+            shown(reason),
         )
         return Outcome.REJECTED
 
@@ -127,9 +180,8 @@ class Assembler:
             return False
         if chunk.index != 0 or chunk.version_ns < partial.version_ns:
             return True
-        logger.warning("file sent again before it was complete, starting over file=%s", chunk.path)
-        partial.discard()
-        del self._files[chunk.key]
+        logger.warning("file sent again before it was complete, starting over file=%s", shown(chunk.path))
+        self._forget(partial)
         return False
 
     def _stale(self, chunk: Chunk) -> str | None:
@@ -147,6 +199,25 @@ class Assembler:
             f"is older than the version held ({held}): a replay, or the sender's clock went back"
         )
 
+    def _make_room(self, current: PartialFile) -> None:
+        """Give up the least recently fed other files until the bytes fit. `current` stays:
+        its own bytes are bounded by max_file_size, which max_incomplete_bytes exceeds."""
+        limit = self._limits.max_incomplete_bytes
+        reason = f"given up: incomplete files over {limit} bytes (max_incomplete_bytes)"
+        for other in [p for p in self._files.values() if not p.complete and p is not current]:
+            if self._disk_bytes <= limit:
+                return
+            self._give_up(other, reason)
+
+    def expire(self) -> int:
+        """Give up files that received no new chunk for `incomplete_timeout`; how many."""
+        timeout = self._limits.incomplete_timeout
+        deadline = self._clock() - timeout
+        stale = [p for p in self._files.values() if p.touched < deadline and not p.complete]
+        for partial in stale:
+            self._give_up(partial, f"given up: no new chunk for {timeout:g} s (incomplete_timeout)")
+        return len(stale)
+
     def held_offsets(self) -> dict[tuple[str, int], int]:
         """Per partition, the first offset of a file still incomplete: commits stop there."""
         held: dict[tuple[str, int], int] = {}
@@ -156,19 +227,29 @@ class Assembler:
         return held
 
     def incomplete(self) -> list[tuple[str, int, int]]:
-        return [(p.path, len(p.received), p.n_chunks) for p in self._files.values()]
+        """(path, bytes received, chunks) of every file in progress."""
+        return [(p.path, p.received_bytes, p.n_chunks) for p in self._files.values()]
 
     def drop_partitions(self, partitions: list[tuple[str, int]]) -> None:
         """Forget files that had chunks in revoked partitions; their new owner re-reads them."""
         lost = set(partitions)
-        for key, partial in list(self._files.items()):
+        for partial in list(self._files.values()):
             if lost & partial.first_offsets.keys():
-                partial.discard()
-                del self._files[key]
+                self._forget(partial)
 
     def close(self) -> None:
-        for path, have, total in self.incomplete():
-            logger.warning("incomplete file left for the next run file=%s chunks=%d/%d", path, have, total)
+        left = self.incomplete()
+        for path, have, total in left[:CLOSE_LOG_FILES]:
+            logger.warning(
+                "incomplete file left for the next run file=%s received_bytes=%d chunks=%d",
+                shown(path),
+                have,
+                total,
+            )
+        if len(left) > CLOSE_LOG_FILES:
+            logger.warning(
+                "incomplete files left for the next run, not listed count=%d", len(left) - CLOSE_LOG_FILES
+            )
         for partial in self._files.values():
             partial.discard()
         self._files.clear()
@@ -181,33 +262,42 @@ class Assembler:
         if status != "verified":
             return False
         try:
-            return target_path(self.out_dir, chunk.path).exists()
-        except UnsafePathError:
+            return target_path(self.out_dir, chunk.path, create=False).exists()
+        except (UnsafePathError, OSError):
             return False
 
     def commit(self) -> list[DoneFile]:
         """Flush verified files to disk, rename them into place, record them, release offsets.
 
-        On `OutputError` (full disk, ...) nothing is lost: the files stay ready and the
-        offsets held, and calling `commit` again carries on.
+        On `OutputError` (full disk) nothing is lost: the files stay ready and the offsets
+        held, and calling `commit` again carries on. A file that cannot take its name (a
+        folder of that name, ...) is set aside alone.
         """
         if not self._ready:
             return []
         flush_files([p.temp_path for p, _ in self._ready if p.temp_path.exists()], self._work)
-        for partial, target in self._ready:
+        for partial, target in list(self._ready):
             if not partial.temp_path.exists() and target.exists():
                 continue  # renamed by an earlier attempt
             try:
                 os.replace(partial.temp_path, target)
             except OSError as exc:
-                raise OutputError(f"cannot move {partial.path} into place: {exc.strerror or exc}") from exc
+                error = output_error(exc, f"cannot move {shown(partial.path)} into place", self.out_dir)
+                if not isinstance(error, PlacementError):
+                    raise error from exc
+                self._ready.remove((partial, target))
+                self._set_aside(partial, str(error))
         ready, self._ready = self._ready, []
         flush_folders(target.parent for _, target in ready)
         self._ledger.record_many([(p.path, p.sha256, p.size, "verified", "", p.version_ns) for p, _ in ready])
         for partial, _ in ready:
-            del self._files[partial.key]
+            self._forget(partial)
             logger.info(
-                "file verified file=%s size=%d sha256=%s", partial.path, partial.size, partial.sha256.hex()
+                "file verified file=%s size=%d %s=%s",
+                shown(partial.path),
+                partial.received_bytes,
+                partial.hash_name,
+                partial.sha256.hex(),
             )
             self._on_verdict(partial.path, partial.sha256, partial.size, "verified", "")
         return [
@@ -216,12 +306,15 @@ class Assembler:
         ]
 
     def _finish(self, partial: PartialFile) -> Outcome:
-        reason = partial.verify()
+        try:
+            reason = partial.verify(self._stop)
+        except HashInterrupted:
+            return Outcome.INCOMPLETE  # stopping: the file stays held, verified next run
         if reason is not None:
             return self._set_aside(partial, reason)
         try:
             target = target_path(self.out_dir, partial.path)
-        except UnsafePathError as exc:
+        except (UnsafePathError, PlacementError) as exc:
             return self._set_aside(partial, str(exc))
         self._ready.append((partial, target))
         return Outcome.COMPLETE
@@ -232,29 +325,55 @@ class Assembler:
             record.topic,
             record.partition,
             record.offset,
-            reason,
+            shown(reason),
         )
         partial = self._files.get(key)
         if partial is not None:
             return self._set_aside(partial, reason)
         if self._ledger.status(*key) == "verified":
             return Outcome.DUPLICATE  # a damaged extra copy of a file already verified
-        self._failed.add(key)
+        return self._failed_verdict(key, reason)
+
+    def _failed_verdict(self, key: FileKey, reason: str) -> Outcome:
+        self._failed[key] = None
+        while len(self._failed) > FAILED_MEMORY:
+            self._failed.popitem(last=False)
         self._ledger.record(key[0], key[1], key[2], "failed", reason)
         self._on_verdict(key[0], key[1], key[2], "failed", reason)
         return Outcome.FAILED
 
+    def _forget(self, partial: PartialFile) -> None:
+        partial.discard()
+        if self._files.pop(partial.key, None) is not None:
+            self._disk_bytes -= partial.disk_bytes
+
+    def _give_up(self, partial: PartialFile, reason: str) -> Outcome:
+        """An incomplete file that will not be finished: its bytes deleted, a failed verdict."""
+        self._forget(partial)
+        logger.error(
+            "incomplete file given up file=%s received_bytes=%d reason=%s",
+            shown(partial.path),
+            partial.received_bytes,
+            shown(reason),
+        )
+        return self._failed_verdict(partial.key, reason)
+
     def _set_aside(self, partial: PartialFile, reason: str) -> Outcome:
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        safe_name = partial.path.replace("/", "__")[-120:]
-        aside = self._failed_dir / f"{stamp}-{partial.sha256.hex()[:12]}-{safe_name}"
-        self._failed_dir.mkdir(parents=True, exist_ok=True)
-        os.replace(partial.temp_path, aside)
-        del self._files[partial.key]
-        self._failed.add(partial.key)
-        self._ledger.record(partial.path, partial.sha256, partial.size, "failed", reason)
+        safe_name = partial.path.replace("/", "__").encode()[-120:].decode("utf-8", "ignore")
+        kept = self._failed_dir / f"{stamp}-{partial.sha256.hex()[:12]}-{safe_name}"
+        aside: Path | None = kept
+        try:
+            self._failed_dir.mkdir(parents=True, exist_ok=True)
+            os.replace(partial.temp_path, kept)
+        except OSError as exc:
+            logger.warning("cannot keep a failed file aside file=%s error=%s", shown(partial.path), exc)
+            aside = None
+        self._forget(partial)
         logger.error(
-            "file failed verification, kept aside file=%s reason=%s kept=%s", partial.path, reason, aside
+            "file failed verification, kept aside file=%s reason=%s kept=%s",
+            shown(partial.path),
+            shown(reason),
+            aside,
         )
-        self._on_verdict(partial.path, partial.sha256, partial.size, "failed", reason)
-        return Outcome.FAILED
+        return self._failed_verdict(partial.key, reason)

@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 
 from labstream.download.assembler import Assembler, DoneFile, OnVerdict, Outcome
 from labstream.download.ledger import Ledger
-from labstream.download.placement import STATE_DIRNAME
+from labstream.download.limits import Limits
+from labstream.download.placement import STATE_DIRNAME, check_writable
 from labstream.errors import LabstreamError, OutputError
 from labstream.kafka import Consumer, Record, member_for_thread
 from labstream.locks import InstanceLock
+from labstream.logsafe import shown
 from labstream.processes import pid_alive
 from labstream.wire.crypto import PayloadCipher
 
@@ -61,8 +63,10 @@ class Downloader:
         on_verdict: OnVerdict | None = None,
         after_commit: Callable[[list[DoneFile], Ledger], None] | None = None,
         cipher: PayloadCipher | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self._cipher = cipher
+        self._limits = limits or Limits()
         self._settings = settings
         self._topic = topic
         self._out_dir = out_dir
@@ -81,10 +85,7 @@ class Downloader:
     def run(self) -> DownloadReport:
         """Download until `stop` is set, the idle time passes, or a worker fails."""
         started = time.monotonic()
-        try:
-            self._out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output folder {self._out_dir}: {exc}") from exc
+        check_writable(self._out_dir)
         with (
             InstanceLock(self._out_dir / STATE_DIRNAME / "lock", "downloader"),
             Ledger(self._out_dir / STATE_DIRNAME / "ledger.sqlite") as ledger,
@@ -126,7 +127,9 @@ class Downloader:
             return time.monotonic() - self._last_activity
 
     def _work(self, ledger: Ledger, index: int) -> None:
-        assembler = Assembler(self._out_dir, ledger, self._on_verdict, self._cipher)
+        assembler = Assembler(
+            self._out_dir, ledger, self._verdict, self._cipher, limits=self._limits, stop=self.stop
+        )
         next_offsets: dict[TopicPartition, int] = {}
         stored: dict[TopicPartition, int] = {}
 
@@ -146,12 +149,13 @@ class Downloader:
                 while not self.stop.is_set():
                     records = consumer.consume(BATCH, POLL_SECONDS)
                     self._handle(records, assembler, next_offsets)
-                    done = self._retry_output(assembler.commit)
+                    done = self._retry_output(assembler.commit, assembler)
                     if done and self._after_commit is not None:
                         self._after_commit(done, ledger)  # before the offsets move past them
+                    assembler.expire()
                     _store_safe_offsets(consumer, assembler, next_offsets, stored)
         except LabstreamError as exc:
-            logger.error("download worker stopped reason=%s", exc)
+            logger.error("download worker stopped reason=%s", shown(exc))
             self._errors.append(exc)
             self.stop.set()
         except BaseException as exc:  # a bug: keep the traceback, stop the others
@@ -167,13 +171,17 @@ class Downloader:
         if records:
             self._touch()
         for record in records:
-            outcome = self._retry_output(functools.partial(assembler.add, record))
+            if self.stop.is_set():
+                break  # the rest are read again by the next run: their offsets are not stored
+            outcome = self._retry_output(functools.partial(assembler.add, record), assembler)
             next_offsets[(record.topic, record.partition)] = record.offset + 1
             self._count(outcome, len(record.value))
 
-    def _retry_output(self, action: Callable[[], T]) -> T:
-        """Run `action`; while the output folder cannot be written (full disk, ...), wait and
-        retry. Offsets stay where they are meanwhile, so nothing is lost if we stop.
+    def _retry_output(self, action: Callable[[], T], assembler: Assembler) -> T:
+        """Run `action`; while the output folder is full (no space, quota), wait and retry.
+        Offsets stay where they are meanwhile, so nothing is lost if we stop. Files in
+        progress still expire while we wait: incomplete files that will never be finished
+        must not keep the disk full for ever.
 
         The retry waits out a back-off doubling up to 30 s, but free space is probed every
         SPACE_PROBE_SECONDS meanwhile, so writing resumes within a second of space returning."""
@@ -183,28 +191,38 @@ class Downloader:
             try:
                 return action()
             except OutputError as exc:
+                if not exc.retriable:
+                    raise  # permission denied: waiting will not help
                 if not quiet:
                     logger.error(
                         "cannot write the output folder; waiting, offsets not committed "
                         "retry_in=%gs reason=%s",
                         delay,
-                        exc,
+                        shown(exc),
                     )
                 self._touch()  # waiting for space is not being idle
                 waited = _wait_for_space(self.stop, self._out_dir, delay)
                 if waited is None:
                     raise
+                assembler.expire()
                 quiet = waited
                 if not waited:
                     delay = min(delay * 2, 30.0)
 
+    def _verdict(self, path: str, digest: bytes, size: int, verdict: str, reason: str) -> None:
+        """Files are counted by their verdicts: a file given up or set aside at commit
+        fails without a FAILED outcome of its own."""
+        with self._lock:
+            if verdict == "verified":
+                self.report.files += 1
+            else:
+                self.report.failed += 1
+        if self._on_verdict is not None:
+            self._on_verdict(path, digest, size, verdict, reason)
+
     def _count(self, outcome: Outcome, nbytes: int) -> None:
         with self._lock:
-            if outcome is Outcome.COMPLETE:
-                self.report.files += 1
-            elif outcome is Outcome.FAILED:
-                self.report.failed += 1
-            elif outcome is Outcome.REJECTED:
+            if outcome is Outcome.REJECTED:
                 self.report.rejected += 1
             elif outcome is Outcome.DUPLICATE:
                 self.report.duplicates += 1

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from labstream.download import DoneFile, Downloader, Ledger
-from labstream.download.placement import STATE_DIRNAME
+from labstream.download.limits import Limits
+from labstream.download.placement import STATE_DIRNAME, check_writable
 from labstream.locks import InstanceLock
+from labstream.logsafe import shown
 from labstream.process.api import BaseProcessor, ReceivedFile
 from labstream.receipts import ReceiptPublisher
 from labstream.wire.crypto import PayloadCipher
@@ -52,6 +54,7 @@ class ProcessRunner:
         stop: threading.Event | None = None,
         publisher: ReceiptPublisher | None = None,
         cipher: PayloadCipher | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self._processor = processor
         self._topic = topic
@@ -72,6 +75,7 @@ class ProcessRunner:
             on_verdict=self._on_verification_failure,
             after_commit=self._after_commit,
             cipher=cipher,
+            limits=limits,
         )
 
     @property
@@ -79,6 +83,7 @@ class ProcessRunner:
         return self._workdir / STATE_DIRNAME / "failed-processing"
 
     def run(self, reprocess_failed: bool = False) -> ProcessReport:
+        check_writable(self._workdir)
         with InstanceLock(self._workdir / STATE_DIRNAME / "lock", "processor"):
             self._finish_interrupted()
             if reprocess_failed:
@@ -123,10 +128,10 @@ class ProcessRunner:
                 error = f"{type(exc).__name__}: {exc}"
                 logger.warning(
                     "processor failed file=%s attempt=%d/%d error=%s",
-                    file.relpath,
+                    shown(file.relpath),
                     attempt + 1,
                     self._retries + 1,
-                    error,
+                    shown(error),
                 )
                 if attempt < self._retries and self.stop.wait(self._retry_seconds * (2**attempt)):
                     break
@@ -151,9 +156,9 @@ class ProcessRunner:
         self._count("failed")
         logger.error(
             "file not processed, kept for --reprocess-failed file=%s kept=%s error=%s",
-            file.relpath,
+            shown(file.relpath),
             kept,
-            error,
+            shown(error),
         )
         self._publish(file.relpath, digest, key_size, "failed", f"processing: {error}")
 

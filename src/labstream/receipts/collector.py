@@ -16,6 +16,7 @@ from typing import Any
 
 from labstream.errors import WireError
 from labstream.kafka import Consumer
+from labstream.logsafe import shown
 from labstream.receipts.format import Receipt
 from labstream.receipts.signing import TrustedKeys
 
@@ -55,7 +56,7 @@ class ReceiptCollector:
             try:
                 self._consume()
             except Exception:  # a bug or a broker error must not end clean-up for good
-                logger.exception("receipt collector restarting topic=%s", self._topic)
+                logger.exception("receipt collector restarting topic=%s", shown(self._topic))
                 self._stop.wait(RECONNECT_SECONDS)
 
     def _consume(self) -> None:
@@ -97,7 +98,7 @@ def deliver(value: bytes, topic: str, trusted: TrustedKeys, on_receipt: Callable
     try:
         receipt = Receipt.from_bytes(value).authenticate(trusted, topic)
     except WireError as exc:
-        logger.warning("receipt ignored topic=%s bytes=%d reason=%s", topic, len(value), exc)
+        logger.warning("receipt ignored topic=%s bytes=%d reason=%s", shown(topic), len(value), shown(exc))
         return
     except Exception as exc:
         logger.warning("receipt ignored topic=%s bytes=%d reason=%r", topic, len(value), exc)
@@ -105,7 +106,7 @@ def deliver(value: bytes, topic: str, trusted: TrustedKeys, on_receipt: Callable
     try:
         on_receipt(receipt)
     except Exception:
-        logger.exception("receipt not handled file=%r group=%r", receipt.path, receipt.group)
+        logger.exception("receipt not handled file=%s group=%s", shown(receipt.path), shown(receipt.group))
 
 
 def wait_verified(

@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from labstream.errors import SourceFileError
+from labstream.errors import SourceFileError, UnsafePathError
 from labstream.kafka import Producer
 from labstream.metrics.latency import CHUNK_LATENCY
 from labstream.upload.source import SourceFile, hash_file
-from labstream.wire import WIRE_FORMATS, Chunk, WireFormat, n_chunks_for
+from labstream.wire import WIRE_FORMATS, Chunk, WireFormat, check_relative_path, n_chunks_for
 
 __all__ = ["FileSender", "OnFileDone", "OnProgress", "SentFile"]
 
@@ -93,6 +93,10 @@ class FileSender:
         Raises `SourceFileError` (and `on_done` never fires) if the file cannot be read,
         changes while it is read, or `stop` is set before every chunk was produced.
         """
+        try:
+            check_relative_path(source.relpath)
+        except UnsafePathError as exc:  # a local name no receiver would accept: this file only
+            raise SourceFileError(f"cannot be sent under this name: {exc}") from exc
         before = _stat(source)
         # The version time (docs/wire-format.md): later sends of a path must carry later times.
         version_ns = time.time_ns()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from labstream.errors import SourceFileError
 from labstream.kafka import Producer
+from labstream.logsafe import shown
 from labstream.upload.ledger import UploadLedger
 from labstream.upload.sender import FileSender, SentFile
 from labstream.upload.source import SourceFile
@@ -179,7 +180,7 @@ class DirectoryStreamer:
         if not ready.path.exists():
             logger.warning("file vanished before it could be sent file=%s", ready.relpath)
         else:
-            logger.error("file not sent file=%s reason=%s", ready.relpath, exc)
+            logger.error("file not sent file=%s reason=%s", shown(ready.relpath), shown(exc))
         self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, "failed", reason=str(exc))
         self._count("failed")
 

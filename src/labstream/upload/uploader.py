@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from labstream.errors import ConfigError, DeliveryError, SourceFileError
 from labstream.kafka import Producer
+from labstream.logsafe import shown
 from labstream.upload.sender import FileSender, OnProgress, SentFile
 from labstream.upload.source import SourceFile
 from labstream.wire import WIRE_FORMATS, WireFormat
@@ -107,7 +108,7 @@ class Uploader:
             try:
                 self._send(source, report)
             except SourceFileError as exc:
-                logger.error("file not sent file=%s reason=%s", source.relpath, exc)
+                logger.error("file not sent file=%s reason=%s", shown(source.relpath), shown(exc))
                 with self._lock:
                     report.failed[source.relpath] = str(exc)
             except BaseException as exc:  # a bug or a fatal Kafka error: stop everything

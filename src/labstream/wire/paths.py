@@ -2,40 +2,98 @@
 
 A path is UTF-8, '/'-separated, relative, and names a file below the output folder
 on every operating system: no absolute paths, no '..' or '.', no empty parts, no
-drive letters, no backslashes, no NUL or control characters, no over-long names.
+drive letters, no backslashes, no over-long names, and no invisible or line-breaking
+characters:
+
+- every control character (Unicode category Cc: C0, DEL and C1 such as U+0085, U+009B);
+- every format character (Cf: bidi controls U+202A-U+202E, U+2066-U+2069, U+200E/U+200F,
+  U+061C, zero-width space, BOM, soft hyphen, tags, ...) except ZWNJ and ZWJ (U+200C,
+  U+200D), which some scripts and emoji need in ordinary words;
+- the line and paragraph separators U+2028/U+2029 (Zl, Zp) and lone surrogates (Cs);
+
+so that a name shows what it is, in a file manager and in a log line. The first part may
+not be labstream's state folder `.labstream` in any letter case, Unicode case folding or
+with the trailing dots and spaces Windows strips (`.LabStream.`). `check_windows_name`
+adds Windows' own rules; the downloader applies it where it writes on Windows.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from labstream.errors import UnsafePathError
+from labstream.logsafe import shown as _shown
 
-__all__ = ["MAX_PART_BYTES", "MAX_PATH_BYTES", "check_relative_path"]
+__all__ = [
+    "MAX_PART_BYTES",
+    "MAX_PATH_BYTES",
+    "STATE_DIRNAME",
+    "check_relative_path",
+    "check_windows_name",
+    "folded",
+]
 
 MAX_PATH_BYTES = 4096
 MAX_PART_BYTES = 255
+STATE_DIRNAME = ".labstream"
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_ALLOWED_FORMAT = frozenset({"\u200c", "\u200d"})
+_WINDOWS_CHARS = frozenset('<>:"|?*')
+_WINDOWS_DEVICES = frozenset(
+    {"con", "prn", "aux", "nul", "conin$", "conout$"}
+    | {f"{port}{n}" for port in ("com", "lpt") for n in (*"123456789", "\u00b9", "\u00b2", "\u00b3")}
+)
+
+
+def _refused_char(char: str) -> bool:
+    return unicodedata.category(char) in _REFUSED_CATEGORIES and char not in _ALLOWED_FORMAT
+
+
+def folded(part: str) -> str:
+    """How a case-insensitive filesystem that strips trailing dots and spaces sees `part`."""
+    return unicodedata.normalize("NFKC", part).casefold().rstrip(". ")
 
 
 def check_relative_path(path: str) -> str:
     """Return `path` if it is a safe relative path, else raise `UnsafePathError`."""
     if not path:
         raise UnsafePathError("empty file path")
-    shown = ascii(path[:200])
-    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+    shown = _shown(path, 200)
+    if any(_refused_char(c) for c in path):
+        raise UnsafePathError(f"file path contains control or invisible characters: {shown}")
+    if len(path.encode("utf-8")) > MAX_PATH_BYTES:
         raise UnsafePathError(f"file path longer than {MAX_PATH_BYTES} bytes: {shown}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in path):
-        raise UnsafePathError(f"file path contains control characters: {shown}")
     if "\\" in path:
         raise UnsafePathError(f"file path contains a backslash: {shown}")
     if path.startswith("/"):
         raise UnsafePathError(f"absolute file path refused: {shown}")
     if _DRIVE_RE.match(path):
         raise UnsafePathError(f"file path with a drive letter refused: {shown}")
-    for part in path.split("/"):
+    parts = path.split("/")
+    for part in parts:
         if part in ("", ".", ".."):
             raise UnsafePathError(f"file path with an empty, '.' or '..' part refused: {shown}")
-        if len(part.encode("utf-8", "surrogatepass")) > MAX_PART_BYTES:
+        if len(part.encode("utf-8")) > MAX_PART_BYTES:
             raise UnsafePathError(f"file name longer than {MAX_PART_BYTES} bytes: {shown}")
+    if folded(parts[0]) == STATE_DIRNAME:
+        raise UnsafePathError(f"file path inside labstream's state folder refused: {shown}")
+    return path
+
+
+def check_windows_name(path: str) -> str:
+    """Return `path` if Windows can write it as named, else raise `UnsafePathError`.
+
+    Refuses `<>:"|?*`, device names (CON, NUL.txt, COM1, ...) and parts ending in a dot or
+    a space, which Windows would silently strip (two names landing on one file).
+    """
+    shown = _shown(path, 200)
+    for part in path.split("/"):
+        if any(c in _WINDOWS_CHARS for c in part):
+            raise UnsafePathError(f'file path with one of <>:"|?* refused on Windows: {shown}')
+        if part[-1:] in (".", " "):
+            raise UnsafePathError(f"file name ending in a dot or space refused on Windows: {shown}")
+        if part.split(".", 1)[0].rstrip(" ").casefold() in _WINDOWS_DEVICES:
+            raise UnsafePathError(f"Windows device name refused: {shown}")
     return path
