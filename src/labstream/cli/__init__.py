@@ -13,7 +13,9 @@ from labstream.cli.config import config
 from labstream.cli.dashboard import dashboard
 from labstream.cli.demo import demo
 from labstream.cli.download import download
+from labstream.cli.get import get
 from labstream.cli.keygen import keygen
+from labstream.cli.ls import ls
 from labstream.cli.process import process
 from labstream.cli.resend import resend
 from labstream.cli.service import service
@@ -65,6 +67,8 @@ for command in (
     keygen,
     demo,
     dashboard,
+    ls,
+    get,
 ):
     cli.add_command(command)
 
