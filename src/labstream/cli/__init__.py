@@ -12,6 +12,7 @@ from labstream.cli.broker import broker
 from labstream.cli.config import config
 from labstream.cli.dashboard import dashboard
 from labstream.cli.demo import demo
+from labstream.cli.doctor import doctor
 from labstream.cli.download import download
 from labstream.cli.get import get
 from labstream.cli.keygen import keygen
@@ -69,6 +70,7 @@ for command in (
     dashboard,
     ls,
     get,
+    doctor,
 ):
     cli.add_command(command)
 
