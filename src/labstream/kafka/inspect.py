@@ -7,6 +7,7 @@ authorizer says for this principal, without ACL-describe rights and without prob
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,13 @@ __all__ = [
     "may_create_topic",
     "partition_offsets",
 ]
+
+
+_COORDINATOR_MOVING = (
+    confluent_kafka.KafkaError.NOT_COORDINATOR,
+    confluent_kafka.KafkaError.COORDINATOR_NOT_AVAILABLE,
+    confluent_kafka.KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+)
 
 
 class DeniedError(KafkaError):
@@ -119,16 +127,23 @@ def may_create_topic(
 
 
 def group_operations(settings: dict[str, Any], group: str, timeout: float = 10.0) -> frozenset[str]:
-    """What this principal may do with consumer group `group` (which need not exist yet)."""
+    """What this principal may do with consumer group `group` (which need not exist yet).
+    While the group coordinator is still being set up (a new cluster: the offsets topic is
+    created on first use), asks again until `timeout`."""
     admin = _admin(settings)
-    future = admin.describe_consumer_groups(
-        [group], include_authorized_operations=True, request_timeout=timeout
-    )[group]
-    try:
-        found = future.result()
-    except confluent_kafka.KafkaException as exc:
-        raise _mapped(exc, f"cannot describe group {group!r}") from exc
-    return _names(found.authorized_operations) or frozenset()
+    deadline = time.monotonic() + timeout
+    while True:
+        future = admin.describe_consumer_groups(
+            [group], include_authorized_operations=True, request_timeout=timeout
+        )[group]
+        try:
+            found = future.result()
+        except confluent_kafka.KafkaException as exc:
+            if exc.args[0].code() in _COORDINATOR_MOVING and time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            raise _mapped(exc, f"cannot describe group {group!r}") from exc
+        return _names(found.authorized_operations) or frozenset()
 
 
 def partition_offsets(
