@@ -151,13 +151,15 @@ allow.everyone.if.no.acl.found=false
         capture_output=True,
         timeout=120,
     )
-    with open(folder / "broker.log", "wb") as log:
-        log4j = resources.files("labstream.broker") / "log4j.properties"
+    # The broker logs to broker.log through the package's log4j2 config (Kafka 4 uses log4j2).
+    with open(folder / "broker.out", "wb") as log:
+        log4j2 = resources.files("labstream.broker") / "log4j2.properties"
         proc = subprocess.Popen(
             [
                 java,
                 "-Xmx512m",
-                f"-Dlog4j.configuration=file:{log4j}",
+                f"-Dlog4j2.configurationFile={log4j2}",
+                f"-Dlabstream.broker.log={folder / 'broker.log'}",
                 "-cp",
                 classpath,
                 "kafka.Kafka",
@@ -168,10 +170,11 @@ allow.everyone.if.no.acl.found=false
         )
     try:
         deadline = time.monotonic() + 90
-        while "started (kafka.server.KafkaRaftServer)" not in (folder / "broker.log").read_text(
+        log_file = folder / "broker.log"
+        while not log_file.exists() or "started (kafka.server.KafkaRaftServer)" not in log_file.read_text(
             errors="replace"
         ):
-            assert proc.poll() is None, (folder / "broker.log").read_text()[-3000:]
+            assert proc.poll() is None, (folder / "broker.out").read_text(errors="replace")[-3000:]
             assert time.monotonic() < deadline, "SASL_SSL broker did not start"
             time.sleep(0.5)
         yield f"127.0.0.1:{port}", ca

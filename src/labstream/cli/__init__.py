@@ -12,8 +12,11 @@ from labstream.cli.broker import broker
 from labstream.cli.config import config
 from labstream.cli.dashboard import dashboard
 from labstream.cli.demo import demo
+from labstream.cli.doctor import doctor
 from labstream.cli.download import download
+from labstream.cli.get import get
 from labstream.cli.keygen import keygen
+from labstream.cli.ls import ls
 from labstream.cli.process import process
 from labstream.cli.resend import resend
 from labstream.cli.service import service
@@ -65,6 +68,9 @@ for command in (
     keygen,
     demo,
     dashboard,
+    ls,
+    get,
+    doctor,
 ):
     cli.add_command(command)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from labstream.kafka.admin import ensure_topic, ping
 from labstream.kafka.consumer import Consumer, Record
 from labstream.kafka.coordinator import wait_for_coordinator
+from labstream.kafka.inspect import DeniedError, TopicInfo, describe_cluster, describe_topic
 from labstream.kafka.lag import GroupLag, group_lag
 from labstream.kafka.producer import Producer
+from labstream.kafka.reader import TimedRecord, read_topic
 from labstream.kafka.settings import (
     consumer_settings,
     member_for_thread,
@@ -33,3 +35,4 @@ __all__ = [
     "static_membership",
     "wait_for_coordinator",
 ]
+__all__ += ["DeniedError", "TimedRecord", "TopicInfo", "describe_cluster", "describe_topic", "read_topic"]

@@ -1,0 +1,73 @@
+"""This machine: the role's folder, Java/Maven for the local broker, a service manager."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from labstream.doctor.check import Check
+
+__all__ = ["MIN_FREE_BYTES", "check_folder", "check_java", "check_service_manager"]
+
+MIN_FREE_BYTES = 1 << 30
+
+
+def check_folder(folder: Path, role: str) -> list[Check]:
+    if role == "watch":
+        if not folder.is_dir():
+            return [Check.fail("folder", f"{folder} is not a folder", "create it or correct the path")]
+        try:
+            next(os.scandir(folder), None)
+        except OSError as exc:
+            return [Check.fail("folder", f"{folder} cannot be read: {exc.strerror}", "grant read access")]
+        return [Check.ok("folder", f"{folder} is readable")]
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".labstream-doctor-"):
+            pass
+    except OSError as exc:
+        return [Check.fail("folder", f"{existing} is not writable: {exc.strerror}", "grant write access")]
+    free = shutil.disk_usage(existing).free
+    checks = [Check.ok("folder", f"{existing} is writable")]
+    detail = f"{free / (1 << 30):.1f} GiB free in {existing}"
+    if free < MIN_FREE_BYTES:
+        checks.append(Check.fail("free space", detail, "free space, or write to another folder"))
+    else:
+        checks.append(Check.ok("free space", detail))
+    return checks
+
+
+def check_java(local_broker: bool) -> list[Check]:
+    """Java runs the local broker, Maven fetches its jars once; needed only for a local broker."""
+    needed = local_broker
+    checks = []
+    for tool, hint in (("java", "install a JDK 17+ or set JAVA_HOME"), ("mvn", "install Maven")):
+        home = os.environ.get("JAVA_HOME") if tool == "java" else None
+        found = str(Path(home) / "bin" / "java") if home else shutil.which(tool)
+        if found and Path(found).exists():
+            checks.append(Check.ok(tool, f"found at {found}"))
+        elif needed:
+            checks.append(Check.fail(tool, "not found; the local broker needs it", hint))
+        else:
+            checks.append(Check.info(tool, "not found (needed only for `labstream broker start`)", hint))
+    return checks
+
+
+def check_service_manager() -> Check:
+    if sys.platform == "win32":
+        present, what = importlib.util.find_spec("win32serviceutil") is not None, "pywin32"
+        hint = "pip install pywin32"
+    elif sys.platform == "darwin":
+        present, what, hint = shutil.which("launchctl") is not None, "launchctl", "launchd is part of macOS"
+    else:
+        present, what = shutil.which("systemctl") is not None, "systemctl"
+        hint = "run under systemd, or start labstream from your own supervisor"
+    if present:
+        return Check.ok("service manager", f"{what} available for `labstream service install`")
+    return Check.info(
+        "service manager", f"{what} not found (needed only for `labstream service install`)", hint
+    )

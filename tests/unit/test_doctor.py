@@ -1,0 +1,66 @@
+"""doctor's pure parts: ASCII fallback, server parsing, clock bound, the known key set."""
+
+from __future__ import annotations
+
+import json
+
+from labstream.doctor import Check, Status, known_program_keys, render_json, render_text
+from labstream.doctor.clock import check_clock
+from labstream.doctor.network import parse_servers
+from labstream.doctor.sample import Sample
+
+CHECKS = [Check.ok("a", "fine"), Check.fail("b", "broken\x1b[2J", "do x"), Check.info("c", "unknown")]
+
+
+def test_text_uses_check_marks_where_possible_and_ascii_elsewhere() -> None:
+    assert render_text(CHECKS, "utf-8").splitlines()[:2] == ["✓ a: fine", "✗ b: broken\\x1b[2J -> fix: do x"]
+    ascii_text = render_text(CHECKS, "ascii")
+    ascii_text.encode("ascii")
+    assert ascii_text.splitlines() == [
+        "[ok] a: fine",
+        "[FAIL] b: broken\\x1b[2J -> fix: do x",
+        "[--] c: unknown",
+        "3 checks, 1 failed",
+    ]
+
+
+def test_json_is_ok_only_without_failures() -> None:
+    assert json.loads(render_json(CHECKS))["ok"] is False
+    report = json.loads(render_json([Check.ok("a", "x"), Check.info("c", "y")]))
+    assert report["ok"] is True and report["checks"][1] == {
+        "name": "c",
+        "status": "info",
+        "detail": "y",
+        "fix": "",
+    }
+
+
+def test_bootstrap_servers_are_parsed_with_prefixes_and_ipv6() -> None:
+    assert parse_servers("SASL_SSL://b1.lab:9093, b2.lab:9094,[::1]:9092,bare") == [
+        ("b1.lab", 9093),
+        ("b2.lab", 9094),
+        ("::1", 9092),
+        ("bare", 9092),
+    ]
+
+
+def test_clock_behind_a_newer_timestamp_fails_and_says_whose_clock() -> None:
+    behind = Sample("t.receipts", 1, 10.0, newest_ms=200_000, newest_log_append=True, read_at_ms=100_000)
+    check = check_clock([Sample("t", 1, 10.0, 50_000, False, 100_000), behind])
+    assert (
+        check.status is Status.FAIL and "at least 100.0 s" in check.detail and "LogAppendTime" in check.detail
+    )
+    assert check_clock([Sample("t", 1, 10.0, 99_000, False, 100_000)]).status is Status.OK
+    assert check_clock([Sample("t", 0, None, None, False, 100_000)]).status is Status.INFO
+
+
+def test_known_keys_cover_every_commands_keys() -> None:
+    keys = known_program_keys()
+    assert {
+        "chunk_size",
+        "max_file_size",
+        "receipts_signing_key",
+        "receipts_trusted_keys",
+        "kafka_config",
+    } <= keys
+    assert "chunk_sise" not in keys
