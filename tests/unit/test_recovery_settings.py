@@ -62,3 +62,21 @@ def test_timed_out_requests_librdkafka_retries_are_information_not_problems() ->
     quiet.filter(straggler)
     assert straggler.levelno == logging.INFO and straggler.levelname == "INFO"
     assert not quiet.in_outage()  # a symptom alone starts no outage, so no "back" line follows
+
+
+def test_one_condition_from_many_clients_and_connections_passes_once() -> None:
+    quiet = OutageFilter(interval=10.0, clock=lambda: 0.0)
+    lines = [
+        "consumer error=127.0.0.1:31392/bootstrap: Connect to ipv4#127.0.0.1:31392 failed",
+        "consumer error=127.0.0.1:31392/1: Connect to ipv4#127.0.0.1:31392 failed",
+        "SESSTMOUT [rdkafka#consumer-8] [thrd:main]: Consumer group session timed out",
+        "SESSTMOUT [rdkafka#consumer-9] [thrd:main]: Consumer group session timed out",
+    ]
+    assert [quiet.filter(record(line)) for line in lines] == [True, False, True, False]
+    refused = record(
+        "FAIL [rdkafka#producer-6] [thrd:127.0.0.1:31392/bootstrap]: 127.0.0.1:31392/bootstrap: "
+        "Connect to ipv4#127.0.0.1:31392 failed: Connection refused (after 0ms in state CONNECT)",
+        logging.ERROR,
+    )
+    quiet.filter(refused)
+    assert refused.levelno == logging.INFO  # the error callback's line already says it

@@ -22,10 +22,17 @@ __all__ = ["OutageFilter", "in_outage", "note_success", "outage_filter"]
 logger = logging.getLogger(__name__)
 INTERVAL_SECONDS = 10.0
 _NUMBERS = re.compile(r"\d+")
+# Which client and thread reported it, and through which connection, is not part of the
+# condition: a process with five clients should say "broker unreachable" once, not five times.
+_WHO = re.compile(r"\[rdkafka#[^\]]*\]|\[thrd:[^\]]*\]")
+_BOOTSTRAP = re.compile(r"/bootstrap\b")
 # librdkafka facilities that describe a symptom it handles itself (requests timed out while a
 # broker was away are retried): information, not a problem, and often the last straggler of
 # an outage already over. The failures that matter reach us through the error callbacks.
 _SYMPTOMS = ("REQTMOUT ",)
+# librdkafka's own FAIL line for a lost or refused connection repeats what the client's error
+# callback reports (and what our "unreachable" line says): information, once that is said.
+_TRANSPORT = re.compile(r"^FAIL .*(Connect to .* failed|Disconnected|Connection refused)")
 
 
 class OutageFilter(logging.Filter):
@@ -44,10 +51,11 @@ class OutageFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
-        if record.getMessage().startswith(_SYMPTOMS):
+        message = record.getMessage()
+        if message.startswith(_SYMPTOMS) or _TRANSPORT.match(message):
             record.levelno, record.levelname = logging.INFO, "INFO"
             return logging.getLogger(record.name).isEnabledFor(logging.INFO)
-        key = (record.name, record.levelno, _NUMBERS.sub("#", record.getMessage()))
+        key = (record.name, record.levelno, condition(message))
         now = self._clock()
         with self._lock:
             if self._since is None:
@@ -70,6 +78,11 @@ class OutageFilter(logging.Filter):
         with self._lock:
             since, self._since = self._since, None
         return None if since is None else self._clock() - since
+
+
+def condition(message: str) -> str:
+    """What a problem line is about, without who reported it or the numbers that change."""
+    return _NUMBERS.sub("#", _BOOTSTRAP.sub("/0", _WHO.sub("", message)))
 
 
 outage_filter = OutageFilter()
