@@ -18,10 +18,11 @@ from labstream.download.durability import flush_files, flush_folders
 from labstream.download.ledger import Ledger
 from labstream.download.limits import Limits
 from labstream.download.partial import HashInterrupted, PartialFile
-from labstream.download.placement import STATE_DIRNAME, output_error, target_path
+from labstream.download.placement import output_error, target_path
 from labstream.errors import ChecksumError, GeometryError, PlacementError, UnsafePathError, WireError
 from labstream.kafka import Record
 from labstream.logsafe import shown
+from labstream.state import OutputState
 from labstream.wire import Chunk, decode
 from labstream.wire.chunk import decrypt
 from labstream.wire.crypto import PayloadCipher
@@ -87,8 +88,8 @@ class Assembler:
         self.out_dir = out_dir
         self._ledger = ledger
         self._on_verdict = on_verdict or (lambda *_: None)
-        self._work = out_dir / STATE_DIRNAME / "partial" / f"{os.getpid()}-{next(_counter)}"
-        self._failed_dir = out_dir / STATE_DIRNAME / "failed"
+        self._work = OutputState(out_dir).partial / f"{os.getpid()}-{next(_counter)}"
+        self._failed_dir = OutputState(out_dir).failed
         self._work.mkdir(parents=True, exist_ok=True)
         self._files: OrderedDict[FileKey, PartialFile] = OrderedDict()  # least recently fed first
         self._disk_bytes = 0

@@ -12,11 +12,13 @@ from typing import Any
 
 from labstream.download import DoneFile, Downloader, Ledger
 from labstream.download.limits import Limits
-from labstream.download.placement import STATE_DIRNAME, check_writable
+from labstream.download.placement import check_writable
+from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
 from labstream.process.api import BaseProcessor, ReceivedFile
 from labstream.receipts import ReceiptPublisher
+from labstream.state import OutputState
 from labstream.wire.crypto import PayloadCipher
 
 __all__ = ["ProcessReport", "ProcessRunner"]
@@ -55,6 +57,7 @@ class ProcessRunner:
         publisher: ReceiptPublisher | None = None,
         cipher: PayloadCipher | None = None,
         limits: Limits | None = None,
+        clients: KafkaClients = REAL_CLIENTS,
     ) -> None:
         self._processor = processor
         self._topic = topic
@@ -76,15 +79,16 @@ class ProcessRunner:
             after_commit=self._after_commit,
             cipher=cipher,
             limits=limits,
+            clients=clients,
         )
 
     @property
     def failed_dir(self) -> Path:
-        return self._workdir / STATE_DIRNAME / "failed-processing"
+        return OutputState(self._workdir).failed_processing
 
     def run(self, reprocess_failed: bool = False) -> ProcessReport:
         check_writable(self._workdir)
-        with InstanceLock(self._workdir / STATE_DIRNAME / "lock", "processor"):
+        with InstanceLock(OutputState(self._workdir).lock, "processor"):
             self._finish_interrupted()
             if reprocess_failed:
                 self._reprocess_failed()
@@ -99,7 +103,7 @@ class ProcessRunner:
 
     def _kept(self, status: str, folder: Path) -> Iterator[tuple[ReceivedFile, int, Path, Ledger]]:
         """Files in ledger `status` still present under `folder`, ready to hand to the processor."""
-        with Ledger(self._workdir / STATE_DIRNAME / "ledger.sqlite") as ledger:
+        with Ledger(OutputState(self._workdir).ledger) as ledger:
             for relpath, digest, key_size, _reason in ledger.with_status(status):
                 path = folder / relpath
                 if not path.exists():

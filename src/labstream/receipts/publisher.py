@@ -7,7 +7,7 @@ import socket
 from typing import Any
 
 from labstream.errors import ConfigError
-from labstream.kafka import Producer
+from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.receipts.format import MAX_NAME, Receipt
 from labstream.receipts.signing import KEYGEN_HINT, SigningKey
 
@@ -20,7 +20,13 @@ class ReceiptPublisher:
     """One producer per downloader process; `publish` is thread-safe."""
 
     def __init__(
-        self, settings: dict[str, Any], topic: str, group: str, key: SigningKey | None = None
+        self,
+        settings: dict[str, Any],
+        topic: str,
+        group: str,
+        key: SigningKey | None = None,
+        *,
+        clients: KafkaClients = REAL_CLIENTS,
     ) -> None:
         if not group.isprintable() or not 0 < len(group) <= MAX_NAME:
             raise ConfigError(
@@ -37,7 +43,7 @@ class ReceiptPublisher:
                 KEYGEN_HINT,
                 topic,
             )
-        self._producer = Producer(settings)
+        self._producer = clients.producer(settings)
 
     def __enter__(self) -> ReceiptPublisher:
         return self

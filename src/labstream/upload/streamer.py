@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labstream.errors import SourceFileError
-from labstream.kafka import Producer
+from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
 from labstream.upload.ledger import UploadLedger
 from labstream.upload.sender import FileSender, SentFile
@@ -25,7 +25,7 @@ from labstream.upload.source import SourceFile
 from labstream.watch import DirectoryWatcher, Filters, ReadyFile
 from labstream.wire import WIRE_FORMATS, WireFormat
 
-__all__ = ["DirectoryStreamer", "StreamOptions"]
+__all__ = ["DirectoryStreamer", "SessionCounts", "StreamOptions", "StreamerStatus"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +43,46 @@ class StreamOptions:
     wire: WireFormat = WIRE_FORMATS["labstream"]
 
 
+@dataclass(frozen=True)
+class SessionCounts:
+    """Files sent and failed since this process started, and the bytes sent."""
+
+    sent: int = 0
+    failed: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class StreamerStatus:
+    """A snapshot of a running streamer (console `c`, still-alive lines, heartbeats)."""
+
+    queued: int
+    settling: int
+    sending: tuple[str, ...]
+    awaiting_ack: int
+    session: SessionCounts
+    ledger: dict[str, int]
+
+    def lines(self) -> list[str]:
+        """The snapshot as a person reads it."""
+        counts = ", ".join(f"{state} {n}" for state, n in sorted(self.ledger.items())) or "empty"
+        return [
+            f"settling: {self.settling}  queued: {self.queued}  "
+            f"awaiting acknowledgement: {self.awaiting_ack}",
+            f"sending now: {', '.join(self.sending) or '-'}",
+            f"this session: sent {self.session.sent}, failed {self.session.failed}, "
+            f"{self.session.bytes} bytes",
+            f"ledger (all time): {counts}",
+        ]
+
+
 class DirectoryStreamer:
     """Streams every new or changed file below `root` to `topic` until `stop` is set."""
 
     def __init__(
         self,
         root: Path,
-        producer: Producer,
+        producer: ProducerClient,
         topic: str,
         ledger: UploadLedger,
         options: StreamOptions,
@@ -95,19 +128,19 @@ class DirectoryStreamer:
             while not self.stop.wait(0.5):
                 self._producer.poll(0)
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> StreamerStatus:
         with self._lock:
-            sending = sorted(self.sending)
+            sending = tuple(sorted(self.sending))
             in_flight = self.in_flight
-            session = dict(self.session)
-        return {
-            "queued": self._queue.qsize(),
-            "settling": self._watcher.pending(),
-            "sending": sending,
-            "awaiting_ack": in_flight,
-            "session": session,
-            "ledger": self._ledger.counts(),
-        }
+            session = SessionCounts(**self.session)
+        return StreamerStatus(
+            queued=self._queue.qsize(),
+            settling=self._watcher.pending(),
+            sending=sending,
+            awaiting_ack=in_flight,
+            session=session,
+            ledger=self._ledger.counts(),
+        )
 
     def _baseline(self) -> None:
         """First run with new-files-only: what is already there is recorded, not sent."""
