@@ -262,13 +262,12 @@ def program_values(config: Config) -> dict[str, str]:
 
 
 def resolve(config: Config, role: str, given: Mapping[str, Any]) -> dict[str, Any]:
-    """Per key of `role` (and each key in `given`): command line, else the config file, else the
-    default; file values converted to the key's type, naming file and key when they do not fit."""
+    """Per key: the command line (`given`), else the config file when `role` reads the key from
+    it, else the default; file values converted to the key's type, naming file and key when
+    they do not fit."""
     section = program_values(config)
-    names = [n for n, key in KEYS.items() if role in key.roles] + [n for n in given if n in KEYS]
     resolved: dict[str, Any] = {}
-    for name in dict.fromkeys(names):
-        key = KEYS[name]
+    for name, key in KEYS.items():
         value = given.get(name)
         if value is not None and value != ():
             resolved[name] = value
