@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from labstream.download.assembler import Assembler, DoneFile, OnVerdict, Outcome
+from labstream.download.assembler import Assembler, DoneFile, Outcome
 from labstream.download.ledger import Ledger
 from labstream.download.limits import Limits
 from labstream.download.placement import check_writable
+from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import LabstreamError, OutputError
 from labstream.kafka import Record, member_for_thread
 from labstream.kafka.clients import REAL_CLIENTS, ConsumerClient, KafkaClients
@@ -211,16 +212,16 @@ class Downloader:
                 if not waited:
                     delay = min(delay * 2, 30.0)
 
-    def _verdict(self, path: str, digest: bytes, size: int, verdict: str, reason: str) -> None:
+    def _verdict(self, verdict: Verdict) -> None:
         """Files are counted by their verdicts: a file given up or set aside at commit
         fails without a FAILED outcome of its own."""
         with self._lock:
-            if verdict == "verified":
+            if verdict.verified:
                 self.report.files += 1
             else:
                 self.report.failed += 1
         if self._on_verdict is not None:
-            self._on_verdict(path, digest, size, verdict, reason)
+            self._on_verdict(verdict)
 
     def _count(self, outcome: Outcome, nbytes: int) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ import logging
 import socket
 from typing import Any
 
+from labstream.download.verdict import Verdict
 from labstream.errors import ConfigError
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.receipts.format import MAX_NAME, Receipt
@@ -51,8 +52,11 @@ class ReceiptPublisher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def publish(self, path: str, sha256: bytes, size: int, outcome: str, reason: str = "") -> None:
-        receipt = Receipt.outgoing(path, sha256.hex(), size, outcome, self.group, self.host, reason)
+    def publish(self, verdict: Verdict) -> None:
+        path = verdict.path
+        receipt = Receipt.outgoing(
+            path, verdict.digest.hex(), verdict.size, verdict.outcome, self.group, self.host, verdict.reason
+        )
         if self._key is not None:
             receipt = receipt.signed(self._key, self.topic)
         self._producer.send(self.topic, path.encode("utf-8"), receipt.to_bytes(), self._on_delivery)

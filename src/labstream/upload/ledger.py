@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from labstream.ledgerdb import connect, translated
 
 if TYPE_CHECKING:
     from labstream.receipts import Receipt
@@ -59,17 +60,14 @@ class UploadLedger:
     """Thread-safe; every change is committed (and so durable) before the call returns."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a crash of this process; a power cut may lose the last
         # status changes, which only means a file is sent again (harmless), never lost.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
-        self._migrate_receipts()
+        self._db = connect(path, synchronous="NORMAL")
+        with translated(path):
+            self._db.executescript(_SCHEMA)
+            self._migrate_receipts()
 
     def __enter__(self) -> UploadLedger:
         return self
