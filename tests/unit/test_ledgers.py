@@ -54,3 +54,15 @@ def test_a_file_that_is_not_a_ledger_is_one_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(LedgerError, match=r"ledger .*ledger\.sqlite: file is not a database"):
         Ledger(path)
+
+
+def test_upload_states_are_an_enum_stored_as_their_names(tmp_path: Path) -> None:
+    from labstream.upload.ledger import UNFINISHED, UploadLedger, UploadState
+
+    with UploadLedger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.set("a", 1, 1, UploadState.SENDING)
+        ledger.set_many([("b", 2, 2)], UploadState.IGNORED)
+        assert ledger.counts() == {"sending": 1, "ignored": 1}
+        assert [row.relpath for row in ledger.unfinished()] == ["a"] and "sending" in UNFINISHED
+        with pytest.raises(ValueError):
+            ledger.set("c", 1, 1, "snet")  # type: ignore[arg-type]

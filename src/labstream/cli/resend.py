@@ -14,7 +14,7 @@ from labstream.kafka import Producer, ping, producer_settings
 from labstream.settings import resolve
 from labstream.state import WatchState
 from labstream.upload import SourceFile, Uploader, check_chunk_size, raise_if_failed
-from labstream.upload.ledger import UploadLedger
+from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.source import relative_path
 from labstream.wire import WireFormat, wire_format
 from labstream.wire.crypto import load_cipher
@@ -57,7 +57,7 @@ def resend(
                 sent.source.relpath,
                 st.st_size,
                 st.st_mtime_ns,
-                "sent",
+                UploadState.SENT,
                 sha256=sent.sha256,
                 reason="resent on request",
             )

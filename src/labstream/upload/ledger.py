@@ -8,6 +8,7 @@ never sent again.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
 import sys
@@ -22,7 +23,7 @@ from labstream.ledgerdb import connect, translated
 if TYPE_CHECKING:
     from labstream.receipts import Receipt
 
-__all__ = ["LedgerRow", "UploadLedger", "default_state_dir", "state_digest"]
+__all__ = ["CLEANED", "LedgerRow", "UploadLedger", "UploadState", "default_state_dir", "state_digest"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -42,7 +43,25 @@ CREATE TABLE IF NOT EXISTS {name} (
     PRIMARY KEY (relpath, sha256, grp, key_id, authenticated)
 );
 """
-UNFINISHED = ("queued", "sending")
+
+
+class UploadState(str, enum.Enum):
+    """Where one file (path, size, mtime) stands; stored as its value."""
+
+    IGNORED = "ignored"  # there before the first start (new files only): never sent
+    QUEUED = "queued"  # finished writing, waiting for a sender
+    SENDING = "sending"  # being read and produced; sent again after a crash
+    SENT = "sent"  # every chunk acknowledged by the cluster
+    FAILED = "failed"  # not sent (unreadable, vanished, not acknowledged)
+    DELETED = "deleted"  # cleaned up after enough trusted receipts
+    MOVED = "moved"  # cleaned up by moving it out of the watched folder
+
+    def __str__(self) -> str:
+        return self.value
+
+
+UNFINISHED = (UploadState.QUEUED.value, UploadState.SENDING.value)
+CLEANED = (UploadState.DELETED, UploadState.MOVED)
 
 
 @dataclass(frozen=True)
@@ -89,23 +108,24 @@ class UploadLedger:
         relpath: str,
         size: int,
         mtime_ns: int,
-        status: str,
+        status: UploadState,
         *,
         sha256: bytes | None = None,
         reason: str | None = None,
     ) -> None:
-        with self._lock:
+        row = (relpath, size, mtime_ns, sha256.hex() if sha256 else None, UploadState(status).value)
+        with self._lock, translated(self.path):
             self._db.execute(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (relpath, size, mtime_ns, sha256.hex() if sha256 else None, status, reason, time.time()),
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", (*row, reason, time.time())
             )
 
-    def set_many(self, rows: list[tuple[str, int, int]], status: str) -> None:
-        with self._lock, self._db:
+    def set_many(self, rows: list[tuple[str, int, int]], status: UploadState) -> None:
+        value = UploadState(status).value
+        with self._lock, translated(self.path), self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, NULL, ?, NULL, ?)",
-                [(relpath, size, mtime, status, time.time()) for relpath, size, mtime in rows],
+                [(relpath, size, mtime, value, time.time()) for relpath, size, mtime in rows],
             )
 
     def unfinished(self) -> list[LedgerRow]:

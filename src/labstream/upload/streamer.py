@@ -19,7 +19,7 @@ from pathlib import Path
 from labstream.errors import SourceFileError
 from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
-from labstream.upload.ledger import UploadLedger
+from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.sender import FileSender, SentFile
 from labstream.upload.source import SourceFile
 from labstream.watch import DirectoryWatcher, Filters, ReadyFile
@@ -158,7 +158,7 @@ class DirectoryStreamer:
                     continue
                 if self._options.filters.accepts(relpath):
                     rows.append((relpath, st.st_size, st.st_mtime_ns))
-        self._ledger.set_many(rows, "ignored")
+        self._ledger.set_many(rows, UploadState.IGNORED)
         self._ledger.set_meta("baseline", "done")
         logger.info("existing files ignored (new files only) files=%d", len(rows))
 
@@ -166,7 +166,7 @@ class DirectoryStreamer:
         row = self._ledger.get(relpath)
         if row is None or (row.size, row.mtime_ns) != (size, mtime_ns):
             return False
-        return not (row.status == "ignored" and self._options.upload_existing)
+        return not (row.status == UploadState.IGNORED and self._options.upload_existing)
 
     def _requeue_unfinished(self) -> None:
         for row in self._ledger.unfinished():
@@ -175,7 +175,7 @@ class DirectoryStreamer:
             self._enqueue(ReadyFile(path, row.relpath, row.size, row.mtime_ns))
 
     def _enqueue(self, ready: ReadyFile) -> None:
-        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, "queued")
+        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.QUEUED)
         while not self.stop.is_set():
             try:
                 self._queue.put(ready, timeout=0.5)
@@ -192,7 +192,7 @@ class DirectoryStreamer:
             self._send(ready)
 
     def _send(self, ready: ReadyFile) -> None:
-        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, "sending")
+        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.SENDING)
         with self._lock:
             self.sending.add(ready.relpath)
             self.in_flight += 1
@@ -214,13 +214,13 @@ class DirectoryStreamer:
             logger.warning("file vanished before it could be sent file=%s", ready.relpath)
         else:
             logger.error("file not sent file=%s reason=%s", shown(ready.relpath), shown(exc))
-        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, "failed", reason=str(exc))
+        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.FAILED, reason=str(exc))
         self._count("failed")
 
     def _on_done(self, sent: SentFile, error: str | None) -> None:
         relpath = sent.source.relpath
         if error is None:
-            self._ledger.set(relpath, sent.size, sent.mtime_ns, "sent", sha256=sent.sha256)
+            self._ledger.set(relpath, sent.size, sent.mtime_ns, UploadState.SENT, sha256=sent.sha256)
             self._count("sent", sent.size)
             logger.info(
                 "file sent file=%s size=%d chunks=%d sha256=%s",
@@ -230,7 +230,9 @@ class DirectoryStreamer:
                 sent.sha256.hex(),
             )
         else:
-            self._ledger.set(relpath, sent.size, sent.mtime_ns, "failed", sha256=sent.sha256, reason=error)
+            self._ledger.set(
+                relpath, sent.size, sent.mtime_ns, UploadState.FAILED, sha256=sent.sha256, reason=error
+            )
             self._count("failed")
             logger.error("file not acknowledged file=%s reason=%s", relpath, error)
         with self._lock:
