@@ -18,6 +18,7 @@
     |   +-- PlacementError          one file cannot take its name (a folder of that name, ...)
     +-- BrokerSetupError            the local broker cannot be fetched, formatted or started
     +-- AlreadyRunningError         another watcher/downloader holds this state folder's lock
+    +-- LedgerError                 a ledger (SQLite) cannot be opened, read or written
 
 The CLI turns a `LabstreamError` into one line on stderr and exit status 1;
 anything else is a bug and keeps its traceback.
@@ -36,6 +37,7 @@ __all__ = [
     "GeometryError",
     "KafkaError",
     "LabstreamError",
+    "LedgerError",
     "OutputAccessError",
     "OutputError",
     "PlacementError",
@@ -125,3 +127,9 @@ class BrokerSetupError(LabstreamError):
 
 class AlreadyRunningError(LabstreamError):
     """Another instance (watcher, downloader, processor) holds the lock on this state folder."""
+
+
+class LedgerError(LabstreamError):
+    """A ledger (SQLite) cannot be opened, read or written (corrupt, not a database, locked).
+
+    A full disk during a ledger write is an `OutputError` instead: waiting may help."""

@@ -81,7 +81,7 @@ def make(out: Path, ledger: Ledger, verdicts: list[Verdict], clock: Clock, **kwa
     return Assembler(
         out,
         ledger,
-        lambda path, _d, _s, verdict, reason: verdicts.append((path, verdict, reason)),
+        lambda v: verdicts.append((v.path, v.outcome, v.reason)),
         limits=limits,
         stop=stop,  # type: ignore[arg-type]
         clock=clock,

@@ -188,9 +188,7 @@ def verdicts() -> list[tuple[str, str]]:
 @pytest.fixture
 def assembler(out: Path, cipher: PayloadCipher, verdicts: list[tuple[str, str]]) -> Iterator[Assembler]:
     with Ledger(out / ".labstream" / "ledger.sqlite") as ledger:
-        assembler = Assembler(
-            out, ledger, lambda path, _d, _s, verdict, _r: verdicts.append((path, verdict)), cipher
-        )
+        assembler = Assembler(out, ledger, lambda v: verdicts.append((v.path, v.outcome)), cipher)
         yield assembler
         assembler.close()
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from labstream.cli.watch import _resolve, _state_dir
 from labstream.config import load_config
 from labstream.errors import ConfigError
+from labstream.settings import check_state_dir, resolve
 from labstream.watch import Filters
 
 
@@ -19,7 +19,7 @@ def test_seed_section_options_and_command_line_precedence(tmp_path: Path) -> Non
         "chunk_size = 65536\nnew_files_only = False\nexclude = *.lock, *.bak\n"
     )
     config = load_config(path)
-    options = _resolve(config, {"n_threads": 7})
+    options = resolve(config, "watch", {"n_threads": 7})
     assert options["file_directory"] == "/data/xrd" and options["topic_name"] == "xrd"
     assert options["n_threads"] == 7  # the command line wins
     assert options["chunk_size"] == 65536 and options["new_files_only"] is False
@@ -31,15 +31,15 @@ def test_unknown_or_bad_program_option_names_file_and_key(tmp_path: Path) -> Non
     path = tmp_path / "bad.config"
     path.write_text("[labstream]\nn_treads = 3\n")
     with pytest.raises(ConfigError, match=r"bad\.config \[labstream\] n_treads: unknown option"):
-        _resolve(load_config(path), {})
+        resolve(load_config(path), "watch", {})
     path.write_text("[labstream]\nnew_files_only = maybe\n")
     with pytest.raises(ConfigError, match=r"\[labstream\] new_files_only = maybe: expected true or false"):
-        _resolve(load_config(path), {})
+        resolve(load_config(path), "watch", {})
 
 
 def test_state_folder_inside_the_watched_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="inside the watched folder"):
-        _state_dir(tmp_path / "watched" / ".state", tmp_path / "watched", "t")
+        check_state_dir(tmp_path / "watched" / ".state", tmp_path / "watched")
 
 
 def test_filters() -> None:

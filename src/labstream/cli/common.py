@@ -20,10 +20,13 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from labstream.cli.options import setting
+
 __all__ = [
     "byte_progress",
     "config_option",
     "human_bytes",
+    "key_option",
     "receipts_key_option",
     "stop_on_signals",
     "topic_option",
@@ -41,37 +44,24 @@ config_option = click.option(
     help="Config file path, or a built-in config name.",
 )
 topic_option = click.option("-t", "--topic", required=True, help="Kafka topic.")
-key_option = click.option(
-    "--encryption-key-file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="AES-256-GCM key (see `labstream keygen`) [LABSTREAM_ENCRYPTION_KEY(_FILE)].",
+key_option = setting(
+    "encryption_key_file", "--encryption-key-file", type=click.Path(exists=True, dir_okay=False)
 )
-
-receipts_key_option = click.option(
-    "--receipts-key",
-    "receipts_key",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Sign receipts with this key (`labstream keygen --receipts`) [receipts_signing_key].",
+receipts_key_option = setting(
+    "receipts_signing_key", "--receipts-key", type=click.Path(exists=True, dir_okay=False)
 )
-trusted_keys_option = click.option(
-    "--receipts-trusted-keys",
-    "receipts_trusted_keys",
-    default=None,
-    metavar="FILES",
-    help="Trust receipts signed by these public keys: .pub files and/or folders, comma-separated "
-    "[receipts_trusted_keys].",
-)
+trusted_keys_option = setting("receipts_trusted_keys", "--receipts-trusted-keys", metavar="FILES")
 
 
 @contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[dict[str, int]]:
+def stop_on_signals(stop: threading.Event, state: dict[str, int] | None = None) -> Iterator[dict[str, int]]:
     """First Ctrl+C or SIGTERM sets `stop`; a second one exits at once.
 
-    Yields a dict whose "code" is the exit status the signal asks for (130 or 0).
+    Yields `state` (a new dict if None) whose "code" is the exit status the signal asks for
+    (130 or 0).
     """
-    state = {"code": 0, "count": 0}
+    state = state if state is not None else {}
+    state.update(code=0, count=0)
 
     def handler(signum: int, _frame: Any) -> None:
         state["count"] += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import click
 from labstream import broker as local_broker
 from labstream.cli.common import human_bytes
 from labstream.config import load_config
-from labstream.download import Downloader
-from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
+from labstream.kafka import Producer, ensure_topic, producer_settings
+from labstream.runners import run_download
+from labstream.settings import download_settings
 from labstream.upload import Uploader, collect
 from labstream.upload.uploader import raise_if_failed
 
@@ -47,18 +49,27 @@ def demo(port: int, workdir: Path | None) -> None:
     click.echo(f"2. wrote {len(SAMPLES)} sample files under {source}")
     config = load_config("local")
     topic = f"labstream-demo-{int(time.time())}"
-    settings = producer_settings(config)
-    ensure_topic(settings, topic)
-    with Producer(settings) as producer:
+    producer_conf = producer_settings(config)
+    ensure_topic(producer_conf, topic)
+    with Producer(producer_conf) as producer:
         report = Uploader(producer, topic).upload(list(collect([source])))
     raise_if_failed(report)
     click.echo(
         f"3. uploaded {report.files} files ({human_bytes(report.bytes)}, {report.chunks} "
         f"chunks) to topic {topic}; every chunk acknowledged"
     )
-    downloaded = Downloader(
-        consumer_settings(config, f"{topic}-download"), topic, target, exit_when_idle=3.0
-    ).run()
+    settings = download_settings(
+        config,
+        {
+            "out_dir": target,
+            "topic": topic,
+            "group": f"{topic}-download",
+            "exit_when_idle": 3.0,
+            "receipts": False,
+            "heartbeat_seconds": 0.0,
+        },
+    )
+    downloaded = run_download(settings, threading.Event())
     click.echo(f"4. downloaded {downloaded.files} verified files into {target}")
     _compare(source, target)
 

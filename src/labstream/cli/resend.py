@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from labstream.cli.common import key_option
-from labstream.cli.watch import _resolve
 from labstream.config import load_config
 from labstream.errors import ConfigError
 from labstream.kafka import Producer, ping, producer_settings
+from labstream.settings import resolve
+from labstream.state import WatchState
 from labstream.upload import SourceFile, Uploader, check_chunk_size, raise_if_failed
-from labstream.upload.ledger import UploadLedger
+from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.source import relative_path
 from labstream.wire import WireFormat, wire_format
 from labstream.wire.crypto import load_cipher
@@ -38,14 +39,14 @@ def resend(
 
     They are sent as the watcher sends: same wire format, chunk size and encryption key.
     """
-    with UploadLedger(state / "ledger.sqlite") as ledger:
+    with UploadLedger(WatchState(state).ledger) as ledger:
         root, topic = ledger.meta("root"), ledger.meta("topic")
         config_path = config_name or ledger.meta("config")
         if not root or not topic or not config_path:
             raise ConfigError(f"{state} is not a watcher state folder")
         sources = [SourceFile(p, _relpath(p, Path(root))) for p in paths]
         config = load_config(config_path)
-        chunk_size, wire = _as_the_watcher(ledger, _resolve(config, {}), encryption_key_file)
+        chunk_size, wire = _as_the_watcher(ledger, resolve(config, "watch", {}), encryption_key_file)
         settings = producer_settings(config)
         ping(settings)
         with Producer(settings) as producer:
@@ -56,7 +57,7 @@ def resend(
                 sent.source.relpath,
                 st.st_size,
                 st.st_mtime_ns,
-                "sent",
+                UploadState.SENT,
                 sha256=sent.sha256,
                 reason="resent on request",
             )

@@ -10,6 +10,8 @@ import click
 
 from labstream.config import load_config
 from labstream.service import ServiceSpec, manager_for_platform
+from labstream.settings import program_values
+from labstream.state import WatchState
 from labstream.upload.ledger import UploadLedger, default_state_dir
 
 
@@ -51,6 +53,7 @@ def service() -> None:
 @click.option("--start", "start_now", is_flag=True, help="Start it right away.")
 def install(config_path: Path, name: str | None, user: bool, state: Path | None, start_now: bool) -> None:
     """Install (and enable at boot) a watcher service for CONFIG."""
+    program_values(load_config(config_path))  # a typo is refused now, not at the first start
     spec = _spec(config_path, name, user, state)
     manager = manager_for_platform()
     for path in manager.install(spec):
@@ -92,9 +95,9 @@ def status(config_path: Path, name: str | None, user: bool, state: Path | None) 
     click.echo(f"{spec.unit_name}: {info.get('ActiveState', '?')} {info.get('SubState', '')}".rstrip())
     if info.get("ActiveEnterTimestamp"):
         click.echo(f"  since {info['ActiveEnterTimestamp']} (pid {info.get('MainPID', '?')})")
-    program = load_config(config_path).section("labstream")
+    program = program_values(load_config(config_path))
     folder, topic = program.get("file_directory"), program.get("topic_name")
     ledger_dir = state or (default_state_dir(Path(folder), topic) if folder and topic else None)
-    if ledger_dir and (ledger_dir / "ledger.sqlite").exists():
-        with UploadLedger(ledger_dir / "ledger.sqlite") as ledger:
+    if ledger_dir and WatchState(ledger_dir).ledger.exists():
+        with UploadLedger(WatchState(ledger_dir).ledger) as ledger:
             click.echo(f"  watcher ledger {ledger_dir}: {ledger.counts()}")

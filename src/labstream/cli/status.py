@@ -18,6 +18,8 @@ from labstream.errors import ConfigError, KafkaError
 from labstream.kafka import consumer_settings
 from labstream.receipts import read_receipts
 from labstream.receipts.keys import trusted_keys
+from labstream.settings import program_values
+from labstream.state import WatchState
 from labstream.upload.cleanup import Cleaner, CleanupPolicy
 from labstream.upload.ledger import UploadLedger, default_state_dir, state_digest
 
@@ -72,9 +74,9 @@ def status(
     are shown as `unauthenticated` and never change a file's state.
     """
     state = state or _derive_state(directory, topic)
-    if not (state / "ledger.sqlite").exists():
+    if not WatchState(state).ledger.exists():
         raise ConfigError(f"no watcher ledger in {state} (give --state, or DIRECTORY and --topic)")
-    with UploadLedger(state / "ledger.sqlite") as ledger:
+    with UploadLedger(WatchState(state).ledger) as ledger:
         if refresh:
             _refresh(ledger, state, config_name, receipts_trusted_keys)
         files = ledger.report()
@@ -98,6 +100,7 @@ def _refresh(ledger: UploadLedger, state: Path, config_name: str | None, given_k
     if not receipts or not config_path:
         return
     config = load_config(config_path)
+    program_values(config)  # a typo in [labstream] is refused here as by every command
     trusted = trusted_keys(config, given_keys or ledger.meta("receipts_trusted_keys"))
     settings = consumer_settings(config, f"labstream-status-{state_digest(state)}")
     cleaner = Cleaner(Path(ledger.meta("root") or "."), ledger, CleanupPolicy())

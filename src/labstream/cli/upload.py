@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,108 +17,55 @@ from labstream.cli.common import (
     topic_option,
     trusted_keys_option,
 )
+from labstream.cli.options import setting, threads_option
 from labstream.config import Config, load_config
 from labstream.errors import DeliveryError
 from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
 from labstream.receipts import TrustedKeys, wait_verified
-from labstream.receipts import receipts_topic as default_receipts
-from labstream.receipts.keys import require_trusted, trusted_keys
-from labstream.upload import (
-    DEFAULT_CHUNK_SIZE,
-    SentFile,
-    Uploader,
-    check_chunk_size,
-    collect,
-    raise_if_failed,
-)
-from labstream.wire import WIRE_FORMATS, wire_format
-from labstream.wire.crypto import load_cipher
+from labstream.settings import upload_settings
+from labstream.upload import SentFile, Uploader, collect, raise_if_failed
+from labstream.wire import WIRE_FORMATS
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @config_option
 @topic_option
-@click.option(
-    "--chunk-size",
-    default=DEFAULT_CHUNK_SIZE,
-    show_default=True,
-    help="Bytes per chunk message, a nonzero power of two.",
-)
-@click.option("--threads", "-n", default=2, show_default=True, help="Files sent in parallel.")
-@click.option(
-    "--timeout",
-    default=15.0,
-    show_default=True,
-    help="Seconds to wait for the cluster to answer before giving up.",
-)
+@setting("chunk_size", "--chunk-size", type=int)
+@threads_option("n_threads")
+@setting("timeout", "--timeout", type=float)
 @click.option(
     "--wait-verified",
     is_flag=True,
     help="Return only once a signed receipt from a trusted key confirms every file's digest.",
 )
-@click.option(
-    "--verified-by",
-    default=1,
-    show_default=True,
-    help="With --wait-verified: distinct trusted keys (groups) that must confirm.",
-)
-@click.option(
-    "--wait-timeout",
-    default=300.0,
-    show_default=True,
-    help="With --wait-verified: seconds to wait for the receipts.",
-)
-@click.option("--receipts-topic", default=None, help="Receipts topic [TOPIC.receipts].")
-@click.option(
-    "--wire",
-    "wire_name",
-    type=click.Choice(sorted(WIRE_FORMATS)),
-    default="labstream",
-    show_default=True,
-    help="Chunk format: labstream's, or openmsistream's for its downloaders.",
-)
+@setting("verified_by", "--verified-by", type=int)
+@setting("wait_timeout", "--wait-timeout", type=float)
+@setting("receipts_topic", "--receipts-topic")
+@setting("wire", "--wire", type=click.Choice(sorted(WIRE_FORMATS)))
 @trusted_keys_option
 @key_option
-def upload(
-    paths: tuple[str, ...],
-    config_name: str,
-    topic: str,
-    chunk_size: int,
-    threads: int,
-    timeout: float,
-    wait_verified: bool,
-    verified_by: int,
-    wait_timeout: float,
-    receipts_topic: str | None,
-    wire_name: str,
-    receipts_trusted_keys: str | None,
-    encryption_key_file: str | None,
-) -> None:
+def upload(paths: tuple[str, ...], config_name: str, **given: Any) -> None:
     """Upload files (folders: every file below, subfolders kept) to TOPIC.
 
     Returns when the cluster has acknowledged every chunk; exits 1 if any was not.
     """
-    check_chunk_size(chunk_size)
-    wire = wire_format(wire_name, load_cipher(encryption_key_file))
-    config = load_config(config_name)
-    trusted = TrustedKeys()
-    if wait_verified:  # refused before sending anything: nothing could ever confirm
-        trusted = require_trusted(trusted_keys(config, receipts_trusted_keys), "--wait-verified")
-    settings = producer_settings(config)
+    settings = upload_settings(load_config(config_name), given)
+    config, topic = settings.config, settings.topic
+    producer_conf = producer_settings(config)
     started_ms = int(time.time() * 1000) - 5000  # receipts cannot predate the upload
     files = list(collect(paths))
-    ensure_topic(settings, topic, timeout=timeout)  # also the reachability check
+    ensure_topic(producer_conf, topic, timeout=settings.timeout)  # also the reachability check
     total = sum(_size(f.path) for f in files)
-    with byte_progress(total, "uploading") as progress, Producer(settings) as producer:
+    with byte_progress(total, "uploading") as progress, Producer(producer_conf) as producer:
         task = progress.task_ids[0]
         uploader = Uploader(
             producer,
             topic,
-            chunk_size=chunk_size,
-            threads=threads,
+            chunk_size=settings.chunk_size,
+            threads=settings.threads,
             on_progress=lambda n: progress.advance(task, n),
-            wire=wire,
+            wire=settings.wire,
         )
         report = uploader.upload(files)
     raise_if_failed(report)
@@ -127,15 +75,15 @@ def upload(
         f"chunk(s) to {topic} in {report.seconds:.2f} s ({human_bytes(rate)}/s); "
         "every chunk acknowledged"
     )
-    if wait_verified:
+    if settings.wait_verified:
         _wait(
             config,
-            receipts_topic or default_receipts(topic),
+            settings.receipts_topic,
             report.sent,
-            trusted,
+            settings.trusted,
             started_ms,
-            verified_by,
-            wait_timeout,
+            settings.verified_by,
+            settings.wait_timeout,
         )
 
 

@@ -8,8 +8,17 @@ Offsets are committed only past chunks whose file is complete and durable.
 
 from __future__ import annotations
 
-from labstream.download.assembler import DONE_STATUSES, Assembler, DoneFile, Outcome
+from labstream.download.assembler import Assembler, DoneFile, Outcome
 from labstream.download.downloader import Downloader, DownloadReport
-from labstream.download.ledger import Ledger
+from labstream.download.ledger import DONE_STATUSES, FileState, Ledger
 
-__all__ = ["DONE_STATUSES", "Assembler", "DoneFile", "DownloadReport", "Downloader", "Ledger", "Outcome"]
+__all__ = [
+    "DONE_STATUSES",
+    "Assembler",
+    "DoneFile",
+    "DownloadReport",
+    "Downloader",
+    "FileState",
+    "Ledger",
+    "Outcome",
+]

@@ -15,26 +15,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labstream.download.durability import flush_files, flush_folders
-from labstream.download.ledger import Ledger
+from labstream.download.ledger import DONE_STATUSES, Ledger
 from labstream.download.limits import Limits
 from labstream.download.partial import HashInterrupted, PartialFile
-from labstream.download.placement import STATE_DIRNAME, output_error, target_path
+from labstream.download.placement import output_error, target_path
+from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import ChecksumError, GeometryError, PlacementError, UnsafePathError, WireError
 from labstream.kafka import Record
 from labstream.logsafe import shown
+from labstream.state import OutputState
 from labstream.wire import Chunk, decode
 from labstream.wire.chunk import decrypt
 from labstream.wire.crypto import PayloadCipher
 
-__all__ = ["DONE_STATUSES", "Assembler", "DoneFile", "Outcome"]
+__all__ = ["DONE_STATUSES", "Assembler", "DoneFile", "OnVerdict", "Outcome", "Verdict"]
 
 logger = logging.getLogger(__name__)
 FileKey = tuple[str, bytes, int]
-# (relative path, SHA-256, size, "verified" | "failed", reason): what receipts are made of.
-OnVerdict = Callable[[str, bytes, int, str, str], None]
 _counter = itertools.count()
 # Ledger statuses of files a processor has finished with (see labstream.process).
-DONE_STATUSES = ("processed", "process-failed")
 # Failed file versions remembered so the rest of their chunks are dropped quietly.
 FAILED_MEMORY = 10_000
 CLOSE_LOG_FILES = 20  # incomplete files named one by one at close; the rest are counted
@@ -87,8 +86,8 @@ class Assembler:
         self.out_dir = out_dir
         self._ledger = ledger
         self._on_verdict = on_verdict or (lambda *_: None)
-        self._work = out_dir / STATE_DIRNAME / "partial" / f"{os.getpid()}-{next(_counter)}"
-        self._failed_dir = out_dir / STATE_DIRNAME / "failed"
+        self._work = OutputState(out_dir).partial / f"{os.getpid()}-{next(_counter)}"
+        self._failed_dir = OutputState(out_dir).failed
         self._work.mkdir(parents=True, exist_ok=True)
         self._files: OrderedDict[FileKey, PartialFile] = OrderedDict()  # least recently fed first
         self._disk_bytes = 0
@@ -289,7 +288,9 @@ class Assembler:
                 self._set_aside(partial, str(error))
         ready, self._ready = self._ready, []
         flush_folders(target.parent for _, target in ready)
-        self._ledger.record_many([(p.path, p.sha256, p.size, "verified", "", p.version_ns) for p, _ in ready])
+        self._ledger.record_many(
+            [(p.path, p.sha256, p.size, "verified", "", p.version_ns, p.hash_name) for p, _ in ready]
+        )
         for partial, _ in ready:
             self._forget(partial)
             logger.info(
@@ -299,7 +300,7 @@ class Assembler:
                 partial.hash_name,
                 partial.sha256.hex(),
             )
-            self._on_verdict(partial.path, partial.sha256, partial.size, "verified", "")
+            self._on_verdict(Verdict(partial.path, partial.sha256, partial.size, "verified"))
         return [
             DoneFile(p.path, target, p.sha256, p.hash_name, target.stat().st_size, p.size)
             for p, target in ready
@@ -339,7 +340,7 @@ class Assembler:
         while len(self._failed) > FAILED_MEMORY:
             self._failed.popitem(last=False)
         self._ledger.record(key[0], key[1], key[2], "failed", reason)
-        self._on_verdict(key[0], key[1], key[2], "failed", reason)
+        self._on_verdict(Verdict(key[0], key[1], key[2], "failed", reason))
         return Outcome.FAILED
 
     def _forget(self, partial: PartialFile) -> None:

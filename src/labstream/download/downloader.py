@@ -13,15 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from labstream.download.assembler import Assembler, DoneFile, OnVerdict, Outcome
+from labstream.download.assembler import Assembler, DoneFile, Outcome
 from labstream.download.ledger import Ledger
 from labstream.download.limits import Limits
-from labstream.download.placement import STATE_DIRNAME, check_writable
+from labstream.download.placement import check_writable
+from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import LabstreamError, OutputError
-from labstream.kafka import Consumer, Record, member_for_thread
+from labstream.kafka import Record, member_for_thread
+from labstream.kafka.clients import REAL_CLIENTS, ConsumerClient, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
 from labstream.processes import pid_alive
+from labstream.state import OutputState
 from labstream.wire.crypto import PayloadCipher
 
 __all__ = ["DownloadReport", "Downloader"]
@@ -64,7 +67,9 @@ class Downloader:
         after_commit: Callable[[list[DoneFile], Ledger], None] | None = None,
         cipher: PayloadCipher | None = None,
         limits: Limits | None = None,
+        clients: KafkaClients = REAL_CLIENTS,
     ) -> None:
+        self._clients = clients
         self._cipher = cipher
         self._limits = limits or Limits()
         self._settings = settings
@@ -86,11 +91,9 @@ class Downloader:
         """Download until `stop` is set, the idle time passes, or a worker fails."""
         started = time.monotonic()
         check_writable(self._out_dir)
-        with (
-            InstanceLock(self._out_dir / STATE_DIRNAME / "lock", "downloader"),
-            Ledger(self._out_dir / STATE_DIRNAME / "ledger.sqlite") as ledger,
-        ):
-            _remove_stale_partials(self._out_dir / STATE_DIRNAME / "partial")
+        state = OutputState(self._out_dir)
+        with InstanceLock(state.lock, "downloader"), Ledger(state.ledger) as ledger:
+            _remove_stale_partials(state.partial)
             workers = [
                 threading.Thread(
                     target=self._work, args=(ledger, i), daemon=True, name=f"labstream-download-{i}"
@@ -140,7 +143,7 @@ class Downloader:
                 stored.pop(tp, None)
 
         try:
-            with Consumer(
+            with self._clients.consumer(
                 member_for_thread(self._settings, index),
                 [self._topic],
                 on_revoke=on_revoke,
@@ -209,16 +212,16 @@ class Downloader:
                 if not waited:
                     delay = min(delay * 2, 30.0)
 
-    def _verdict(self, path: str, digest: bytes, size: int, verdict: str, reason: str) -> None:
+    def _verdict(self, verdict: Verdict) -> None:
         """Files are counted by their verdicts: a file given up or set aside at commit
         fails without a FAILED outcome of its own."""
         with self._lock:
-            if verdict == "verified":
+            if verdict.verified:
                 self.report.files += 1
             else:
                 self.report.failed += 1
         if self._on_verdict is not None:
-            self._on_verdict(path, digest, size, verdict, reason)
+            self._on_verdict(verdict)
 
     def _count(self, outcome: Outcome, nbytes: int) -> None:
         with self._lock:
@@ -254,7 +257,7 @@ def _free_bytes(folder: Path) -> int | None:
 
 
 def _store_safe_offsets(
-    consumer: Consumer,
+    consumer: ConsumerClient,
     assembler: Assembler,
     next_offsets: dict[TopicPartition, int],
     stored: dict[TopicPartition, int],

@@ -2,53 +2,86 @@
 
 With encryption, each row also keeps the file version's authenticated version time
 (`version_ns`, docs/wire-format.md); the newest one held per path is what a replayed older
-version is refused against.
+version is refused against. Each row names the hash algorithm of its digest (`hash_name`).
 """
 
 from __future__ import annotations
 
-import sqlite3
+import enum
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
-__all__ = ["Ledger"]
+from labstream.ledgerdb import add_column, connect, translated
+
+__all__ = ["DONE_STATUSES", "FileState", "Ledger", "LedgerEntry"]
+
+
+class FileState(str, enum.Enum):
+    """What happened to one file version (path, digest, size)."""
+
+    VERIFIED = "verified"  # written to the output folder, digest checked
+    FAILED = "failed"  # verification failed or given up: kept in .labstream/failed/
+    PROCESSED = "processed"  # a processor returned (the file is then removed)
+    PROCESS_FAILED = "process-failed"  # the processor failed for good: in failed-processing/
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# A processor is done with these: a new copy of the same version is a duplicate.
+DONE_STATUSES = (FileState.PROCESSED, FileState.PROCESS_FAILED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
     status TEXT NOT NULL, reason TEXT, finished_at REAL NOT NULL,
-    version_ns INTEGER NOT NULL DEFAULT 0,
+    version_ns INTEGER NOT NULL DEFAULT 0, hash_name TEXT NOT NULL DEFAULT 'sha256',
     PRIMARY KEY (path, sha256, size)
 )
 """
 # A version keeps the newest version time it was ever recorded with (a processor's
 # "processed" row carries none).
 _UPSERT = """
-INSERT INTO files (path, sha256, size, status, reason, finished_at, version_ns)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO files (path, sha256, size, status, reason, finished_at, version_ns, hash_name)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (path, sha256, size) DO UPDATE SET
     status = excluded.status, reason = excluded.reason, finished_at = excluded.finished_at,
-    version_ns = max(version_ns, excluded.version_ns)
+    version_ns = max(version_ns, excluded.version_ns), hash_name = excluded.hash_name
 """
 # Versions that were written to the output folder ("held"): verified, or processed since.
 _NEWEST = """
 SELECT max(version_ns) FROM files
 WHERE path = ? AND status IN ('verified', 'processed', 'process-failed')
 """
+# Rows of ledgers older than the hash_name column: the only digests then were SHA-256
+# (32 bytes) and SHA-512 (64), told apart by length once, here.
+_OLD_HASHES = "UPDATE files SET hash_name = 'sha512' WHERE length(sha256) = 128"
+
+
+class LedgerEntry(NamedTuple):
+    """One file version as the ledger holds it."""
+
+    path: str
+    digest: bytes
+    size: int
+    reason: str
+    hash_name: str
 
 
 class Ledger:
     """SQLite table of finished files; safe to share between download threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute(_SCHEMA)
-        _add_version_column(self._db)
+        self._db = connect(path)
+        with translated(path):
+            self._db.execute(_SCHEMA)
+            add_column(self._db, "files", "version_ns", "INTEGER NOT NULL DEFAULT 0")
+            if add_column(self._db, "files", "hash_name", "TEXT NOT NULL DEFAULT 'sha256'"):
+                self._db.execute(_OLD_HASHES)
 
     def __enter__(self) -> Ledger:
         return self
@@ -57,57 +90,52 @@ class Ledger:
         self.close()
 
     def record(
-        self, path: str, sha256: bytes, size: int, status: str, reason: str = "", version_ns: int = 0
+        self,
+        path: str,
+        sha256: bytes,
+        size: int,
+        status: FileState | str,
+        reason: str = "",
+        version_ns: int = 0,
+        hash_name: str = "sha256",
     ) -> None:
-        with self._lock:
-            self._db.execute(_UPSERT, (path, sha256.hex(), size, status, reason, time.time(), version_ns))
+        row = (path, sha256.hex(), size, str(FileState(status)), reason, time.time(), version_ns, hash_name)
+        with self._lock, translated(self.path):
+            self._db.execute(_UPSERT, row)
 
-    def record_many(self, rows: list[tuple[str, bytes, int, str, str, int]]) -> None:
-        """Record several files (path, digest, size, status, reason, version time) in one
-        transaction (one disk flush)."""
-        with self._lock, self._db:
+    def record_many(self, rows: list[tuple[str, bytes, int, FileState | str, str, int, str]]) -> None:
+        """Record several files (path, digest, size, status, reason, version time, hash name)
+        in one transaction (one disk flush)."""
+        values = [
+            (path, sha.hex(), size, str(FileState(status)), reason, time.time(), version_ns, hash_name)
+            for path, sha, size, status, reason, version_ns, hash_name in rows
+        ]
+        with self._lock, translated(self.path), self._db:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                _UPSERT,
-                [
-                    (path, sha.hex(), size, status, reason, time.time(), version_ns)
-                    for path, sha, size, status, reason, version_ns in rows
-                ],
-            )
+            self._db.executemany(_UPSERT, values)
 
     def newest_version(self, path: str) -> int:
         """The newest version time of any version of `path` written to the output (0: none)."""
-        with self._lock:
+        with self._lock, translated(self.path):
             row = self._db.execute(_NEWEST, (path,)).fetchone()
         return int(row[0] or 0)
 
-    def status(self, path: str, sha256: bytes, size: int) -> str | None:
-        with self._lock:
+    def status(self, path: str, sha256: bytes, size: int) -> FileState | None:
+        with self._lock, translated(self.path):
             row = self._db.execute(
                 "SELECT status FROM files WHERE path = ? AND sha256 = ? AND size = ?",
                 (path, sha256.hex(), size),
             ).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None else FileState(row[0])
 
-    def with_status(self, status: str) -> list[tuple[str, bytes, int, str]]:
-        """(path, digest, size, reason) of every file in `status`."""
-        with self._lock:
+    def with_status(self, status: FileState) -> list[LedgerEntry]:
+        """Every file version in `status`."""
+        with self._lock, translated(self.path):
             rows = self._db.execute(
-                "SELECT path, sha256, size, reason FROM files WHERE status = ?", (status,)
+                "SELECT path, sha256, size, reason, hash_name FROM files WHERE status = ?", (str(status),)
             ).fetchall()
-        return [(str(p), bytes.fromhex(d), int(n), str(r or "")) for p, d, n, r in rows]
+        return [LedgerEntry(str(p), bytes.fromhex(d), int(n), str(r or ""), str(h)) for p, d, n, r, h in rows]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _add_version_column(db: sqlite3.Connection) -> None:
-    """Ledgers written before version times existed get the column (their versions: 0)."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(files)")}
-    if "version_ns" not in columns:
-        try:
-            db.execute("ALTER TABLE files ADD COLUMN version_ns INTEGER NOT NULL DEFAULT 0")
-        except sqlite3.OperationalError as exc:  # another process migrated it just now
-            if "duplicate column" not in str(exc):
-                raise

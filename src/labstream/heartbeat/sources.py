@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from labstream.heartbeat.format import MAX_RECENT, MAX_TEXT, RecentFile, Status
 from labstream.upload.ledger import UploadLedger
+
+if TYPE_CHECKING:
+    from labstream.upload.streamer import StreamerStatus
 
 __all__ = ["StatusSource", "counts_source", "watch_source"]
 
@@ -18,7 +21,7 @@ StatusSource = Callable[[], Status]
 class _Streamer(Protocol):
     root: Any
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> StreamerStatus:
         """DirectoryStreamer.status()."""
 
 
@@ -33,7 +36,6 @@ def watch_source(
 
     def snapshot() -> Status:
         status = streamer.status()
-        session: Any = status["session"]
         files, size = ledger.backlog()
         with lock:
             rows = ledger.finished_since(cursor[0], MAX_RECENT)
@@ -50,16 +52,16 @@ def watch_source(
                 if item.outcome == "sent":
                     last[0] = (item.path, item.at)
             last_file, last_at = last[0]
-        sending: Any = status["sending"]
+        session = status.session
         return Status(
             folder=str(streamer.root)[:MAX_TEXT],
             topic=topic,
             queued_files=files,
             queued_bytes=size,
-            in_flight=max(len(sending), int(status["awaiting_ack"])),  # type: ignore[call-overload]
-            sent=int(session["sent"]),
-            failed=int(session["failed"]),
-            bytes=int(session["bytes"]),
+            in_flight=max(len(status.sending), status.awaiting_ack),
+            sent=session.sent,
+            failed=session.failed,
+            bytes=session.bytes,
             last_file=last_file,
             last_file_at=last_at,
             last_error=last_error()[:MAX_TEXT],

@@ -79,6 +79,12 @@ class MemoryBroker:
         with self._lock:
             self._topics.setdefault(topic, [[] for _ in range(partitions or self.default_partitions)])
 
+    def ensure_topic(
+        self, settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0
+    ) -> None:
+        """`KafkaClients.ensure_topic`: the topic exists afterwards."""
+        self.create_topic(topic, partitions)
+
     def messages(self, topic: str) -> list[Record]:
         """Every message of `topic`, partition by partition."""
         with self._lock:

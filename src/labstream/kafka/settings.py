@@ -6,6 +6,7 @@ import hashlib
 import logging
 import re
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,8 @@ CONSUMER_DEFAULTS = {
 CONSUMER_FORCED = {"enable.auto.offset.store": "false", "enable.auto.commit": "true"}
 INSTANCE_KEY = "group.instance.id"
 _OFF = {"", "none", "off", "false", "no"}
+_validated: set[tuple[str, tuple[tuple[str, str], ...]]] = set()  # settings librdkafka accepted
+_validated_lock = threading.Lock()
 _PROPERTY_RE = re.compile(r'property "([^"]+)"|property: "?([^"\s]+)"?')
 
 
@@ -140,7 +143,14 @@ def member_for_thread(settings: dict[str, Any], index: int) -> dict[str, Any]:
 def validate(
     settings: dict[str, Any], config: Config, kind: Callable[[dict[str, Any]], Any]
 ) -> dict[str, Any]:
-    """Build (and drop) a client to let librdkafka check every key and value offline."""
+    """Build (and drop) a client to let librdkafka check every key and value offline.
+
+    Once per distinct settings and client kind: building a client starts librdkafka threads,
+    and the commands ask for the same settings several times (data, receipts, heartbeats)."""
+    seen = (getattr(kind, "__name__", repr(kind)), tuple(sorted((k, repr(v)) for k, v in settings.items())))
+    with _validated_lock:
+        if seen in _validated:
+            return {**settings, "logger": librdkafka_logger}
     try:
         client = kind({**settings, "logger": librdkafka_logger})
     except (confluent_kafka.KafkaException, ValueError, TypeError) as exc:
@@ -150,6 +160,8 @@ def validate(
         raise ConfigError(f"{config.where(key)}: {message}") from exc
     if hasattr(client, "close"):
         client.close()
+    with _validated_lock:
+        _validated.add(seen)
     return {**settings, "logger": librdkafka_logger}
 
 

@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from labstream.download import DoneFile, Downloader, Ledger
+from labstream.download.ledger import FileState
 from labstream.download.limits import Limits
-from labstream.download.placement import STATE_DIRNAME, check_writable
+from labstream.download.placement import check_writable
+from labstream.download.verdict import Verdict
+from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
 from labstream.process.api import BaseProcessor, ReceivedFile
 from labstream.receipts import ReceiptPublisher
+from labstream.state import OutputState
 from labstream.wire.crypto import PayloadCipher
 
 __all__ = ["ProcessReport", "ProcessRunner"]
@@ -55,6 +59,7 @@ class ProcessRunner:
         publisher: ReceiptPublisher | None = None,
         cipher: PayloadCipher | None = None,
         limits: Limits | None = None,
+        clients: KafkaClients = REAL_CLIENTS,
     ) -> None:
         self._processor = processor
         self._topic = topic
@@ -76,15 +81,16 @@ class ProcessRunner:
             after_commit=self._after_commit,
             cipher=cipher,
             limits=limits,
+            clients=clients,
         )
 
     @property
     def failed_dir(self) -> Path:
-        return self._workdir / STATE_DIRNAME / "failed-processing"
+        return OutputState(self._workdir).failed_processing
 
     def run(self, reprocess_failed: bool = False) -> ProcessReport:
         check_writable(self._workdir)
-        with InstanceLock(self._workdir / STATE_DIRNAME / "lock", "processor"):
+        with InstanceLock(OutputState(self._workdir).lock, "processor"):
             self._finish_interrupted()
             if reprocess_failed:
                 self._reprocess_failed()
@@ -93,20 +99,19 @@ class ProcessRunner:
 
     def _finish_interrupted(self) -> None:
         """Files verified into the workdir by a run that died before processing them."""
-        for file, key_size, path, ledger in self._kept("verified", self._workdir):
+        for file, key_size, path, ledger in self._kept(FileState.VERIFIED, self._workdir):
             logger.info("processing a file left by an interrupted run file=%s", file.relpath)
             self._settle(file, key_size, self._attempt(file), ledger, path)
 
-    def _kept(self, status: str, folder: Path) -> Iterator[tuple[ReceivedFile, int, Path, Ledger]]:
+    def _kept(self, status: FileState, folder: Path) -> Iterator[tuple[ReceivedFile, int, Path, Ledger]]:
         """Files in ledger `status` still present under `folder`, ready to hand to the processor."""
-        with Ledger(self._workdir / STATE_DIRNAME / "ledger.sqlite") as ledger:
-            for relpath, digest, key_size, _reason in ledger.with_status(status):
+        with Ledger(OutputState(self._workdir).ledger) as ledger:
+            for relpath, digest, key_size, _reason, hash_name in ledger.with_status(status):
                 path = folder / relpath
                 if not path.exists():
-                    if status == "process-failed":
+                    if status is FileState.PROCESS_FAILED:
                         logger.warning("failed file no longer kept, cannot reprocess file=%s", relpath)
                     continue
-                hash_name = "sha512" if len(digest) == 64 else "sha256"
                 file = ReceivedFile(relpath, path, path.stat().st_size, digest.hex(), hash_name, self._topic)
                 yield file, key_size, path, ledger
 
@@ -142,17 +147,19 @@ class ProcessRunner:
     ) -> None:
         digest = bytes.fromhex(file.digest)
         if error is None:
-            ledger.record(file.relpath, digest, key_size, "processed")
+            ledger.record(file.relpath, digest, key_size, FileState.PROCESSED, hash_name=file.hash_name)
             path.unlink(missing_ok=True)
             self._count("processed")
             logger.info("file processed file=%s %s=%s", file.relpath, file.hash_name, file.digest)
-            self._publish(file.relpath, digest, key_size, "verified", "")
+            self._publish(Verdict(file.relpath, digest, key_size, "verified"))
             return
         kept = self.failed_dir / file.relpath
         kept.parent.mkdir(parents=True, exist_ok=True)
         if path != kept:
             os.replace(path, kept)
-        ledger.record(file.relpath, digest, key_size, "process-failed", error)
+        ledger.record(
+            file.relpath, digest, key_size, FileState.PROCESS_FAILED, error, hash_name=file.hash_name
+        )
         self._count("failed")
         logger.error(
             "file not processed, kept for --reprocess-failed file=%s kept=%s error=%s",
@@ -160,24 +167,22 @@ class ProcessRunner:
             kept,
             shown(error),
         )
-        self._publish(file.relpath, digest, key_size, "failed", f"processing: {error}")
+        self._publish(Verdict(file.relpath, digest, key_size, "failed", f"processing: {error}"))
 
     def _reprocess_failed(self) -> None:
-        for file, key_size, path, ledger in self._kept("process-failed", self.failed_dir):
+        for file, key_size, path, ledger in self._kept(FileState.PROCESS_FAILED, self.failed_dir):
             error = self._attempt(file)
             self._settle(file, key_size, error, ledger, path)
             if error is None:
                 self._count("reprocessed")
 
-    def _on_verification_failure(
-        self, path: str, digest: bytes, size: int, outcome: str, reason: str
-    ) -> None:
-        if outcome == "failed":
-            self._publish(path, digest, size, outcome, reason)
+    def _on_verification_failure(self, verdict: Verdict) -> None:
+        if not verdict.verified:
+            self._publish(verdict)
 
-    def _publish(self, path: str, digest: bytes, size: int, outcome: str, reason: str) -> None:
+    def _publish(self, verdict: Verdict) -> None:
         if self._publisher is not None:
-            self._publisher.publish(path, digest, size, outcome, reason)
+            self._publisher.publish(verdict)
 
     def _count(self, what: str) -> None:
         with self._lock:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from labstream.errors import WireError
-from labstream.kafka import Consumer
+from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.logsafe import shown
 from labstream.receipts.format import Receipt
 from labstream.receipts.signing import TrustedKeys
@@ -35,7 +35,10 @@ class ReceiptCollector:
         topic: str,
         on_receipt: Callable[[Receipt], None],
         trusted: TrustedKeys,
+        *,
+        clients: KafkaClients = REAL_CLIENTS,
     ) -> None:
+        self._clients = clients
         self._settings = settings
         self._topic = topic
         self._on_receipt = on_receipt
@@ -60,7 +63,7 @@ class ReceiptCollector:
                 self._stop.wait(RECONNECT_SECONDS)
 
     def _consume(self) -> None:
-        with Consumer(self._settings, [self._topic]) as consumer:
+        with self._clients.consumer(self._settings, [self._topic]) as consumer:
             while not self._stop.is_set():
                 for record in consumer.consume(200, 0.5):
                     deliver(record.value, record.topic, self._trusted, self._on_receipt)
@@ -77,10 +80,11 @@ def read_receipts(
     idle_seconds: float = 3.0,
     timeout: float = 60.0,
     start_at_ms: int | None = None,
+    clients: KafkaClients = REAL_CLIENTS,
 ) -> None:
     """Read receipts until `until()` is true, nothing arrives for `idle_seconds`, or timeout."""
     deadline = time.monotonic() + timeout
-    with Consumer(settings, [topic], start_at_ms=start_at_ms) as consumer:
+    with clients.consumer(settings, [topic], start_at_ms=start_at_ms) as consumer:
         last = time.monotonic()
         while time.monotonic() < deadline and not until():
             records = consumer.consume(200, 0.5)
@@ -118,6 +122,7 @@ def wait_verified(
     since_ms: int,
     verified_by: int = 1,
     timeout: float = 300.0,
+    clients: KafkaClients = REAL_CLIENTS,
 ) -> dict[str, str]:
     """Wait for authenticated receipts of `files` (relative path -> hex digest).
 
@@ -161,6 +166,7 @@ def wait_verified(
         idle_seconds=float("inf"),
         timeout=timeout,
         start_at_ms=since_ms,
+        clients=clients,
     )
     return {path: verdict.get(path) or _no_receipt(ignored[path]) for path in files}
 

@@ -6,8 +6,9 @@ import logging
 import socket
 from typing import Any
 
+from labstream.download.verdict import Verdict
 from labstream.errors import ConfigError
-from labstream.kafka import Producer
+from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.receipts.format import MAX_NAME, Receipt
 from labstream.receipts.signing import KEYGEN_HINT, SigningKey
 
@@ -20,7 +21,13 @@ class ReceiptPublisher:
     """One producer per downloader process; `publish` is thread-safe."""
 
     def __init__(
-        self, settings: dict[str, Any], topic: str, group: str, key: SigningKey | None = None
+        self,
+        settings: dict[str, Any],
+        topic: str,
+        group: str,
+        key: SigningKey | None = None,
+        *,
+        clients: KafkaClients = REAL_CLIENTS,
     ) -> None:
         if not group.isprintable() or not 0 < len(group) <= MAX_NAME:
             raise ConfigError(
@@ -37,7 +44,7 @@ class ReceiptPublisher:
                 KEYGEN_HINT,
                 topic,
             )
-        self._producer = Producer(settings)
+        self._producer = clients.producer(settings)
 
     def __enter__(self) -> ReceiptPublisher:
         return self
@@ -45,8 +52,11 @@ class ReceiptPublisher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def publish(self, path: str, sha256: bytes, size: int, outcome: str, reason: str = "") -> None:
-        receipt = Receipt.outgoing(path, sha256.hex(), size, outcome, self.group, self.host, reason)
+    def publish(self, verdict: Verdict) -> None:
+        path = verdict.path
+        receipt = Receipt.outgoing(
+            path, verdict.digest.hex(), verdict.size, verdict.outcome, self.group, self.host, verdict.reason
+        )
         if self._key is not None:
             receipt = receipt.signed(self._key, self.topic)
         self._producer.send(self.topic, path.encode("utf-8"), receipt.to_bytes(), self._on_delivery)

@@ -1,12 +1,14 @@
 """The process Windows' service manager runs (via pywin32's pythonservice.exe).
 
-It starts `python -m labstream watch --config C` as a child with a console pipe, and on
-SvcStop types `q` into it: the watcher's graceful stop. Output goes to the state folder.
+It runs the watcher in this process (`labstream.runners.run_watch`, the runner the CLI
+uses) and on SvcStop sets its stop Event: the watcher's graceful stop, as `q` on its
+console. Log lines go to NAME-service.log in the state folder (else next to the config).
 """
 
 from __future__ import annotations
 
-import subprocess
+import logging
+import threading
 from pathlib import Path
 
 import servicemanager
@@ -14,7 +16,11 @@ import win32event
 import win32service
 import win32serviceutil
 
+from labstream.config import load_config
+from labstream.errors import LabstreamError
+from labstream.runners import run_watch
 from labstream.service.base import STOP_TIMEOUT_SECONDS
+from labstream.settings import watch_settings
 
 
 class LabstreamService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
@@ -25,38 +31,37 @@ class LabstreamService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
         super().__init__(args)
         self.name = args[0]
         self.stop_event = win32event.CreateEvent(None, 0, 0, None)
-        self.child: subprocess.Popen[bytes] | None = None
+        self.stop = threading.Event()
+        self.done = threading.Event()
 
     def SvcDoRun(self) -> None:
         option = win32serviceutil.GetServiceCustomOption
         config = option(self.name, "config")
-        python = option(self.name, "python")
         state = option(self.name, "state", None)
-        command = [python, "-m", "labstream", "watch", "--config", config]
-        if state:
-            command += ["--state", state]
         log_dir = Path(state or Path(config).parent)
-        with open(log_dir / f"{self.name}-service.log", "ab") as log:
-            self.child = subprocess.Popen(
-                command,
-                stdin=subprocess.PIPE,
-                stdout=log,
-                stderr=log,
-                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+        logging.basicConfig(
+            filename=log_dir / f"{self.name}-service.log",
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        logging.getLogger("labstream.librdkafka").setLevel(logging.WARNING)
+        try:
+            settings = watch_settings(load_config(config), {"state": state} if state else {})
+            servicemanager.LogInfoMsg(f"{self.name}: watcher started")
+            summary = run_watch(settings, self.stop, console=False)
+            servicemanager.LogInfoMsg(
+                f"{self.name}: watcher stopped; sent {summary.sent} file(s), {summary.failed} failed"
             )
-            servicemanager.LogInfoMsg(f"{self.name}: watcher started (pid {self.child.pid})")
-            self.child.wait()
-        servicemanager.LogInfoMsg(f"{self.name}: watcher exited ({self.child.returncode})")
+        except LabstreamError as exc:
+            logging.getLogger("labstream.watch").error("watcher stopped reason=%s", exc)
+            servicemanager.LogErrorMsg(f"{self.name}: watcher stopped: {exc}")
+        finally:
+            self.done.set()
 
     def SvcStop(self) -> None:
         self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING, waitHint=STOP_TIMEOUT_SECONDS * 1000)
-        if self.child is not None and self.child.poll() is None and self.child.stdin is not None:
-            self.child.stdin.write(b"q\n")
-            self.child.stdin.flush()
-            try:
-                self.child.wait(STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.child.kill()
+        self.stop.set()
+        self.done.wait(STOP_TIMEOUT_SECONDS)
         win32event.SetEvent(self.stop_event)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labstream.receipts import Receipt
-from labstream.upload.ledger import UploadLedger
+from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.source import hash_file
 
 __all__ = ["Cleaner", "CleanupPolicy"]
@@ -62,7 +62,7 @@ class Cleaner:
                 receipt.key_id,
                 receipt.reason,
             )
-        if self._policy.after_verified_by > 0 and row.status == "sent" and current and row.sha256:
+        if self._policy.after_verified_by > 0 and row.status == UploadState.SENT and current and row.sha256:
             self._maybe_clean(receipt.path, row.sha256, row.size, row.mtime_ns)
 
     def _maybe_clean(self, relpath: str, digest: str, size: int, mtime_ns: int) -> None:
@@ -80,12 +80,12 @@ class Cleaner:
             return
         if self._policy.move_to is None:
             path.unlink()
-            status = "deleted"
+            status = UploadState.DELETED
         else:
             target = self._policy.move_to / relpath
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), str(target))
-            status = "moved"
+            status = UploadState.MOVED
         self._ledger.set(
             relpath,
             size,

@@ -8,9 +8,9 @@ never sent again.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
-import sqlite3
 import sys
 import threading
 import time
@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from labstream.ledgerdb import connect, translated
+
 if TYPE_CHECKING:
     from labstream.receipts import Receipt
 
-__all__ = ["LedgerRow", "UploadLedger", "default_state_dir", "state_digest"]
+__all__ = ["CLEANED", "LedgerRow", "UploadLedger", "UploadState", "default_state_dir", "state_digest"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -41,7 +43,25 @@ CREATE TABLE IF NOT EXISTS {name} (
     PRIMARY KEY (relpath, sha256, grp, key_id, authenticated)
 );
 """
-UNFINISHED = ("queued", "sending")
+
+
+class UploadState(str, enum.Enum):
+    """Where one file (path, size, mtime) stands; stored as its value."""
+
+    IGNORED = "ignored"  # there before the first start (new files only): never sent
+    QUEUED = "queued"  # finished writing, waiting for a sender
+    SENDING = "sending"  # being read and produced; sent again after a crash
+    SENT = "sent"  # every chunk acknowledged by the cluster
+    FAILED = "failed"  # not sent (unreadable, vanished, not acknowledged)
+    DELETED = "deleted"  # cleaned up after enough trusted receipts
+    MOVED = "moved"  # cleaned up by moving it out of the watched folder
+
+    def __str__(self) -> str:
+        return self.value
+
+
+UNFINISHED = (UploadState.QUEUED.value, UploadState.SENDING.value)
+CLEANED = (UploadState.DELETED, UploadState.MOVED)
 
 
 @dataclass(frozen=True)
@@ -59,17 +79,14 @@ class UploadLedger:
     """Thread-safe; every change is committed (and so durable) before the call returns."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a crash of this process; a power cut may lose the last
         # status changes, which only means a file is sent again (harmless), never lost.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
-        self._migrate_receipts()
+        self._db = connect(path, synchronous="NORMAL")
+        with translated(path):
+            self._db.executescript(_SCHEMA)
+            self._migrate_receipts()
 
     def __enter__(self) -> UploadLedger:
         return self
@@ -91,23 +108,24 @@ class UploadLedger:
         relpath: str,
         size: int,
         mtime_ns: int,
-        status: str,
+        status: UploadState,
         *,
         sha256: bytes | None = None,
         reason: str | None = None,
     ) -> None:
-        with self._lock:
+        row = (relpath, size, mtime_ns, sha256.hex() if sha256 else None, UploadState(status).value)
+        with self._lock, translated(self.path):
             self._db.execute(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (relpath, size, mtime_ns, sha256.hex() if sha256 else None, status, reason, time.time()),
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", (*row, reason, time.time())
             )
 
-    def set_many(self, rows: list[tuple[str, int, int]], status: str) -> None:
-        with self._lock, self._db:
+    def set_many(self, rows: list[tuple[str, int, int]], status: UploadState) -> None:
+        value = UploadState(status).value
+        with self._lock, translated(self.path), self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, NULL, ?, NULL, ?)",
-                [(relpath, size, mtime, status, time.time()) for relpath, size, mtime in rows],
+                [(relpath, size, mtime, value, time.time()) for relpath, size, mtime in rows],
             )
 
     def unfinished(self) -> list[LedgerRow]:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from labstream.errors import SourceFileError, UnsafePathError
-from labstream.kafka import Producer
+from labstream.kafka.clients import ProducerClient
 from labstream.metrics.latency import CHUNK_LATENCY
 from labstream.upload.source import SourceFile, hash_file
 from labstream.wire import WIRE_FORMATS, Chunk, WireFormat, check_relative_path, n_chunks_for
@@ -72,7 +72,7 @@ class FileSender:
 
     def __init__(
         self,
-        producer: Producer,
+        producer: ProducerClient,
         topic: str,
         chunk_size: int,
         *,

@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labstream.errors import SourceFileError
-from labstream.kafka import Producer
+from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
-from labstream.upload.ledger import UploadLedger
+from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.sender import FileSender, SentFile
 from labstream.upload.source import SourceFile
 from labstream.watch import DirectoryWatcher, Filters, ReadyFile
 from labstream.wire import WIRE_FORMATS, WireFormat
 
-__all__ = ["DirectoryStreamer", "StreamOptions"]
+__all__ = ["DirectoryStreamer", "SessionCounts", "StreamOptions", "StreamerStatus"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +43,46 @@ class StreamOptions:
     wire: WireFormat = WIRE_FORMATS["labstream"]
 
 
+@dataclass(frozen=True)
+class SessionCounts:
+    """Files sent and failed since this process started, and the bytes sent."""
+
+    sent: int = 0
+    failed: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class StreamerStatus:
+    """A snapshot of a running streamer (console `c`, still-alive lines, heartbeats)."""
+
+    queued: int
+    settling: int
+    sending: tuple[str, ...]
+    awaiting_ack: int
+    session: SessionCounts
+    ledger: dict[str, int]
+
+    def lines(self) -> list[str]:
+        """The snapshot as a person reads it."""
+        counts = ", ".join(f"{state} {n}" for state, n in sorted(self.ledger.items())) or "empty"
+        return [
+            f"settling: {self.settling}  queued: {self.queued}  "
+            f"awaiting acknowledgement: {self.awaiting_ack}",
+            f"sending now: {', '.join(self.sending) or '-'}",
+            f"this session: sent {self.session.sent}, failed {self.session.failed}, "
+            f"{self.session.bytes} bytes",
+            f"ledger (all time): {counts}",
+        ]
+
+
 class DirectoryStreamer:
     """Streams every new or changed file below `root` to `topic` until `stop` is set."""
 
     def __init__(
         self,
         root: Path,
-        producer: Producer,
+        producer: ProducerClient,
         topic: str,
         ledger: UploadLedger,
         options: StreamOptions,
@@ -95,19 +128,19 @@ class DirectoryStreamer:
             while not self.stop.wait(0.5):
                 self._producer.poll(0)
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> StreamerStatus:
         with self._lock:
-            sending = sorted(self.sending)
+            sending = tuple(sorted(self.sending))
             in_flight = self.in_flight
-            session = dict(self.session)
-        return {
-            "queued": self._queue.qsize(),
-            "settling": self._watcher.pending(),
-            "sending": sending,
-            "awaiting_ack": in_flight,
-            "session": session,
-            "ledger": self._ledger.counts(),
-        }
+            session = SessionCounts(**self.session)
+        return StreamerStatus(
+            queued=self._queue.qsize(),
+            settling=self._watcher.pending(),
+            sending=sending,
+            awaiting_ack=in_flight,
+            session=session,
+            ledger=self._ledger.counts(),
+        )
 
     def _baseline(self) -> None:
         """First run with new-files-only: what is already there is recorded, not sent."""
@@ -125,7 +158,7 @@ class DirectoryStreamer:
                     continue
                 if self._options.filters.accepts(relpath):
                     rows.append((relpath, st.st_size, st.st_mtime_ns))
-        self._ledger.set_many(rows, "ignored")
+        self._ledger.set_many(rows, UploadState.IGNORED)
         self._ledger.set_meta("baseline", "done")
         logger.info("existing files ignored (new files only) files=%d", len(rows))
 
@@ -133,7 +166,7 @@ class DirectoryStreamer:
         row = self._ledger.get(relpath)
         if row is None or (row.size, row.mtime_ns) != (size, mtime_ns):
             return False
-        return not (row.status == "ignored" and self._options.upload_existing)
+        return not (row.status == UploadState.IGNORED and self._options.upload_existing)
 
     def _requeue_unfinished(self) -> None:
         for row in self._ledger.unfinished():
@@ -142,7 +175,7 @@ class DirectoryStreamer:
             self._enqueue(ReadyFile(path, row.relpath, row.size, row.mtime_ns))
 
     def _enqueue(self, ready: ReadyFile) -> None:
-        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, "queued")
+        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.QUEUED)
         while not self.stop.is_set():
             try:
                 self._queue.put(ready, timeout=0.5)
@@ -159,7 +192,7 @@ class DirectoryStreamer:
             self._send(ready)
 
     def _send(self, ready: ReadyFile) -> None:
-        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, "sending")
+        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.SENDING)
         with self._lock:
             self.sending.add(ready.relpath)
             self.in_flight += 1
@@ -181,13 +214,13 @@ class DirectoryStreamer:
             logger.warning("file vanished before it could be sent file=%s", ready.relpath)
         else:
             logger.error("file not sent file=%s reason=%s", shown(ready.relpath), shown(exc))
-        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, "failed", reason=str(exc))
+        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.FAILED, reason=str(exc))
         self._count("failed")
 
     def _on_done(self, sent: SentFile, error: str | None) -> None:
         relpath = sent.source.relpath
         if error is None:
-            self._ledger.set(relpath, sent.size, sent.mtime_ns, "sent", sha256=sent.sha256)
+            self._ledger.set(relpath, sent.size, sent.mtime_ns, UploadState.SENT, sha256=sent.sha256)
             self._count("sent", sent.size)
             logger.info(
                 "file sent file=%s size=%d chunks=%d sha256=%s",
@@ -197,7 +230,9 @@ class DirectoryStreamer:
                 sent.sha256.hex(),
             )
         else:
-            self._ledger.set(relpath, sent.size, sent.mtime_ns, "failed", sha256=sent.sha256, reason=error)
+            self._ledger.set(
+                relpath, sent.size, sent.mtime_ns, UploadState.FAILED, sha256=sent.sha256, reason=error
+            )
             self._count("failed")
             logger.error("file not acknowledged file=%s reason=%s", relpath, error)
         with self._lock:

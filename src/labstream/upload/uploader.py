@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from labstream.errors import ConfigError, DeliveryError, SourceFileError
-from labstream.kafka import Producer
+from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
 from labstream.upload.sender import FileSender, OnProgress, SentFile
 from labstream.upload.source import SourceFile
@@ -46,7 +46,7 @@ class Uploader:
 
     def __init__(
         self,
-        producer: Producer,
+        producer: ProducerClient,
         topic: str,
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import Any
 
 from labstream.upload.streamer import DirectoryStreamer
 
@@ -15,12 +14,20 @@ logger = logging.getLogger("labstream.watch")
 
 
 class Console:
-    """Reads commands from stdin (when there is one) and prints periodic status lines."""
+    """Prints periodic status lines and, with `read_stdin`, reads commands from stdin."""
 
-    def __init__(self, streamer: DirectoryStreamer, stop: threading.Event, update_seconds: float) -> None:
+    def __init__(
+        self,
+        streamer: DirectoryStreamer,
+        stop: threading.Event,
+        update_seconds: float,
+        *,
+        read_stdin: bool = True,
+    ) -> None:
         self._streamer = streamer
         self._stop = stop
         self._update = update_seconds
+        self._read_stdin = read_stdin
         self._ticker = threading.Thread(target=self._tick, name="labstream-status", daemon=True)
         # A blocking stdin read cannot be interrupted; this daemon thread dies with the process.
         self._reader = threading.Thread(target=self._read, name="console-stdin", daemon=True)
@@ -28,7 +35,7 @@ class Console:
     def __enter__(self) -> Console:
         if self._update > 0:
             self._ticker.start()
-        if sys.stdin is not None and not sys.stdin.closed:
+        if self._read_stdin and sys.stdin is not None and not sys.stdin.closed:
             self._reader.start()
         return self
 
@@ -40,14 +47,13 @@ class Console:
     def _tick(self) -> None:
         while not self._stop.wait(self._update):
             status = self._streamer.status()
-            session: Any = status["session"]
             logger.info(
                 "still watching settling=%d queued=%d sending=%d sent=%d failed=%d",
-                status["settling"],
-                status["queued"],
-                len(status["sending"]),  # type: ignore[arg-type]
-                session["sent"],
-                session["failed"],
+                status.settling,
+                status.queued,
+                len(status.sending),
+                status.session.sent,
+                status.session.failed,
             )
 
     def _read(self) -> None:
@@ -58,17 +64,6 @@ class Console:
                 self._stop.set()
                 return
             if command in ("c", "check"):
-                self._report()
+                print("\n".join(self._streamer.status().lines()), file=sys.stderr, flush=True)
             elif command:
                 print("commands: c/check = status, q/quit = stop", file=sys.stderr)
-
-    def _report(self) -> None:
-        status = self._streamer.status()
-        lines = [
-            f"settling: {status['settling']}  queued: {status['queued']}  "
-            f"awaiting acknowledgement: {status['awaiting_ack']}",
-            f"sending now: {', '.join(status['sending']) or '-'}",  # type: ignore[arg-type]
-            f"this session: {status['session']}",
-            f"ledger (all time): {status['ledger']}",
-        ]
-        print("\n".join(lines), file=sys.stderr, flush=True)

@@ -1,0 +1,14 @@
+"""Runners: settings -> a running stage, wired (lock, clients, ledger, receipts, heartbeats).
+
+Input: one settings object (labstream.settings) and a stop Event. Output: the stage runs
+until stopped (or idle) and returns its report. The CLI, the Windows service host, `demo`
+and the tests call these; `clients` lets tests run them against the in-memory broker.
+"""
+
+from __future__ import annotations
+
+from labstream.runners.download import run_download
+from labstream.runners.process import ProcessOutcome, run_process
+from labstream.runners.watch import WatchSummary, run_watch
+
+__all__ = ["ProcessOutcome", "WatchSummary", "run_download", "run_process", "run_watch"]

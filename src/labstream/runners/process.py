@@ -1,0 +1,90 @@
+"""`run_process`: every verified file of a topic -> a processor, with receipts and heartbeats."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+from labstream.download.placement import check_writable
+from labstream.heartbeat.sources import counts_source
+from labstream.kafka import consumer_settings, producer_settings, static_membership
+from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
+from labstream.locks import InstanceLock
+from labstream.process import ProcessRunner, load_processor
+from labstream.process.runner import ProcessReport
+from labstream.receipts.signing import heartbeat_signer
+from labstream.runners.receipts import open_publisher
+from labstream.runners.telemetry import monitoring
+from labstream.runners.watch import Guard
+from labstream.settings import ProcessSettings
+from labstream.state import OutputState
+from labstream.upload.ledger import default_state_dir
+
+__all__ = ["ProcessOutcome", "run_process"]
+
+
+@dataclass(frozen=True)
+class ProcessOutcome:
+    report: ProcessReport
+    failed_dir: Path
+
+
+def run_process(
+    settings: ProcessSettings,
+    stop: threading.Event,
+    *,
+    clients: KafkaClients = REAL_CLIENTS,
+    while_running: Guard = nullcontext,
+) -> ProcessOutcome:
+    """Process until `stop` is set or idle; the work folder's lock is taken before any broker
+    contact."""
+    config, topic = settings.config, settings.topic
+    consumer_conf = consumer_settings(config, settings.group)
+    group = str(consumer_conf["group.id"])
+    workdir = settings.workdir or default_state_dir(Path("process"), f"{topic}-{group}")
+    consumer_conf = static_membership(consumer_conf, config, workdir)
+    check_writable(workdir)
+    with ExitStack() as stack:
+        stack.enter_context(InstanceLock(OutputState(workdir).lock, "processor"))
+        clients.ensure_topic(producer_settings(config), topic)  # also the reachability check
+        built = load_processor(
+            settings.processor, dict(settings.processor_options), {"config": config, "data_topic": topic}
+        )
+        stack.callback(built.close)
+        publisher = None
+        if settings.receipts:
+            publisher = stack.enter_context(
+                open_publisher(config, settings.receipts_topic, group, settings.signing_key, clients)
+            )
+        runner = ProcessRunner(
+            built,
+            consumer_conf,
+            topic,
+            workdir,
+            threads=settings.threads,
+            retries=settings.retries,
+            exit_when_idle=settings.exit_when_idle,
+            stop=stop,
+            publisher=publisher,
+            cipher=settings.cipher,
+            limits=settings.limits,
+            clients=clients,
+        )
+        key = settings.signing_key
+        stack.enter_context(
+            monitoring(
+                config,
+                settings.telemetry,
+                role="process",
+                subject=f"{topic}/{group}",
+                source=lambda errors: counts_source(lambda: runner.report, topic, group, errors),
+                lag_of=(group, topic),
+                sign=heartbeat_signer(key) if key is not None else None,
+                clients=clients,
+            )
+        )
+        with while_running():
+            report = runner.run(reprocess_failed=settings.reprocess_failed)
+    return ProcessOutcome(report, runner.failed_dir)

@@ -1,0 +1,69 @@
+"""Heartbeats and metrics around one long-running process: one context manager."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from labstream.config import Config
+from labstream.heartbeat import HeartbeatPublisher, Signer, Status
+from labstream.kafka import group_lag, producer_settings
+from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
+from labstream.metrics import ErrorLog
+from labstream.settings import Telemetry
+
+__all__ = ["monitoring"]
+
+# Given "the last error logged", a snapshot callable for this process.
+SourceFactory = Callable[[Callable[[], str]], Callable[[], Status]]
+
+
+@contextmanager
+def monitoring(
+    config: Config,
+    options: Telemetry,
+    *,
+    role: str,
+    subject: str,
+    source: SourceFactory,
+    lag_of: tuple[str, str] | None = None,
+    sign: Signer | None = None,
+    clients: KafkaClients = REAL_CLIENTS,
+) -> Iterator[None]:
+    """Heartbeats and metrics for one process while the block runs; `lag_of` = (group,
+    topic) adds that group's consumer lag to the metrics."""
+    with ExitStack() as stack:
+        errors = stack.enter_context(ErrorLog())
+        snapshot = source(lambda: errors.last_error)
+        if options.metrics_port is not None:
+            from labstream.metrics.exporter import CachedLag, MetricsServer, parse_address, process_metrics
+
+            lag = None
+            if lag_of is not None:
+                group, topic = lag_of
+                settings = producer_settings(config)
+                lag = CachedLag(lambda: _lag_row(settings, group, topic))
+            collect = process_metrics(role, snapshot, errors, lag)
+            stack.enter_context(MetricsServer(parse_address(options.metrics_port), collect))
+        if options.heartbeat_seconds > 0:
+            settings = producer_settings(config)
+            clients.ensure_topic(settings, options.heartbeat_topic, partitions=1)
+            producer = stack.enter_context(clients.producer(settings))
+            stack.enter_context(
+                HeartbeatPublisher(
+                    producer,
+                    options.heartbeat_topic,
+                    role=role,
+                    subject=subject,
+                    snapshot=snapshot,
+                    interval=options.heartbeat_seconds,
+                    sign=sign,
+                )
+            )
+        yield
+
+
+def _lag_row(settings: dict[str, Any], group: str, topic: str) -> tuple[str, str, int]:
+    lag = group_lag(settings, group, topic)
+    return lag.group, lag.topic, lag.messages

@@ -1,0 +1,127 @@
+"""`run_watch`: a watched folder -> topic, with its ledger, receipts, clean-up and heartbeats."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labstream.heartbeat.sources import watch_source
+from labstream.kafka import consumer_settings, producer_settings
+from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
+from labstream.locks import InstanceLock
+from labstream.receipts import ReceiptCollector
+from labstream.runners.console import Console
+from labstream.runners.telemetry import monitoring
+from labstream.settings import WatchSettings
+from labstream.state import WatchState
+from labstream.upload.cleanup import Cleaner
+from labstream.upload.ledger import UploadLedger, state_digest
+from labstream.upload.streamer import DirectoryStreamer
+
+__all__ = ["WatchSummary", "run_watch"]
+
+logger = logging.getLogger("labstream.watch")
+Guard = Callable[[], AbstractContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class WatchSummary:
+    sent: int
+    failed: int
+    bytes: int
+    ledger: Path
+
+
+def run_watch(
+    settings: WatchSettings,
+    stop: threading.Event,
+    *,
+    clients: KafkaClients = REAL_CLIENTS,
+    console: bool = True,
+    while_running: Guard = nullcontext,
+) -> WatchSummary:
+    """Stream until `stop` is set. The instance lock is taken before any broker contact, so a
+    second watcher of the same state folder is refused at once. `console`: read `q`/`c` from
+    stdin; `while_running` is entered around the streaming itself (the CLI's signal handlers)."""
+    state = WatchState(settings.state)
+    with ExitStack() as stack:
+        stack.enter_context(InstanceLock(state.lock, "watcher"))
+        stack.enter_context(_log_to_file(settings.log_file))
+        producer_conf = producer_settings(settings.config)
+        clients.ensure_topic(producer_conf, settings.topic)  # also the reachability check
+        clients.ensure_topic(producer_conf, settings.receipts_topic, partitions=1)
+        ledger = stack.enter_context(UploadLedger(state.ledger))
+        _record(ledger, settings)
+        producer = stack.enter_context(clients.producer(producer_conf))
+        cleaner = Cleaner(settings.root.resolve(), ledger, settings.cleanup)
+        group = f"labstream-receipts-{state_digest(settings.state)}"
+        stack.enter_context(
+            ReceiptCollector(
+                consumer_settings(settings.config, group),
+                settings.receipts_topic,
+                cleaner.on_receipt,
+                settings.trusted,
+                clients=clients,
+            )
+        )
+        streamer = DirectoryStreamer(settings.root, producer, settings.topic, ledger, settings.stream, stop)
+        logger.info("starting folder=%s topic=%s state=%s", streamer.root, settings.topic, settings.state)
+        stack.enter_context(
+            monitoring(
+                settings.config,
+                settings.telemetry,
+                role="watch",
+                subject=str(streamer.root),
+                source=lambda last_error: watch_source(streamer, ledger, settings.topic, last_error),
+                clients=clients,
+            )
+        )
+        with while_running(), Console(streamer, stop, settings.update_seconds, read_stdin=console):
+            streamer.run()
+        session = streamer.status().session
+    return WatchSummary(session.sent, session.failed, session.bytes, state.ledger)
+
+
+def _record(ledger: UploadLedger, settings: WatchSettings) -> None:
+    """What `status` and `resend` read back: where, what, and how the watcher sends."""
+    key_file = settings.encryption_key_file
+    for key, value in (
+        ("root", str(settings.root.resolve())),
+        ("topic", settings.topic),
+        ("receipts_topic", settings.receipts_topic),
+        ("config", settings.config.path),
+        ("wire", settings.wire_name),
+        ("chunk_size", str(settings.stream.chunk_size)),
+        ("encrypted", "1" if settings.encrypted else "0"),
+        ("encryption_key_file", str(Path(key_file).expanduser().resolve()) if key_file else ""),
+        ("receipts_trusted_keys", _absolute(settings.trusted_keys_spec)),
+    ):
+        ledger.set_meta(key, value)
+
+
+def _absolute(spec: str | None) -> str:
+    """A comma-separated list of paths, made absolute so `status` finds them from anywhere."""
+    parts = (part.strip() for part in (spec or "").split(","))
+    return ",".join(str(Path(part).expanduser().resolve()) for part in parts if part)
+
+
+class _log_to_file:
+    """The watcher's own log of every file sent, for the life of the run."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handler = logging.FileHandler(path, encoding="utf-8")
+        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._handler.setLevel(logging.INFO)
+
+    def __enter__(self) -> None:
+        logging.getLogger("labstream").addHandler(self._handler)
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("labstream").removeHandler(self._handler)
+        self._handler.close()

@@ -1,0 +1,294 @@
+"""One frozen settings object per role, built from the table: file, environment, command line.
+
+Each `*_settings(config, given)` resolves the keys of its role (`table.resolve`), checks them
+and loads what they name (keys, key rings): everything that can be refused without a broker
+is refused here, once. Components then take the small section objects (`StreamOptions`,
+`CleanupPolicy`, `Limits`, `Telemetry`), never the whole settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labstream.config import Config
+from labstream.download.limits import LIMIT_KEYS, Limits
+from labstream.errors import ConfigError
+from labstream.receipts import SigningKey, TrustedKeys
+from labstream.receipts import receipts_topic as default_receipts
+from labstream.receipts.keys import require_trusted
+from labstream.settings.table import DOWNLOAD, PROCESS, UPLOAD, WATCH, resolve
+from labstream.upload import check_chunk_size
+from labstream.upload.cleanup import CleanupPolicy
+from labstream.upload.ledger import default_state_dir
+from labstream.upload.streamer import StreamOptions
+from labstream.watch import DEFAULT_EXCLUDES, Filters
+from labstream.wire import WireFormat, wire_format
+from labstream.wire.crypto import PayloadCipher, load_cipher
+
+__all__ = [
+    "DownloadSettings",
+    "ProcessSettings",
+    "Telemetry",
+    "UploadSettings",
+    "WatchSettings",
+    "download_settings",
+    "process_settings",
+    "upload_settings",
+    "watch_settings",
+]
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """Heartbeats and metrics of one long-running process."""
+
+    heartbeat_seconds: float = 10.0
+    heartbeat_topic: str = "labstream.heartbeats"
+    metrics_port: str | None = None
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    config: Config
+    root: Path
+    topic: str
+    state: Path
+    log_file: Path
+    receipts_topic: str
+    stream: StreamOptions
+    cleanup: CleanupPolicy
+    trusted: TrustedKeys
+    update_seconds: float
+    telemetry: Telemetry
+    wire_name: str
+    encryption_key_file: str | None = None
+    trusted_keys_spec: str | None = None  # as given: recorded for `status` and `resend`
+    encrypted: bool = False
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    config: Config
+    out_dir: Path
+    topic: str
+    group: str | None
+    threads: int
+    exit_when_idle: float | None
+    receipts: bool
+    receipts_topic: str
+    timeout: float
+    signing_key: SigningKey | None
+    cipher: PayloadCipher | None
+    limits: Limits
+    telemetry: Telemetry
+
+
+@dataclass(frozen=True)
+class ProcessSettings:
+    config: Config
+    processor: str
+    processor_options: Mapping[str, str]
+    topic: str
+    group: str
+    threads: int
+    retries: int
+    reprocess_failed: bool
+    workdir: Path | None  # None: a per-user folder named after topic and group
+    exit_when_idle: float | None
+    receipts: bool
+    receipts_topic: str
+    signing_key: SigningKey | None
+    cipher: PayloadCipher | None
+    limits: Limits
+    telemetry: Telemetry
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    config: Config
+    topic: str
+    chunk_size: int
+    threads: int
+    timeout: float
+    wire: WireFormat
+    receipts_topic: str
+    wait_verified: bool = False
+    verified_by: int = 1
+    wait_timeout: float = 300.0
+    trusted: TrustedKeys = field(default_factory=TrustedKeys)
+
+
+def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
+    """`given`: command-line values by table key (None = not given); DIRECTORY is file_directory."""
+    v = resolve(config, WATCH, given)
+    root = Path(v["file_directory"] or "")
+    if not v["file_directory"] or not root.is_dir():
+        raise ConfigError(f"watched folder {root} does not exist (give DIRECTORY or file_directory)")
+    topic = v["topic_name"]
+    if not topic:
+        raise ConfigError("no topic: give --topic or topic_name in [labstream]")
+    cleanup = _cleanup_policy(v, root)
+    trusted = TrustedKeys.load(v["receipts_trusted_keys"])
+    if cleanup.after_verified_by > 0:
+        require_trusted(trusted, "--delete-after-verified/--move-after-verified")
+    cipher = load_cipher(v["encryption_key_file"])
+    state = check_state_dir(Path(v["state"]) if v["state"] else default_state_dir(root, topic), root)
+    stream = StreamOptions(
+        chunk_size=check_chunk_size(int(v["chunk_size"])),
+        threads=int(v["n_threads"]),
+        queue_max_size=int(v["queue_max_size"]),
+        upload_existing=not v["new_files_only"],
+        filters=Filters(tuple(v["include"]), (*DEFAULT_EXCLUDES, *v["exclude"])),
+        settle_seconds=float(v["settle_seconds"]),
+        rescan_seconds=float(v["rescan_seconds"]),
+        wire=wire_format(str(v["wire"]), cipher),
+    )
+    return WatchSettings(
+        config=config,
+        root=root,
+        topic=topic,
+        state=state,
+        log_file=Path(v["log_file"] or state / "watch.log"),
+        receipts_topic=v["receipts_topic"] or default_receipts(topic),
+        stream=stream,
+        cleanup=cleanup,
+        trusted=trusted,
+        update_seconds=float(v["update_seconds"]),
+        telemetry=_telemetry(v),
+        wire_name=str(v["wire"]),
+        encryption_key_file=v["encryption_key_file"],
+        trusted_keys_spec=v["receipts_trusted_keys"],
+        encrypted=cipher is not None,
+    )
+
+
+def download_settings(config: Config, given: Mapping[str, Any]) -> DownloadSettings:
+    """`given` keys: out_dir, topic, group, and table keys (consumer_threads, timeout, ...)."""
+    v = resolve(config, DOWNLOAD, _without(given, "out_dir", "topic", "group"))
+    topic = _topic(given)
+    return DownloadSettings(
+        config=config,
+        out_dir=Path(given["out_dir"]),
+        topic=topic,
+        group=given.get("group"),
+        threads=_positive(v["consumer_threads"], "--threads"),
+        exit_when_idle=v["exit_when_idle"],
+        receipts=bool(v["receipts"]),
+        receipts_topic=v["receipts_topic"] or default_receipts(topic),
+        timeout=float(v["timeout"]),
+        signing_key=_signing_key(v),
+        cipher=load_cipher(v["encryption_key_file"]),
+        limits=Limits.from_values({key: v[key] for key in LIMIT_KEYS}),
+        telemetry=_telemetry(v),
+    )
+
+
+def process_settings(config: Config, given: Mapping[str, Any]) -> ProcessSettings:
+    """`given` keys: processor, processor_options (KEY=VALUE texts), topic, group, workdir,
+    reprocess_failed, and table keys."""
+    v = resolve(config, PROCESS, _without(given, *_PROCESS_OWN))
+    topic, processor = _topic(given), str(given["processor"])
+    group = given.get("group") or f"labstream-process-{processor.replace(':', '-').replace('/', '-')}"
+    return ProcessSettings(
+        config=config,
+        processor=processor,
+        processor_options=dict(_split(o) for o in given.get("processor_options", ())),
+        topic=topic,
+        group=group,
+        threads=_positive(v["consumer_threads"], "--threads"),
+        retries=int(v["retries"]),
+        reprocess_failed=bool(given.get("reprocess_failed")),
+        workdir=Path(given["workdir"]) if given.get("workdir") else None,
+        exit_when_idle=v["exit_when_idle"],
+        receipts=bool(v["receipts"]),
+        receipts_topic=v["receipts_topic"] or default_receipts(topic),
+        signing_key=_signing_key(v),
+        cipher=load_cipher(v["encryption_key_file"]),
+        limits=Limits.from_values({key: v[key] for key in LIMIT_KEYS}),
+        telemetry=_telemetry(v),
+    )
+
+
+_PROCESS_OWN = ("processor", "processor_options", "topic", "group", "workdir", "reprocess_failed")
+
+
+def upload_settings(config: Config, given: Mapping[str, Any]) -> UploadSettings:
+    """`given` keys: topic, wait_verified, and table keys (chunk_size, n_threads, wire, ...)."""
+    v = resolve(config, UPLOAD, _without(given, "topic", "wait_verified"))
+    topic = _topic(given)
+    wait = bool(given.get("wait_verified"))
+    trusted = TrustedKeys()
+    if wait:  # refused before sending anything: nothing could ever confirm
+        trusted = require_trusted(TrustedKeys.load(v["receipts_trusted_keys"]), "--wait-verified")
+    return UploadSettings(
+        config=config,
+        topic=topic,
+        chunk_size=check_chunk_size(int(v["chunk_size"])),
+        threads=int(v["n_threads"]),
+        timeout=float(v["timeout"]),
+        wire=wire_format(str(v["wire"]), load_cipher(v["encryption_key_file"])),
+        receipts_topic=v["receipts_topic"] or default_receipts(topic),
+        wait_verified=wait,
+        verified_by=int(v["verified_by"]),
+        wait_timeout=float(v["wait_timeout"]),
+        trusted=trusted,
+    )
+
+
+def check_state_dir(state: Path, root: Path) -> Path:
+    """`state`, refused when it lies inside the watched folder `root`."""
+    if _inside(state, root):
+        raise ConfigError(f"state folder {state} is inside the watched folder {root}; choose another")
+    return state
+
+
+def _cleanup_policy(v: Mapping[str, Any], root: Path) -> CleanupPolicy:
+    move_to = Path(v["move_after_verified"]) if v["move_after_verified"] else None
+    n = int(v["delete_after_verified"] or 0)
+    if move_to is not None:
+        if _inside(move_to, root):
+            raise ConfigError(f"--move-after-verified {move_to} is inside the watched folder")
+        n = n or 1
+    if n < 0:
+        raise ConfigError("--delete-after-verified must be 0 (off) or more")
+    return CleanupPolicy(after_verified_by=n, move_to=move_to)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    resolved, watched = path.resolve(), root.resolve()
+    return resolved == watched or watched in resolved.parents
+
+
+def _telemetry(v: Mapping[str, Any]) -> Telemetry:
+    return Telemetry(float(v["heartbeat_seconds"]), str(v["heartbeat_topic"]), v["metrics_port"])
+
+
+def _signing_key(v: Mapping[str, Any]) -> SigningKey | None:
+    path = v["receipts_signing_key"]
+    return SigningKey.load(path) if v["receipts"] and path else None
+
+
+def _topic(given: Mapping[str, Any]) -> str:
+    topic = given.get("topic")
+    if not topic:
+        raise ConfigError("no topic: give --topic")
+    return str(topic)
+
+
+def _positive(value: Any, option: str) -> int:
+    """At least one (as the components have always counted `--threads 0`)."""
+    return max(1, int(value))
+
+
+def _split(option: str) -> tuple[str, str]:
+    key, sep, value = option.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--option {option!r}: expected KEY=VALUE")
+    return key.replace("-", "_"), value
+
+
+def _without(given: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in given.items() if k not in names}

@@ -1,0 +1,294 @@
+"""Every `[labstream]` key and command-line default, with its help text: the one table.
+
+A key's `roles` say which commands read it from the config file; every command accepts
+every key of the table (one config file may serve a watcher and a downloader) and refuses
+any other with the same error. `in_file=False` marks command-line-only options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from labstream.config import PROGRAM_SECTION, Config, parse_bool
+from labstream.download.limits import Limits
+from labstream.errors import ConfigError
+from labstream.heartbeat import DEFAULT_HEARTBEAT_TOPIC
+from labstream.upload import DEFAULT_CHUNK_SIZE
+
+__all__ = ["FILE_KEYS", "KEYS", "Key", "default_of", "help_of", "program_values", "resolve"]
+
+WATCH, DOWNLOAD, PROCESS, UPLOAD = "watch", "download", "process", "upload"
+LONG_RUNNING = frozenset({WATCH, DOWNLOAD, PROCESS})
+CONSUMERS = frozenset({DOWNLOAD, PROCESS})
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: its default, the type of its value, and who reads it from the file."""
+
+    name: str
+    default: Any
+    kind: str  # str, int, float, bool, list (comma-separated), raw (parsed by its owner)
+    help: str
+    roles: frozenset[str] = frozenset()
+    in_file: bool = True
+    shown: str | None = None  # the default as the help text shows it, when not str(default)
+
+
+_LIMITS = Limits()
+KEYS: dict[str, Key] = {
+    key.name: key
+    for key in (
+        Key("file_directory", None, "str", "Folder to watch (or DIRECTORY).", frozenset({WATCH})),
+        Key("topic_name", None, "str", "Kafka topic (or --topic).", frozenset({WATCH})),
+        Key("n_threads", 2, "int", "Files read and produced in parallel.", frozenset({WATCH})),
+        Key("consumer_threads", 1, "int", "Consumers in this process.", CONSUMERS, in_file=False),
+        Key("chunk_size", DEFAULT_CHUNK_SIZE, "int", "Bytes per chunk, a power of two.", frozenset({WATCH})),
+        Key("queue_max_size", 3000, "int", "Ready files waiting to be sent.", frozenset({WATCH})),
+        Key(
+            "new_files_only",
+            True,
+            "bool",
+            "Ignore (default) or send the files already there on the first start.",
+            frozenset({WATCH}),
+        ),
+        Key(
+            "update_seconds",
+            30.0,
+            "float",
+            "Seconds between still-alive lines; -1 disables.",
+            frozenset({WATCH}),
+        ),
+        Key("include", (), "list", "Only files matching this glob (repeatable).", frozenset({WATCH})),
+        Key("exclude", (), "list", "Skip files matching this glob (repeatable).", frozenset({WATCH})),
+        Key(
+            "state",
+            None,
+            "str",
+            "Folder for the ledger and log.",
+            frozenset({WATCH}),
+            shown="per-user, derived from DIR and topic",
+        ),
+        Key(
+            "log_file",
+            None,
+            "str",
+            "Log of every file sent with its SHA-256.",
+            frozenset({WATCH}),
+            shown="STATE/watch.log",
+        ),
+        Key(
+            "settle_seconds",
+            2.0,
+            "float",
+            "A file must keep its size and mtime this long to count as finished.",
+            frozenset({WATCH}),
+        ),
+        Key(
+            "rescan_seconds",
+            60.0,
+            "float",
+            "Full rescan interval, the safety net for missed events.",
+            frozenset({WATCH}),
+        ),
+        Key(
+            "receipts_topic",
+            None,
+            "str",
+            "Receipts topic.",
+            frozenset({WATCH, DOWNLOAD, PROCESS, UPLOAD}),
+            shown="TOPIC.receipts",
+        ),
+        Key(
+            "delete_after_verified",
+            0,
+            "int",
+            "Delete a sent file once N consumer groups verified its exact SHA-256; 0 = never.",
+            frozenset({WATCH}),
+        ),
+        Key(
+            "move_after_verified",
+            None,
+            "str",
+            "With delete_after_verified N (default 1): move the file here instead.",
+            frozenset({WATCH}),
+        ),
+        Key(
+            "wire",
+            "labstream",
+            "str",
+            "Chunk format: labstream's, or openmsistream's for its downloaders.",
+            frozenset({WATCH}),
+        ),
+        Key(
+            "encryption_key_file",
+            None,
+            "str",
+            "AES-256-GCM key (see `labstream keygen`).",
+            frozenset({WATCH, DOWNLOAD, PROCESS, UPLOAD}),
+            shown="LABSTREAM_ENCRYPTION_KEY(_FILE)",
+        ),
+        Key(
+            "receipts_trusted_keys",
+            None,
+            "str",
+            "Trust receipts signed by these public keys: .pub files and/or folders, comma-separated.",
+            frozenset({WATCH, UPLOAD}),
+        ),
+        Key(
+            "receipts_signing_key",
+            None,
+            "str",
+            "Sign receipts with this key (`labstream keygen --receipts`).",
+            CONSUMERS,
+        ),
+        Key(
+            "max_file_size",
+            None,
+            "raw",
+            "Refuse files larger than SIZE, e.g. 500GiB.",
+            CONSUMERS,
+            shown=f"{_LIMITS.max_file_size >> 40}TiB",
+        ),
+        Key(
+            "max_incomplete_files",
+            None,
+            "raw",
+            "Files in progress per thread; the least recently fed is given up.",
+            CONSUMERS,
+            shown=str(_LIMITS.max_incomplete_files),
+        ),
+        Key(
+            "max_incomplete_bytes",
+            None,
+            "raw",
+            "Bytes of files in progress per thread, at least max_file_size.",
+            CONSUMERS,
+            shown=f"{_LIMITS.max_incomplete_bytes >> 40}TiB",
+        ),
+        Key(
+            "incomplete_timeout",
+            None,
+            "raw",
+            "Give up a file in progress after SECONDS without a new chunk.",
+            CONSUMERS,
+            shown=f"{_LIMITS.incomplete_timeout:g}",
+        ),
+        Key(
+            "heartbeat_seconds",
+            10.0,
+            "float",
+            "Publish a heartbeat for `labstream dashboard` this often; 0 turns it off.",
+            LONG_RUNNING,
+        ),
+        Key(
+            "heartbeat_topic",
+            DEFAULT_HEARTBEAT_TOPIC,
+            "str",
+            "Topic the heartbeats go to (or LABSTREAM_HEARTBEAT_TOPIC).",
+            LONG_RUNNING,
+        ),
+        Key(
+            "metrics_port",
+            None,
+            "str",
+            "Serve Prometheus metrics at [HOST:]PORT (HOST defaults to 127.0.0.1; 0.0.0.0 for all).",
+            LONG_RUNNING,
+            shown="off",
+        ),
+        Key(
+            "timeout",
+            15.0,
+            "float",
+            "Seconds to wait for the cluster to answer before giving up.",
+            in_file=False,
+        ),
+        Key(
+            "exit_when_idle",
+            None,
+            "float",
+            "Stop after SECONDS without new messages.",
+            in_file=False,
+            shown="never",
+        ),
+        Key("receipts", True, "bool", "Publish a receipt for every verified or failed file.", in_file=False),
+        Key("retries", 2, "int", "Attempts after the first failure.", in_file=False),
+        Key(
+            "wait_timeout",
+            300.0,
+            "float",
+            "With --wait-verified: seconds to wait for the receipts.",
+            in_file=False,
+        ),
+        Key(
+            "verified_by",
+            1,
+            "int",
+            "With --wait-verified: distinct trusted keys (groups) that must confirm.",
+            in_file=False,
+        ),
+    )
+}
+FILE_KEYS = frozenset(name for name, key in KEYS.items() if key.in_file)
+
+
+def default_of(name: str) -> Any:
+    return KEYS[name].default
+
+
+def help_of(name: str) -> str:
+    """The help text with the default from the table, e.g. `Bytes per chunk [524288].`"""
+    key = KEYS[name]
+    shown = key.shown if key.shown is not None else _show(key.default)
+    parts = [shown] if shown else []
+    if key.in_file:
+        parts.append(f"{name} in [{PROGRAM_SECTION}]")
+    return f"{key.help} [{'; '.join(parts)}]" if parts else key.help
+
+
+def _show(default: Any) -> str:
+    if default is None or default == ():
+        return ""
+    if isinstance(default, bool):
+        return "yes" if default else "no"
+    return f"{default:g}" if isinstance(default, float) else str(default)
+
+
+def program_values(config: Config) -> dict[str, str]:
+    """The `[labstream]` section; any key not in the table is refused, by every command."""
+    return config.program(set(FILE_KEYS))
+
+
+def resolve(config: Config, role: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Per key: the command line (`given`), else the config file when `role` reads the key from
+    it, else the default; file values converted to the key's type, naming file and key when
+    they do not fit."""
+    section = program_values(config)
+    resolved: dict[str, Any] = {}
+    for name, key in KEYS.items():
+        value = given.get(name)
+        if value is not None and value != ():
+            resolved[name] = value
+        elif key.in_file and role in key.roles and name in section:
+            resolved[name] = _convert(key, section[name], config)
+        else:
+            resolved[name] = key.default
+    return resolved
+
+
+def _convert(key: Key, value: str, config: Config) -> Any:
+    where = config.where(key.name, (PROGRAM_SECTION,))
+    if key.kind == "list":
+        return tuple(p.strip() for p in value.split(",") if p.strip())
+    if key.kind == "bool":
+        return parse_bool(value, where)
+    try:
+        if key.kind == "int":
+            return int(value)
+        if key.kind == "float":
+            return float(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where} = {value}: not a number") from exc
+    return value

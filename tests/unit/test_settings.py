@@ -1,0 +1,87 @@
+"""One settings table: every command refuses the same typo, help shows the table's defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from labstream.cli import cli
+from labstream.config import load_config
+from labstream.errors import ConfigError
+from labstream.settings import FILE_KEYS, KEYS, download_settings, help_of, upload_settings, watch_settings
+
+
+@pytest.fixture
+def typo_config(tmp_path: Path) -> Path:
+    path = tmp_path / "lab.config"
+    path.write_text("[cluster]\nbootstrap.servers = 127.0.0.1:1\n[labstream]\nchunk_sise = 4096\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["upload", "{dir}", "-t", "t"],
+        ["watch", "{dir}", "-t", "t"],
+        ["download", "{dir}/out", "-t", "t"],
+        ["process", "metadata", "-t", "t"],
+    ],
+)
+def test_every_command_refuses_an_unknown_labstream_key_with_the_same_error(
+    typo_config: Path, tmp_path: Path, args: list[str]
+) -> None:
+    argv = [a.replace("{dir}", str(tmp_path)) for a in args] + ["-c", str(typo_config)]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 1, result.output
+    assert f"{typo_config} [labstream] chunk_sise: unknown option (known: " in result.output
+
+
+def test_every_key_of_any_role_is_accepted_by_every_role(tmp_path: Path) -> None:
+    path = tmp_path / "both.config"
+    path.write_text(
+        "[cluster]\nbootstrap.servers = 127.0.0.1:1\n[labstream]\n"
+        f"file_directory = {tmp_path}\ntopic_name = t\nstate = {tmp_path.parent / 'state-x'}\n"
+        "max_file_size = 1GiB\nreceipts_topic = r\nchunk_size = 8192\n"
+    )
+    config = load_config(path)
+    watch = watch_settings(config, {})
+    down = download_settings(config, {"out_dir": tmp_path / "o", "topic": "t"})
+    up = upload_settings(config, {"topic": "t"})
+    assert watch.stream.chunk_size == 8192 and watch.receipts_topic == "r"
+    assert down.limits.max_file_size == 1 << 30 and down.receipts_topic == "r"
+    assert up.chunk_size == KEYS["chunk_size"].default  # the watcher's key, not upload's
+    assert up.receipts_topic == "r"
+
+
+def test_command_line_beats_the_file_which_beats_the_table(tmp_path: Path) -> None:
+    path = tmp_path / "c.config"
+    path.write_text("[cluster]\nbootstrap.servers = a:1\n[labstream]\nheartbeat_seconds = 3\n")
+    config = load_config(path)
+    assert download_settings(config, {"out_dir": tmp_path, "topic": "t"}).telemetry.heartbeat_seconds == 3
+    given = {"out_dir": tmp_path, "topic": "t", "heartbeat_seconds": 0.0}
+    assert download_settings(config, given).telemetry.heartbeat_seconds == 0
+    path.write_text("[cluster]\nbootstrap.servers = a:1\n[labstream]\nheartbeat_seconds = often\n")
+    with pytest.raises(ConfigError, match=r"\[labstream\] heartbeat_seconds = often: not a number"):
+        download_settings(load_config(path), {"out_dir": tmp_path, "topic": "t"})
+
+
+def test_help_texts_show_the_defaults_of_the_table() -> None:
+    for command, option, name in (
+        ("watch", "--queue-max-size", "queue_max_size"),
+        ("upload", "--chunk-size", "chunk_size"),
+        ("download", "--timeout", "timeout"),
+        ("process", "--retries", "retries"),
+    ):
+        result = CliRunner().invoke(cli, [command, "--help"], terminal_width=400)
+        line = next(line for line in result.output.splitlines() if option in line)
+        assert f"[{KEYS[name].default:g}" in " ".join(line.split()), line
+    assert "queue_max_size in [labstream]" in help_of("queue_max_size")
+    assert "receipts_signing_key" in FILE_KEYS and "timeout" not in FILE_KEYS
+
+
+@pytest.mark.parametrize("command", ["watch", "upload", "download", "process"])
+def test_threads_is_spelled_the_same_on_every_command(command: str) -> None:
+    text = " ".join(CliRunner().invoke(cli, [command, "--help"], terminal_width=400).output.split())
+    assert "-n, --threads, --n-threads INTEGER" in text

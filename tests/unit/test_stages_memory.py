@@ -1,0 +1,190 @@
+"""The threaded stages one by one against the in-memory broker: failures and edges."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from labstream.download import Downloader
+from labstream.download.verdict import Verdict
+from labstream.errors import DeliveryError, OutputError
+from labstream.kafka.memory import MemoryBroker
+from labstream.receipts import ReceiptCollector, ReceiptPublisher, SigningKey, TrustedKeys, wait_verified
+from labstream.receipts.collector import read_receipts
+from labstream.receipts.format import Receipt
+from labstream.receipts.signing import write_keypair
+from labstream.upload import SourceFile, Uploader, collect, raise_if_failed
+from labstream.upload.ledger import UploadLedger
+from labstream.upload.streamer import DirectoryStreamer, StreamOptions
+from labstream.watch import Filters
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_uploader_sends_every_file_and_names_the_ones_not_acknowledged(tmp_path: Path) -> None:
+    broker = MemoryBroker()
+    for name in ("a.bin", "b.bin", "c.bin"):
+        (tmp_path / "src" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "src" / name).write_bytes(os.urandom(5000))
+    progress: list[int] = []
+    with broker.producer() as producer:
+        report = Uploader(producer, "t", chunk_size=1024, on_progress=progress.append).upload(
+            list(collect([tmp_path / "src"]))
+        )
+    assert (report.files, report.chunks, report.failed) == (3, 15, {}) and sum(progress) == 15000
+    raise_if_failed(report)
+    broker.fail_deliveries(1)
+    missing = SourceFile(tmp_path / "src" / "gone.bin", "gone.bin")
+    with broker.producer() as producer:
+        report = Uploader(producer, "t", chunk_size=1024, threads=1).upload(
+            [SourceFile(tmp_path / "src" / "a.bin", "a.bin"), missing]
+        )
+    assert set(report.failed) == {"a.bin", "gone.bin"} and "timed out" in report.failed["a.bin"]
+    with pytest.raises(DeliveryError, match="2 file"):
+        raise_if_failed(report)
+
+
+def _publish(broker: MemoryBroker, key: SigningKey | None, *verdicts: Verdict) -> None:
+    with ReceiptPublisher({}, "t.receipts", "archive", key, clients=broker) as publisher:
+        for verdict in verdicts:
+            publisher.publish(verdict)
+
+
+def test_wait_verified_counts_only_trusted_keys_and_reports_failures(tmp_path: Path) -> None:
+    write_keypair(tmp_path / "lab")
+    key, trusted = SigningKey.load(tmp_path / "lab"), TrustedKeys.load(str(tmp_path / "lab.pub"))
+    broker = MemoryBroker()
+    digest = bytes(32)
+    _publish(broker, None, Verdict("a", digest, 1, "verified"))  # unsigned: never counts
+    _publish(broker, key, Verdict("b", digest, 1, "failed", "bad chunk"), Verdict("c", digest, 1, "verified"))
+    with broker.producer() as producer:  # garbage on the receipts topic is skipped
+        producer.send("t.receipts", b"x", b"not json", lambda _e: None)
+    files = {"a": digest.hex(), "b": digest.hex(), "c": digest.hex()}
+    verdicts = wait_verified({}, "t.receipts", files, trusted, since_ms=0, timeout=1.0, clients=broker)
+    assert verdicts["c"] == "verified"
+    assert verdicts["b"].startswith("failed: 'bad chunk'")
+    assert verdicts["a"] == "no receipt (1 unauthenticated receipt(s) ignored)"
+
+
+def test_collector_hands_every_receipt_over_and_survives_a_failing_callback(tmp_path: Path) -> None:
+    broker = MemoryBroker()
+    seen: list[Receipt] = []
+
+    def on_receipt(receipt: Receipt) -> None:
+        seen.append(receipt)
+        if receipt.path == "boom":
+            raise RuntimeError("a bug in the callback")
+
+    _publish(broker, None, Verdict("boom", bytes(32), 1, "verified"), Verdict("ok", bytes(32), 2, "verified"))
+    with ReceiptCollector({"group.id": "w"}, "t.receipts", on_receipt, TrustedKeys(), clients=broker):
+        wait_for(lambda: len(seen) == 2)
+    assert [r.path for r in seen] == ["boom", "ok"]
+    assert broker.committed("w") and sum(broker.committed("w").values()) == 2
+    again: list[Receipt] = []
+    read_receipts(
+        {"group.id": "s"}, "t.receipts", again.append, TrustedKeys(), idle_seconds=0.2, clients=broker
+    )
+    assert len(again) == 2
+
+
+def _streamer(
+    broker: MemoryBroker, root: Path, ledger: UploadLedger, stop: threading.Event, **options: object
+) -> DirectoryStreamer:
+    base = StreamOptions(chunk_size=1024, settle_seconds=0.1, rescan_seconds=0.3, filters=Filters())
+    return DirectoryStreamer(
+        root, broker.producer(), "t", ledger, StreamOptions(**{**base.__dict__, **options}), stop
+    )
+
+
+def test_streamer_records_failed_deliveries_ignores_existing_files_and_reports_readably(
+    tmp_path: Path,
+) -> None:
+    broker = MemoryBroker()
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "old.txt").write_text("there before")
+    stop = threading.Event()
+    with UploadLedger(tmp_path / "ledger.sqlite") as ledger:
+        streamer = _streamer(broker, root, ledger, stop)
+        thread = threading.Thread(target=streamer.run, name="labstream-test-stream")
+        thread.start()
+        try:
+            wait_for(lambda: ledger.get("old.txt") is not None)
+            broker.fail_deliveries(1)
+            (root / "new.txt").write_bytes(b"n" * 100)
+            wait_for(lambda: (row := ledger.get("new.txt")) is not None and row.status == "failed")
+            (root / "next.txt").write_bytes(b"m" * 3000)
+            wait_for(lambda: (row := ledger.get("next.txt")) is not None and row.status == "sent")
+            status = streamer.status()
+        finally:
+            stop.set()
+            thread.join(30)
+        assert ledger.get("old.txt").status == "ignored"  # type: ignore[union-attr]
+        assert "timed out" in (ledger.get("new.txt").reason or "")  # type: ignore[union-attr]
+    assert (status.session.sent, status.session.failed, status.session.bytes) == (1, 1, 3000)
+    lines = status.lines()
+    assert lines[2] == "this session: sent 1, failed 1, 3000 bytes"
+    assert "ignored 1" in lines[3] and "sent 1" in lines[3] and "{" not in "".join(lines)
+    assert len([r for r in broker.messages("t") if r.key and b"next" in r.key]) == 3
+
+
+def test_downloader_waits_while_the_output_is_full_then_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = MemoryBroker()
+    src = tmp_path / "a.bin"
+    src.write_bytes(os.urandom(3000))
+    with broker.producer() as producer:
+        Uploader(producer, "t", chunk_size=1024).upload([SourceFile(src, "a.bin")])
+    from labstream.download import assembler as assembler_module
+    from labstream.download import downloader as module
+
+    monkeypatch.setattr(module, "SPACE_PROBE_SECONDS", 0.01)
+    real_commit = assembler_module.Assembler.commit
+    calls = [0]
+
+    def full_once(self: assembler_module.Assembler) -> object:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OutputError("no space left on device")
+        return real_commit(self)
+
+    monkeypatch.setattr(assembler_module.Assembler, "commit", full_once)
+    free = iter(range(1000, 10**9, 1000))
+    monkeypatch.setattr(module, "_free_bytes", lambda _folder: next(free))  # space comes back
+    verdicts: list[Verdict] = []
+    report = Downloader(
+        {"group.id": "d"},
+        "t",
+        tmp_path / "out",
+        exit_when_idle=0.5,
+        on_verdict=verdicts.append,
+        clients=broker,
+    ).run()
+    assert report.files == 1 and calls[0] >= 2
+    assert (tmp_path / "out" / "a.bin").read_bytes() == src.read_bytes()
+    assert verdicts == [Verdict("a.bin", verdicts[0].digest, 3000, "verified")]
+    assert broker.committed("d")  # offsets moved past the file once it was durable
+
+
+def test_downloader_stale_partials_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    from labstream.state import OutputState
+
+    partial = OutputState(tmp_path / "out").partial
+    (partial / "999999999-0").mkdir(parents=True)
+    (partial / f"{os.getpid()}-7").mkdir()
+    report = Downloader(
+        {"group.id": "d"}, "t", tmp_path / "out", exit_when_idle=0.2, clients=MemoryBroker()
+    ).run()
+    assert report.files == 0
+    assert not (partial / "999999999-0").exists() and (partial / f"{os.getpid()}-7").exists()
