@@ -62,3 +62,14 @@ def test_timed_out_requests_librdkafka_retries_are_information_not_problems() ->
     quiet.filter(straggler)
     assert straggler.levelno == logging.INFO and straggler.levelname == "INFO"
     assert not quiet.in_outage()  # a symptom alone starts no outage, so no "back" line follows
+
+
+def test_the_new_group_protocol_is_accepted_without_the_classic_only_keys() -> None:
+    config = Config(
+        "test", {"cluster": {"bootstrap.servers": "127.0.0.1:1"}, "consumer": {"group.protocol": "consumer"}}
+    )
+    settings = consumer_settings(config, "g")  # librdkafka refused our classic defaults before
+    assert settings["group.protocol"] == "consumer"
+    assert not {"session.timeout.ms", "heartbeat.interval.ms"} & settings.keys()
+    classic = consumer_settings(Config("test", {"cluster": {"bootstrap.servers": "127.0.0.1:1"}}), "g")
+    assert classic["session.timeout.ms"] == "10000"

@@ -61,6 +61,12 @@ from labstream.wire.crypto import load_cipher
     show_default=True,
     help="Seconds to wait for the cluster to answer before giving up.",
 )
+@click.option(
+    "--stop-grace-seconds",
+    default=10.0,
+    show_default=True,
+    help="On Ctrl+C/SIGTERM, files more than half received may finish this long; 0: stop at once.",
+)
 @receipts_key_option
 @key_option
 @telemetry_options
@@ -75,6 +81,7 @@ def download(
     receipts: bool,
     receipts_topic: str | None,
     timeout: float,
+    stop_grace_seconds: float,
     receipts_key: str | None,
     encryption_key_file: str | None,
     telemetry: TelemetryOptions,
@@ -110,6 +117,7 @@ def download(
             on_verdict=publisher.publish if publisher else None,
             cipher=cipher,
             limits=limits,
+            stop_grace=stop_grace_seconds,
         )
         group_id = str(settings["group.id"])
         stack.enter_context(

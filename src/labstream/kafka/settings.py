@@ -74,6 +74,9 @@ CONSUMER_DEFAULTS = {
 # safe; an openmsistream config's enable.auto.commit = False would make every restart re-read.
 CONSUMER_FORCED = {"enable.auto.offset.store": "false", "enable.auto.commit": "true"}
 INSTANCE_KEY = "group.instance.id"
+# Group settings of the classic protocol; with group.protocol=consumer they are the broker's
+# (group.consumer.session.timeout.ms, group.consumer.heartbeat.interval.ms, ...).
+CLASSIC_ONLY = {"session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy"}
 _OFF = {"", "none", "off", "false", "no"}
 _PROPERTY_RE = re.compile(r'property "([^"]+)"|property: "?([^"\s]+)"?')
 
@@ -101,7 +104,11 @@ def consumer_settings(
     # A static identity belongs to the long-running data consumers only (`static_membership`):
     # status readers and receipt collectors sharing it would fence each other.
     section.pop(INSTANCE_KEY, None)
-    settings = {**CONSUMER_DEFAULTS, **section, **CONSUMER_FORCED}
+    defaults = CONSUMER_DEFAULTS
+    if str(section.get("group.protocol", "classic")).strip().lower() == "consumer":
+        # KIP-848: the broker runs the group; librdkafka refuses these client-side keys.
+        defaults = {k: v for k, v in defaults.items() if k not in CLASSIC_ONLY}
+    settings = {**defaults, **section, **CONSUMER_FORCED}
     if group:
         settings["group.id"] = group
     if str(settings.get("group.id", "")).lower() in ("new", "create_new"):
