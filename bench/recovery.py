@@ -182,7 +182,7 @@ def _first_line_after(log: Path, mark: int, what: str) -> float | None:
 
 def coordinator_port(bootstrap: str, group: str, ports: list[int]) -> int:
     """The port of the broker that coordinates `group` (node ids are 1.. in port order)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
     found = admin.describe_consumer_groups([group], request_timeout=10)[group].result(15)
     return ports[found.coordinator.id - 1]
 
