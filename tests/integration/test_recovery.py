@@ -1,18 +1,21 @@
-"""Recover in seconds: a restarted downloader, a broker back, space back (issue 18).
+"""Recover in seconds: a restarted downloader, a broker back, a node lost, space back (issue 18).
 
 Each test measures, then asserts a generous bound; bench/recovery.py prints the figures."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from labstream import broker
 
@@ -153,3 +156,68 @@ def test_writing_resumes_within_a_second_of_space_returning(
     assert proc.returncode == 0, log.read_text()[-2000:]
     # Space is probed every 0.25 s; the old doubling back-off waited its full delay (6.6 s seen).
     assert resumed < 3.0, f"first file {resumed:.1f} s after space returned"
+
+
+CLUSTER_PORTS = [36292, 36293, 36294]
+
+
+@pytest.fixture
+def cluster() -> Iterator[str]:
+    broker.start_cluster(CLUSTER_PORTS)
+    yield ",".join(f"127.0.0.1:{p}" for p in CLUSTER_PORTS)
+    for port in CLUSTER_PORTS:
+        broker.stop(port)
+
+
+def coordinator_port(bootstrap: str, group: str) -> int:
+    """The port of the broker coordinating `group` (node ids are 1.. in port order)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
+    found = admin.describe_consumer_groups([group], request_timeout=10)[group].result(15)
+    return CLUSTER_PORTS[found.coordinator.id - 1]
+
+
+def longest_gap(since: float, times: Iterable[float]) -> float:
+    after = [since, *sorted(t for t in times if t >= since)]
+    return max(b - a for a, b in itertools.pairwise(after))
+
+
+def test_one_of_three_brokers_killed_pauses_the_pipeline_for_seconds(
+    cluster: str, tmp_path: Path, topic: str
+) -> None:
+    config = tmp_path / "cluster.config"
+    config.write_text(f"[cluster]\nbootstrap.servers = {cluster}\n")
+    root, out, log = tmp_path / "instrument", tmp_path / "out", tmp_path / "download.log"
+    root.mkdir()
+    watcher = Watcher(root, config, topic, tmp_path / "state", "--settle-seconds", "0.3")
+    group = f"{topic}-g"
+    downloader = start_download(out, config, topic, log, "--group", group)
+    arrivals: dict[str, float] = {}
+
+    def arrived() -> int:
+        for path in out.glob("f*") if out.exists() else []:
+            arrivals.setdefault(path.name, time.monotonic())
+        return len(arrivals)
+
+    killed = float("inf")
+    try:
+        for i in range(100):
+            (root / f"f{i:03d}").write_bytes(os.urandom(20_000))
+            if i == 20:
+                wait_for(lambda: arrived() >= 10)
+                # The group's coordinator: the worst node to lose (leaderships and the group).
+                os.kill(broker.status(coordinator_port(cluster, group)).pid or 0, signal.SIGKILL)
+                killed = time.monotonic()
+            arrived()
+            time.sleep(0.1)  # a steady instrument: ten files a second
+        wait_for(lambda: arrived() >= 100, timeout=120, every=0.05)
+    finally:
+        downloader.send_signal(signal.SIGTERM)
+        downloader.wait(60)
+    assert watcher.stop() == 0
+    pause = longest_gap(killed, arrivals.values())
+    # bench/recovery.py, coordinator killed: before 9.4-11.6 s (the controller fenced the dead
+    # node after its 9 s broker session), after 1.9-3.3 s.
+    assert pause < 8.0, f"no file arrived for {pause:.1f} s after the kill"
+    assert tree(out) == tree(root)
+    verified = Counter(re.findall(r"file verified file=(\S+)", log.read_text()))
+    assert max(verified.values()) == 1, "a file presented twice"

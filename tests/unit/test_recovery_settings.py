@@ -80,3 +80,29 @@ def test_one_condition_from_many_clients_and_connections_passes_once() -> None:
     )
     quiet.filter(refused)
     assert refused.levelno == logging.INFO  # the error callback's line already says it
+
+
+def test_the_new_group_protocol_is_accepted_without_the_classic_only_keys() -> None:
+    config = Config(
+        "test", {"cluster": {"bootstrap.servers": "127.0.0.1:1"}, "consumer": {"group.protocol": "consumer"}}
+    )
+    settings = consumer_settings(config, "g")  # librdkafka refused our classic defaults before
+    assert settings["group.protocol"] == "consumer"
+    assert not {"session.timeout.ms", "heartbeat.interval.ms"} & settings.keys()
+    classic = consumer_settings(Config("test", {"cluster": {"bootstrap.servers": "127.0.0.1:1"}}), "g")
+    assert classic["session.timeout.ms"] == "10000"
+
+
+def test_a_failed_connection_is_one_line_not_the_log_twin_of_the_error_callback() -> None:
+    quiet = OutageFilter(interval=10.0, clock=lambda: 0.0)
+    twin = record(
+        "FAIL [rdkafka#consumer-4] [thrd:127.0.0.1:9092/bootstrap]: 127.0.0.1:9092/bootstrap: "
+        "Connect to ipv4#127.0.0.1:9092 failed: Connection refused (after 0ms in state CONNECT)",
+        logging.ERROR,
+    )
+    quiet.filter(twin)
+    assert twin.levelno == logging.INFO
+    reported = logging.LogRecord(
+        "labstream.kafka.consumer", logging.WARNING, __file__, 1, "consumer error=%s", ("Connect to",), None
+    )
+    assert quiet.filter(reported) and reported.levelno == logging.WARNING

@@ -39,6 +39,7 @@ from labstream.state import OutputState
 @setting("receipts", "--receipts/--no-receipts")
 @setting("receipts_topic", "--receipts-topic")
 @setting("timeout", "--timeout", type=float)
+@setting("stop_grace_seconds", "--stop-grace-seconds", type=float)
 @receipts_key_option
 @key_option
 @TELEMETRY_OPTIONS

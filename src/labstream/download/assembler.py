@@ -229,6 +229,16 @@ class Assembler:
         """(path, bytes received, chunks) of every file in progress."""
         return [(p.path, p.received_bytes, p.n_chunks) for p in self._files.values()]
 
+    def nearly_done(self, fraction: float = 0.5) -> set[tuple[str, int]]:
+        """The partitions of files in progress with more than `fraction` of their announced
+        size in hand (files of unknown size never count)."""
+        return {
+            tp
+            for p in self._files.values()
+            if p.size > 0 and p.received_bytes > fraction * p.size
+            for tp in p.first_offsets
+        }
+
     def drop_partitions(self, partitions: list[tuple[str, int]]) -> None:
         """Forget files that had chunks in revoked partitions; their new owner re-reads them."""
         lost = set(partitions)

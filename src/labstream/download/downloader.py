@@ -36,6 +36,9 @@ SPACE_PROBE_SECONDS = 0.25  # while the output folder is full: how often free sp
 # Before any partition is assigned (a group still rebalancing after a crash), idleness
 # counts only after this long, so --exit-when-idle does not quit while joining.
 JOIN_GRACE_SECONDS = 30.0
+# On a stop, a file more than this part received may still finish within `stop_grace`
+# seconds: restarting would read all of it again (its offsets are held at its first chunk).
+GRACE_FRACTION = 0.5
 TopicPartition = tuple[str, int]
 T = TypeVar("T")
 
@@ -68,9 +71,13 @@ class Downloader:
         cipher: PayloadCipher | None = None,
         limits: Limits | None = None,
         clients: KafkaClients = REAL_CLIENTS,
+        stop_grace: float = 10.0,
     ) -> None:
+        """`stop_grace`: seconds after `stop` during which files mostly received may finish."""
         self._clients = clients
         self._cipher = cipher
+        self._stop_grace = stop_grace
+        self._halt = threading.Event()  # the grace is over (or there is none): stop at once
         self._limits = limits or Limits()
         self._settings = settings
         self._topic = topic
@@ -109,13 +116,19 @@ class Downloader:
         return self.report
 
     def _supervise(self, workers: list[threading.Thread]) -> None:
+        stopped_at: float | None = None
         while any(w.is_alive() for w in workers):
+            if self.stop.is_set() and stopped_at is None:
+                stopped_at = time.monotonic()
+            if stopped_at is not None and time.monotonic() - stopped_at >= self._stop_grace:
+                self._halt.set()
             limit = self._idle_seconds
             if limit is not None and not self._assigned:
                 limit = max(limit, JOIN_GRACE_SECONDS)
             idle = limit is not None and self._idle_for() > limit
             if idle and not self.stop.is_set():
                 logger.info("idle, stopping idle_seconds=%g", self._idle_seconds)
+                self._halt.set()  # idle: nothing is coming that a grace could wait for
                 self.stop.set()
             for worker in workers:
                 worker.join(timeout=0.2 / len(workers))
@@ -131,7 +144,7 @@ class Downloader:
 
     def _work(self, ledger: Ledger, index: int) -> None:
         assembler = Assembler(
-            self._out_dir, ledger, self._verdict, self._cipher, limits=self._limits, stop=self.stop
+            self._out_dir, ledger, self._verdict, self._cipher, limits=self._limits, stop=self._halt
         )
         next_offsets: dict[TopicPartition, int] = {}
         stored: dict[TopicPartition, int] = {}
@@ -157,16 +170,44 @@ class Downloader:
                         self._after_commit(done, ledger)  # before the offsets move past them
                     assembler.expire()
                     _store_safe_offsets(consumer, assembler, next_offsets, stored)
+                self._finish_in_hand(consumer, assembler, ledger, next_offsets, stored)
         except LabstreamError as exc:
             logger.error("download worker stopped reason=%s", shown(exc))
-            self._errors.append(exc)
-            self.stop.set()
+            self._fail(exc)
         except BaseException as exc:  # a bug: keep the traceback, stop the others
-            self._errors.append(exc)
-            self.stop.set()
+            self._fail(exc)
             raise
         finally:
             assembler.close()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._errors.append(exc)
+        self._halt.set()  # no grace after a failure
+        self.stop.set()
+
+    def _finish_in_hand(
+        self,
+        consumer: ConsumerClient,
+        assembler: Assembler,
+        ledger: Ledger,
+        next_offsets: dict[TopicPartition, int],
+        stored: dict[TopicPartition, int],
+    ) -> None:
+        """After `stop`, until the grace is over: read on only the partitions of files more
+        than GRACE_FRACTION received, so they can finish. Records of other partitions are
+        dropped unhandled, so their offsets are not stored (the next run reads them); the
+        set only shrinks, so no partition read here has a gap."""
+        wanted = assembler.nearly_done(GRACE_FRACTION) if self._stop_grace > 0 else set()
+        if wanted and not self._halt.is_set():
+            logger.info("stopping after files mostly received partitions=%d", len(wanted))
+        while wanted and not self._halt.is_set():
+            records = consumer.consume(BATCH, POLL_SECONDS)
+            self._handle([r for r in records if (r.topic, r.partition) in wanted], assembler, next_offsets)
+            done = self._retry_output(assembler.commit, assembler)
+            if done and self._after_commit is not None:
+                self._after_commit(done, ledger)
+            _store_safe_offsets(consumer, assembler, next_offsets, stored)
+            wanted &= assembler.nearly_done(GRACE_FRACTION)
 
     def _handle(
         self, records: list[Record], assembler: Assembler, next_offsets: dict[TopicPartition, int]
@@ -174,7 +215,7 @@ class Downloader:
         if records:
             self._touch()
         for record in records:
-            if self.stop.is_set():
+            if self._halt.is_set():
                 break  # the rest are read again by the next run: their offsets are not stored
             outcome = self._retry_output(functools.partial(assembler.add, record), assembler)
             next_offsets[(record.topic, record.partition)] = record.offset + 1
@@ -204,7 +245,7 @@ class Downloader:
                         shown(exc),
                     )
                 self._touch()  # waiting for space is not being idle
-                waited = _wait_for_space(self.stop, self._out_dir, delay)
+                waited = _wait_for_space(self._halt, self._out_dir, delay)
                 if waited is None:
                     raise
                 assembler.expire()

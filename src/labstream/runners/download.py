@@ -55,6 +55,7 @@ def run_download(
             cipher=settings.cipher,
             limits=settings.limits,
             clients=clients,
+            stop_grace=settings.stop_grace,
         )
         key = settings.signing_key
         stack.enter_context(

@@ -84,6 +84,7 @@ class DownloadSettings:
     cipher: PayloadCipher | None
     limits: Limits
     telemetry: Telemetry
+    stop_grace: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ def download_settings(config: Config, given: Mapping[str, Any]) -> DownloadSetti
         cipher=load_cipher(v["encryption_key_file"]),
         limits=Limits.from_values({key: v[key] for key in LIMIT_KEYS}),
         telemetry=_telemetry(v),
+        stop_grace=max(0.0, float(v["stop_grace_seconds"])),
     )
 
 

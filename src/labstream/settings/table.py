@@ -214,6 +214,13 @@ KEYS: dict[str, Key] = {
             shown="never",
         ),
         Key("receipts", True, "bool", "Publish a receipt for every verified or failed file.", in_file=False),
+        Key(
+            "stop_grace_seconds",
+            10.0,
+            "float",
+            "On Ctrl+C/SIGTERM, files more than half received may finish this long; 0: stop at once.",
+            frozenset({DOWNLOAD}),
+        ),
         Key("retries", 2, "int", "Attempts after the first failure.", in_file=False),
         Key(
             "wait_timeout",
