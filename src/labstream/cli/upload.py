@@ -30,6 +30,7 @@ from labstream.upload import (
     collect,
     raise_if_failed,
 )
+from labstream.upload.rate import parse_rate
 from labstream.wire import WIRE_FORMATS, wire_format
 from labstream.wire.crypto import load_cipher
 
@@ -75,8 +76,9 @@ from labstream.wire.crypto import load_cipher
     type=click.Choice(sorted(WIRE_FORMATS)),
     default="labstream",
     show_default=True,
-    help="Chunk format: labstream's, or openmsistream's for its downloaders.",
+    help="Chunk format: labstream's (v2), labstream-v1 for older downloaders, or openmsistream's.",
 )
+@click.option("--max-rate", default=None, help="Bandwidth limit for all threads, e.g. 20MiB/s [none].")
 @trusted_keys_option
 @key_option
 def upload(
@@ -91,6 +93,7 @@ def upload(
     wait_timeout: float,
     receipts_topic: str | None,
     wire_name: str,
+    max_rate: str | None,
     receipts_trusted_keys: str | None,
     encryption_key_file: str | None,
 ) -> None:
@@ -99,6 +102,7 @@ def upload(
     Returns when the cluster has acknowledged every chunk; exits 1 if any was not.
     """
     check_chunk_size(chunk_size)
+    rate = parse_rate(max_rate) if max_rate else None
     wire = wire_format(wire_name, load_cipher(encryption_key_file))
     config = load_config(config_name)
     trusted = TrustedKeys()
@@ -118,6 +122,7 @@ def upload(
             threads=threads,
             on_progress=lambda n: progress.advance(task, n),
             wire=wire,
+            max_rate=rate,
         )
         report = uploader.upload(files)
     raise_if_failed(report)

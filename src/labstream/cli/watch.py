@@ -31,6 +31,7 @@ from labstream.receipts.keys import require_trusted
 from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
 from labstream.upload.cleanup import Cleaner, CleanupPolicy
 from labstream.upload.ledger import UploadLedger, default_state_dir, state_digest
+from labstream.upload.rate import parse_rate
 from labstream.upload.streamer import DirectoryStreamer, StreamOptions
 from labstream.watch import DEFAULT_EXCLUDES, Filters
 from labstream.wire import WIRE_FORMATS, wire_format
@@ -57,6 +58,7 @@ PROGRAM_KEYS: dict[str, Any] = {
     "delete_after_verified": 0,
     "move_after_verified": None,
     "wire": "labstream",
+    "max_rate": None,
     "encryption_key_file": None,
     "receipts_trusted_keys": None,
     "receipts_signing_key": None,  # a downloader's; allowed so one file can serve both sides
@@ -131,8 +133,9 @@ PROGRAM_KEYS: dict[str, Any] = {
     "--wire",
     type=click.Choice(sorted(WIRE_FORMATS)),
     default=None,
-    help="Chunk format: labstream's (default) or openmsistream's.",
+    help="Chunk format: labstream's (v2, default), labstream-v1 for older downloaders, or openmsistream's.",
 )
+@click.option("--max-rate", default=None, help="Bandwidth limit for all senders, e.g. 20MiB/s [none].")
 @trusted_keys_option
 @key_option
 @telemetry_options
@@ -171,6 +174,7 @@ def watch(
         settle_seconds=float(options["settle_seconds"]),
         rescan_seconds=float(options["rescan_seconds"]),
         wire=wire_format(str(options["wire"]), cipher),
+        max_rate=parse_rate(str(options["max_rate"])) if options["max_rate"] else None,
     )
     receipts = options["receipts_topic"] or default_receipts(options["topic_name"])
     ensure_topic(settings, receipts, partitions=1)

@@ -77,7 +77,8 @@ class PartialFile:
         self.key = first.key
         self.path = first.path
         self.size = first.file_size  # the announced size, -1 for openmsistream: the ledger key
-        self.sha256 = first.file_digest
+        self.sha256 = first.file_digest  # wire v2: b"" until the last chunk brings it
+        self.wire_version = first.wire_version
         self.n_chunks = first.n_chunks
         self.hash_name = first.hash_name
         self.version_ns = first.version_ns
@@ -98,9 +99,15 @@ class PartialFile:
 
     @property
     def complete(self) -> bool:
-        if self._expected is None or self._ranges.total != self._expected:
+        if self._expected is None or self._ranges.total != self._expected or not self.sha256:
             return False
         return self._expected > 0 or self._got_empty
+
+    @property
+    def verdict_key(self) -> tuple[str, bytes, int] | None:
+        """(path, digest, size) for the ledger and receipts; None while the digest is unknown
+        (wire v2 before its last chunk): a verdict needs the digest senders know."""
+        return (self.path, self.sha256, self.size) if self.sha256 else None
 
     @property
     def received_bytes(self) -> int:
@@ -139,6 +146,8 @@ class PartialFile:
             self._ranges.add(start, end)
         if chunk.index == self.n_chunks - 1:
             self._expected = end
+            if chunk.wire_version == 2:
+                self.sha256 = chunk.file_digest  # from the payload-bearing chunk that was placed
         self.touched = now
         if self._hasher is not None:
             if start == self._hashed_to:
