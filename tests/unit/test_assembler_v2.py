@@ -149,3 +149,13 @@ def test_v2_empty_file(assembler: Assembler, out: Path) -> None:
 
 def test_v2_id_is_random_per_send() -> None:
     assert len({new_file_id() for _ in range(100)}) == 100
+
+
+def test_v2_same_bytes_twice_in_one_batch_give_one_copy(
+    assembler: Assembler, verdicts: list[Verdict]
+) -> None:
+    content = os.urandom(2 * CHUNK)
+    records = recs(v2_chunks_of("f.bin", content, CHUNK)) + recs(
+        v2_chunks_of("f.bin", content, CHUNK), start=2
+    )
+    assert feed(assembler, records)[-1] is Outcome.DUPLICATE and len(verdicts) == 1

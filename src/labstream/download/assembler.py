@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labstream.download.durability import flush_files, flush_folders
+from labstream.download.hashing import HashPipe
 from labstream.download.ledger import Ledger
 from labstream.download.limits import Limits
 from labstream.download.partial import HashInterrupted, PartialFile
@@ -95,6 +96,7 @@ class Assembler:
         self._disk_bytes = 0
         self._failed: OrderedDict[FileKey, None] = OrderedDict()
         self._ready: list[tuple[PartialFile, Path]] = []
+        self._hashing = HashPipe()  # SHA-256 of big chunks on a second core
 
     def add(self, record: Record) -> Outcome:
         """Place one message; the outcome says what became of it.
@@ -145,7 +147,7 @@ class Assembler:
 
     def _start(self, chunk: Chunk) -> PartialFile:
         temp = self._work / f"{chunk.key[1].hex()[:16]}-{next(_counter)}.part"
-        partial = PartialFile(chunk, temp, self._limits.max_file_size, self._clock())
+        partial = PartialFile(chunk, temp, self._limits.max_file_size, self._clock(), self._hashing)
         limit = self._limits.max_incomplete_files
         incomplete = [p for p in self._files.values() if not p.complete]
         for other in incomplete[: max(0, len(incomplete) + 1 - limit)]:
@@ -265,6 +267,7 @@ class Assembler:
             logger.warning(
                 "incomplete files left for the next run, not listed count=%d", len(left) - CLOSE_LOG_FILES
             )
+        self._hashing.close()
         for partial in self._files.values():
             partial.discard()
         self._files.clear()
@@ -274,6 +277,12 @@ class Assembler:
         if chunk.wire_version == 2:
             return False  # its digest comes with the last chunk: checked in _finish
         return self._done_before(chunk.path, chunk.file_digest, chunk.file_size)
+
+    def _same_bytes_held(self, partial: PartialFile) -> bool:
+        """Wire v2: this version is already verified, or waiting in this batch for commit."""
+        if any(p.verdict_key == partial.verdict_key for p, _ in self._ready):
+            return True
+        return self._done_before(partial.path, partial.sha256, partial.size)
 
     def _done_before(self, path: str, digest: bytes, size: int) -> bool:
         status = self._ledger.status(path, digest, size)
@@ -332,7 +341,7 @@ class Assembler:
             return Outcome.INCOMPLETE  # stopping: the file stays held, verified next run
         if reason is not None:
             return self._set_aside(partial, reason)
-        if partial.wire_version == 2 and self._done_before(partial.path, partial.sha256, partial.size):
+        if partial.wire_version == 2 and self._same_bytes_held(partial):
             self._forget(partial)  # the same bytes sent again (new file id): already here
             return Outcome.DUPLICATE
         try:

@@ -14,6 +14,7 @@ import threading
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 
+from labstream.download.hashing import HashPipe
 from labstream.errors import GeometryError
 from labstream.wire import Chunk
 
@@ -73,7 +74,10 @@ class RangeSet:
 class PartialFile:
     """Chunks land at their offsets; the hash runs along while chunks arrive in order."""
 
-    def __init__(self, first: Chunk, temp_path: Path, max_file_size: int, now: float) -> None:
+    def __init__(
+        self, first: Chunk, temp_path: Path, max_file_size: int, now: float, hashing: HashPipe | None = None
+    ) -> None:
+        self._hashing = hashing
         self.key = first.key
         self.path = first.path
         self.size = first.file_size  # the announced size, -1 for openmsistream: the ledger key
@@ -151,7 +155,10 @@ class PartialFile:
         self.touched = now
         if self._hasher is not None:
             if start == self._hashed_to:
-                self._hasher.update(chunk.data)
+                if self._hashing is not None:
+                    self._hashing.update(self._hasher, chunk.data)
+                else:
+                    self._hasher.update(chunk.data)
                 self._hashed_to = end
             else:
                 self._hasher = None  # out of order: hash the whole file at the end
@@ -167,6 +174,8 @@ class PartialFile:
         actual_size = self.temp_path.stat().st_size
         if actual_size != self._expected:
             return f"size {actual_size} != {self._expected} received"
+        if self._hashing is not None:
+            self._hashing.wait()
         digest = self._hasher.digest() if self._hasher is not None else self._hash_from_disk(stop)
         if digest != self.sha256:
             return f"{self.hash_name} {digest.hex()} != {self.sha256.hex()} announced"
