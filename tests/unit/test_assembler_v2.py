@@ -112,11 +112,12 @@ def test_v2_aborted_trailer_drops_the_send_for_good(
     assert not (out / "f.bin").exists() and assembler.held_offsets() == {} and verdicts == []
 
 
-def test_v2_huge_claimed_size_fails_alone(assembler: Assembler, out: Path) -> None:
+def test_v2_huge_claimed_size_fails_alone(assembler: Assembler, out: Path, verdicts: list[Verdict]) -> None:
     content = os.urandom(CHUNK)
     good = v2_chunks_of("f.bin", content, CHUNK)
     huge = dataclasses.replace(good[0], file_size=1 << 40, n_chunks=1 << 30, file_digest=b"")
     assert feed(assembler, recs([huge]))[0] is Outcome.FAILED
+    assert verdicts[0][:4] == ("f.bin", b"", 1 << 40, "failed")  # counted; no digest to receipt
     assert feed(assembler, recs(good))[0] is Outcome.COMPLETE
     assert (out / "f.bin").read_bytes() == content
 

@@ -33,6 +33,7 @@ __all__ = ["DONE_STATUSES", "Assembler", "DoneFile", "Outcome"]
 logger = logging.getLogger(__name__)
 FileKey = tuple[str, bytes, int]
 # (relative path, SHA-256, size, "verified" | "failed", reason): what receipts are made of.
+# The digest is b"" for a wire-v2 file that failed before its last chunk brought it.
 OnVerdict = Callable[[str, bytes, int, str, str], None]
 _counter = itertools.count()
 # Ledger statuses of files a processor has finished with (see labstream.process).
@@ -376,6 +377,8 @@ class Assembler:
         if verdict is not None:
             self._ledger.record(verdict[0], verdict[1], verdict[2], "failed", reason)
             self._on_verdict(verdict[0], verdict[1], verdict[2], "failed", reason)
+        else:  # counted as failed, but no receipt or ledger row can name it
+            self._on_verdict(key[0], b"", key[2], "failed", reason)
         return Outcome.FAILED
 
     def _remember_failed(self, key: FileKey) -> None:

@@ -217,7 +217,7 @@ class Downloader:
                 self.report.files += 1
             else:
                 self.report.failed += 1
-        if self._on_verdict is not None:
+        if self._on_verdict is not None and digest:  # no digest (wire v2): nothing to receipt
             self._on_verdict(path, digest, size, verdict, reason)
 
     def _count(self, outcome: Outcome, nbytes: int) -> None:
