@@ -94,16 +94,71 @@ def phase_raw_consume(args: argparse.Namespace) -> dict[str, float]:
     return {"seconds": seconds, "bytes": total}
 
 
+def phase_raw_consume_files(args: argparse.Namespace) -> dict[str, float]:
+    """The raw consumer writing each file (by key) to disk, fsyncing each complete file
+    with --fsync: the reference for a downloader that makes files durable."""
+    import confluent_kafka
+
+    sizes = {p.name: p.stat().st_size for p in Path(args.data).iterdir()}
+    out = Path(tempfile.mkdtemp(prefix="bench-raw-out-", dir=args.scratch))
+    conf = {k: v for k, v in settings("consumer").items() if k != "logger"}
+    started = time.monotonic()
+    consumer = confluent_kafka.Consumer(conf)
+    consumer.subscribe([args.topic])
+    written: dict[str, int] = {}
+    total, count = 0, 0
+    while count < args.messages:
+        batch = consumer.consume(500, 0) or consumer.consume(1, 1.0)
+        for message in batch:
+            if message.error():
+                continue
+            name = message.key().decode()
+            with open(out / name, "ab") as handle:
+                handle.write(message.value())
+                written[name] = written.get(name, 0) + len(message.value())
+                if args.fsync and written[name] == sizes[name]:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            total += len(message.value())
+            count += 1
+    seconds = time.monotonic() - started
+    consumer.close()
+    return {"seconds": seconds, "bytes": total}
+
+
+def _rchar() -> int:
+    """Bytes this process passed through read() calls (Linux /proc/self/io)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    return 0
+
+
 def phase_upload(args: argparse.Namespace) -> dict[str, float]:
     from labstream.kafka import Producer
     from labstream.upload import Uploader, collect
+    from labstream.wire import wire_format
 
+    # Options given only when asked for, so the same script measures labstream before issue 16.
+    options: dict[str, object] = {"chunk_size": args.chunk_size, "threads": args.threads}
+    if args.wire != "default":
+        options["wire"] = wire_format(args.wire)
+    if args.max_rate:
+        from labstream.upload import parse_rate
+
+        options["max_rate"] = parse_rate(args.max_rate)
+    files = list(collect([args.data]))
+    read_before = _rchar()
     with Producer(settings("producer")) as producer:
-        report = Uploader(producer, args.topic, chunk_size=args.chunk_size, threads=args.threads).upload(
-            list(collect([args.data]))
-        )
+        report = Uploader(producer, args.topic, **options).upload(files)  # type: ignore[arg-type]
     assert not report.failed, report.failed
-    return {"seconds": report.seconds, "bytes": report.bytes, "messages": report.chunks}
+    read = _rchar() - read_before
+    return {
+        "seconds": report.seconds,
+        "bytes": report.bytes,
+        "messages": report.chunks,
+        "read_per_byte": read / max(report.bytes, 1),
+    }
 
 
 def phase_download(args: argparse.Namespace) -> dict[str, float]:
@@ -130,16 +185,18 @@ def phase_download(args: argparse.Namespace) -> dict[str, float]:
 PHASES = {
     "raw-produce": phase_raw_produce,
     "raw-consume": phase_raw_consume,
+    "raw-consume-files": phase_raw_consume_files,
     "upload": phase_upload,
     "download": phase_download,
 }
 
 
 def start_phase(name: str, **options: object) -> subprocess.Popen[str]:
-    """Start one phase in a fresh interpreter (so its peak RSS is its own)."""
+    """Start one phase in a fresh interpreter (so its peak RSS is its own); an option
+    whose value is "" is a flag."""
     command = [sys.executable, __file__, "--phase", name]
     for key, value in options.items():
-        command += [f"--{key.replace('_', '-')}", str(value)]
+        command += [f"--{key.replace('_', '-')}"] + ([str(value)] if value != "" else [])
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -197,7 +254,11 @@ def bench_dataset(label: str, data: Path, files: int, args: argparse.Namespace) 
     results = {
         "raw_produce": run_phase("raw-produce", topic=raw_topic, data=data, **common),
         "raw_consume": run_phase("raw-consume", topic=raw_topic, messages=messages, **common),
-        "upload": run_phase("upload", topic=ls_topic, data=data, **common),
+        "raw_files": run_phase("raw-consume-files", topic=raw_topic, messages=messages, data=data, **common),
+        "raw_files_fsync": run_phase(
+            "raw-consume-files", topic=raw_topic, messages=messages, data=data, fsync="", **common
+        ),
+        "upload": run_phase("upload", topic=ls_topic, data=data, wire=args.wire, **common),
         "download": run_phase("download", topic=ls_topic, files=files, **common),
         "labstream_e2e": end_to_end(data, files, common, label),
     }
@@ -208,6 +269,9 @@ def bench_dataset(label: str, data: Path, files: int, args: argparse.Namespace) 
         figures["files_per_s"] = files / figures["seconds"]
     row = {
         "dataset": label,
+        "read_per_byte": results["upload"]["read_per_byte"],
+        "download_vs_raw_files": results["download"]["MB_per_s"] / results["raw_files"]["MB_per_s"],
+        "download_vs_raw_fsync": results["download"]["MB_per_s"] / results["raw_files_fsync"]["MB_per_s"],
         "files": files,
         "bytes": total,
         "results": results,
@@ -228,6 +292,12 @@ def print_table(rows: list[dict[str, object]]) -> None:
     )
     print(f"{'dataset':<8} {'phase':<17} {'MB/s':>8} {'files/s':>9} {'peak RSS MiB':>13} {'vs ref':>7}")
     for row in rows:
+        print(
+            f"{row['dataset']}: read per byte uploaded {row['read_per_byte']:.2f}; download vs raw "
+            f"consumer writing files {row['download_vs_raw_files']:.2f}, with fsync per file "
+            f"{row['download_vs_raw_fsync']:.2f}"
+        )
+    for row in rows:
         results = row["results"]
         ratios = {
             "upload": row["upload_vs_raw"],
@@ -240,6 +310,34 @@ def print_table(rows: list[dict[str, object]]) -> None:
                 f"{row['dataset']:<8} {phase:<17} {figures['MB_per_s']:>8.1f} "
                 f"{figures['files_per_s']:>9.1f} {figures['peak_rss_kib'] / 1024:>13.0f} {ratio:>7}"
             )
+
+
+def rate_check(args: argparse.Namespace) -> None:
+    """Upload 30 s worth of data at --rate-check and compare the achieved rate."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from labstream.kafka import ensure_topic
+    from labstream.upload import parse_rate
+
+    rate = parse_rate(args.rate_check)
+    with tempfile.TemporaryDirectory(prefix="labstream-bench-") as scratch:
+        data = make_dataset(Path(scratch) / "rate", 4, int(rate * 30 / 4))
+        topic = f"bench-rate-{uuid.uuid4().hex[:6]}"
+        ensure_topic(settings("producer"), topic)
+        figures = run_phase(
+            "upload",
+            topic=topic,
+            data=data,
+            chunk_size=args.chunk_size,
+            threads=args.threads,
+            scratch=scratch,
+            wire=args.wire,
+            max_rate=args.rate_check,
+        )
+    achieved = figures["bytes"] / figures["seconds"]
+    print(
+        f"--max-rate {args.rate_check}: {achieved / (1 << 20):.3f} MiB/s over {figures['seconds']:.1f} s, "
+        f"{(achieved / rate - 1) * 100:+.2f} % off the limit"
+    )
 
 
 def main() -> None:
@@ -257,6 +355,17 @@ def main() -> None:
     parser.add_argument("--large-files", type=int, default=1)
     parser.add_argument("--large-size", type=int, default=256 * 1024 * 1024)
     parser.add_argument("--json", dest="json_path", default=None)
+    parser.add_argument("--fsync", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--wire", default="default", help="labstream, labstream-v1 [what this labstream writes]"
+    )
+    parser.add_argument("--max-rate", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--rate-check",
+        default=None,
+        metavar="RATE",
+        help="Only measure --max-rate: upload RATE x 30 s of data at RATE and print the error.",
+    )
     parser.add_argument(
         "--openmsistream",
         action=argparse.BooleanOptionalAction,
@@ -268,6 +377,9 @@ def main() -> None:
         figures = PHASES[args.phase](args)
         figures["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(json.dumps(figures))
+        return
+    if args.rate_check:
+        rate_check(args)
         return
     with tempfile.TemporaryDirectory(prefix="labstream-bench-") as scratch:
         args.scratch = scratch

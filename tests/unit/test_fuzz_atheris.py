@@ -19,6 +19,8 @@ def test_decoders_and_reassembler_survive_fuzzing(tmp_path: Path) -> None:
     from labstream.wire import Chunk, encode, encode_openmsistream
 
     (seeds / "labstream").write_bytes(encode(Chunk("a/b.txt", 3, b"\0" * 32, 0, 1, 4, b"abc")))
+    v2 = Chunk("a/b.txt", 3, b"\1" * 32, 0, 1, 4, b"abc", wire_version=2, file_id=b"i" * 16)
+    (seeds / "labstream-v2").write_bytes(encode(v2))
     (seeds / "openmsistream").write_bytes(
         encode_openmsistream(Chunk("a/b.txt", 3, b"\0" * 64, 0, 1, 4, b"abc", hash_name="sha512"))
     )

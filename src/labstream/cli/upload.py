@@ -43,6 +43,7 @@ from labstream.wire import WIRE_FORMATS
 @setting("wait_timeout", "--wait-timeout", type=float)
 @setting("receipts_topic", "--receipts-topic")
 @setting("wire", "--wire", type=click.Choice(sorted(WIRE_FORMATS)))
+@setting("max_rate", "--max-rate")
 @trusted_keys_option
 @key_option
 def upload(paths: tuple[str, ...], config_name: str, **given: Any) -> None:
@@ -66,6 +67,7 @@ def upload(paths: tuple[str, ...], config_name: str, **given: Any) -> None:
             threads=settings.threads,
             on_progress=lambda n: progress.advance(task, n),
             wire=settings.wire,
+            max_rate=settings.max_rate,
         )
         report = uploader.upload(files)
     raise_if_failed(report)

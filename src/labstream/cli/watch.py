@@ -38,6 +38,7 @@ _PATH = click.Path(file_okay=False, path_type=Path)
 @setting("delete_after_verified", "--delete-after-verified", type=int, metavar="N")
 @setting("move_after_verified", "--move-after-verified", type=_PATH)
 @setting("wire", "--wire", type=click.Choice(sorted(WIRE_FORMATS)))
+@setting("max_rate", "--max-rate")
 @trusted_keys_option
 @key_option
 @TELEMETRY_OPTIONS

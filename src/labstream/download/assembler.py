@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labstream.download.durability import flush_files, flush_folders
+from labstream.download.hashing import HashPipe
 from labstream.download.ledger import DONE_STATUSES, Ledger
 from labstream.download.limits import Limits
 from labstream.download.partial import HashInterrupted, PartialFile
@@ -27,6 +28,7 @@ from labstream.state import OutputState
 from labstream.wire import Chunk, decode
 from labstream.wire.chunk import decrypt
 from labstream.wire.crypto import PayloadCipher
+from labstream.wire.v2 import FILE_ID_SIZE
 
 __all__ = ["DONE_STATUSES", "Assembler", "DoneFile", "OnVerdict", "Outcome", "Verdict"]
 
@@ -93,6 +95,7 @@ class Assembler:
         self._disk_bytes = 0
         self._failed: OrderedDict[FileKey, None] = OrderedDict()
         self._ready: list[tuple[PartialFile, Path]] = []
+        self._hashing = HashPipe()  # SHA-256 of big chunks on a second core
 
     def add(self, record: Record) -> Outcome:
         """Place one message; the outcome says what became of it.
@@ -111,6 +114,8 @@ class Assembler:
             return self._reject(record, str(exc))
         if chunk.key in self._failed and chunk.index != 0:
             return Outcome.DUPLICATE  # rest of a file already set aside
+        if chunk.aborted:
+            return self._aborted(chunk)
         if self._mixed(chunk):
             return self._reject(record, f"{chunk.path}: chunk {chunk.index + 1} of another send")
         stale = self._stale(chunk)
@@ -127,9 +132,21 @@ class Assembler:
                 return self._fail(chunk.key, str(exc), record)
         return self._place(partial, chunk, record)
 
+    def _aborted(self, chunk: Chunk) -> Outcome:
+        """Wire v2: the sender saw the file change while it read it; this send will never be
+        complete. What arrived of it is dropped, and so is the rest."""
+        partial = self._files.get(chunk.key)
+        if partial is not None:
+            self._forget(partial)
+        self._remember_failed(chunk.key)
+        logger.warning(
+            "file changed while it was sent; the sender aborted this send file=%s", shown(chunk.path)
+        )
+        return Outcome.FAILED
+
     def _start(self, chunk: Chunk) -> PartialFile:
-        temp = self._work / f"{chunk.file_digest.hex()[:16]}-{next(_counter)}.part"
-        partial = PartialFile(chunk, temp, self._limits.max_file_size, self._clock())
+        temp = self._work / f"{chunk.key[1].hex()[:16]}-{next(_counter)}.part"
+        partial = PartialFile(chunk, temp, self._limits.max_file_size, self._clock(), self._hashing)
         limit = self._limits.max_incomplete_files
         incomplete = [p for p in self._files.values() if not p.complete]
         for other in incomplete[: max(0, len(incomplete) + 1 - limit)]:
@@ -259,19 +276,31 @@ class Assembler:
             logger.warning(
                 "incomplete files left for the next run, not listed count=%d", len(left) - CLOSE_LOG_FILES
             )
+        self._hashing.close()
         for partial in self._files.values():
             partial.discard()
         self._files.clear()
         shutil.rmtree(self._work, ignore_errors=True)
 
     def _already_done(self, chunk: Chunk) -> bool:
-        status = self._ledger.status(*chunk.key)
+        if chunk.wire_version == 2:
+            return False  # its digest comes with the last chunk: checked in _finish
+        return self._done_before(chunk.path, chunk.file_digest, chunk.file_size)
+
+    def _same_bytes_held(self, partial: PartialFile) -> bool:
+        """Wire v2: this version is already verified, or waiting in this batch for commit."""
+        if any(p.verdict_key == partial.verdict_key for p, _ in self._ready):
+            return True
+        return self._done_before(partial.path, partial.sha256, partial.size)
+
+    def _done_before(self, path: str, digest: bytes, size: int) -> bool:
+        status = self._ledger.status(path, digest, size)
         if status in DONE_STATUSES:
             return True  # handed to a processor: done whether or not the file is still here
         if status != "verified":
             return False
         try:
-            return target_path(self.out_dir, chunk.path, create=False).exists()
+            return target_path(self.out_dir, path, create=False).exists()
         except (UnsafePathError, OSError):
             return False
 
@@ -323,6 +352,9 @@ class Assembler:
             return Outcome.INCOMPLETE  # stopping: the file stays held, verified next run
         if reason is not None:
             return self._set_aside(partial, reason)
+        if partial.wire_version == 2 and self._same_bytes_held(partial):
+            self._forget(partial)  # the same bytes sent again (new file id): already here
+            return Outcome.DUPLICATE
         try:
             target = target_path(self.out_dir, partial.path)
         except (UnsafePathError, PlacementError) as exc:
@@ -345,13 +377,24 @@ class Assembler:
             return Outcome.DUPLICATE  # a damaged extra copy of a file already verified
         return self._failed_verdict(key, reason)
 
-    def _failed_verdict(self, key: FileKey, reason: str) -> Outcome:
+    def _failed_verdict(self, key: FileKey, reason: str, verdict: FileKey | None = None) -> Outcome:
+        """Remember `key` as failed; record and announce the verdict under (path, digest,
+        size) `verdict`, which by default is `key` unless that holds a wire-v2 file id (a
+        file whose digest never arrived gets no verdict: no sender could match it)."""
+        self._remember_failed(key)
+        if verdict is None and len(key[1]) != FILE_ID_SIZE:
+            verdict = key
+        if verdict is not None:
+            self._ledger.record(verdict[0], verdict[1], verdict[2], "failed", reason)
+            self._on_verdict(Verdict(verdict[0], verdict[1], verdict[2], "failed", reason))
+        else:  # counted as failed, but no receipt or ledger row can name it
+            self._on_verdict(Verdict(key[0], b"", key[2], "failed", reason))
+        return Outcome.FAILED
+
+    def _remember_failed(self, key: FileKey) -> None:
         self._failed[key] = None
         while len(self._failed) > FAILED_MEMORY:
             self._failed.popitem(last=False)
-        self._ledger.record(key[0], key[1], key[2], "failed", reason)
-        self._on_verdict(Verdict(key[0], key[1], key[2], "failed", reason))
-        return Outcome.FAILED
 
     def _forget(self, partial: PartialFile) -> None:
         partial.discard()
@@ -367,12 +410,12 @@ class Assembler:
             partial.received_bytes,
             shown(reason),
         )
-        return self._failed_verdict(partial.key, reason)
+        return self._failed_verdict(partial.key, reason, partial.verdict_key)
 
     def _set_aside(self, partial: PartialFile, reason: str) -> Outcome:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         safe_name = partial.path.replace("/", "__").encode()[-120:].decode("utf-8", "ignore")
-        kept = self._failed_dir / f"{stamp}-{partial.sha256.hex()[:12]}-{safe_name}"
+        kept = self._failed_dir / f"{stamp}-{(partial.sha256 or partial.key[1]).hex()[:12]}-{safe_name}"
         aside: Path | None = kept
         try:
             self._failed_dir.mkdir(parents=True, exist_ok=True)
@@ -387,4 +430,4 @@ class Assembler:
             shown(reason),
             aside,
         )
-        return self._failed_verdict(partial.key, reason)
+        return self._failed_verdict(partial.key, reason, partial.verdict_key)

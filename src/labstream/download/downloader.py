@@ -261,7 +261,7 @@ class Downloader:
                 self.report.files += 1
             else:
                 self.report.failed += 1
-        if self._on_verdict is not None:
+        if self._on_verdict is not None and verdict.digest:  # no digest (wire v2): nothing to receipt
             self._on_verdict(verdict)
 
     def _count(self, outcome: Outcome, nbytes: int) -> None:

@@ -14,6 +14,7 @@ import threading
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 
+from labstream.download.hashing import HashPipe
 from labstream.errors import GeometryError
 from labstream.wire import Chunk
 
@@ -73,11 +74,15 @@ class RangeSet:
 class PartialFile:
     """Chunks land at their offsets; the hash runs along while chunks arrive in order."""
 
-    def __init__(self, first: Chunk, temp_path: Path, max_file_size: int, now: float) -> None:
+    def __init__(
+        self, first: Chunk, temp_path: Path, max_file_size: int, now: float, hashing: HashPipe | None = None
+    ) -> None:
+        self._hashing = hashing
         self.key = first.key
         self.path = first.path
         self.size = first.file_size  # the announced size, -1 for openmsistream: the ledger key
-        self.sha256 = first.file_digest
+        self.sha256 = first.file_digest  # wire v2: b"" until the last chunk brings it
+        self.wire_version = first.wire_version
         self.n_chunks = first.n_chunks
         self.hash_name = first.hash_name
         self.version_ns = first.version_ns
@@ -98,9 +103,15 @@ class PartialFile:
 
     @property
     def complete(self) -> bool:
-        if self._expected is None or self._ranges.total != self._expected:
+        if self._expected is None or self._ranges.total != self._expected or not self.sha256:
             return False
         return self._expected > 0 or self._got_empty
+
+    @property
+    def verdict_key(self) -> tuple[str, bytes, int] | None:
+        """(path, digest, size) for the ledger and receipts; None while the digest is unknown
+        (wire v2 before its last chunk): a verdict needs the digest senders know."""
+        return (self.path, self.sha256, self.size) if self.sha256 else None
 
     @property
     def received_bytes(self) -> int:
@@ -139,10 +150,15 @@ class PartialFile:
             self._ranges.add(start, end)
         if chunk.index == self.n_chunks - 1:
             self._expected = end
+            if chunk.wire_version == 2:
+                self.sha256 = chunk.file_digest  # from the payload-bearing chunk that was placed
         self.touched = now
         if self._hasher is not None:
             if start == self._hashed_to:
-                self._hasher.update(chunk.data)
+                if self._hashing is not None:
+                    self._hashing.update(self._hasher, chunk.data)
+                else:
+                    self._hasher.update(chunk.data)
                 self._hashed_to = end
             else:
                 self._hasher = None  # out of order: hash the whole file at the end
@@ -158,6 +174,8 @@ class PartialFile:
         actual_size = self.temp_path.stat().st_size
         if actual_size != self._expected:
             return f"size {actual_size} != {self._expected} received"
+        if self._hashing is not None:
+            self._hashing.wait()
         digest = self._hasher.digest() if self._hasher is not None else self._hash_from_disk(stop)
         if digest != self.sha256:
             return f"{self.hash_name} {digest.hex()} != {self.sha256.hex()} announced"

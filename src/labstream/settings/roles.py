@@ -23,6 +23,7 @@ from labstream.settings.table import DOWNLOAD, PROCESS, UPLOAD, WATCH, resolve
 from labstream.upload import check_chunk_size
 from labstream.upload.cleanup import CleanupPolicy
 from labstream.upload.ledger import default_state_dir
+from labstream.upload.rate import parse_rate
 from labstream.upload.streamer import StreamOptions
 from labstream.watch import DEFAULT_EXCLUDES, Filters
 from labstream.wire import WireFormat, wire_format
@@ -116,6 +117,7 @@ class UploadSettings:
     timeout: float
     wire: WireFormat
     receipts_topic: str
+    max_rate: float | None = None  # payload bytes per second, all threads together
     wait_verified: bool = False
     verified_by: int = 1
     wait_timeout: float = 300.0
@@ -146,6 +148,7 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
         settle_seconds=float(v["settle_seconds"]),
         rescan_seconds=float(v["rescan_seconds"]),
         wire=wire_format(str(v["wire"]), cipher),
+        max_rate=parse_rate(v["max_rate"]) if v["max_rate"] else None,
     )
     return WatchSettings(
         config=config,
@@ -233,6 +236,7 @@ def upload_settings(config: Config, given: Mapping[str, Any]) -> UploadSettings:
         timeout=float(v["timeout"]),
         wire=wire_format(str(v["wire"]), load_cipher(v["encryption_key_file"])),
         receipts_topic=v["receipts_topic"] or default_receipts(topic),
+        max_rate=parse_rate(v["max_rate"]) if v["max_rate"] else None,
         wait_verified=wait,
         verified_by=int(v["verified_by"]),
         wait_timeout=float(v["wait_timeout"]),

@@ -119,8 +119,16 @@ KEYS: dict[str, Key] = {
             "wire",
             "labstream",
             "str",
-            "Chunk format: labstream's, or openmsistream's for its downloaders.",
+            "Chunk format: labstream's (v2), labstream-v1 for older downloaders, or openmsistream's.",
             frozenset({WATCH}),
+        ),
+        Key(
+            "max_rate",
+            None,
+            "str",
+            "Bandwidth limit for all sender threads together, e.g. 20MiB/s.",
+            frozenset({WATCH}),
+            shown="none",
         ),
         Key(
             "encryption_key_file",

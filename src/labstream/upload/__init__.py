@@ -7,6 +7,7 @@ report that says which files were fully acknowledged.
 
 from __future__ import annotations
 
+from labstream.upload.rate import RateLimiter, parse_rate
 from labstream.upload.sender import FileSender, SentFile
 from labstream.upload.source import SourceFile, collect, hash_file
 from labstream.upload.uploader import (
@@ -20,6 +21,7 @@ from labstream.upload.uploader import (
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "FileSender",
+    "RateLimiter",
     "SentFile",
     "SourceFile",
     "UploadReport",
@@ -27,5 +29,6 @@ __all__ = [
     "check_chunk_size",
     "collect",
     "hash_file",
+    "parse_rate",
     "raise_if_failed",
 ]

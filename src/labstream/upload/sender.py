@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO, NamedTuple, cast
 
-from labstream.errors import SourceFileError, UnsafePathError
+from labstream.errors import LabstreamError, SourceFileError, UnsafePathError
 from labstream.kafka.clients import ProducerClient
 from labstream.metrics.latency import CHUNK_LATENCY
+from labstream.upload.rate import RateLimiter
 from labstream.upload.source import SourceFile, hash_file
 from labstream.wire import WIRE_FORMATS, Chunk, WireFormat, check_relative_path, n_chunks_for
+from labstream.wire.v2 import aborted_trailer, new_file_id
 
 __all__ = ["FileSender", "OnFileDone", "OnProgress", "SentFile"]
 
@@ -38,13 +43,17 @@ OnFileDone = Callable[[SentFile, "str | None"], None]
 
 
 class _FileDeliveries:
-    """Counts one file's chunks in flight; fires `on_done` when the last report arrives."""
+    """Counts one file's chunks in flight; fires `on_done` when the last report arrives.
 
-    def __init__(self, sent: SentFile, on_done: OnFileDone, on_progress: OnProgress | None) -> None:
+    `sent` may be filled in late (wire v2 learns the digest with the last chunk): the last
+    report cannot arrive before the last chunk is produced.
+    """
+
+    def __init__(self, n_chunks: int, on_done: OnFileDone, on_progress: OnProgress | None) -> None:
         self._lock = threading.Lock()
-        self._remaining = sent.n_chunks
+        self._remaining = n_chunks
         self._error: str | None = None
-        self._sent = sent
+        self.sent: SentFile | None = None
         self._on_done = on_done
         self._on_progress = on_progress
 
@@ -61,8 +70,8 @@ class _FileDeliveries:
                 finished = self._remaining == 0
             if error is None and self._on_progress is not None:
                 self._on_progress(nbytes)
-            if finished:
-                self._on_done(self._sent, None if self._error is None else f"not acknowledged: {self._error}")
+            if finished and self.sent is not None:
+                self._on_done(self.sent, None if self._error is None else f"not acknowledged: {self._error}")
 
         return on_delivery
 
@@ -79,8 +88,10 @@ class FileSender:
         stop: threading.Event | None = None,
         on_progress: OnProgress | None = None,
         wire: WireFormat = WIRE_FORMATS["labstream"],
+        rate: RateLimiter | None = None,
     ) -> None:
         self._wire = wire
+        self._rate = rate
         self._producer = producer
         self._topic = topic
         self._chunk_size = chunk_size
@@ -88,10 +99,12 @@ class FileSender:
         self._on_progress = on_progress
 
     def send(self, source: SourceFile, on_done: OnFileDone) -> SentFile:
-        """Hash and produce every chunk of `source`; `on_done` fires after the last report.
+        """Produce every chunk of `source`; `on_done` fires after the last report.
 
         Raises `SourceFileError` (and `on_done` never fires) if the file cannot be read,
-        changes while it is read, or `stop` is set before every chunk was produced.
+        changes while it is read (size, mtime or ctime differ before and after), or `stop`
+        is set before every chunk was produced. In wire v2 a file that changed gets an
+        aborted trailer, so readers drop what they have of it at once.
         """
         try:
             check_relative_path(source.relpath)
@@ -100,42 +113,138 @@ class FileSender:
         before = _stat(source)
         # The version time (docs/wire-format.md): later sends of a path must carry later times.
         version_ns = time.time_ns()
+        if self._wire.chunk_version == 2:
+            return _StreamingSend(self, source, before, version_ns).run(on_done)
         size, sha256 = hash_file(source.path, self._wire.hash_name)
-        sent = SentFile(source, size, before[1], sha256, n_chunks_for(size, self._chunk_size))
-        deliveries = _FileDeliveries(sent, on_done, self._on_progress)
-        try:
-            with open(source.path, "rb", buffering=0) as handle:
-                for index in range(sent.n_chunks):
-                    if self._stop.is_set():
-                        raise SourceFileError(f"{source.relpath}: stopped before every chunk was sent")
-                    data = handle.read(self._chunk_size)
-                    chunk = Chunk(
-                        source.relpath,
-                        size,
-                        sha256,
-                        index,
-                        sent.n_chunks,
-                        self._chunk_size,
-                        data,
-                        version_ns=version_ns,
-                    )
-                    if len(data) != min(self._chunk_size, size - chunk.offset):
-                        raise SourceFileError(f"{source.relpath}: file shrank while it was sent")
-                    key = self._wire.key(source.relpath, index, sent.n_chunks)
-                    self._producer.send(
-                        self._topic, key, self._wire.encode(chunk), deliveries.callback(len(data))
-                    )
-        except OSError as exc:
-            raise SourceFileError(f"{source.relpath}: cannot read: {exc.strerror or exc}") from exc
+        if size != before.size:
+            raise SourceFileError(f"{source.relpath}: file changed while it was sent")
+        deliveries = _FileDeliveries(n_chunks_for(size, self._chunk_size), on_done, self._on_progress)
+        sent = SentFile(source, size, before.mtime_ns, sha256, n_chunks_for(size, self._chunk_size))
+        deliveries.sent = sent
+        with _reading(source) as handle:
+            for index in range(sent.n_chunks):
+                data = self._read(handle, source, size, index)
+                chunk = Chunk(
+                    source.relpath,
+                    size,
+                    sha256,
+                    index,
+                    sent.n_chunks,
+                    self._chunk_size,
+                    data,
+                    version_ns=version_ns,
+                )
+                self._produce(chunk, deliveries)
         if _stat(source) != before:
             raise SourceFileError(f"{source.relpath}: file changed while it was sent")
         logger.debug("file produced file=%s size=%d chunks=%d", source.relpath, size, sent.n_chunks)
         return sent
 
+    def _read(self, handle: BinaryIO, source: SourceFile, size: int, index: int) -> bytes:
+        if self._stop.is_set():
+            raise SourceFileError(f"{source.relpath}: stopped before every chunk was sent")
+        data = handle.read(self._chunk_size)
+        if len(data) != min(self._chunk_size, size - index * self._chunk_size):
+            raise SourceFileError(f"{source.relpath}: file shrank while it was sent")
+        return data
 
-def _stat(source: SourceFile) -> tuple[int, int]:
+    def _produce(self, chunk: Chunk, deliveries: _FileDeliveries | None) -> None:
+        if self._rate is not None:
+            self._rate.take(len(chunk.data))
+        key = self._wire.key(chunk.path, chunk.index, chunk.n_chunks)
+        on_delivery = deliveries.callback(len(chunk.data)) if deliveries is not None else _ignore
+        self._producer.send(self._topic, key, self._wire.encode(chunk), on_delivery)
+
+
+class _StreamingSend:
+    """Wire v2: one pass over the file, hashing as the chunks are read and produced."""
+
+    def __init__(self, sender: FileSender, source: SourceFile, before: FileState, version_ns: int) -> None:
+        self._sender = sender
+        self._source = source
+        self._before = before
+        self._version_ns = version_ns
+        self._file_id = new_file_id()
+        self._chunk_size = sender._chunk_size
+        self._n_chunks = n_chunks_for(before.size, self._chunk_size)
+
+    def run(self, on_done: OnFileDone) -> SentFile:
+        source, size, n = self._source, self._before.size, self._n_chunks
+        deliveries = _FileDeliveries(n, on_done, self._sender._on_progress)
+        digest = hashlib.sha256()
+        try:
+            with _reading(source) as handle:
+                for index in range(n):
+                    data = self._sender._read(handle, source, size, index)
+                    digest.update(data)
+                    final = b""
+                    if index == n - 1:
+                        self._check_unchanged(handle)
+                        final = digest.digest()
+                        deliveries.sent = SentFile(source, size, self._before.mtime_ns, final, n)
+                    self._sender._produce(self._chunk(index, data, final), deliveries)
+        except SourceFileError:
+            self._abort()
+            raise
+        assert deliveries.sent is not None
+        logger.debug("file produced file=%s size=%d chunks=%d", source.relpath, size, n)
+        return deliveries.sent
+
+    def _chunk(self, index: int, data: bytes, digest: bytes) -> Chunk:
+        return Chunk(
+            self._source.relpath,
+            self._before.size,
+            digest,
+            index,
+            self._n_chunks,
+            self._chunk_size,
+            data,
+            version_ns=self._version_ns,
+            wire_version=2,
+            file_id=self._file_id,
+        )
+
+    def _check_unchanged(self, handle: BinaryIO) -> None:
+        """Before the digest goes out: the file is as it was when reading began (ctime
+        catches a rewrite whose mtime was set back) and has no bytes beyond its size."""
+        if handle.read(1) or _stat(self._source) != self._before:
+            raise SourceFileError(f"{self._source.relpath}: file changed while it was sent")
+
+    def _abort(self) -> None:
+        """Tell readers this send will never complete (best effort: it only saves them time)."""
+        trailer = aborted_trailer(
+            self._source.relpath, self._before.size, self._chunk_size, self._file_id, self._version_ns
+        )
+        try:
+            self._sender._produce(trailer, None)
+        except LabstreamError as exc:
+            logger.warning("aborted trailer not sent file=%s reason=%s", self._source.relpath, exc)
+
+
+def _ignore(_error: str | None) -> None:
+    pass
+
+
+class FileState(NamedTuple):
+    """What tells a file changed while it was read."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+
+@contextlib.contextmanager
+def _reading(source: SourceFile) -> Iterator[BinaryIO]:
+    try:
+        with open(source.path, "rb", buffering=0) as handle:
+            yield cast(BinaryIO, handle)
+    except OSError as exc:
+        raise SourceFileError(f"{source.relpath}: cannot read: {exc.strerror or exc}") from exc
+
+
+def _stat(source: SourceFile) -> FileState:
     try:
         st = os.stat(source.path)
     except OSError as exc:
         raise SourceFileError(f"{source.relpath}: cannot read: {exc.strerror or exc}") from exc
-    return st.st_size, st.st_mtime_ns
+    return FileState(st.st_size, st.st_mtime_ns, st.st_ctime_ns)

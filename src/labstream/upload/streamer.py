@@ -20,6 +20,7 @@ from labstream.errors import SourceFileError
 from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
 from labstream.upload.ledger import UploadLedger, UploadState
+from labstream.upload.rate import RateLimiter
 from labstream.upload.sender import FileSender, SentFile
 from labstream.upload.source import SourceFile
 from labstream.watch import DirectoryWatcher, Filters, ReadyFile
@@ -41,6 +42,7 @@ class StreamOptions:
     rescan_seconds: float = 60.0
     drain_seconds: float = 10.0
     wire: WireFormat = WIRE_FORMATS["labstream"]
+    max_rate: float | None = None  # payload bytes per second for all sender threads
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,10 @@ class DirectoryStreamer:
         self.stop = stop
         self._abort = threading.Event()
         self._queue: queue.Queue[ReadyFile] = queue.Queue(options.queue_max_size)
-        self._sender = FileSender(producer, topic, options.chunk_size, stop=self._abort, wire=options.wire)
+        rate = RateLimiter(options.max_rate, stop=self._abort) if options.max_rate else None
+        self._sender = FileSender(
+            producer, topic, options.chunk_size, stop=self._abort, wire=options.wire, rate=rate
+        )
         self._lock = threading.Lock()
         self.sending: set[str] = set()
         self.in_flight = 0

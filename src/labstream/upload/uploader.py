@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from labstream.errors import ConfigError, DeliveryError, SourceFileError
 from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
+from labstream.upload.rate import RateLimiter
 from labstream.upload.sender import FileSender, OnProgress, SentFile
 from labstream.upload.source import SourceFile
 from labstream.wire import WIRE_FORMATS, WireFormat
@@ -54,12 +55,21 @@ class Uploader:
         on_progress: OnProgress | None = None,
         stop: threading.Event | None = None,
         wire: WireFormat = WIRE_FORMATS["labstream"],
+        max_rate: float | None = None,
     ) -> None:
+        """`max_rate`: payload bytes per second for all threads together (None: no limit)."""
         self._producer = producer
         self._threads = max(1, threads)
         self._stop = stop or threading.Event()
+        rate = RateLimiter(max_rate, stop=self._stop) if max_rate else None
         self._sender = FileSender(
-            producer, topic, check_chunk_size(chunk_size), stop=self._stop, on_progress=on_progress, wire=wire
+            producer,
+            topic,
+            check_chunk_size(chunk_size),
+            stop=self._stop,
+            on_progress=on_progress,
+            wire=wire,
+            rate=rate,
         )
         self._lock = threading.Lock()
         self._in_flight = 0

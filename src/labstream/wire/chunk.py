@@ -1,4 +1,4 @@
-"""Encode and decode version 1 of the chunk message (see docs/wire-format.md)."""
+"""The chunk, and version 1 of its message (see docs/wire-format.md); version 2 is in v2.py."""
 
 from __future__ import annotations
 
@@ -17,10 +17,13 @@ __all__ = [
     "VERSION",
     "Chunk",
     "associated_data",
+    "check_geometry",
     "decode_labstream",
+    "decode_path",
     "decrypt",
     "encode",
     "n_chunks_for",
+    "seal",
 ]
 
 MAGIC = b"LSCK"
@@ -62,6 +65,12 @@ class Chunk:
     # When the sender started sending this version (ns since the epoch; see docs/wire-format.md).
     # Authenticated only once `decrypt` has opened an envelope-v2 chunk; 0 otherwise.
     version_ns: int = 0
+    # Wire version 2 (wire/v2.py): a random id per file version replaces the digest in every
+    # chunk; only the last chunk carries the SHA-256 (`file_digest`, b"" before it). An
+    # aborted trailer says this version changed while it was read and will never complete.
+    wire_version: int = 1
+    file_id: bytes = b""
+    aborted: bool = False
 
     @property
     def encrypted(self) -> bool:
@@ -78,8 +87,14 @@ class Chunk:
 
     @property
     def key(self) -> tuple[str, bytes, int]:
-        """What identifies one version of one file."""
-        return (self.path, self.file_digest, self.file_size)
+        """What identifies one version of one file while it travels: (path, SHA-256, size),
+        or in wire v2 (path, random file id, size)."""
+        return (self.path, self.file_id if self.wire_version == 2 else self.file_digest, self.file_size)
+
+    @property
+    def plain_size(self) -> int:
+        """How many plaintext bytes this chunk must carry."""
+        return 0 if self.aborted else min(self.chunk_size, self.file_size - self.offset)
 
 
 def n_chunks_for(file_size: int, chunk_size: int) -> int:
@@ -89,20 +104,27 @@ def n_chunks_for(file_size: int, chunk_size: int) -> int:
 
 def encode(chunk: Chunk, cipher: PayloadCipher | None = None) -> bytes:
     """The message value for `chunk` (payload sealed if `cipher`). `WireError` if inconsistent."""
+    if chunk.wire_version == 2:
+        from labstream.wire.v2 import encode_v2
+
+        return encode_v2(chunk, cipher)
     path_bytes = check_relative_path(chunk.path).encode("utf-8")
-    payload = chunk.data
-    flags = 0
-    if cipher is not None:
-        if not 0 <= chunk.version_ns <= MAX_VERSION_NS:
-            raise WireError(f"{chunk.path}: version time {chunk.version_ns} out of range")
-        flags = FLAG_SEALED
-        prefix = cipher.key_id + _VERSION_TIME.pack(chunk.version_ns)
-        associated = _associated_v2(chunk, len(payload) + ENCRYPTION_OVERHEAD, prefix)
-        payload = prefix + cipher.seal(associated, payload)
+    flags, payload = seal(chunk, cipher)
     header = _header(chunk, flags, len(path_bytes), len(payload), zlib.crc32(payload))
     value = b"".join((header, path_bytes, payload))
     decode_labstream(memoryview(value)[: HEADER_SIZE + len(path_bytes)], check_payload=False)
     return value
+
+
+def seal(chunk: Chunk, cipher: PayloadCipher | None) -> tuple[int, bytes | memoryview]:
+    """(flags, payload): the payload as is, or sealed in envelope v2 if `cipher`."""
+    if cipher is None:
+        return 0, chunk.data
+    if not 0 <= chunk.version_ns <= MAX_VERSION_NS:
+        raise WireError(f"{chunk.path}: version time {chunk.version_ns} out of range")
+    prefix = cipher.key_id + _VERSION_TIME.pack(chunk.version_ns)
+    associated = _associated_v2(chunk, len(chunk.data) + ENCRYPTION_OVERHEAD, prefix)
+    return FLAG_SEALED, prefix + cipher.seal(associated, chunk.data)
 
 
 def decode_labstream(value: bytes | memoryview, *, check_payload: bool = True) -> Chunk:
@@ -126,12 +148,16 @@ def decode_labstream(value: bytes | memoryview, *, check_payload: bool = True) -
     ) = _HEADER.unpack_from(view)
     if magic != MAGIC:
         raise WireError(f"not a labstream chunk (magic {bytes(magic)!r})")
+    if version == 2:
+        from labstream.wire.v2 import decode_v2
+
+        return decode_v2(view)
     if version != VERSION:
-        raise WireError(f"unsupported chunk format version {version} (this labstream reads {VERSION})")
+        raise WireError(f"unsupported chunk format version {version} (this labstream reads 1 and 2)")
     if flags not in _OVERHEAD:
         raise WireError(f"unsupported chunk flags {flags:#04x}")
-    path = _decode_path(view[HEADER_SIZE : HEADER_SIZE + path_len], path_len)
-    _check_geometry(file_size, offset, index, n_chunks, chunk_size, payload_size - _OVERHEAD[flags])
+    path = decode_path(view[HEADER_SIZE : HEADER_SIZE + path_len], path_len)
+    check_geometry(file_size, offset, index, n_chunks, chunk_size, payload_size - _OVERHEAD[flags])
     expected_len = HEADER_SIZE + path_len + (payload_size if check_payload else 0)
     if check_payload and len(view) != expected_len:
         raise WireError(f"{path}: message is {len(view)} bytes, header says {expected_len}")
@@ -176,7 +202,7 @@ def decrypt(chunk: Chunk, cipher: PayloadCipher | None) -> Chunk:
         plain, version_ns = _open_v2(chunk, cipher, where)
     if plain is None:
         raise DecryptionError(f"{where}: cannot decrypt (wrong key, or altered)", chunk.key, chunk.index)
-    if len(plain) != min(chunk.chunk_size, chunk.file_size - chunk.offset):
+    if len(plain) != chunk.plain_size:
         raise DecryptionError(f"{where}: decrypted size is wrong", chunk.key, chunk.index)
     return dataclasses.replace(chunk, data=plain, envelope=0, version_ns=version_ns)
 
@@ -201,9 +227,15 @@ def _open_v2(chunk: Chunk, cipher: PayloadCipher, where: str) -> tuple[bytes | N
 
 def _associated_v2(chunk: Chunk, payload_size: int, prefix: bytes) -> bytes:
     """Envelope v2 authenticates every header field (the CRC-32 as 0), the path, and the
-    key id and version time (`prefix`)."""
+    key id and version time (`prefix`). In wire v2 the header holds the file id, the kind
+    (data, last, aborted) and, in the last chunk, the SHA-256: all authenticated."""
     path_bytes = chunk.path.encode("utf-8")
-    header = _header(chunk, FLAG_SEALED, len(path_bytes), payload_size, 0)
+    if chunk.wire_version == 2:
+        from labstream.wire.v2 import header_v2
+
+        header = header_v2(chunk, FLAG_SEALED, len(path_bytes), payload_size)
+    else:
+        header = _header(chunk, FLAG_SEALED, len(path_bytes), payload_size, 0)
     return b"".join((header, path_bytes, prefix))
 
 
@@ -224,7 +256,7 @@ def _header(chunk: Chunk, flags: int, path_size: int, payload_size: int, crc: in
     )
 
 
-def _decode_path(raw: memoryview, path_len: int) -> str:
+def decode_path(raw: memoryview, path_len: int) -> str:
     if len(raw) != path_len:
         raise WireError("message truncated inside the file path")
     try:
@@ -233,7 +265,7 @@ def _decode_path(raw: memoryview, path_len: int) -> str:
         raise UnsafePathError(f"file path is not valid UTF-8: {bytes(raw)[:100]!r}") from exc
 
 
-def _check_geometry(
+def check_geometry(
     file_size: int, offset: int, index: int, n_chunks: int, chunk_size: int, payload_size: int
 ) -> None:
     if chunk_size == 0 or chunk_size & (chunk_size - 1) or chunk_size > MAX_CHUNK_SIZE:

@@ -1,4 +1,4 @@
-"""The formats labstream can produce: its own (default) and openmsistream's."""
+"""The formats labstream can produce: its own v2 (default) and v1, and openmsistream's."""
 
 from __future__ import annotations
 
@@ -23,10 +23,19 @@ class WireFormat:
     hash_name: str
     key: Callable[[str, int, int], bytes]
     encode: Callable[[Chunk], bytes]
+    # 2: labstream's wire v2, hashed while produced (digest in the last chunk); 1: the file
+    # is hashed first and every chunk carries its digest (labstream v1, openmsistream).
+    chunk_version: int = 1
+
+
+def _path_key(path: str, _index: int, _n_chunks: int) -> bytes:
+    return path.encode("utf-8")
 
 
 WIRE_FORMATS = {
-    "labstream": WireFormat("labstream", "sha256", lambda path, _i, _n: path.encode("utf-8"), encode),
+    "labstream": WireFormat("labstream", "sha256", _path_key, encode, chunk_version=2),
+    # Wire v1, for downloaders older than v2 (every labstream reads both).
+    "labstream-v1": WireFormat("labstream-v1", "sha256", _path_key, encode),
     # openmsistream's downloaders need its key layout and SHA-512 digests.
     "openmsistream": WireFormat("openmsistream", "sha512", openmsistream_key, encode_openmsistream),
 }
@@ -40,6 +49,6 @@ def wire_format(name: str, cipher: PayloadCipher | None = None) -> WireFormat:
         raise ConfigError(f"unknown wire format {name!r} (known: {', '.join(WIRE_FORMATS)})") from None
     if cipher is None:
         return chosen
-    if name != "labstream":
+    if name not in ("labstream", "labstream-v1"):
         raise ConfigError("encryption needs labstream's wire format; openmsistream cannot read it")
     return dataclasses.replace(chosen, encode=functools.partial(encode, cipher=cipher))

@@ -1,0 +1,69 @@
+"""Hash large chunks on a second thread, so the consumer thread only consumes and writes.
+
+hashlib releases the GIL on buffers over 2 KiB, so SHA-256 on this thread and writing on the
+consumer thread use both cores. Updates run in the order they were given; `wait` returns
+once all of them are done. Small chunks are hashed inline when nothing is pending (a thread
+hand-off costs more than hashing them), and the thread starts only with the first big chunk.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from typing import Protocol
+
+__all__ = ["HashPipe", "Updatable"]
+
+OFFLOAD_BYTES = 64 * 1024  # chunks at least this big go to the thread
+MAX_PENDING = 16  # chunks queued at most (8 MiB at 512 KiB): bounds memory
+_numbers = itertools.count()
+
+
+class Updatable(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+
+class HashPipe:
+    """One background hashing thread per consumer thread; a context manager."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Updatable, bytes | memoryview] | None] = queue.Queue(MAX_PENDING)
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> HashPipe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def update(self, hasher: Updatable, data: bytes | memoryview) -> None:
+        """`hasher.update(data)`, now or on the thread; `data` must not change afterwards."""
+        # Only this (the consumer) thread adds work, so "nothing unfinished" stays true.
+        if len(data) < OFFLOAD_BYTES and self._queue.unfinished_tasks == 0:
+            hasher.update(data)
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name=f"labstream-hash-{next(_numbers)}", daemon=True
+            )
+            self._thread.start()
+        self._queue.put((hasher, data))
+
+    def wait(self) -> None:
+        """Returns once every update given so far is done."""
+        self._queue.join()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                item[0].update(item[1])
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()

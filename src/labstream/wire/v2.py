@@ -1,0 +1,166 @@
+"""Version 2 of the chunk message: a random file id per version, the SHA-256 in the last chunk.
+
+A v2 sender hashes while it produces, so each byte of a file is read once: the file digest
+is known only when the last chunk is read, and travels in that chunk (kind LAST). Every chunk
+carries a random 16-byte file id instead, fresh for each send, that binds the chunks of one
+version together. A file that changed while it was read gets an ABORTED trailer instead of
+its last chunk and is never presented. No per-chunk CRC: Kafka's record-batch CRC-32C covers
+the network and the broker's disk, the file SHA-256 the whole way, and with a key each
+chunk's GCM tag (docs/wire-format.md, "Why these choices").
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from labstream.errors import WireError
+from labstream.wire.chunk import (
+    _OVERHEAD,
+    FLAG_SEALED,
+    MAGIC,
+    Chunk,
+    check_geometry,
+    decode_path,
+    n_chunks_for,
+    seal,
+)
+from labstream.wire.crypto import PayloadCipher
+from labstream.wire.paths import check_relative_path
+
+__all__ = [
+    "FILE_ID_SIZE",
+    "HEADER_V2_SIZE",
+    "KIND_ABORTED",
+    "KIND_DATA",
+    "KIND_LAST",
+    "aborted_trailer",
+    "decode_v2",
+    "encode_v2",
+    "header_v2",
+    "new_file_id",
+]
+
+VERSION_2 = 2
+FILE_ID_SIZE = 16
+# magic, version, flags, kind, reserved (0), path length, file size, index, n chunks,
+# nominal chunk size, payload size, file id, file SHA-256 (zeros but in the last chunk)
+_HEADER = struct.Struct(">4sBBBBHQIIII16s32s")
+HEADER_V2_SIZE = _HEADER.size
+KIND_DATA, KIND_LAST, KIND_ABORTED = 0, 1, 2
+_NO_DIGEST = bytes(32)
+
+
+def new_file_id() -> bytes:
+    """A fresh random id for one send of one file version (not guessable before it is seen)."""
+    return os.urandom(FILE_ID_SIZE)
+
+
+def aborted_trailer(path: str, file_size: int, chunk_size: int, file_id: bytes, version_ns: int) -> Chunk:
+    """The message that tells readers this send of `path` will never complete."""
+    n = n_chunks_for(file_size, chunk_size)
+    return Chunk(
+        path,
+        file_size,
+        b"",
+        0,
+        n,
+        chunk_size,
+        b"",
+        version_ns=version_ns,
+        wire_version=2,
+        file_id=file_id,
+        aborted=True,
+    )
+
+
+def _kind(chunk: Chunk) -> int:
+    if chunk.aborted:
+        return KIND_ABORTED
+    return KIND_LAST if chunk.index == chunk.n_chunks - 1 else KIND_DATA
+
+
+def header_v2(chunk: Chunk, flags: int, path_size: int, payload_size: int) -> bytes:
+    kind = _kind(chunk)
+    digest = chunk.file_digest if kind == KIND_LAST else _NO_DIGEST
+    return _HEADER.pack(
+        MAGIC,
+        VERSION_2,
+        flags,
+        kind,
+        0,
+        path_size,
+        chunk.file_size,
+        chunk.index,
+        chunk.n_chunks,
+        chunk.chunk_size,
+        payload_size,
+        chunk.file_id,
+        digest,
+    )
+
+
+def encode_v2(chunk: Chunk, cipher: PayloadCipher | None = None) -> bytes:
+    """The v2 message value for `chunk`; `WireError` if it is inconsistent."""
+    if len(chunk.file_id) != FILE_ID_SIZE:
+        raise WireError(f"{chunk.path}: a v2 chunk needs a {FILE_ID_SIZE}-byte file id")
+    if _kind(chunk) == KIND_LAST and len(chunk.file_digest) != len(_NO_DIGEST):
+        raise WireError(f"{chunk.path}: the last v2 chunk needs the file's SHA-256")
+    path_bytes = check_relative_path(chunk.path).encode("utf-8")
+    flags, payload = seal(chunk, cipher)
+    value = b"".join((header_v2(chunk, flags, len(path_bytes), len(payload)), path_bytes, payload))
+    decode_v2(memoryview(value))
+    return value
+
+
+def decode_v2(view: memoryview) -> Chunk:
+    """Parse a v2 message value (magic already seen). `WireError` for anything malformed."""
+    if len(view) < HEADER_V2_SIZE:
+        raise WireError(f"message of {len(view)} bytes is shorter than the {HEADER_V2_SIZE}-byte v2 header")
+    (
+        _,
+        _,
+        flags,
+        kind,
+        reserved,
+        path_len,
+        file_size,
+        index,
+        n_chunks,
+        chunk_size,
+        payload_size,
+        file_id,
+        sha,
+    ) = _HEADER.unpack_from(view)
+    if flags not in (0, FLAG_SEALED):
+        raise WireError(f"unsupported v2 chunk flags {flags:#04x}")
+    if kind not in (KIND_DATA, KIND_LAST, KIND_ABORTED) or reserved:
+        raise WireError(f"unsupported v2 chunk kind {kind}/{reserved}")
+    path = decode_path(view[HEADER_V2_SIZE : HEADER_V2_SIZE + path_len], path_len)
+    plain = payload_size - _OVERHEAD[flags]
+    if kind == KIND_ABORTED:
+        check_geometry(file_size, 0, 0, n_chunks, chunk_size, min(chunk_size, file_size))
+        if index != 0 or plain != 0:
+            raise WireError(f"{path}: an aborted trailer is chunk 0 and carries no data")
+    else:
+        check_geometry(file_size, index * chunk_size, index, n_chunks, chunk_size, plain)
+        if (kind == KIND_LAST) != (index == n_chunks - 1):
+            raise WireError(f"{path}: chunk {index + 1}/{n_chunks} has the wrong kind {kind}")
+    if kind != KIND_LAST and sha != _NO_DIGEST:
+        raise WireError(f"{path}: chunk {index + 1}/{n_chunks} carries a digest; only the last may")
+    expected_len = HEADER_V2_SIZE + path_len + payload_size
+    if len(view) != expected_len:
+        raise WireError(f"{path}: message is {len(view)} bytes, header says {expected_len}")
+    return Chunk(
+        path,
+        file_size,
+        bytes(sha) if kind == KIND_LAST else b"",
+        index,
+        n_chunks,
+        chunk_size,
+        view[HEADER_V2_SIZE + path_len :],
+        envelope=flags,
+        wire_version=VERSION_2,
+        file_id=bytes(file_id),
+        aborted=kind == KIND_ABORTED,
+    )
