@@ -16,10 +16,12 @@ from typing import Any
 
 from labstream.download import Assembler, Ledger
 from labstream.download.limits import Limits
-from labstream.download.placement import STATE_DIRNAME, check_writable, target_path
+from labstream.download.placement import check_writable, target_path
+from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import ChecksumError, UnsafePathError, WireError
 from labstream.kafka import read_topic
 from labstream.locks import InstanceLock
+from labstream.state import OutputState
 from labstream.wire import check_relative_path, decode
 from labstream.wire.crypto import PayloadCipher
 
@@ -63,8 +65,8 @@ def fetch_files(
     results = {check_relative_path(p.strip().removeprefix("./")): FetchResult() for p in paths}
     check_writable(out_dir)
     with (
-        InstanceLock(out_dir / STATE_DIRNAME / "lock", "downloader"),
-        Ledger(out_dir / STATE_DIRNAME / "ledger.sqlite") as ledger,
+        InstanceLock(OutputState(out_dir).lock, "downloader"),
+        Ledger(OutputState(out_dir).ledger) as ledger,
     ):
         assembler = Assembler(
             out_dir, ledger, _recorder(results), cipher, limits=limits or Limits(), stop=stop
@@ -96,15 +98,15 @@ def _wanted_key(value: bytes, results: dict[str, FetchResult]) -> tuple[str, byt
     return chunk.key if chunk.path in results else None
 
 
-def _recorder(results: dict[str, FetchResult]) -> Any:
-    def on_verdict(path: str, _digest: bytes, _size: int, verdict: str, reason: str) -> None:
-        result = results.get(path)
+def _recorder(results: dict[str, FetchResult]) -> OnVerdict:
+    def on_verdict(verdict: Verdict) -> None:
+        result = results.get(verdict.path)
         if result is None:
             return
-        if verdict == "verified":
+        if verdict.verified:
             result.state, result.reason = FetchState.VERIFIED, ""
         elif result.state is not FetchState.VERIFIED:
-            result.state, result.reason = FetchState.FAILED, reason
+            result.state, result.reason = FetchState.FAILED, verdict.reason
 
     return on_verdict
 

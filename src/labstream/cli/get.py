@@ -10,10 +10,11 @@ import click
 
 from labstream.browse import FetchState, fetch_files, parse_time
 from labstream.cli.common import config_option, key_option, stop_on_signals
-from labstream.config import PROGRAM_SECTION, load_config
+from labstream.config import load_config
 from labstream.download.limits import LIMIT_KEYS, Limits
 from labstream.kafka import consumer_settings
 from labstream.logsafe import shown
+from labstream.settings.table import DOWNLOAD, resolve
 from labstream.wire.crypto import load_cipher
 
 __all__ = ["get"]
@@ -46,9 +47,9 @@ def get(
     and placed atomically, as `download` does; the newest complete version wins. Exit 1 if
     any file is missing, incomplete or failed."""
     config = load_config(config_name)
-    section = config.section(PROGRAM_SECTION)
-    limits = Limits.from_values({key: section.get(key) for key in LIMIT_KEYS})
-    cipher = load_cipher(encryption_key_file or section.get("encryption_key_file"))
+    values = resolve(config, DOWNLOAD, {"encryption_key_file": encryption_key_file})
+    limits = Limits.from_values({key: values[key] for key in LIMIT_KEYS})
+    cipher = load_cipher(values["encryption_key_file"])
     stop = threading.Event()
     with stop_on_signals(stop) as signals:
         results = fetch_files(
