@@ -59,6 +59,7 @@ class KafkaClients(Protocol):
         on_assign: OnPartitions | None = None,
         on_revoke: OnPartitions | None = None,
         start_at_ms: int | None = None,
+        start_new_at_ms: int | None = None,
     ) -> ConsumerClient: ...
 
     def ensure_topic(
@@ -80,8 +81,16 @@ class RealClients:
         on_assign: OnPartitions | None = None,
         on_revoke: OnPartitions | None = None,
         start_at_ms: int | None = None,
+        start_new_at_ms: int | None = None,
     ) -> ConsumerClient:
-        return Consumer(settings, topics, on_assign=on_assign, on_revoke=on_revoke, start_at_ms=start_at_ms)
+        return Consumer(
+            settings,
+            topics,
+            on_assign=on_assign,
+            on_revoke=on_revoke,
+            start_at_ms=start_at_ms,
+            start_new_at_ms=start_new_at_ms,
+        )
 
     def ensure_topic(
         self, settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0

@@ -63,6 +63,7 @@ class MemoryBroker:
         on_assign: OnPartitions | None = None,
         on_revoke: OnPartitions | None = None,
         start_at_ms: int | None = None,
+        start_new_at_ms: int | None = None,
     ) -> MemoryConsumer:
         return MemoryConsumer(
             self,
@@ -71,6 +72,7 @@ class MemoryBroker:
             on_assign=on_assign,
             on_revoke=on_revoke,
             start_at_ms=start_at_ms,
+            start_new_at_ms=start_new_at_ms,
             from_end=str(settings.get("auto.offset.reset", "earliest")) in ("latest", "end", "largest"),
         )
 
@@ -221,8 +223,10 @@ class MemoryConsumer:
         on_assign: OnPartitions | None = None,
         on_revoke: OnPartitions | None = None,
         start_at_ms: int | None = None,
+        start_new_at_ms: int | None = None,
         from_end: bool = False,
     ) -> None:
+        self._start_new_at_ms = start_new_at_ms
         self._broker = broker
         self._group = group
         self._topics = topics
@@ -299,4 +303,6 @@ class MemoryConsumer:
         committed = self._broker._committed_offset(self._group, tp)
         if committed is not None:
             return committed
+        if self._start_new_at_ms is not None:
+            return self._broker._offset_for_time(tp, self._start_new_at_ms)
         return self._broker._end(tp) if self._from_end else 0

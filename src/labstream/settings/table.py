@@ -223,6 +223,45 @@ KEYS: dict[str, Key] = {
         ),
         Key("receipts", True, "bool", "Publish a receipt for every verified or failed file.", in_file=False),
         Key(
+            "download_include",
+            (),
+            "list",
+            "Rebuild only files whose relative path or name matches this glob (repeatable); "
+            "chunks of other files are skipped unwritten, offsets still move.",
+            frozenset({DOWNLOAD}),
+        ),
+        Key(
+            "download_exclude",
+            (),
+            "list",
+            "Skip files whose relative path or name matches this glob (repeatable).",
+            frozenset({DOWNLOAD}),
+        ),
+        Key(
+            "from_beginning",
+            None,
+            "bool",
+            "A NEW group starts at the oldest message, as by default unless [consumer] "
+            "auto.offset.reset says otherwise (a group with committed offsets resumes).",
+            in_file=False,
+        ),
+        Key(
+            "from_time",
+            None,
+            "str",
+            "A NEW group starts at the first message at or after TIME: 2024-05-01T13:00, 6h, 2d "
+            "(a group with committed offsets resumes).",
+            in_file=False,
+        ),
+        Key(
+            "from_end",
+            None,
+            "bool",
+            "A NEW group starts at the end: only files sent from now on (a group with committed "
+            "offsets resumes).",
+            in_file=False,
+        ),
+        Key(
             "stop_grace_seconds",
             10.0,
             "float",
