@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from labstream.kafka.admin import ensure_topic
+from labstream.errors import KafkaError
+from labstream.kafka.admin import create_topic, ensure_topic
 from labstream.kafka.consumer import Consumer, OnPartitions, Record
+from labstream.kafka.inspect import DeniedError, describe_topic
 from labstream.kafka.producer import OnDelivery, Producer
 
 __all__ = ["REAL_CLIENTS", "ConsumerClient", "KafkaClients", "ProducerClient", "RealClients"]
@@ -66,6 +68,10 @@ class KafkaClients(Protocol):
         self, settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0
     ) -> None: ...
 
+    def ensure_writable(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> None:
+        """`topic` exists (created if need be) and this principal may produce to it, else
+        `KafkaError` (`DeniedError` for a missing right) in one line naming the fix."""
+
 
 class RealClients:
     """librdkafka clients (confluent-kafka)."""
@@ -96,6 +102,32 @@ class RealClients:
         self, settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0
     ) -> None:
         ensure_topic(settings, topic, partitions=partitions, timeout=timeout)
+
+    def ensure_writable(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> None:
+        refused = create_topic(settings, topic, timeout=timeout)
+        principal = settings.get("sasl.username") or "PRINCIPAL"
+        try:
+            info = describe_topic(settings, topic, timeout)
+        except DeniedError as exc:
+            raise DeniedError(
+                f"may not use topic {topic!r} ({exc}); fix: kafka-acls.sh --add --allow-principal "
+                f"User:{principal} --operation Write --operation Describe --topic {topic}"
+            ) from exc
+        except KafkaError:
+            if refused is None:
+                raise
+            info = None  # e.g. an invalid name: the creation's reason says it best
+        if info is None:
+            raise KafkaError(
+                f"topic {topic!r} does not exist and cannot be created ({refused or 'not found'}); "
+                "create it (kafka-topics.sh --create) or check the name"
+            )
+        if info.operations is not None and not {"WRITE", "ALL"} & info.operations:
+            raise DeniedError(
+                f"{principal} may not produce to topic {topic!r} (allowed: "
+                f"{', '.join(sorted(info.operations)) or 'nothing'}); fix: kafka-acls.sh --add "
+                f"--allow-principal User:{principal} --operation Write --topic {topic}"
+            )
 
 
 REAL_CLIENTS: KafkaClients = RealClients()

@@ -87,6 +87,10 @@ class MemoryBroker:
         """`KafkaClients.ensure_topic`: the topic exists afterwards."""
         self.create_topic(topic, partitions)
 
+    def ensure_writable(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> None:
+        """`KafkaClients.ensure_writable`: every principal may write every topic here."""
+        self.create_topic(topic)
+
     def messages(self, topic: str) -> list[Record]:
         """Every message of `topic`, partition by partition."""
         with self._lock:

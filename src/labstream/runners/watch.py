@@ -53,7 +53,9 @@ def run_watch(
         stack.enter_context(InstanceLock(state.lock, "watcher"))
         stack.enter_context(_log_to_file(settings.log_file))
         producer_conf = producer_settings(settings.config)
-        clients.ensure_topic(producer_conf, settings.topic)  # also the reachability check
+        # Also the reachability check; a topic this principal may not write is refused now,
+        # not file after file.
+        clients.ensure_writable(producer_conf, settings.topic)
         clients.ensure_topic(producer_conf, settings.receipts_topic, partitions=1)
         ledger = stack.enter_context(UploadLedger(state.ledger))
         _record(ledger, settings)
