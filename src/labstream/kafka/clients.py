@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from labstream.errors import KafkaError
 from labstream.kafka.admin import create_topic, ensure_topic
 from labstream.kafka.consumer import Consumer, OnPartitions, Record
-from labstream.kafka.inspect import DeniedError, describe_topic
+from labstream.kafka.inspect import DeniedError, broker_config, describe_cluster, describe_topic
 from labstream.kafka.producer import OnDelivery, Producer
 
 __all__ = ["REAL_CLIENTS", "ConsumerClient", "KafkaClients", "ProducerClient", "RealClients"]
@@ -68,6 +68,10 @@ class KafkaClients(Protocol):
         self, settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0
     ) -> None: ...
 
+    def message_limit(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> int | None:
+        """The largest record batch the cluster takes on `topic` (the topic's max.message.bytes,
+        else the broker's message.max.bytes), or None when neither can be read."""
+
     def ensure_writable(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> None:
         """`topic` exists (created if need be) and this principal may produce to it, else
         `KafkaError` (`DeniedError` for a missing right) in one line naming the fix."""
@@ -103,6 +107,21 @@ class RealClients:
     ) -> None:
         ensure_topic(settings, topic, partitions=partitions, timeout=timeout)
 
+    def message_limit(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> int | None:
+        info = describe_topic(settings, topic, timeout)
+        topic_max = _int(info.configs.get("max.message.bytes")) if info else None
+        broker_max = None
+        if topic_max is None:
+            try:
+                brokers = describe_cluster(settings, timeout).brokers
+                if brokers:
+                    broker_max = _int(
+                        broker_config(settings, brokers[0][0], timeout).get("message.max.bytes")
+                    )
+            except KafkaError:
+                broker_max = None  # needs DESCRIBE_CONFIGS on the cluster
+        return topic_max if topic_max is not None else broker_max
+
     def ensure_writable(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> None:
         refused = create_topic(settings, topic, timeout=timeout)
         principal = settings.get("sasl.username") or "PRINCIPAL"
@@ -131,3 +150,10 @@ class RealClients:
 
 
 REAL_CLIENTS: KafkaClients = RealClients()
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -87,6 +87,10 @@ class MemoryBroker:
         """`KafkaClients.ensure_topic`: the topic exists afterwards."""
         self.create_topic(topic, partitions)
 
+    def message_limit(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> int | None:
+        """`KafkaClients.message_limit`: unknown, as with a broker that does not say."""
+        return None
+
     def ensure_writable(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> None:
         """`KafkaClients.ensure_writable`: every principal may write every topic here."""
         self.create_topic(topic)

@@ -24,7 +24,7 @@ from labstream.receipts import SigningKey, TrustedKeys
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.receipts.keys import require_trusted
 from labstream.settings.table import DOWNLOAD, PROCESS, UPLOAD, WATCH, resolve
-from labstream.upload import check_chunk_size
+from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
 from labstream.upload.cleanup import CleanupPolicy
 from labstream.upload.ledger import default_state_dir
 from labstream.upload.rate import parse_rate
@@ -74,6 +74,7 @@ class WatchSettings:
     encryption_key_file: str | None = None
     trusted_keys_spec: str | None = None  # as given: recorded for `status` and `resend`
     encrypted: bool = False
+    auto_chunk_size: bool = False  # stream.chunk_size is a stand-in: choose from the topic's limit
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ class UploadSettings:
     verified_by: int = 1
     wait_timeout: float = 300.0
     trusted: TrustedKeys = field(default_factory=TrustedKeys)
+    auto_chunk_size: bool = False  # chunk_size is a stand-in: choose from the topic's limit
 
 
 def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
@@ -162,7 +164,7 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
     cipher = load_cipher(v["encryption_key_file"])
     state = check_state_dir(Path(v["state"]) if v["state"] else default_state_dir(root, topic), root)
     stream = StreamOptions(
-        chunk_size=check_chunk_size(int(v["chunk_size"])),
+        chunk_size=_chunk_size(v),
         threads=int(v["n_threads"]),
         queue_max_size=int(v["queue_max_size"]),
         upload_existing=not v["new_files_only"],
@@ -188,6 +190,7 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
         encryption_key_file=v["encryption_key_file"],
         trusted_keys_spec=v["receipts_trusted_keys"],
         encrypted=cipher is not None,
+        auto_chunk_size=v["chunk_size"] is None,
     )
 
 
@@ -283,7 +286,7 @@ def upload_settings(config: Config, given: Mapping[str, Any]) -> UploadSettings:
     return UploadSettings(
         config=config,
         topic=topic,
-        chunk_size=check_chunk_size(int(v["chunk_size"])),
+        chunk_size=_chunk_size(v),
         threads=int(v["n_threads"]),
         timeout=float(v["timeout"]),
         wire=wire_format(str(v["wire"]), load_cipher(v["encryption_key_file"])),
@@ -293,7 +296,13 @@ def upload_settings(config: Config, given: Mapping[str, Any]) -> UploadSettings:
         verified_by=int(v["verified_by"]),
         wait_timeout=float(v["wait_timeout"]),
         trusted=trusted,
+        auto_chunk_size=v["chunk_size"] is None,
     )
+
+
+def _chunk_size(v: Mapping[str, Any]) -> int:
+    """The chunk size given, checked; DEFAULT_CHUNK_SIZE stands in for `auto`."""
+    return check_chunk_size(int(v["chunk_size"])) if v["chunk_size"] is not None else DEFAULT_CHUNK_SIZE
 
 
 def check_state_dir(state: Path, root: Path) -> Path:

@@ -45,7 +45,15 @@ KEYS: dict[str, Key] = {
         Key("topic_name", None, "str", "Kafka topic (or --topic).", frozenset({WATCH})),
         Key("n_threads", 2, "int", "Files read and produced in parallel.", frozenset({WATCH})),
         Key("consumer_threads", 1, "int", "Consumers in this process.", CONSUMERS, in_file=False),
-        Key("chunk_size", DEFAULT_CHUNK_SIZE, "int", "Bytes per chunk, a power of two.", frozenset({WATCH})),
+        Key(
+            "chunk_size",
+            None,
+            "int",
+            "Bytes per chunk, a power of two.",
+            frozenset({WATCH}),
+            shown=f"auto: the largest power of two the topic's message limit takes, up to 4 MiB; "
+            f"{DEFAULT_CHUNK_SIZE} when the limit cannot be read",
+        ),
         Key("queue_max_size", 3000, "int", "Ready files waiting to be sent.", frozenset({WATCH})),
         Key(
             "new_files_only",
