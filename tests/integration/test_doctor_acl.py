@@ -103,3 +103,25 @@ def test_wrong_password_is_a_failure_with_the_exact_reason(
     assert failure["status"] == "fail" and "Authentication failed" in failure["detail"]
     assert "sasl.password" in failure["fix"] and "wrong-password" not in json.dumps(checks)
     assert "topic" not in checks  # no point asking further
+
+
+def test_watch_refuses_at_start_a_topic_it_may_not_produce_to(
+    secure_broker: tuple[str, Path], tmp_path: Path, topic: str
+) -> None:
+    bootstrap, ca = secure_broker
+    admin = AdminClient(client_settings(secure_broker, ADMIN, ADMIN_PASSWORD))
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    grant(secure_broker, [(INSTRUMENT, ResourceType.TOPIC, topic, AclOperation.DESCRIBE)])
+    instrument = write_config(tmp_path, bootstrap, ca, INSTRUMENT, INSTRUMENT_PASSWORD)
+    (tmp_path / "watched").mkdir()
+    done = labstream(
+        "watch", tmp_path / "watched", "-t", topic, "-c", instrument, "--state", tmp_path / "state",
+        check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        f"Error: {INSTRUMENT} may not produce to topic {topic!r} (allowed: DESCRIBE); fix: kafka-acls.sh "
+        f"--add --allow-principal User:{INSTRUMENT} --operation Write --topic {topic}"
+    ]
+    assert "starting folder" not in done.stderr  # refused before watching anything

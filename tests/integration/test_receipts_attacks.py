@@ -17,6 +17,7 @@ import pytest
 
 from labstream.config import load_config
 from labstream.kafka import ensure_topic, producer_settings
+from labstream.settings import download_group
 
 from .conftest import labstream
 from .receiptkeys import make_keys, signing, trusting
@@ -82,7 +83,8 @@ def test_forged_and_malformed_receipts_never_delete_and_clean_up_goes_on(
     assert watcher.stop() == 0
     report = status(state, "--no-refresh")
     entry = next(f for f in report["files"] if f["path"] == "only-copy.dat")  # type: ignore[attr-defined]
-    assert entry["verified_by"] == ["labstream-download"] and entry["failed_downstream"] == {}
+    group = download_group(load_config(str(config_file)), None, tmp_path / "out")
+    assert entry["verified_by"] == [group] and entry["failed_downstream"] == {}
 
 
 def test_wait_verified_ignores_forged_and_malformed_receipts(

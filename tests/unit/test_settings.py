@@ -51,7 +51,7 @@ def test_every_key_of_any_role_is_accepted_by_every_role(tmp_path: Path) -> None
     up = upload_settings(config, {"topic": "t"})
     assert watch.stream.chunk_size == 8192 and watch.receipts_topic == "r"
     assert down.limits.max_file_size == 1 << 30 and down.receipts_topic == "r"
-    assert up.chunk_size == KEYS["chunk_size"].default  # the watcher's key, not upload's
+    assert up.auto_chunk_size and not watch.auto_chunk_size  # the watcher's key, not upload's
     assert up.receipts_topic == "r"
 
 
@@ -70,7 +70,7 @@ def test_command_line_beats_the_file_which_beats_the_table(tmp_path: Path) -> No
 def test_help_texts_show_the_defaults_of_the_table() -> None:
     for command, option, name in (
         ("watch", "--queue-max-size", "queue_max_size"),
-        ("upload", "--chunk-size", "chunk_size"),
+        ("upload", "--wait-timeout", "wait_timeout"),
         ("download", "--timeout", "timeout"),
         ("process", "--retries", "retries"),
     ):
@@ -78,6 +78,7 @@ def test_help_texts_show_the_defaults_of_the_table() -> None:
         line = next(line for line in result.output.splitlines() if option in line)
         assert f"[{KEYS[name].default:g}" in " ".join(line.split()), line
     assert "queue_max_size in [labstream]" in help_of("queue_max_size")
+    assert "[auto: the largest power of two" in help_of("chunk_size")
     assert "receipts_signing_key" in FILE_KEYS and "timeout" not in FILE_KEYS
 
 

@@ -32,7 +32,9 @@ from labstream.state import OutputState
     "--group",
     "-g",
     default=None,
-    help="Consumer group (default: [consumer] group.id, else labstream-download).",
+    help="Consumer group (default: [consumer] group.id, else one of this output folder: "
+    "labstream-download-HOST-HASH of host + absolute path, so a new folder receives everything "
+    "and the same folder resumes; NEW: a fresh group).",
 )
 @threads_option("consumer_threads")
 @setting("exit_when_idle", "--exit-when-idle", type=float, metavar="SECONDS")
@@ -40,6 +42,11 @@ from labstream.state import OutputState
 @setting("receipts_topic", "--receipts-topic")
 @setting("timeout", "--timeout", type=float)
 @setting("stop_grace_seconds", "--stop-grace-seconds", type=float)
+@setting("download_include", "--include", multiple=True, metavar="GLOB")
+@setting("download_exclude", "--exclude", multiple=True, metavar="GLOB")
+@setting("from_beginning", "--from-beginning", is_flag=True)
+@setting("from_time", "--from", metavar="TIME")
+@setting("from_end", "--from-end", is_flag=True)
 @receipts_key_option
 @key_option
 @TELEMETRY_OPTIONS

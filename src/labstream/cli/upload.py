@@ -21,7 +21,9 @@ from labstream.cli.options import setting, threads_option
 from labstream.config import Config, load_config
 from labstream.errors import DeliveryError
 from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
+from labstream.kafka.clients import REAL_CLIENTS
 from labstream.receipts import TrustedKeys, wait_verified
+from labstream.runners.chunking import choose_chunk_size
 from labstream.settings import upload_settings
 from labstream.upload import SentFile, Uploader, collect, raise_if_failed
 from labstream.wire import WIRE_FORMATS
@@ -57,13 +59,17 @@ def upload(paths: tuple[str, ...], config_name: str, **given: Any) -> None:
     started_ms = int(time.time() * 1000) - 5000  # receipts cannot predate the upload
     files = list(collect(paths))
     ensure_topic(producer_conf, topic, timeout=settings.timeout)  # also the reachability check
+    chunk_size = settings.chunk_size
+    if settings.auto_chunk_size:
+        # Sized as if encrypted (the worst case, 28 bytes more): the same size either way.
+        chunk_size = choose_chunk_size(REAL_CLIENTS, producer_conf, topic, encrypted=True)
     total = sum(_size(f.path) for f in files)
     with byte_progress(total, "uploading") as progress, Producer(producer_conf) as producer:
         task = progress.task_ids[0]
         uploader = Uploader(
             producer,
             topic,
-            chunk_size=settings.chunk_size,
+            chunk_size=chunk_size,
             threads=settings.threads,
             on_progress=lambda n: progress.advance(task, n),
             wire=settings.wire,

@@ -25,6 +25,7 @@ from labstream.locks import InstanceLock
 from labstream.logsafe import shown
 from labstream.processes import pid_alive
 from labstream.state import OutputState
+from labstream.wire import peek_path
 from labstream.wire.crypto import PayloadCipher
 
 __all__ = ["DownloadReport", "Downloader"]
@@ -50,6 +51,7 @@ class DownloadReport:
     failed: int = 0
     rejected: int = 0
     duplicates: int = 0
+    skipped: int = 0  # chunks of files not picked (--include/--exclude)
     seconds: float = 0.0
 
 
@@ -72,8 +74,15 @@ class Downloader:
         limits: Limits | None = None,
         clients: KafkaClients = REAL_CLIENTS,
         stop_grace: float = 10.0,
+        accepts: Callable[[str], bool] | None = None,
+        start_new_at_ms: int | None = None,
     ) -> None:
-        """`stop_grace`: seconds after `stop` during which files mostly received may finish."""
+        """`stop_grace`: seconds after `stop` during which files mostly received may finish.
+        `accepts(relative_path)`: False skips the file's chunks before the assembler sees them
+        (their offsets still move). `start_new_at_ms`: partitions without a committed offset
+        start at the first message at or after this time."""
+        self._accepts = accepts
+        self._start_new_at_ms = start_new_at_ms
         self._clients = clients
         self._cipher = cipher
         self._stop_grace = stop_grace
@@ -161,6 +170,7 @@ class Downloader:
                 [self._topic],
                 on_revoke=on_revoke,
                 on_assign=lambda _: self._touch(assigned=True),
+                start_new_at_ms=self._start_new_at_ms,
             ) as consumer:
                 while not self.stop.is_set():
                     records = consumer.consume(BATCH, POLL_SECONDS)
@@ -217,9 +227,21 @@ class Downloader:
         for record in records:
             if self._halt.is_set():
                 break  # the rest are read again by the next run: their offsets are not stored
+            if not self._picked(record):
+                next_offsets[(record.topic, record.partition)] = record.offset + 1
+                with self._lock:
+                    self.report.skipped += 1
+                continue
             outcome = self._retry_output(functools.partial(assembler.add, record), assembler)
             next_offsets[(record.topic, record.partition)] = record.offset + 1
             self._count(outcome, len(record.value))
+
+    def _picked(self, record: Record) -> bool:
+        """Unreadable messages are not skipped: the assembler reports them as rejected."""
+        if self._accepts is None:
+            return True
+        path = peek_path(record.value)
+        return path is None or self._accepts(path)
 
     def _retry_output(self, action: Callable[[], T], assembler: Assembler) -> T:
         """Run `action`; while the output folder is full (no space, quota), wait and retry.

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from labstream.errors import BrokerUnreachableError, KafkaError
 from labstream.kafka.settings import librdkafka_logger
 
-__all__ = ["ensure_topic", "ping"]
+__all__ = ["create_topic", "ensure_topic", "ping"]
 
 logger = logging.getLogger(__name__)
 # Only connection settings matter to an admin client; client-specific keys would warn.
@@ -69,9 +69,18 @@ def _note_refusal(error: confluent_kafka.KafkaError, refused: list[str]) -> None
 
 def ensure_topic(settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0) -> None:
     """Create `topic` if it does not exist (replication up to 3); fine if creation is refused."""
+    refused = create_topic(settings, topic, partitions, timeout)
+    if refused:
+        logger.warning("could not create topic topic=%s error=%s", topic, refused)
+
+
+def create_topic(
+    settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0
+) -> str | None:
+    """Create `topic` unless it exists; None when it exists afterwards, else the broker's reason."""
     metadata = _metadata(settings, timeout)
-    if topic in metadata.topics:
-        return
+    if topic in metadata.topics and metadata.topics[topic].error is None:
+        return None
     admin = _admin(settings)
     brokers = len(metadata.brokers)
     future = admin.create_topics([NewTopic(topic, partitions, min(3, max(1, brokers)))])[topic]
@@ -81,7 +90,8 @@ def ensure_topic(settings: dict[str, Any], topic: str, partitions: int = 4, time
     except confluent_kafka.KafkaException as exc:
         error = exc.args[0]
         if error.code() != confluent_kafka.KafkaError.TOPIC_ALREADY_EXISTS:
-            logger.warning("could not create topic topic=%s error=%s", topic, error.str())
+            return f"{error.name()}: {error.str()}"
+    return None
 
 
 # Connection probes fail by design while a broker starts; their librdkafka lines ("Connect

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from labstream.kafka.admin import ensure_topic
+from labstream.errors import KafkaError
+from labstream.kafka.admin import create_topic, ensure_topic
 from labstream.kafka.consumer import Consumer, OnPartitions, Record
+from labstream.kafka.inspect import DeniedError, broker_config, describe_cluster, describe_topic
 from labstream.kafka.producer import OnDelivery, Producer
 
 __all__ = ["REAL_CLIENTS", "ConsumerClient", "KafkaClients", "ProducerClient", "RealClients"]
@@ -59,11 +61,20 @@ class KafkaClients(Protocol):
         on_assign: OnPartitions | None = None,
         on_revoke: OnPartitions | None = None,
         start_at_ms: int | None = None,
+        start_new_at_ms: int | None = None,
     ) -> ConsumerClient: ...
 
     def ensure_topic(
         self, settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0
     ) -> None: ...
+
+    def message_limit(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> int | None:
+        """The largest record batch the cluster takes on `topic` (the topic's max.message.bytes,
+        else the broker's message.max.bytes), or None when neither can be read."""
+
+    def ensure_writable(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> None:
+        """`topic` exists (created if need be) and this principal may produce to it, else
+        `KafkaError` (`DeniedError` for a missing right) in one line naming the fix."""
 
 
 class RealClients:
@@ -80,13 +91,69 @@ class RealClients:
         on_assign: OnPartitions | None = None,
         on_revoke: OnPartitions | None = None,
         start_at_ms: int | None = None,
+        start_new_at_ms: int | None = None,
     ) -> ConsumerClient:
-        return Consumer(settings, topics, on_assign=on_assign, on_revoke=on_revoke, start_at_ms=start_at_ms)
+        return Consumer(
+            settings,
+            topics,
+            on_assign=on_assign,
+            on_revoke=on_revoke,
+            start_at_ms=start_at_ms,
+            start_new_at_ms=start_new_at_ms,
+        )
 
     def ensure_topic(
         self, settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0
     ) -> None:
         ensure_topic(settings, topic, partitions=partitions, timeout=timeout)
 
+    def message_limit(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> int | None:
+        info = describe_topic(settings, topic, timeout)
+        topic_max = _int(info.configs.get("max.message.bytes")) if info else None
+        broker_max = None
+        if topic_max is None:
+            try:
+                brokers = describe_cluster(settings, timeout).brokers
+                if brokers:
+                    broker_max = _int(
+                        broker_config(settings, brokers[0][0], timeout).get("message.max.bytes")
+                    )
+            except KafkaError:
+                broker_max = None  # needs DESCRIBE_CONFIGS on the cluster
+        return topic_max if topic_max is not None else broker_max
+
+    def ensure_writable(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> None:
+        refused = create_topic(settings, topic, timeout=timeout)
+        principal = settings.get("sasl.username") or "PRINCIPAL"
+        try:
+            info = describe_topic(settings, topic, timeout)
+        except DeniedError as exc:
+            raise DeniedError(
+                f"may not use topic {topic!r} ({exc}); fix: kafka-acls.sh --add --allow-principal "
+                f"User:{principal} --operation Write --operation Describe --topic {topic}"
+            ) from exc
+        except KafkaError:
+            if refused is None:
+                raise
+            info = None  # e.g. an invalid name: the creation's reason says it best
+        if info is None:
+            raise KafkaError(
+                f"topic {topic!r} does not exist and cannot be created ({refused or 'not found'}); "
+                "create it (kafka-topics.sh --create) or check the name"
+            )
+        if info.operations is not None and not {"WRITE", "ALL"} & info.operations:
+            raise DeniedError(
+                f"{principal} may not produce to topic {topic!r} (allowed: "
+                f"{', '.join(sorted(info.operations)) or 'nothing'}); fix: kafka-acls.sh --add "
+                f"--allow-principal User:{principal} --operation Write --topic {topic}"
+            )
+
 
 REAL_CLIENTS: KafkaClients = RealClients()
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

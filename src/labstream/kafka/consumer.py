@@ -48,8 +48,12 @@ class Consumer:
         on_assign: OnPartitions | None = None,
         on_revoke: OnPartitions | None = None,
         start_at_ms: int | None = None,
+        start_new_at_ms: int | None = None,
     ) -> None:
-        """`start_at_ms`: begin each partition at the first message at or after this time."""
+        """`start_at_ms`: begin each partition at the first message at or after this time.
+        `start_new_at_ms`: the same, but only for partitions the group has no committed offset
+        on (a new group); the others resume."""
+        self._start_new_at_ms = start_new_at_ms
         self._settings = settings
         self._member = settings.get("group.instance.id")
         self._topics = topics
@@ -175,6 +179,8 @@ class Consumer:
                     for p in found
                 ]
             )
+        elif self._start_new_at_ms is not None and partitions:
+            consumer.assign(_new_at_time(consumer, partitions, self._start_new_at_ms))
         if self._on_assign:
             self._on_assign([(p.topic, p.partition) for p in partitions])
 
@@ -182,6 +188,30 @@ class Consumer:
         logger.info("partitions revoked partitions=%s", [p.partition for p in partitions])
         if self._on_revoke:
             self._on_revoke([(p.topic, p.partition) for p in partitions])
+
+
+def _new_at_time(consumer: Any, partitions: list[Any], at_ms: int) -> list[Any]:
+    """`partitions` to assign: those with a committed offset resume from it, the others start
+    at the first message at or after `at_ms` (the end when there is none)."""
+    try:
+        committed = consumer.committed(partitions, timeout=10)
+    except confluent_kafka.KafkaException as exc:
+        logger.warning("committed offsets unknown; the group's own start applies error=%s", exc.args[0])
+        return list(partitions)
+    fresh = [p for p in committed if p.offset < 0]
+    found = {}
+    if fresh:
+        wanted = [confluent_kafka.TopicPartition(p.topic, p.partition, at_ms) for p in fresh]
+        found = {(p.topic, p.partition): p.offset for p in consumer.offsets_for_times(wanted, timeout=10)}
+    result = []
+    for p in committed:
+        if p.offset >= 0:
+            offset = p.offset
+        else:
+            at = found.get((p.topic, p.partition), -1)
+            offset = at if at >= 0 else confluent_kafka.OFFSET_END
+        result.append(confluent_kafka.TopicPartition(p.topic, p.partition, offset))
+    return result
 
 
 def _is_fatal(error: Any) -> bool:

@@ -63,6 +63,7 @@ class MemoryBroker:
         on_assign: OnPartitions | None = None,
         on_revoke: OnPartitions | None = None,
         start_at_ms: int | None = None,
+        start_new_at_ms: int | None = None,
     ) -> MemoryConsumer:
         return MemoryConsumer(
             self,
@@ -71,6 +72,7 @@ class MemoryBroker:
             on_assign=on_assign,
             on_revoke=on_revoke,
             start_at_ms=start_at_ms,
+            start_new_at_ms=start_new_at_ms,
             from_end=str(settings.get("auto.offset.reset", "earliest")) in ("latest", "end", "largest"),
         )
 
@@ -84,6 +86,14 @@ class MemoryBroker:
     ) -> None:
         """`KafkaClients.ensure_topic`: the topic exists afterwards."""
         self.create_topic(topic, partitions)
+
+    def message_limit(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> int | None:
+        """`KafkaClients.message_limit`: unknown, as with a broker that does not say."""
+        return None
+
+    def ensure_writable(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> None:
+        """`KafkaClients.ensure_writable`: every principal may write every topic here."""
+        self.create_topic(topic)
 
     def messages(self, topic: str) -> list[Record]:
         """Every message of `topic`, partition by partition."""
@@ -221,8 +231,10 @@ class MemoryConsumer:
         on_assign: OnPartitions | None = None,
         on_revoke: OnPartitions | None = None,
         start_at_ms: int | None = None,
+        start_new_at_ms: int | None = None,
         from_end: bool = False,
     ) -> None:
+        self._start_new_at_ms = start_new_at_ms
         self._broker = broker
         self._group = group
         self._topics = topics
@@ -299,4 +311,6 @@ class MemoryConsumer:
         committed = self._broker._committed_offset(self._group, tp)
         if committed is not None:
             return committed
+        if self._start_new_at_ms is not None:
+            return self._broker._offset_for_time(tp, self._start_new_at_ms)
         return self._broker._end(tp) if self._from_end else 0

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import ExitStack, nullcontext
+from typing import Any
 
 from labstream.download import Downloader
 from labstream.download.downloader import DownloadReport
 from labstream.download.placement import check_writable
+from labstream.errors import KafkaError
 from labstream.heartbeat.sources import counts_source
-from labstream.kafka import consumer_settings, producer_settings, static_membership
+from labstream.kafka import consumer_settings, group_lag, producer_settings, static_membership
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.receipts.signing import heartbeat_signer
@@ -19,7 +22,9 @@ from labstream.runners.watch import Guard
 from labstream.settings import DownloadSettings
 from labstream.state import OutputState
 
-__all__ = ["run_download"]
+__all__ = ["explain_nothing_new", "run_download"]
+
+logger = logging.getLogger("labstream.download")
 
 
 def run_download(
@@ -31,7 +36,10 @@ def run_download(
 ) -> DownloadReport:
     """Download until `stop` is set or idle; the folder's lock is taken before any broker contact."""
     config, topic = settings.config, settings.topic
-    consumer_conf = static_membership(consumer_settings(config, settings.group), config, settings.out_dir)
+    reset = {"auto.offset.reset": settings.start.offset_reset} if settings.start.offset_reset else None
+    consumer_conf = static_membership(
+        consumer_settings(config, settings.group, reset), config, settings.out_dir
+    )
     group = str(consumer_conf["group.id"])
     check_writable(settings.out_dir)
     with ExitStack() as stack:
@@ -56,6 +64,8 @@ def run_download(
             limits=settings.limits,
             clients=clients,
             stop_grace=settings.stop_grace,
+            accepts=settings.pick.accepts if settings.pick.include or settings.pick.exclude else None,
+            start_new_at_ms=settings.start.at_ms,
         )
         key = settings.signing_key
         stack.enter_context(
@@ -70,5 +80,38 @@ def run_download(
                 clients=clients,
             )
         )
+        logger.info(
+            "downloading topic=%s group=%s folder=%s%s",
+            topic,
+            group,
+            settings.out_dir,
+            f" new_group_starts={settings.start.described!r}" if settings.start.described else "",
+        )
         with while_running():
-            return downloader.run()
+            report = downloader.run()
+    if not (report.files or report.failed or report.rejected) and settings.exit_when_idle is not None:
+        explain_nothing_new(
+            consumer_conf, group, topic, min(settings.timeout, 5.0), picked=report.skipped > 0
+        )
+    return report
+
+
+def explain_nothing_new(
+    consumer_conf: dict[str, Any], group: str, topic: str, timeout: float, *, picked: bool
+) -> None:
+    """A run that got no file although the topic holds messages: say why, and how to start fresh."""
+    try:
+        lag = group_lag(consumer_conf, group, topic, timeout)
+    except KafkaError:
+        return
+    if not lag.committed or lag.messages:
+        return
+    skipped = " or every file in it was left out by --include/--exclude" if picked else ""
+    logger.warning(
+        "no new file: group %s has already read topic %s to its end (its committed offsets are "
+        "there)%s; to receive everything again, use another output folder, or -g NEW "
+        "--from-beginning (a new group starting at the oldest message)",
+        group,
+        topic,
+        skipped,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from labstream.kafka import consumer_settings, producer_settings
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.receipts import ReceiptCollector
+from labstream.runners.chunking import choose_chunk_size
 from labstream.runners.console import Console
 from labstream.runners.telemetry import monitoring
 from labstream.settings import WatchSettings
@@ -53,10 +55,16 @@ def run_watch(
         stack.enter_context(InstanceLock(state.lock, "watcher"))
         stack.enter_context(_log_to_file(settings.log_file))
         producer_conf = producer_settings(settings.config)
-        clients.ensure_topic(producer_conf, settings.topic)  # also the reachability check
+        # Also the reachability check; a topic this principal may not write is refused now,
+        # not file after file.
+        clients.ensure_writable(producer_conf, settings.topic)
         clients.ensure_topic(producer_conf, settings.receipts_topic, partitions=1)
+        stream = settings.stream
+        if settings.auto_chunk_size:
+            chosen = choose_chunk_size(clients, producer_conf, settings.topic, encrypted=settings.encrypted)
+            stream = dataclasses.replace(stream, chunk_size=chosen)
         ledger = stack.enter_context(UploadLedger(state.ledger))
-        _record(ledger, settings)
+        _record(ledger, settings, stream.chunk_size)
         producer = stack.enter_context(clients.producer(producer_conf))
         cleaner = Cleaner(settings.root.resolve(), ledger, settings.cleanup)
         group = f"labstream-receipts-{state_digest(settings.state)}"
@@ -69,7 +77,7 @@ def run_watch(
                 clients=clients,
             )
         )
-        streamer = DirectoryStreamer(settings.root, producer, settings.topic, ledger, settings.stream, stop)
+        streamer = DirectoryStreamer(settings.root, producer, settings.topic, ledger, stream, stop)
         logger.info("starting folder=%s topic=%s state=%s", streamer.root, settings.topic, settings.state)
         stack.enter_context(
             monitoring(
@@ -87,7 +95,7 @@ def run_watch(
     return WatchSummary(session.sent, session.failed, session.bytes, state.ledger)
 
 
-def _record(ledger: UploadLedger, settings: WatchSettings) -> None:
+def _record(ledger: UploadLedger, settings: WatchSettings, chunk_size: int) -> None:
     """What `status` and `resend` read back: where, what, and how the watcher sends."""
     key_file = settings.encryption_key_file
     for key, value in (
@@ -96,7 +104,7 @@ def _record(ledger: UploadLedger, settings: WatchSettings) -> None:
         ("receipts_topic", settings.receipts_topic),
         ("config", settings.config.path),
         ("wire", settings.wire_name),
-        ("chunk_size", str(settings.stream.chunk_size)),
+        ("chunk_size", str(chunk_size)),
         ("encrypted", "1" if settings.encrypted else "0"),
         ("encryption_key_file", str(Path(key_file).expanduser().resolve()) if key_file else ""),
         ("receipts_trusted_keys", _absolute(settings.trusted_keys_spec)),

@@ -8,11 +8,15 @@ is refused here, once. Components then take the small section objects (`StreamOp
 
 from __future__ import annotations
 
+import hashlib
+import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labstream.browse.times import format_ms, parse_time
 from labstream.config import Config
 from labstream.download.limits import LIMIT_KEYS, Limits
 from labstream.errors import ConfigError
@@ -20,7 +24,7 @@ from labstream.receipts import SigningKey, TrustedKeys
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.receipts.keys import require_trusted
 from labstream.settings.table import DOWNLOAD, PROCESS, UPLOAD, WATCH, resolve
-from labstream.upload import check_chunk_size
+from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
 from labstream.upload.cleanup import CleanupPolicy
 from labstream.upload.ledger import default_state_dir
 from labstream.upload.rate import parse_rate
@@ -32,9 +36,11 @@ from labstream.wire.crypto import PayloadCipher, load_cipher
 __all__ = [
     "DownloadSettings",
     "ProcessSettings",
+    "StartPosition",
     "Telemetry",
     "UploadSettings",
     "WatchSettings",
+    "download_group",
     "download_settings",
     "process_settings",
     "upload_settings",
@@ -68,6 +74,21 @@ class WatchSettings:
     encryption_key_file: str | None = None
     trusted_keys_spec: str | None = None  # as given: recorded for `status` and `resend`
     encrypted: bool = False
+    auto_chunk_size: bool = False  # stream.chunk_size is a stand-in: choose from the topic's limit
+
+
+@dataclass(frozen=True)
+class StartPosition:
+    """Where a consumer group without committed offsets begins; one with them resumes."""
+
+    offset_reset: str | None = None  # "earliest" or "latest"; None: the config's (earliest)
+    at_ms: int | None = None  # the first message at or after this time
+
+    @property
+    def described(self) -> str:
+        if self.at_ms is not None:
+            return f"from {format_ms(self.at_ms)}"
+        return {"earliest": "from the beginning", "latest": "from the end"}.get(self.offset_reset or "", "")
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,8 @@ class DownloadSettings:
     limits: Limits
     telemetry: Telemetry
     stop_grace: float = 10.0
+    pick: Filters = field(default_factory=lambda: Filters((), ()))  # which files to rebuild
+    start: StartPosition = field(default_factory=lambda: StartPosition())
 
 
 @dataclass(frozen=True)
@@ -122,6 +145,7 @@ class UploadSettings:
     verified_by: int = 1
     wait_timeout: float = 300.0
     trusted: TrustedKeys = field(default_factory=TrustedKeys)
+    auto_chunk_size: bool = False  # chunk_size is a stand-in: choose from the topic's limit
 
 
 def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
@@ -140,7 +164,7 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
     cipher = load_cipher(v["encryption_key_file"])
     state = check_state_dir(Path(v["state"]) if v["state"] else default_state_dir(root, topic), root)
     stream = StreamOptions(
-        chunk_size=check_chunk_size(int(v["chunk_size"])),
+        chunk_size=_chunk_size(v),
         threads=int(v["n_threads"]),
         queue_max_size=int(v["queue_max_size"]),
         upload_existing=not v["new_files_only"],
@@ -166,6 +190,7 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
         encryption_key_file=v["encryption_key_file"],
         trusted_keys_spec=v["receipts_trusted_keys"],
         encrypted=cipher is not None,
+        auto_chunk_size=v["chunk_size"] is None,
     )
 
 
@@ -173,11 +198,12 @@ def download_settings(config: Config, given: Mapping[str, Any]) -> DownloadSetti
     """`given` keys: out_dir, topic, group, and table keys (consumer_threads, timeout, ...)."""
     v = resolve(config, DOWNLOAD, _without(given, "out_dir", "topic", "group"))
     topic = _topic(given)
+    out_dir = Path(given["out_dir"])
     return DownloadSettings(
         config=config,
-        out_dir=Path(given["out_dir"]),
+        out_dir=out_dir,
         topic=topic,
-        group=given.get("group"),
+        group=download_group(config, given.get("group"), out_dir),
         threads=_positive(v["consumer_threads"], "--threads"),
         exit_when_idle=v["exit_when_idle"],
         receipts=bool(v["receipts"]),
@@ -188,7 +214,36 @@ def download_settings(config: Config, given: Mapping[str, Any]) -> DownloadSetti
         limits=Limits.from_values({key: v[key] for key in LIMIT_KEYS}),
         telemetry=_telemetry(v),
         stop_grace=max(0.0, float(v["stop_grace_seconds"])),
+        pick=Filters(tuple(v["download_include"]), tuple(v["download_exclude"])),
+        start=start_position(v),
     )
+
+
+def download_group(config: Config, given: str | None, out_dir: Path) -> str | None:
+    """`-g`, else `[consumer] group.id` (None: the consumer settings take it from there), else
+    a group of this output folder: host + absolute path, so another folder receives everything
+    and the same folder resumes."""
+    if given:
+        return given
+    if config.consumer_settings().get("group.id", "").strip():
+        return None
+    host = re.sub(r"[^A-Za-z0-9.-]+", "-", socket.gethostname()).strip("-.") or "host"
+    place = hashlib.sha256(f"{socket.gethostname()}\0{out_dir.resolve()}".encode()).hexdigest()[:12]
+    return f"labstream-download-{host}-{place}"
+
+
+def start_position(v: Mapping[str, Any]) -> StartPosition:
+    """--from-beginning / --from TIME / --from-end, at most one of them."""
+    chosen = [name for name in ("from_beginning", "from_time", "from_end") if v[name]]
+    if len(chosen) > 1:
+        raise ConfigError("give at most one of --from-beginning, --from TIME and --from-end")
+    if v["from_time"]:
+        return StartPosition(at_ms=parse_time(str(v["from_time"])))
+    if v["from_end"]:
+        return StartPosition(offset_reset="latest")
+    if v["from_beginning"]:
+        return StartPosition(offset_reset="earliest")
+    return StartPosition()
 
 
 def process_settings(config: Config, given: Mapping[str, Any]) -> ProcessSettings:
@@ -231,7 +286,7 @@ def upload_settings(config: Config, given: Mapping[str, Any]) -> UploadSettings:
     return UploadSettings(
         config=config,
         topic=topic,
-        chunk_size=check_chunk_size(int(v["chunk_size"])),
+        chunk_size=_chunk_size(v),
         threads=int(v["n_threads"]),
         timeout=float(v["timeout"]),
         wire=wire_format(str(v["wire"]), load_cipher(v["encryption_key_file"])),
@@ -241,7 +296,13 @@ def upload_settings(config: Config, given: Mapping[str, Any]) -> UploadSettings:
         verified_by=int(v["verified_by"]),
         wait_timeout=float(v["wait_timeout"]),
         trusted=trusted,
+        auto_chunk_size=v["chunk_size"] is None,
     )
+
+
+def _chunk_size(v: Mapping[str, Any]) -> int:
+    """The chunk size given, checked; DEFAULT_CHUNK_SIZE stands in for `auto`."""
+    return check_chunk_size(int(v["chunk_size"])) if v["chunk_size"] is not None else DEFAULT_CHUNK_SIZE
 
 
 def check_state_dir(state: Path, root: Path) -> Path:

@@ -45,7 +45,15 @@ KEYS: dict[str, Key] = {
         Key("topic_name", None, "str", "Kafka topic (or --topic).", frozenset({WATCH})),
         Key("n_threads", 2, "int", "Files read and produced in parallel.", frozenset({WATCH})),
         Key("consumer_threads", 1, "int", "Consumers in this process.", CONSUMERS, in_file=False),
-        Key("chunk_size", DEFAULT_CHUNK_SIZE, "int", "Bytes per chunk, a power of two.", frozenset({WATCH})),
+        Key(
+            "chunk_size",
+            None,
+            "int",
+            "Bytes per chunk, a power of two.",
+            frozenset({WATCH}),
+            shown=f"auto: the largest power of two the topic's message limit takes, up to 4 MiB; "
+            f"{DEFAULT_CHUNK_SIZE} when the limit cannot be read",
+        ),
         Key("queue_max_size", 3000, "int", "Ready files waiting to be sent.", frozenset({WATCH})),
         Key(
             "new_files_only",
@@ -222,6 +230,45 @@ KEYS: dict[str, Key] = {
             shown="never",
         ),
         Key("receipts", True, "bool", "Publish a receipt for every verified or failed file.", in_file=False),
+        Key(
+            "download_include",
+            (),
+            "list",
+            "Rebuild only files whose relative path or name matches this glob (repeatable); "
+            "chunks of other files are skipped unwritten, offsets still move.",
+            frozenset({DOWNLOAD}),
+        ),
+        Key(
+            "download_exclude",
+            (),
+            "list",
+            "Skip files whose relative path or name matches this glob (repeatable).",
+            frozenset({DOWNLOAD}),
+        ),
+        Key(
+            "from_beginning",
+            None,
+            "bool",
+            "A NEW group starts at the oldest message, as by default unless [consumer] "
+            "auto.offset.reset says otherwise (a group with committed offsets resumes).",
+            in_file=False,
+        ),
+        Key(
+            "from_time",
+            None,
+            "str",
+            "A NEW group starts at the first message at or after TIME: 2024-05-01T13:00, 6h, 2d "
+            "(a group with committed offsets resumes).",
+            in_file=False,
+        ),
+        Key(
+            "from_end",
+            None,
+            "bool",
+            "A NEW group starts at the end: only files sent from now on (a group with committed "
+            "offsets resumes).",
+            in_file=False,
+        ),
         Key(
             "stop_grace_seconds",
             10.0,

@@ -9,7 +9,7 @@ msgpack chunks are read (detected automatically) and can be written.
 from __future__ import annotations
 
 from labstream.wire.chunk import HEADER_SIZE, MAGIC, VERSION, Chunk, encode, n_chunks_for
-from labstream.wire.codec import decode
+from labstream.wire.codec import decode, peek_path
 from labstream.wire.formats import WIRE_FORMATS, WireFormat, wire_format
 from labstream.wire.openmsistream import encode_openmsistream, openmsistream_key
 from labstream.wire.paths import check_relative_path
@@ -27,5 +27,6 @@ __all__ = [
     "encode_openmsistream",
     "n_chunks_for",
     "openmsistream_key",
+    "peek_path",
     "wire_format",
 ]

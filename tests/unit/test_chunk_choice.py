@@ -1,0 +1,45 @@
+"""`choose_chunk_size`: from the cluster's limit, or the 512 KiB default when it is unknown."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from labstream.errors import KafkaError
+from labstream.kafka.memory import MemoryBroker
+from labstream.runners.chunking import choose_chunk_size
+
+
+class LimitedBroker(MemoryBroker):
+    def __init__(self, limit: int | None, error: bool = False) -> None:
+        super().__init__()
+        self._limit, self._error = limit, error
+
+    def message_limit(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> int | None:
+        if self._error:
+            raise KafkaError("cannot describe topic 't': TOPIC_AUTHORIZATION_FAILED")
+        return self._limit
+
+
+def test_the_largest_power_of_two_under_the_smaller_of_server_and_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "labstream")
+    assert (
+        choose_chunk_size(LimitedBroker(50 << 20), {"message.max.bytes": 60 << 20}, "t", encrypted=True)
+        == 4 << 20
+    )
+    assert (
+        choose_chunk_size(LimitedBroker(50 << 20), {}, "t", encrypted=True) == 512 << 10
+    )  # librdkafka's 1 MB
+    assert choose_chunk_size(LimitedBroker(300_000), {}, "t", encrypted=False) == 256 << 10
+    assert "limit of 300000 bytes" in caplog.text
+
+
+def test_unknown_or_unreadable_limits_keep_the_default(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "labstream")
+    assert choose_chunk_size(LimitedBroker(None), {}, "t", encrypted=True) == 512 << 10
+    assert choose_chunk_size(LimitedBroker(1, error=True), {}, "t", encrypted=True) == 512 << 10
+    assert "TOPIC_AUTHORIZATION_FAILED" in caplog.text and "the default" in caplog.text
