@@ -41,6 +41,18 @@ def no_leftover_watchers() -> Iterator[None]:
 
 
 @pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MiB tmpfs (the test runs as root, as CI does here), grown later by remount."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
 def config_file(bootstrap: str, tmp_path: Path) -> Path:
     path = tmp_path / "test.config"
     path.write_text(

@@ -119,18 +119,6 @@ def test_both_sides_resume_within_seconds_of_the_broker_and_log_calmly(
         assert not stale, "\n".join(stale)
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 3 MiB tmpfs (the test runs as root, as CI does here), grown later by remount."""
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 def test_writing_resumes_within_a_second_of_space_returning(
     small_disk: Path, tmp_path: Path, config_file: Path, topic: str
 ) -> None:
