@@ -30,12 +30,12 @@ def test_upload_chooses_the_chunk_size_from_the_topics_limit(
     )
     done = labstream("upload", data, "-t", f"{topic}-big", "-c", big)
     assert "chunk size 4194304 bytes" in done.stderr and "chunks=2 " in done.stderr
-    # A small topic limit: the largest power of two whose message fits under it. (The broker
-    # checks whole record batches against it: librdkafka's batch.size must not exceed it.)
+    # A small topic limit: the largest power of two whose message fits under it. The broker
+    # checks whole record batches against it, so labstream keeps batch.size under it too.
     make_topic(bootstrap, f"{topic}-small", 300_000)
     small = tmp_path / "small.config"
     small.write_text(config_file.read_text().replace("[producer]\n", "[producer]\nbatch.size = 300000\n"))
-    done = labstream("upload", data, "-t", f"{topic}-small", "-c", small)
+    done = labstream("upload", data, "-t", f"{topic}-small", "-c", config_file)
     assert "chunk size 262144 bytes" in done.stderr and "limit of 300000 bytes" in done.stderr
     assert "chunks=20 " in done.stderr
     # Given on the command line: no choice made.

@@ -9,7 +9,7 @@ import pytest
 
 from labstream.errors import KafkaError
 from labstream.kafka.memory import MemoryBroker
-from labstream.runners.chunking import choose_chunk_size
+from labstream.runners.chunking import choose_chunk_size, fit_batches
 
 
 class LimitedBroker(MemoryBroker):
@@ -27,19 +27,24 @@ def test_the_largest_power_of_two_under_the_smaller_of_server_and_client(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "labstream")
+    assert choose_chunk_size(
+        LimitedBroker(50 << 20), {"message.max.bytes": 60 << 20}, "t", encrypted=True
+    ) == (4 << 20, 50 << 20)
     assert (
-        choose_chunk_size(LimitedBroker(50 << 20), {"message.max.bytes": 60 << 20}, "t", encrypted=True)
-        == 4 << 20
-    )
-    assert (
-        choose_chunk_size(LimitedBroker(50 << 20), {}, "t", encrypted=True) == 512 << 10
+        choose_chunk_size(LimitedBroker(50 << 20), {}, "t", encrypted=True)[0] == 512 << 10
     )  # librdkafka's 1 MB
-    assert choose_chunk_size(LimitedBroker(300_000), {}, "t", encrypted=False) == 256 << 10
+    assert choose_chunk_size(LimitedBroker(300_000), {}, "t", encrypted=False) == (256 << 10, 300_000)
     assert "limit of 300000 bytes" in caplog.text
 
 
 def test_unknown_or_unreadable_limits_keep_the_default(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, "labstream")
-    assert choose_chunk_size(LimitedBroker(None), {}, "t", encrypted=True) == 512 << 10
-    assert choose_chunk_size(LimitedBroker(1, error=True), {}, "t", encrypted=True) == 512 << 10
+    assert choose_chunk_size(LimitedBroker(None), {}, "t", encrypted=True) == (512 << 10, None)
+    assert choose_chunk_size(LimitedBroker(1, error=True), {}, "t", encrypted=True) == (512 << 10, None)
     assert "TOPIC_AUTHORIZATION_FAILED" in caplog.text and "the default" in caplog.text
+
+
+def test_batches_never_exceed_the_topics_message_limit() -> None:
+    assert fit_batches({}, 300_000)["batch.size"] == 300_000  # librdkafka's default is 1,000,000
+    assert fit_batches({"batch.size": 100_000}, 300_000) == {"batch.size": 100_000}
+    assert fit_batches({}, None) == {} and fit_batches({}, 50 << 20) == {}

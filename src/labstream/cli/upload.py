@@ -23,7 +23,7 @@ from labstream.errors import DeliveryError
 from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
 from labstream.kafka.clients import REAL_CLIENTS
 from labstream.receipts import TrustedKeys, wait_verified
-from labstream.runners.chunking import choose_chunk_size
+from labstream.runners.chunking import choose_chunk_size, fit_batches
 from labstream.settings import upload_settings
 from labstream.upload import SentFile, Uploader, collect, raise_if_failed
 from labstream.wire import WIRE_FORMATS
@@ -62,7 +62,8 @@ def upload(paths: tuple[str, ...], config_name: str, **given: Any) -> None:
     chunk_size = settings.chunk_size
     if settings.auto_chunk_size:
         # Sized as if encrypted (the worst case, 28 bytes more): the same size either way.
-        chunk_size = choose_chunk_size(REAL_CLIENTS, producer_conf, topic, encrypted=True)
+        chunk_size, limit = choose_chunk_size(REAL_CLIENTS, producer_conf, topic, encrypted=True)
+        producer_conf = fit_batches(producer_conf, limit)
     total = sum(_size(f.path) for f in files)
     with byte_progress(total, "uploading") as progress, Producer(producer_conf) as producer:
         task = progress.task_ids[0]

@@ -10,17 +10,27 @@ from labstream.kafka.clients import KafkaClients
 from labstream.upload import DEFAULT_CHUNK_SIZE
 from labstream.upload.chunk_size import LIBRDKAFKA_MESSAGE_MAX_BYTES, auto_chunk_size, message_limit
 
-__all__ = ["choose_chunk_size"]
+__all__ = ["choose_chunk_size", "fit_batches"]
 
 logger = logging.getLogger("labstream.upload")
 
 
+def fit_batches(settings: dict[str, Any], limit: int | None) -> dict[str, Any]:
+    """`settings` with librdkafka's `batch.size` no larger than the topic's message limit: the
+    broker checks whole batches against it, so a topic limit below librdkafka's default batch
+    (1,000,000 bytes) would refuse several chunks sent together, whatever their size."""
+    batch = int(settings.get("batch.size", LIBRDKAFKA_MESSAGE_MAX_BYTES))
+    if limit is None or batch <= limit:
+        return settings
+    return {**settings, "batch.size": limit}
+
+
 def choose_chunk_size(
     clients: KafkaClients, settings: dict[str, Any], topic: str, *, encrypted: bool, timeout: float = 10.0
-) -> int:
-    """`auto_chunk_size` of the topic's message limit (one INFO line says which and why);
-    DEFAULT_CHUNK_SIZE when the limit cannot be read. `ConfigError` when the limit is too
-    small for any chunk."""
+) -> tuple[int, int | None]:
+    """`auto_chunk_size` of the topic's message limit (one INFO line says which and why), and
+    that limit; DEFAULT_CHUNK_SIZE (and None) when the limit cannot be read. `ConfigError` when
+    the limit is too small for any chunk."""
     try:
         server = clients.message_limit(settings, topic, timeout)
     except KafkaError as exc:
@@ -36,7 +46,7 @@ def choose_chunk_size(
             why,
             DEFAULT_CHUNK_SIZE,
         )
-        return DEFAULT_CHUNK_SIZE
+        return DEFAULT_CHUNK_SIZE, None
     size = auto_chunk_size(limit, encrypted=encrypted)
     logger.info(
         "chunk size %d bytes: the largest power of two up to 4 MiB whose messages fit the limit "
@@ -46,4 +56,4 @@ def choose_chunk_size(
         size,
         topic,
     )
-    return size
+    return size, limit

@@ -16,7 +16,7 @@ from labstream.kafka import consumer_settings, producer_settings
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.receipts import ReceiptCollector
-from labstream.runners.chunking import choose_chunk_size
+from labstream.runners.chunking import choose_chunk_size, fit_batches
 from labstream.runners.console import Console
 from labstream.runners.telemetry import monitoring
 from labstream.settings import WatchSettings
@@ -61,8 +61,11 @@ def run_watch(
         clients.ensure_topic(producer_conf, settings.receipts_topic, partitions=1)
         stream = settings.stream
         if settings.auto_chunk_size:
-            chosen = choose_chunk_size(clients, producer_conf, settings.topic, encrypted=settings.encrypted)
+            chosen, limit = choose_chunk_size(
+                clients, producer_conf, settings.topic, encrypted=settings.encrypted
+            )
             stream = dataclasses.replace(stream, chunk_size=chosen)
+            producer_conf = fit_batches(producer_conf, limit)
         ledger = stack.enter_context(UploadLedger(state.ledger))
         _record(ledger, settings, stream.chunk_size)
         producer = stack.enter_context(clients.producer(producer_conf))
