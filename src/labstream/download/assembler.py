@@ -124,6 +124,8 @@ class Assembler:
         self._failed.pop(chunk.key, None)
         partial = self._files.get(chunk.key)
         if partial is None:
+            if self._tail_without_start(chunk):
+                return Outcome.DUPLICATE
             if self._already_done(chunk):
                 return Outcome.DUPLICATE
             try:
@@ -131,6 +133,27 @@ class Assembler:
             except GeometryError as exc:
                 return self._fail(chunk.key, str(exc), record)
         return self._place(partial, chunk, record)
+
+    def _tail_without_start(self, chunk: Chunk) -> bool:
+        """Wire v2: a chunk after the first of a send this reader holds no file for.
+
+        A send's chunks share one key, so one partition, in order (idempotent producer),
+        and offsets are never committed past the first chunk of a file in progress: its
+        first chunk was read before, and the file was completed, given up or aborted since.
+        It is what a resumed send produces again of a file already complete here
+        (labstream.upload.resume). Started as a new file, it could never complete, would
+        hold the partition's commits until `incomplete_timeout` and then fail a version
+        that was verified; so it is dropped, logged at debug level.
+        """
+        if chunk.wire_version != 2 or chunk.index == 0:
+            return False
+        logger.debug(
+            "chunk of a send not in progress here dropped file=%s chunk=%d/%d",
+            shown(chunk.path),
+            chunk.index + 1,
+            chunk.n_chunks,
+        )
+        return True
 
     def _aborted(self, chunk: Chunk) -> Outcome:
         """Wire v2: the sender saw the file change while it read it; this send will never be
