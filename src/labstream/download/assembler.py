@@ -19,7 +19,7 @@ from labstream.download.hashing import HashPipe
 from labstream.download.ledger import DONE_STATUSES, Ledger
 from labstream.download.limits import Limits
 from labstream.download.partial import HashInterrupted, PartialFile
-from labstream.download.placement import output_error, target_path
+from labstream.download.placement import TargetFolders, output_error, target_path
 from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import ChecksumError, GeometryError, PlacementError, UnsafePathError, WireError
 from labstream.kafka import Record
@@ -96,6 +96,7 @@ class Assembler:
         self._failed: OrderedDict[FileKey, None] = OrderedDict()
         self._ready: list[tuple[PartialFile, Path]] = []
         self._hashing = HashPipe()  # SHA-256 of big chunks on a second core
+        self._targets = TargetFolders(out_dir)  # folder checks cached for one batch
 
     def add(self, record: Record) -> Outcome:
         """Place one message; the outcome says what became of it.
@@ -336,13 +337,14 @@ class Assembler:
         """
         if not self._ready:
             return []
-        flush_files([p.temp_path for p, _ in self._ready if p.temp_path.exists()], self._work)
+        self._targets.clear()  # the next batch checks its folders again
+        flush_files([p.temp_path for p, _ in self._ready], self._work)
         for partial, target in list(self._ready):
-            if not partial.temp_path.exists() and target.exists():
-                continue  # renamed by an earlier attempt
             try:
                 os.replace(partial.temp_path, target)
             except OSError as exc:
+                if isinstance(exc, FileNotFoundError) and target.exists() and not partial.temp_path.exists():
+                    continue  # renamed by an earlier attempt (this commit is being retried)
                 error = output_error(exc, f"cannot move {shown(partial.path)} into place", self.out_dir)
                 if not isinstance(error, PlacementError):
                     raise error from exc
@@ -363,10 +365,7 @@ class Assembler:
                 partial.sha256.hex(),
             )
             self._on_verdict(Verdict(partial.path, partial.sha256, partial.size, "verified"))
-        return [
-            DoneFile(p.path, target, p.sha256, p.hash_name, target.stat().st_size, p.size)
-            for p, target in ready
-        ]
+        return [DoneFile(p.path, t, p.sha256, p.hash_name, p.received_bytes, p.size) for p, t in ready]
 
     def _finish(self, partial: PartialFile) -> Outcome:
         try:
@@ -379,7 +378,7 @@ class Assembler:
             self._forget(partial)  # the same bytes sent again (new file id): already here
             return Outcome.DUPLICATE
         try:
-            target = target_path(self.out_dir, partial.path)
+            target = self._targets.path(partial.path)
         except (UnsafePathError, PlacementError) as exc:
             return self._set_aside(partial, str(exc))
         self._ready.append((partial, target))
