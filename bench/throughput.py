@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -131,6 +132,7 @@ def phase_raw_consume_files(args: argparse.Namespace) -> dict[str, float]:
     seconds = time.monotonic() - started
     finished_at = time.time()
     consumer.close()
+    shutil.rmtree(out)  # a 2 GiB file per phase would fill the disk otherwise
     return {"seconds": seconds, "bytes": total, "finished_at": finished_at}
 
 
@@ -186,6 +188,7 @@ def phase_download(args: argparse.Namespace) -> dict[str, float]:
         settings("consumer"), args.topic, out, threads=args.threads, stop=stop, on_outcome=on_outcome
     ).run()
     assert report.files == args.files and report.failed == 0, report
+    shutil.rmtree(out)
     # Timed from consumer creation to the last file verified, like the raw consumer.
     return {"seconds": report.seconds, "bytes": report.bytes, "finished_at": time.time()}
 
@@ -268,6 +271,22 @@ def one_round(label: str, data: Path, files: int, args: argparse.Namespace) -> d
     common = {"chunk_size": args.chunk_size, "scratch": args.scratch, "threads": args.threads}
     raw_topic, ls_topic = (f"bench-{label}-{kind}-{uuid.uuid4().hex[:6]}" for kind in ("raw", "ls"))
     raw = {"topic": raw_topic, "messages": messages, **common}
+    try:
+        return _round(label, data, files, args, raw_topic, ls_topic, raw, common)
+    finally:
+        delete_topics(f"bench-{label}-")
+
+
+def _round(
+    label: str,
+    data: Path,
+    files: int,
+    args: argparse.Namespace,
+    raw_topic: str,
+    ls_topic: str,
+    raw: dict[str, object],
+    common: dict[str, object],
+) -> dict[str, dict[str, float]]:
     return {
         "raw_produce": run_phase("raw-produce", topic=raw_topic, data=data, **common),
         "raw_consume": run_phase("raw-consume", **raw),
@@ -278,6 +297,20 @@ def one_round(label: str, data: Path, files: int, args: argparse.Namespace) -> d
         "raw_e2e": end_to_end(data, files, common, label, raw=True),
         "labstream_e2e": end_to_end(data, files, common, label),
     }
+
+
+def delete_topics(prefix: str) -> None:
+    """Delete this benchmark's topics (they hold GiBs on the broker's disk)."""
+    from confluent_kafka.admin import AdminClient
+
+    conf = {k: v for k, v in settings("producer").items() if k != "logger"}
+    admin = AdminClient({k: v for k, v in conf.items() if k in ADMIN_KEYS or k.startswith(("sasl.", "ssl."))})
+    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+    for future in admin.delete_topics(names).values() if names else []:
+        future.result()
+
+
+ADMIN_KEYS = {"bootstrap.servers", "security.protocol"}
 
 
 def median_figures(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -295,7 +328,10 @@ def bench_dataset(label: str, data: Path, files: int, args: argparse.Namespace) 
     rounds = [one_round(label, data, files, args) for _ in range(args.repeat)]
     results = {phase: median_figures([r[phase] for r in rounds]) for phase in rounds[0]}
     if args.openmsistream:
-        results["omsi_e2e_default"] = openmsistream_e2e(data, args, label, None)
+        try:
+            results["omsi_e2e_default"] = openmsistream_e2e(data, args, label, None)
+        finally:
+            delete_topics(f"bench-{label}-omsi-")
     for figures in results.values():
         figures["MB_per_s"] = total / MB / figures["seconds"]
         figures["files_per_s"] = files / figures["seconds"]
