@@ -3,11 +3,17 @@
 Usage (the broker must run: `labstream broker start`):
 
     python bench/throughput.py [--small-files 2000 --small-size 65536 --large-files 1
-                                --large-size 268435456 --chunk-size 524288 --json out.json]
+                                --large-size 268435456 --medium-size 10485760 --repeat 3
+                                --chunk-size 524288 --json out.json]
 
-Every phase runs in its own subprocess so that its peak RSS is its own. Figures are printed
-as MB/s and as ratios against the raw producer/consumer ("ceiling") measured in the same run,
-with the same message size and the same guarantees (acks=all, idempotent producer).
+Every phase runs in its own subprocess so that its peak RSS is its own. Each round runs
+every phase once, raw references and labstream side by side on the same broker; the
+figures are the median of `--repeat` rounds (peak RSS: the largest). Printed as MB/s and
+as ratios against the raw producer/consumer measured in the same run, with the same
+message size and the same guarantees (acks=all, idempotent producer). The raw end-to-end
+reference is the raw producer feeding the raw consumer that writes files (no fsync),
+timed like labstream's: first byte produced -> last byte written. openmsistream runs once
+per dataset (it is slow: minutes on small files).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -122,8 +130,10 @@ def phase_raw_consume_files(args: argparse.Namespace) -> dict[str, float]:
             total += len(message.value())
             count += 1
     seconds = time.monotonic() - started
+    finished_at = time.time()
     consumer.close()
-    return {"seconds": seconds, "bytes": total}
+    shutil.rmtree(out)  # a 2 GiB file per phase would fill the disk otherwise
+    return {"seconds": seconds, "bytes": total, "finished_at": finished_at}
 
 
 def _rchar() -> int:
@@ -178,6 +188,7 @@ def phase_download(args: argparse.Namespace) -> dict[str, float]:
         settings("consumer"), args.topic, out, threads=args.threads, stop=stop, on_outcome=on_outcome
     ).run()
     assert report.files == args.files and report.failed == 0, report
+    shutil.rmtree(out)
     # Timed from consumer creation to the last file verified, like the raw consumer.
     return {"seconds": report.seconds, "bytes": report.bytes, "finished_at": time.time()}
 
@@ -211,16 +222,24 @@ def run_phase(name: str, **options: object) -> dict[str, float]:
     return finish_phase(name, start_phase(name, **options))
 
 
-def end_to_end(data: Path, files: int, common: dict[str, object], label: str) -> dict[str, float]:
-    """Downloader first (given 5 s to join), then upload; first byte sent -> last file verified."""
+def end_to_end(
+    data: Path, files: int, common: dict[str, object], label: str, *, raw: bool = False
+) -> dict[str, float]:
+    """Consumer first (given 5 s to join), then producer; first byte sent -> last file
+    written. labstream's downloader and uploader, or (`raw`) the raw consumer writing files
+    and the raw producer."""
     topic = f"bench-{label}-e2e-{uuid.uuid4().hex[:6]}"
     from labstream.kafka import ensure_topic
 
-    ensure_topic(settings("producer"), topic)  # so the downloader can join before any data
-    down = start_phase("download", topic=topic, files=files, **common)
+    ensure_topic(settings("producer"), topic)  # so the consumer can join before any data
+    messages = sum(max(1, -(-p.stat().st_size // int(common["chunk_size"]))) for p in data.iterdir())  # type: ignore[call-overload]
+    if raw:
+        down = start_phase("raw-consume-files", topic=topic, messages=messages, data=data, **common)
+    else:
+        down = start_phase("download", topic=topic, files=files, **common)
     time.sleep(5.0)
     started = time.time()
-    up = run_phase("upload", topic=topic, data=data, **common)
+    up = run_phase("raw-produce" if raw else "upload", topic=topic, data=data, **common)
     down_figures = finish_phase("download", down)
     return {
         "seconds": down_figures["finished_at"] - started,
@@ -246,70 +265,140 @@ def openmsistream_e2e(
     return figures
 
 
-def bench_dataset(label: str, data: Path, files: int, args: argparse.Namespace) -> dict[str, object]:
-    total = sum(p.stat().st_size for p in data.iterdir())
+def one_round(label: str, data: Path, files: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Every phase once, raw references and labstream side by side, on fresh topics."""
     messages = sum(max(1, -(-p.stat().st_size // args.chunk_size)) for p in data.iterdir())
     common = {"chunk_size": args.chunk_size, "scratch": args.scratch, "threads": args.threads}
     raw_topic, ls_topic = (f"bench-{label}-{kind}-{uuid.uuid4().hex[:6]}" for kind in ("raw", "ls"))
-    results = {
+    raw = {"topic": raw_topic, "messages": messages, **common}
+    try:
+        return _round(label, data, files, args, raw_topic, ls_topic, raw, common)
+    finally:
+        delete_topics(f"bench-{label}-")
+
+
+def _round(
+    label: str,
+    data: Path,
+    files: int,
+    args: argparse.Namespace,
+    raw_topic: str,
+    ls_topic: str,
+    raw: dict[str, object],
+    common: dict[str, object],
+) -> dict[str, dict[str, float]]:
+    return {
         "raw_produce": run_phase("raw-produce", topic=raw_topic, data=data, **common),
-        "raw_consume": run_phase("raw-consume", topic=raw_topic, messages=messages, **common),
-        "raw_files": run_phase("raw-consume-files", topic=raw_topic, messages=messages, data=data, **common),
-        "raw_files_fsync": run_phase(
-            "raw-consume-files", topic=raw_topic, messages=messages, data=data, fsync="", **common
-        ),
+        "raw_consume": run_phase("raw-consume", **raw),
+        "raw_files": run_phase("raw-consume-files", data=data, **raw),
+        "raw_files_fsync": run_phase("raw-consume-files", data=data, fsync="", **raw),
         "upload": run_phase("upload", topic=ls_topic, data=data, wire=args.wire, **common),
         "download": run_phase("download", topic=ls_topic, files=files, **common),
+        "raw_e2e": end_to_end(data, files, common, label, raw=True),
         "labstream_e2e": end_to_end(data, files, common, label),
     }
+
+
+def delete_topics(prefix: str) -> None:
+    """Delete this benchmark's topics (they hold GiBs on the broker's disk)."""
+    from confluent_kafka.admin import AdminClient
+
+    conf = {k: v for k, v in settings("producer").items() if k != "logger"}
+    admin = AdminClient({k: v for k, v in conf.items() if k in ADMIN_KEYS or k.startswith(("sasl.", "ssl."))})
+    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+    for future in admin.delete_topics(names).values() if names else []:
+        future.result()
+
+
+ADMIN_KEYS = {"bootstrap.servers", "security.protocol"}
+
+
+def median_figures(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each figure over the rounds; peak RSS is the largest seen."""
+    merged = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    for key in merged:
+        if "rss" in key:
+            merged[key] = max(run[key] for run in runs)
+    merged["runs_seconds"] = [run["seconds"] for run in runs]  # type: ignore[assignment]
+    return merged
+
+
+def bench_dataset(label: str, data: Path, files: int, args: argparse.Namespace) -> dict[str, object]:
+    total = sum(p.stat().st_size for p in data.iterdir())
+    rounds = [one_round(label, data, files, args) for _ in range(args.repeat)]
+    results = {phase: median_figures([r[phase] for r in rounds]) for phase in rounds[0]}
     if args.openmsistream:
-        results["omsi_e2e_default"] = openmsistream_e2e(data, args, label, None)
+        try:
+            results["omsi_e2e_default"] = openmsistream_e2e(data, args, label, None)
+        finally:
+            delete_topics(f"bench-{label}-omsi-")
     for figures in results.values():
         figures["MB_per_s"] = total / MB / figures["seconds"]
         figures["files_per_s"] = files / figures["seconds"]
-    row = {
+    mbs = {phase: figures["MB_per_s"] for phase, figures in results.items()}
+    row: dict[str, object] = {
         "dataset": label,
-        "read_per_byte": results["upload"]["read_per_byte"],
-        "download_vs_raw_files": results["download"]["MB_per_s"] / results["raw_files"]["MB_per_s"],
-        "download_vs_raw_fsync": results["download"]["MB_per_s"] / results["raw_files_fsync"]["MB_per_s"],
         "files": files,
         "bytes": total,
+        "repeat": args.repeat,
         "results": results,
-        "upload_vs_raw": results["upload"]["MB_per_s"] / results["raw_produce"]["MB_per_s"],
-        "download_vs_raw": results["download"]["MB_per_s"] / results["raw_consume"]["MB_per_s"],
+        "read_per_byte": results["upload"]["read_per_byte"],
+        "upload_vs_raw": mbs["upload"] / mbs["raw_produce"],
+        "download_vs_raw": mbs["download"] / mbs["raw_consume"],
+        "download_vs_raw_files": mbs["download"] / mbs["raw_files"],
+        "download_vs_raw_fsync": mbs["download"] / mbs["raw_files_fsync"],
+        "e2e_vs_raw": mbs["labstream_e2e"] / mbs["raw_e2e"],
+        "upload_peak_rss_mib": results["upload"]["peak_rss_kib"] / 1024,
+        "download_peak_rss_mib": results["download"]["peak_rss_kib"] / 1024,
     }
     if "omsi_e2e_default" in results:
-        row["e2e_vs_openmsistream"] = (
-            results["omsi_e2e_default"]["seconds"] / results["labstream_e2e"]["seconds"]
-        )
+        row["e2e_vs_openmsistream"] = mbs["labstream_e2e"] / mbs["omsi_e2e_default"]
     return row
 
 
+RATIOS = (
+    ("upload_vs_raw", "upload / raw producer"),
+    ("download_vs_raw", "download / raw consumer"),
+    ("download_vs_raw_files", "download / raw consumer writing files"),
+    ("download_vs_raw_fsync", "download / raw consumer writing files, fsync each"),
+    ("e2e_vs_raw", "end to end / raw producer -> raw consumer writing files"),
+    ("e2e_vs_openmsistream", "end to end / openmsistream 1.8.8 (x times faster)"),
+    ("read_per_byte", "bytes read from disk per byte uploaded"),
+    ("upload_peak_rss_mib", "upload peak RSS, MiB"),
+    ("download_peak_rss_mib", "download peak RSS, MiB"),
+)
+
+
 def print_table(rows: list[dict[str, object]]) -> None:
-    print(
-        "vs ref: upload/download against the raw producer/consumer; labstream_e2e as\n"
-        "openmsistream e2e time / labstream e2e time (x times faster)"
-    )
-    print(f"{'dataset':<8} {'phase':<17} {'MB/s':>8} {'files/s':>9} {'peak RSS MiB':>13} {'vs ref':>7}")
-    for row in rows:
+    names = [f"{row['dataset']} ({_describe(row)})" for row in rows]
+    print(f"median of {rows[0]['repeat']} rounds; ratios of MB/s (higher is better for labstream)")
+    print(f"| {'figure':<56} | " + " | ".join(names) + " |")
+    print(f"|{'-' * 58}|" + "|".join("-" * (len(n) + 2) for n in names) + "|")
+    for key, title in RATIOS:
+        cells = [f"{row[key]:.2f}" if key in row else "-" for row in rows]
         print(
-            f"{row['dataset']}: read per byte uploaded {row['read_per_byte']:.2f}; download vs raw "
-            f"consumer writing files {row['download_vs_raw_files']:.2f}, with fsync per file "
-            f"{row['download_vs_raw_fsync']:.2f}"
+            f"| {title:<56} | "
+            + " | ".join(f"{c:>{len(n)}}" for c, n in zip(cells, names, strict=True))
+            + " |"
         )
+    print()
+    print(f"{'dataset':<8} {'phase':<17} {'MB/s':>8} {'files/s':>9} {'peak RSS MiB':>13}  seconds per round")
     for row in rows:
-        results = row["results"]
-        ratios = {
-            "upload": row["upload_vs_raw"],
-            "download": row["download_vs_raw"],
-            "labstream_e2e": row.get("e2e_vs_openmsistream", float("nan")),
-        }
-        for phase, figures in results.items():
-            ratio = f"{ratios[phase]:.2f}" if phase in ratios else "1.00"
+        for phase, figures in row["results"].items():  # type: ignore[attr-defined]
+            runs = " ".join(f"{s:.2f}" for s in figures.get("runs_seconds", [figures["seconds"]]))
             print(
                 f"{row['dataset']:<8} {phase:<17} {figures['MB_per_s']:>8.1f} "
-                f"{figures['files_per_s']:>9.1f} {figures['peak_rss_kib'] / 1024:>13.0f} {ratio:>7}"
+                f"{figures['files_per_s']:>9.1f} {figures['peak_rss_kib'] / 1024:>13.0f}  {runs}"
             )
+
+
+def _describe(row: dict[str, object]) -> str:
+    files, size = int(row["files"]), int(row["bytes"])  # type: ignore[call-overload]
+    each = size / files
+    unit = f"{each / (1 << 30):.0f} GiB" if each >= 1 << 30 else f"{each / (1 << 20):.0f} MiB"
+    if each < 1 << 20:
+        unit = f"{each / 1024:.0f} KiB"
+    return f"{files} x {unit}"
 
 
 def rate_check(args: argparse.Namespace) -> None:
@@ -354,6 +443,8 @@ def main() -> None:
     parser.add_argument("--small-size", type=int, default=64 * 1024)
     parser.add_argument("--large-files", type=int, default=1)
     parser.add_argument("--large-size", type=int, default=256 * 1024 * 1024)
+    parser.add_argument("--medium-size", type=int, default=10 * 1024 * 1024, help="one file (0: none)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; figures are their median")
     parser.add_argument("--json", dest="json_path", default=None)
     parser.add_argument("--fsync", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -384,10 +475,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="labstream-bench-") as scratch:
         args.scratch = scratch
         rows = []
-        for label, count, size in (
-            ("small", args.small_files, args.small_size),
-            ("large", args.large_files, args.large_size),
-        ):
+        datasets = [("small", args.small_files, args.small_size)]
+        if args.medium_size:
+            datasets.append(("medium", 1, args.medium_size))
+        datasets.append(("large", args.large_files, args.large_size))
+        for label, count, size in datasets:
             data = make_dataset(Path(scratch) / label, count, size)
             rows.append(bench_dataset(label, data, count, args))
     print_table(rows)

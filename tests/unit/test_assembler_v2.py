@@ -56,21 +56,47 @@ def feed(assembler: Assembler, records: list[Record]) -> list[Outcome]:
     return outcomes
 
 
-def test_v2_file_is_rebuilt_in_any_order_with_a_verified_verdict(
+def test_v2_file_is_rebuilt_with_later_chunks_in_any_order_with_a_verified_verdict(
     assembler: Assembler, out: Path, verdicts: list[Verdict]
 ) -> None:
     content = os.urandom(5 * CHUNK + 7)
     records = recs(v2_chunks_of("a/b.bin", content, CHUNK))
-    outcomes = feed(assembler, records[::-1])  # the last chunk, with the digest, comes first
+    outcomes = feed(assembler, records[:1] + records[:0:-1])  # the last chunk, with the digest, next
     assert outcomes[-1] is Outcome.COMPLETE and Outcome.COMPLETE not in outcomes[:-1]
     assert (out / "a/b.bin").read_bytes() == content
     assert verdicts == [("a/b.bin", hashlib.sha256(content).digest(), len(content), "verified", "")]
 
 
-def test_v2_last_chunk_alone_presents_nothing_and_holds_offsets(assembler: Assembler, out: Path) -> None:
+def test_v2_last_chunk_alone_presents_nothing_and_holds_no_offsets(assembler: Assembler, out: Path) -> None:
     chunks = v2_chunks_of("f.bin", os.urandom(3 * CHUNK), CHUNK)
-    assert feed(assembler, recs(chunks[-1:], start=5)) == [Outcome.INCOMPLETE]
-    assert not (out / "f.bin").exists() and assembler.held_offsets() == {("t", 0): 5}
+    assert feed(assembler, recs(chunks[-1:], start=5)) == [Outcome.DUPLICATE]
+    assert not (out / "f.bin").exists() and assembler.held_offsets() == {}
+
+
+def test_v2_resumed_tail_of_a_file_already_verified_is_dropped_without_a_verdict(
+    assembler: Assembler, out: Path, verdicts: list[Verdict]
+) -> None:
+    """A sender killed after the cluster had every chunk but before it checkpointed them
+    resumes with the same file id and produces the tail again (labstream.upload.resume)."""
+    content = os.urandom(4 * CHUNK)
+    chunks = v2_chunks_of("f.bin", content, CHUNK)
+    assert feed(assembler, recs(chunks))[-1] is Outcome.COMPLETE
+    assert feed(assembler, recs(chunks[2:], start=4)) == [Outcome.DUPLICATE, Outcome.DUPLICATE]
+    assert assembler.held_offsets() == {} and assembler.incomplete() == []
+    assert [v[3] for v in verdicts] == ["verified"]
+    assert (out / "f.bin").read_bytes() == content
+
+
+def test_v2_resumed_send_completes_the_file_in_progress(assembler: Assembler, out: Path) -> None:
+    """The continuation of a send (same file id) finishes the file; chunks sent twice are
+    duplicates; the commits stay held at the first chunk until then."""
+    content = os.urandom(5 * CHUNK + 3)
+    chunks = v2_chunks_of("f.bin", content, CHUNK)
+    assert feed(assembler, recs(chunks[:3])) == [Outcome.INCOMPLETE] * 3
+    assert assembler.held_offsets() == {("t", 0): 0}
+    outcomes = feed(assembler, recs(chunks[2:], start=10))  # resumed from an older checkpoint
+    assert outcomes == [Outcome.DUPLICATE, Outcome.INCOMPLETE, Outcome.INCOMPLETE, Outcome.COMPLETE]
+    assert (out / "f.bin").read_bytes() == content and assembler.held_offsets() == {}
 
 
 def test_v2_forged_digest_is_never_presented(
@@ -85,10 +111,11 @@ def test_v2_forged_digest_is_never_presented(
 
 
 def test_v2_second_last_chunk_cannot_change_the_digest(assembler: Assembler, out: Path) -> None:
-    content = os.urandom(2 * CHUNK)
+    content = os.urandom(3 * CHUNK)
     chunks = v2_chunks_of("f.bin", content, CHUNK)
     forged = dataclasses.replace(chunks[-1], file_digest=bytes(32))
-    assert feed(assembler, recs([chunks[1], forged, chunks[0]])) == [
+    assert feed(assembler, recs([chunks[0], chunks[2], forged, chunks[1]])) == [
+        Outcome.INCOMPLETE,
         Outcome.INCOMPLETE,
         Outcome.DUPLICATE,
         Outcome.COMPLETE,
@@ -100,7 +127,7 @@ def test_v2_last_chunk_of_another_file_id_does_not_complete_a_file(assembler: As
     content = os.urandom(2 * CHUNK)
     mine = v2_chunks_of("f.bin", content, CHUNK)
     theirs = v2_chunks_of("f.bin", content, CHUNK)  # same bytes, another send
-    assert feed(assembler, recs([mine[0], theirs[1]])) == [Outcome.INCOMPLETE, Outcome.INCOMPLETE]
+    assert feed(assembler, recs([mine[0], theirs[1]])) == [Outcome.INCOMPLETE, Outcome.DUPLICATE]
     assert not (out / "f.bin").exists()
 
 

@@ -19,7 +19,7 @@ from labstream.download.hashing import HashPipe
 from labstream.download.ledger import DONE_STATUSES, Ledger
 from labstream.download.limits import Limits
 from labstream.download.partial import HashInterrupted, PartialFile
-from labstream.download.placement import output_error, target_path
+from labstream.download.placement import TargetFolders, output_error, target_path
 from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import ChecksumError, GeometryError, PlacementError, UnsafePathError, WireError
 from labstream.kafka import Record
@@ -96,6 +96,7 @@ class Assembler:
         self._failed: OrderedDict[FileKey, None] = OrderedDict()
         self._ready: list[tuple[PartialFile, Path]] = []
         self._hashing = HashPipe()  # SHA-256 of big chunks on a second core
+        self._targets = TargetFolders(out_dir)  # folder checks cached for one batch
 
     def add(self, record: Record) -> Outcome:
         """Place one message; the outcome says what became of it.
@@ -124,6 +125,8 @@ class Assembler:
         self._failed.pop(chunk.key, None)
         partial = self._files.get(chunk.key)
         if partial is None:
+            if self._tail_without_start(chunk):
+                return Outcome.DUPLICATE
             if self._already_done(chunk):
                 return Outcome.DUPLICATE
             try:
@@ -131,6 +134,27 @@ class Assembler:
             except GeometryError as exc:
                 return self._fail(chunk.key, str(exc), record)
         return self._place(partial, chunk, record)
+
+    def _tail_without_start(self, chunk: Chunk) -> bool:
+        """Wire v2: a chunk after the first of a send this reader holds no file for.
+
+        A send's chunks share one key, so one partition, in order (idempotent producer),
+        and offsets are never committed past the first chunk of a file in progress: its
+        first chunk was read before, and the file was completed, given up or aborted since.
+        It is what a resumed send produces again of a file already complete here
+        (labstream.upload.resume). Started as a new file, it could never complete, would
+        hold the partition's commits until `incomplete_timeout` and then fail a version
+        that was verified; so it is dropped, logged at debug level.
+        """
+        if chunk.wire_version != 2 or chunk.index == 0:
+            return False
+        logger.debug(
+            "chunk of a send not in progress here dropped file=%s chunk=%d/%d",
+            shown(chunk.path),
+            chunk.index + 1,
+            chunk.n_chunks,
+        )
+        return True
 
     def _aborted(self, chunk: Chunk) -> Outcome:
         """Wire v2: the sender saw the file change while it read it; this send will never be
@@ -313,13 +337,14 @@ class Assembler:
         """
         if not self._ready:
             return []
-        flush_files([p.temp_path for p, _ in self._ready if p.temp_path.exists()], self._work)
+        self._targets.clear()  # the next batch checks its folders again
+        flush_files([p.temp_path for p, _ in self._ready], self._work)
         for partial, target in list(self._ready):
-            if not partial.temp_path.exists() and target.exists():
-                continue  # renamed by an earlier attempt
             try:
                 os.replace(partial.temp_path, target)
             except OSError as exc:
+                if isinstance(exc, FileNotFoundError) and target.exists() and not partial.temp_path.exists():
+                    continue  # renamed by an earlier attempt (this commit is being retried)
                 error = output_error(exc, f"cannot move {shown(partial.path)} into place", self.out_dir)
                 if not isinstance(error, PlacementError):
                     raise error from exc
@@ -340,10 +365,7 @@ class Assembler:
                 partial.sha256.hex(),
             )
             self._on_verdict(Verdict(partial.path, partial.sha256, partial.size, "verified"))
-        return [
-            DoneFile(p.path, target, p.sha256, p.hash_name, target.stat().st_size, p.size)
-            for p, target in ready
-        ]
+        return [DoneFile(p.path, t, p.sha256, p.hash_name, p.received_bytes, p.size) for p, t in ready]
 
     def _finish(self, partial: PartialFile) -> Outcome:
         try:
@@ -356,7 +378,7 @@ class Assembler:
             self._forget(partial)  # the same bytes sent again (new file id): already here
             return Outcome.DUPLICATE
         try:
-            target = target_path(self.out_dir, partial.path)
+            target = self._targets.path(partial.path)
         except (UnsafePathError, PlacementError) as exc:
             return self._set_aside(partial, str(exc))
         self._ready.append((partial, target))

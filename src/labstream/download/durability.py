@@ -34,7 +34,8 @@ _syncfs = _load_syncfs()
 
 
 def flush_files(paths: list[Path], folder: Path) -> None:
-    """Make the contents of `paths` (all on the filesystem of `folder`) durable."""
+    """Make the contents of `paths` (all on the filesystem of `folder`) durable; a path
+    that no longer exists is skipped."""
     try:
         if _syncfs is not None and len(paths) >= SYNCFS_FROM_FILES:
             fd = os.open(folder, os.O_RDONLY)
@@ -45,8 +46,11 @@ def flush_files(paths: list[Path], folder: Path) -> None:
                 os.close(fd)
             return
         for path in paths:
-            with open(path, "rb+") as handle:
-                os.fsync(handle.fileno())
+            try:
+                with open(path, "rb+") as handle:
+                    os.fsync(handle.fileno())
+            except FileNotFoundError:
+                continue  # renamed into place by an earlier attempt, flushed then
     except OSError as exc:
         raise OutputError(f"cannot flush received files to disk in {folder}: {exc.strerror or exc}") from exc
 

@@ -2,8 +2,10 @@
 
 hashlib releases the GIL on buffers over 2 KiB, so SHA-256 on this thread and writing on the
 consumer thread use both cores. Updates run in the order they were given; `wait` returns
-once all of them are done. Small chunks are hashed inline when nothing is pending (a thread
-hand-off costs more than hashing them), and the thread starts only with the first big chunk.
+once all of them are done. Small chunks, and a file's last chunk (its digest is waited for
+at once, so there is nothing to overlap), are hashed inline when nothing is pending (a
+thread hand-off costs more: for 2000 files of 64 KiB it was a quarter of the download's
+samples), and the thread starts only with the first big chunk that is not the last.
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ class HashPipe:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def update(self, hasher: Updatable, data: bytes | memoryview) -> None:
-        """`hasher.update(data)`, now or on the thread; `data` must not change afterwards."""
+    def update(self, hasher: Updatable, data: bytes | memoryview, *, last: bool = False) -> None:
+        """`hasher.update(data)`, now or on the thread; `data` must not change afterwards.
+
+        `last`: the caller waits for this hasher's digest next, so it is hashed inline."""
         # Only this (the consumer) thread adds work, so "nothing unfinished" stays true.
-        if len(data) < OFFLOAD_BYTES and self._queue.unfinished_tasks == 0:
+        if (last or len(data) < OFFLOAD_BYTES) and self._queue.unfinished_tasks == 0:
             hasher.update(data)
             return
         if self._thread is None:

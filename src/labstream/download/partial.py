@@ -156,7 +156,8 @@ class PartialFile:
         if self._hasher is not None:
             if start == self._hashed_to:
                 if self._hashing is not None:
-                    self._hashing.update(self._hasher, chunk.data)
+                    last = self.complete  # verified next: nothing to overlap the hash with
+                    self._hashing.update(self._hasher, chunk.data, last=last)
                 else:
                     self._hasher.update(chunk.data)
                 self._hashed_to = end
@@ -169,9 +170,11 @@ class PartialFile:
 
         `HashInterrupted` if `stop` is set while hashing from disk.
         """
-        if not self.temp_path.exists():  # an empty file: nothing was written yet
+        try:
+            actual_size = os.stat(self.temp_path).st_size
+        except FileNotFoundError:  # an empty file: nothing was written yet
             self.temp_path.touch()
-        actual_size = self.temp_path.stat().st_size
+            actual_size = 0
         if actual_size != self._expected:
             return f"size {actual_size} != {self._expected} received"
         if self._hashing is not None:

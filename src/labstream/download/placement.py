@@ -22,7 +22,7 @@ from labstream.logsafe import shown
 from labstream.wire import check_relative_path
 from labstream.wire.paths import STATE_DIRNAME, check_windows_name
 
-__all__ = ["STATE_DIRNAME", "check_writable", "output_error", "target_path"]
+__all__ = ["STATE_DIRNAME", "TargetFolders", "check_writable", "output_error", "target_path"]
 
 _WAIT_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 _ACCESS_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
@@ -78,3 +78,26 @@ def target_path(out_dir: Path, relpath: str, *, create: bool = True) -> Path:
         except OSError as exc:
             raise output_error(exc, f"cannot make the folder for {shown(relpath)}", out_dir) from exc
     return target
+
+
+class TargetFolders:
+    """`target_path` for one batch of files: each folder is resolved (realpath) and made
+    once per batch, not once per file. `clear()` at the end of every batch, so a folder
+    swapped for a link later is caught by the next batch's check as before."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self._out_dir = out_dir
+        self._checked: set[Path] = set()
+
+    def path(self, relpath: str) -> Path:
+        check_relative_path(relpath)
+        if sys.platform == "win32":
+            check_windows_name(relpath)
+        target = self._out_dir.joinpath(*relpath.split("/"))
+        if target.parent not in self._checked:
+            target = target_path(self._out_dir, relpath)
+            self._checked.add(target.parent)
+        return target
+
+    def clear(self) -> None:
+        self._checked.clear()

@@ -3,7 +3,9 @@
 A file is identified by its relative path, size and mtime; the SHA-256 is added once it is
 hashed. Status moves ignored|seen -> queued -> sending -> sent, or -> failed. After a crash,
 rows left `queued` or `sending` are sent again; `sent` rows with the same size and mtime are
-never sent again.
+never sent again. While a row is queued or sending it may hold the checkpoint of its send
+(the `resume_*` columns, labstream.upload.resume), so that it continues instead of
+starting over; any other status clears it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labstream.ledgerdb import connect, translated
+from labstream.ledgerdb import add_column, connect, translated
+from labstream.upload.resume import Checkpoint
 
 if TYPE_CHECKING:
     from labstream.receipts import Receipt
@@ -33,6 +36,21 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE INDEX IF NOT EXISTS files_updated ON files (updated_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_BASE = "relpath, size, mtime_ns, sha256, status, reason, updated_at"
+# The checkpoint of a send in progress (added to ledgers of older versions on open), in the
+# order of `Checkpoint`'s fields.
+_RESUME = (
+    ("resume_file_id", "BLOB"),  # the send's random file id (wire v2)
+    ("resume_wire", "TEXT"),  # wire format name
+    ("resume_chunk_size", "INTEGER"),
+    ("resume_acked", "INTEGER"),  # chunks acknowledged from the first without a gap
+    ("resume_size", "INTEGER"),  # the file as it was read: size, mtime_ns, ctime_ns
+    ("resume_mtime_ns", "INTEGER"),
+    ("resume_ctime_ns", "INTEGER"),
+    ("resume_version_ns", "INTEGER"),  # the send's version time (envelope v2)
+    ("resume_at", "REAL"),  # time.time() of the checkpoint
+)
+_RESUME_NAMES = ", ".join(name for name, _ in _RESUME)
 # One row per (file version, claimed group, key id, authenticated): an unauthenticated
 # receipt can never overwrite an authentic one, whatever group name it claims.
 _RECEIPTS = """
@@ -86,6 +104,8 @@ class UploadLedger:
         self._db = connect(path, synchronous="NORMAL")
         with translated(path):
             self._db.executescript(_SCHEMA)
+            for column, declaration in _RESUME:
+                add_column(self._db, "files", column, declaration)
             self._migrate_receipts()
 
     def __enter__(self) -> UploadLedger:
@@ -100,7 +120,7 @@ class UploadLedger:
 
     def get(self, relpath: str) -> LedgerRow | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM files WHERE relpath = ?", (relpath,)).fetchone()
+            row = self._db.execute(f"SELECT {_BASE} FROM files WHERE relpath = ?", (relpath,)).fetchone()
         return None if row is None else LedgerRow(*row)
 
     def set(
@@ -113,10 +133,51 @@ class UploadLedger:
         sha256: bytes | None = None,
         reason: str | None = None,
     ) -> None:
-        row = (relpath, size, mtime_ns, sha256.hex() if sha256 else None, UploadState(status).value)
+        """Record a file's status; a checkpoint survives only `queued` and `sending`."""
+        state = UploadState(status).value
+        row = (relpath, size, mtime_ns, sha256.hex() if sha256 else None, state, reason, time.time())
+        keep = state in UNFINISHED
+        # REPLACE deletes the old row, checkpoint included; the upsert keeps it.
+        upsert = (
+            " ON CONFLICT(relpath) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,"
+            " sha256 = excluded.sha256, status = excluded.status, reason = excluded.reason,"
+            " updated_at = excluded.updated_at"
+        )
+        verb = "INSERT" if keep else "INSERT OR REPLACE"
         with self._lock, translated(self.path):
             self._db.execute(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", (*row, reason, time.time())
+                f"{verb} INTO files ({_BASE}) VALUES (?, ?, ?, ?, ?, ?, ?){upsert if keep else ''}", row
+            )
+
+    def checkpoint(self, relpath: str) -> Checkpoint | None:
+        """The checkpoint of `relpath`'s unfinished send, if one was written."""
+        with self._lock, translated(self.path):
+            row = self._db.execute(
+                f"SELECT {_RESUME_NAMES} FROM files WHERE relpath = ? AND status IN (?, ?)",
+                (relpath, *UNFINISHED),
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return Checkpoint(bytes(row[0]), *row[1:])
+
+    def save_checkpoint(self, relpath: str, checkpoint: Checkpoint) -> None:
+        """Remember how far a send got, unless the file has finished meanwhile."""
+        values = (
+            checkpoint.file_id,
+            checkpoint.wire,
+            checkpoint.chunk_size,
+            checkpoint.acked,
+            checkpoint.size,
+            checkpoint.mtime_ns,
+            checkpoint.ctime_ns,
+            checkpoint.version_ns,
+            checkpoint.at,
+        )
+        assignments = ", ".join(f"{name} = ?" for name, _ in _RESUME)
+        with self._lock, translated(self.path):
+            self._db.execute(
+                f"UPDATE files SET {assignments} WHERE relpath = ? AND status IN (?, ?)",
+                (*values, relpath, *UNFINISHED),
             )
 
     def set_many(self, rows: list[tuple[str, int, int]], status: UploadState) -> None:
@@ -124,14 +185,14 @@ class UploadLedger:
         with self._lock, translated(self.path), self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, NULL, ?, NULL, ?)",
+                f"INSERT OR REPLACE INTO files ({_BASE}) VALUES (?, ?, ?, NULL, ?, NULL, ?)",
                 [(relpath, size, mtime, value, time.time()) for relpath, size, mtime in rows],
             )
 
     def unfinished(self) -> list[LedgerRow]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM files WHERE status IN (?, ?) ORDER BY updated_at", UNFINISHED
+                f"SELECT {_BASE} FROM files WHERE status IN (?, ?) ORDER BY updated_at", UNFINISHED
             ).fetchall()
         return [LedgerRow(*row) for row in rows]
 
@@ -152,7 +213,7 @@ class UploadLedger:
         """Rows that became `sent` or `failed` after `after` (a time.time()), oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM files WHERE updated_at > ? AND status IN ('sent', 'failed') "
+                f"SELECT {_BASE} FROM files WHERE updated_at > ? AND status IN ('sent', 'failed') "
                 "ORDER BY updated_at LIMIT ?",
                 (after, limit),
             ).fetchall()
@@ -160,7 +221,7 @@ class UploadLedger:
 
     def all(self) -> list[LedgerRow]:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM files ORDER BY relpath").fetchall()
+            rows = self._db.execute(f"SELECT {_BASE} FROM files ORDER BY relpath").fetchall()
         return [LedgerRow(*row) for row in rows]
 
     def _migrate_receipts(self) -> None:
@@ -221,7 +282,7 @@ class UploadLedger:
     def report(self) -> list[dict[str, object]]:
         """Per file: ledger status plus downstream verdicts for its current version."""
         with self._lock:
-            files = self._db.execute("SELECT * FROM files ORDER BY relpath").fetchall()
+            files = self._db.execute(f"SELECT {_BASE} FROM files ORDER BY relpath").fetchall()
             receipts = self._db.execute(
                 "SELECT relpath, sha256, grp, outcome, reason, key_id, authenticated FROM receipts"
                 " ORDER BY at"

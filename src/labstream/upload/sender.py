@@ -14,8 +14,10 @@ from typing import BinaryIO, NamedTuple, cast
 
 from labstream.errors import LabstreamError, SourceFileError, UnsafePathError
 from labstream.kafka.clients import ProducerClient
+from labstream.logsafe import shown
 from labstream.metrics.latency import CHUNK_LATENCY
 from labstream.upload.rate import RateLimiter
+from labstream.upload.resume import AckedPrefix, Checkpoint, OnCheckpoint
 from labstream.upload.source import SourceFile, hash_file
 from labstream.wire import WIRE_FORMATS, Chunk, WireFormat, check_relative_path, n_chunks_for
 from labstream.wire.v2 import aborted_trailer, new_file_id
@@ -56,13 +58,16 @@ class _FileDeliveries:
         self.sent: SentFile | None = None
         self._on_done = on_done
         self._on_progress = on_progress
+        self.prefix: AckedPrefix | None = None  # wire v2 with a ledger: resumable
 
-    def callback(self, nbytes: int) -> Callable[[str | None], None]:
+    def callback(self, nbytes: int, index: int) -> Callable[[str | None], None]:
         produced = time.monotonic()
 
         def on_delivery(error: str | None) -> None:
             if error is None:
                 CHUNK_LATENCY.observe(time.monotonic() - produced)
+                if self.prefix is not None:
+                    self.prefix.acked(index)
             with self._lock:
                 self._remaining -= 1
                 if error is not None and self._error is None:
@@ -98,13 +103,25 @@ class FileSender:
         self._stop = stop or threading.Event()
         self._on_progress = on_progress
 
-    def send(self, source: SourceFile, on_done: OnFileDone) -> SentFile:
+    def send(
+        self,
+        source: SourceFile,
+        on_done: OnFileDone,
+        *,
+        resume: Checkpoint | None = None,
+        on_checkpoint: OnCheckpoint | None = None,
+    ) -> SentFile:
         """Produce every chunk of `source`; `on_done` fires after the last report.
 
         Raises `SourceFileError` (and `on_done` never fires) if the file cannot be read,
         changes while it is read (size, mtime or ctime differ before and after), or `stop`
         is set before every chunk was produced. In wire v2 a file that changed gets an
         aborted trailer, so readers drop what they have of it at once.
+
+        Wire v2 with `on_checkpoint`: the send is resumable (labstream.upload.resume). Its
+        acknowledged prefix is handed to `on_checkpoint` as it grows, a stop leaves it open
+        for a later call (no aborted trailer), and a later call given that checkpoint as
+        `resume` continues it where the cluster's acknowledgements ended.
         """
         try:
             check_relative_path(source.relpath)
@@ -114,7 +131,8 @@ class FileSender:
         # The version time (docs/wire-format.md): later sends of a path must carry later times.
         version_ns = time.time_ns()
         if self._wire.chunk_version == 2:
-            return _StreamingSend(self, source, before, version_ns).run(on_done)
+            send = _StreamingSend(self, source, before, version_ns, on_checkpoint)
+            return send.run(on_done, resume)
         size, sha256 = hash_file(source.path, self._wire.hash_name)
         if size != before.size:
             raise SourceFileError(f"{source.relpath}: file changed while it was sent")
@@ -152,14 +170,21 @@ class FileSender:
         if self._rate is not None:
             self._rate.take(len(chunk.data))
         key = self._wire.key(chunk.path, chunk.index, chunk.n_chunks)
-        on_delivery = deliveries.callback(len(chunk.data)) if deliveries is not None else _ignore
+        on_delivery = deliveries.callback(len(chunk.data), chunk.index) if deliveries is not None else _ignore
         self._producer.send(self._topic, key, self._wire.encode(chunk), on_delivery)
 
 
 class _StreamingSend:
     """Wire v2: one pass over the file, hashing as the chunks are read and produced."""
 
-    def __init__(self, sender: FileSender, source: SourceFile, before: FileState, version_ns: int) -> None:
+    def __init__(
+        self,
+        sender: FileSender,
+        source: SourceFile,
+        before: FileState,
+        version_ns: int,
+        on_checkpoint: OnCheckpoint | None,
+    ) -> None:
         self._sender = sender
         self._source = source
         self._before = before
@@ -167,14 +192,20 @@ class _StreamingSend:
         self._file_id = new_file_id()
         self._chunk_size = sender._chunk_size
         self._n_chunks = n_chunks_for(before.size, self._chunk_size)
+        self._on_checkpoint = on_checkpoint
 
-    def run(self, on_done: OnFileDone) -> SentFile:
+    def run(self, on_done: OnFileDone, resume: Checkpoint | None) -> SentFile:
         source, size, n = self._source, self._before.size, self._n_chunks
-        deliveries = _FileDeliveries(n, on_done, self._sender._on_progress)
+        start = self._continue(resume) if resume is not None else 0
+        deliveries = _FileDeliveries(n - start, on_done, self._sender._on_progress)
+        if self._on_checkpoint is not None:
+            deliveries.prefix = AckedPrefix(self._checkpoint(start), self._on_checkpoint)
         digest = hashlib.sha256()
         try:
             with _reading(source) as handle:
-                for index in range(n):
+                for index in range(start):  # acknowledged before: hashed, not sent again
+                    digest.update(self._sender._read(handle, source, size, index))
+                for index in range(start, n):
                     data = self._sender._read(handle, source, size, index)
                     digest.update(data)
                     final = b""
@@ -184,11 +215,50 @@ class _StreamingSend:
                         deliveries.sent = SentFile(source, size, self._before.mtime_ns, final, n)
                     self._sender._produce(self._chunk(index, data, final), deliveries)
         except SourceFileError:
-            self._abort()
-            raise
+            if self._on_checkpoint is None or not self._sender._stop.is_set():
+                self._abort(self._file_id, size, self._version_ns)
+            raise  # stopped with a checkpoint: left open, continued by a later send
         assert deliveries.sent is not None
         logger.debug("file produced file=%s size=%d chunks=%d", source.relpath, size, n)
         return deliveries.sent
+
+    def _continue(self, resume: Checkpoint) -> int:
+        """The first chunk to produce: after `resume`'s prefix if it still fits the file
+        (same id and version time then), else 0 with an aborted trailer for the old send."""
+        wire = self._sender._wire
+        why = resume.fits(wire.name, self._chunk_size, self._before, time.time())
+        if why is None and resume.acked > 0:
+            self._file_id, self._version_ns = resume.file_id, resume.version_ns
+            # The last chunk is produced again even if acknowledged: it brings the digest
+            # this sender needs to report, and to a receiver it is a harmless duplicate.
+            start = min(resume.acked, self._n_chunks - 1)
+            logger.info(
+                "resuming file=%s from chunk=%d/%d file_id=%s",
+                shown(self._source.relpath),
+                start + 1,
+                self._n_chunks,
+                resume.file_id.hex(),
+            )
+            return start
+        if why is not None:
+            logger.info("file sent again from the start file=%s reason=%s", shown(self._source.relpath), why)
+            if resume.wire == wire.name:  # readers holding that send drop it at once
+                self._abort(resume.file_id, resume.size, resume.version_ns, resume.chunk_size)
+        return 0
+
+    def _checkpoint(self, acked: int) -> Checkpoint:
+        before = self._before
+        return Checkpoint(
+            self._file_id,
+            self._sender._wire.name,
+            self._chunk_size,
+            acked,
+            before.size,
+            before.mtime_ns,
+            before.ctime_ns,
+            self._version_ns,
+            time.time(),
+        )
 
     def _chunk(self, index: int, data: bytes, digest: bytes) -> Chunk:
         return Chunk(
@@ -210,10 +280,10 @@ class _StreamingSend:
         if handle.read(1) or _stat(self._source) != self._before:
             raise SourceFileError(f"{self._source.relpath}: file changed while it was sent")
 
-    def _abort(self) -> None:
-        """Tell readers this send will never complete (best effort: it only saves them time)."""
+    def _abort(self, file_id: bytes, size: int, version_ns: int, chunk_size: int = 0) -> None:
+        """Tell readers a send will never complete (best effort: it only saves them time)."""
         trailer = aborted_trailer(
-            self._source.relpath, self._before.size, self._chunk_size, self._file_id, self._version_ns
+            self._source.relpath, size, chunk_size or self._chunk_size, file_id, version_ns
         )
         try:
             self._sender._produce(trailer, None)

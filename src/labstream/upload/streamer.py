@@ -2,7 +2,8 @@
 
 Shutdown order (one ExitStack): stop the watcher -> stop taking files from the queue ->
 let files being sent finish for up to `drain_seconds`, then checkpoint them (they stay
-`sending` in the ledger and are sent again on restart) -> flush the producer.
+`sending` in the ledger and continue on restart from their last acknowledged chunk,
+labstream.upload.resume) -> flush the producer.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
 from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.rate import RateLimiter
+from labstream.upload.resume import Checkpoint
 from labstream.upload.sender import FileSender, SentFile
 from labstream.upload.source import SourceFile
 from labstream.watch import DirectoryWatcher, Filters, ReadyFile
@@ -201,8 +203,18 @@ class DirectoryStreamer:
         with self._lock:
             self.sending.add(ready.relpath)
             self.in_flight += 1
+        relpath = ready.relpath
+
+        def on_checkpoint(checkpoint: Checkpoint) -> None:
+            self._ledger.save_checkpoint(relpath, checkpoint)
+
         try:
-            self._sender.send(SourceFile(ready.path, ready.relpath), self._on_done)
+            self._sender.send(
+                SourceFile(ready.path, relpath),
+                self._on_done,
+                resume=self._ledger.checkpoint(relpath),
+                on_checkpoint=on_checkpoint,
+            )
         except SourceFileError as exc:
             with self._lock:
                 self.in_flight -= 1
