@@ -73,7 +73,7 @@ def stop_on_signals(stop: threading.Event, state: dict[str, int] | None = None) 
         if state["count"] > 1:
             os._exit(130)
         state["code"] = 130 if signum == signal.SIGINT else 0
-        logger.warning("stopping cleanly (again to stop at once) signal=%s", signal.Signals(signum).name)
+        logger.info("stopping cleanly (again to stop at once) signal=%s", signal.Signals(signum).name)
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -17,8 +17,8 @@ from labstream.cli.common import (
     receipts_key_option,
     stop_on_signals,
 )
+from labstream.cli.globals import load
 from labstream.cli.options import LIMIT_OPTIONS, TELEMETRY_OPTIONS, setting, threads_option
-from labstream.config import load_config
 from labstream.runners import run_download
 from labstream.settings import download_settings
 from labstream.state import OutputState
@@ -59,7 +59,7 @@ def download(directory: Path | None, config_name: str, **given: Any) -> None:
     Runs until Ctrl+C or SIGTERM (or --exit-when-idle); scale out by starting more
     downloaders with the same --group.
     """
-    settings = download_settings(load_config(config_name), {"out_dir": directory, **given})
+    settings = download_settings(load(config_name), {"out_dir": directory, **given})
     stop, signalled = threading.Event(), {"code": 0}
     report = run_download(settings, stop, while_running=lambda: stop_on_signals(stop, signalled))
     click.echo(

@@ -16,8 +16,8 @@ from labstream.cli.common import (
     receipts_key_option,
     stop_on_signals,
 )
+from labstream.cli.globals import load
 from labstream.cli.options import LIMIT_OPTIONS, TELEMETRY_OPTIONS, setting, threads_option
-from labstream.config import load_config
 from labstream.runners import run_process
 from labstream.settings import process_settings
 
@@ -57,7 +57,7 @@ def process(processor: str | None, config_name: str, **given: Any) -> None:
     PROCESSOR and TOPIC may come from processor and topic_name in [labstream].
     With --threads above 1 the processor must be thread-safe.
     """
-    settings = process_settings(load_config(config_name), {"processor": processor, **given})
+    settings = process_settings(load(config_name), {"processor": processor, **given})
     stop, signalled = threading.Event(), {"code": 0}
     outcome = run_process(settings, stop, while_running=lambda: stop_on_signals(stop, signalled))
     report = outcome.report
