@@ -89,7 +89,9 @@ def test_a_role_missing_its_arguments_is_refused_at_install_in_one_line(tmp_path
 
 
 def test_variables_with_a_default_need_not_be_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LAB_UNSET_GROUP", raising=False)
+    for name in ("LAB_UNSET_GROUP", "LABSTREAM_ENCRYPTION_KEY", "LABSTREAM_ENCRYPTION_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("LABSTREAM_HEARTBEAT_TOPIC", raising=False)
     monkeypatch.setenv("LAB_SET_SERVERS", "b:9092")
     monkeypatch.setenv("LAB_POINTED_SECRET", "pointed")
     (tmp_path / "producer.config").write_text("[producer]\nsasl.password = $LAB_POINTED_SECRET\n")
@@ -100,6 +102,8 @@ def test_variables_with_a_default_need_not_be_set(tmp_path: Path, monkeypatch: p
         "[consumer]\ngroup.id = ${LAB_UNSET_GROUP:-lab}\n",
     )
     assert referenced_env(config) == {"LAB_SET_SERVERS": "b:9092", "LAB_POINTED_SECRET": "pointed"}
+    monkeypatch.setenv("LABSTREAM_ENCRYPTION_KEY", "k" * 64)
+    assert referenced_env(config)["LABSTREAM_ENCRYPTION_KEY"] == "k" * 64, "the payload key goes along"
 
 
 def test_user_unit_has_no_network_online_target_and_install_hints_linger(tmp_path: Path, root: Path) -> None:

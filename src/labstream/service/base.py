@@ -30,6 +30,8 @@ __all__ = [
 STOP_TIMEOUT_SECONDS = 120
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_RE = re.compile(r"\$\{?(\w+)")
+# Read by the roles themselves, not through the config: passed on when set at install.
+OWN_ENV = ("LABSTREAM_ENCRYPTION_KEY", "LABSTREAM_ENCRYPTION_KEY_FILE", "LABSTREAM_HEARTBEAT_TOPIC")
 ROLES = ("watch", "download", "process")  # the long-running commands a service may run
 
 # Runs a command, returns (exit status, output). The real one is `run_command`; tests hand
@@ -100,7 +102,8 @@ def referenced_env(config: Path) -> dict[str, str]:
     with their current values, so the service sees what this check saw.
 
     A variable without a default must be set now (loading refuses it otherwise); one with a
-    default (`${VAR:-default}`) is passed on when set and otherwise left to its default."""
+    default (`${VAR:-default}`) is passed on when set and otherwise left to its default. The
+    variables labstream reads itself (OWN_ENV: the payload key) go along when set."""
     try:
         loaded = load_config(config)
     except ConfigError as exc:
@@ -108,7 +111,7 @@ def referenced_env(config: Path) -> dict[str, str]:
             raise
         raise ConfigError(f"{exc}; set it so the service gets it") from exc
     files = {config.resolve(), *(Path(origin).resolve() for origin in loaded.origins.values())}
-    names: set[str] = set()
+    names: set[str] = set(OWN_ENV)
     for path in files:
         names.update(_ENV_RE.findall(path.read_text(encoding="utf-8-sig")))
     return {name: os.environ[name] for name in sorted(names) if name in os.environ}
