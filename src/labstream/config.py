@@ -88,6 +88,21 @@ class Config:
                 )
         return values
 
+    def with_bootstrap(self, servers: str) -> Config:
+        """This config talking to `servers` (`-b/--bootstrap`): [cluster] bootstrap.servers
+        replaced, and any bootstrap key of [producer]/[consumer] dropped so none wins over it."""
+        if not servers.strip():
+            raise ConfigError("--bootstrap: give HOST:PORT[,HOST:PORT...]")
+        _check_length("bootstrap.servers", servers, "--bootstrap")
+        sections = {
+            name: {k: v for k, v in values.items() if not (name in CLIENT_SECTIONS and k in BOOTSTRAP_KEYS)}
+            for name, values in self.sections.items()
+        }
+        sections.setdefault("cluster", {})["bootstrap.servers"] = servers.strip()
+        origins = {key: origin for key, origin in self.origins.items() if key[1] not in BOOTSTRAP_KEYS}
+        origins[("cluster", "bootstrap.servers")] = "--bootstrap"
+        return Config(self.path, sections, origins)
+
     def render(self) -> str:
         """The merged config as INI text with every secret masked."""
         lines = [f"# merged config from {self.path}"]
@@ -112,9 +127,13 @@ def builtin_names() -> list[str]:
     return sorted(p.name.removesuffix(".config") for p in folder.iterdir() if p.name.endswith(".config"))
 
 
-def load_config(name_or_path: str | os.PathLike[str], *, relative_to: Path | None = None) -> Config:
-    """Read a config file (or built-in name) with its pointers and environment substitution."""
-    return _load(str(name_or_path), relative_to, depth=0)
+def load_config(
+    name_or_path: str | os.PathLike[str], *, relative_to: Path | None = None, bootstrap: str | None = None
+) -> Config:
+    """Read a config file (or built-in name) with its pointers and environment substitution;
+    `bootstrap` (from `-b/--bootstrap`) replaces the file's bootstrap servers."""
+    config = _load(str(name_or_path), relative_to, depth=0)
+    return config.with_bootstrap(bootstrap) if bootstrap is not None else config
 
 
 def parse_bool(value: str, where: str) -> bool:

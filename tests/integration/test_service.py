@@ -57,7 +57,12 @@ def test_systemd_unit_runs_drains_on_sigterm_and_is_removed(
     spec = ServiceSpec("xrd", config, state=state)
     recorder = Recorder()
     unit, env_file = SystemdManager(recorder).install(spec)
-    assert recorder.calls == [["systemctl", "daemon-reload"], ["systemctl", "enable", "labstream-xrd"]]
+    # the first reload checks systemd answers before any file is written
+    assert recorder.calls == [
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "labstream-xrd"],
+    ]
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     assert bootstrap not in unit.read_text(), "secrets stay out of the unit file"
     if shutil.which("systemd-analyze"):
@@ -118,3 +123,46 @@ def test_systemd_unit_runs_drains_on_sigterm_and_is_removed(
         ["systemctl", "daemon-reload"],
     ]
     assert unit_paths(spec) == (unit, env_file)
+
+
+def test_download_service_runs_from_its_config_alone_and_stops_cleanly(
+    tmp_path: Path, bootstrap: str, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiving side as a service: `labstream download --config C`, folder and topic from
+    [labstream], the broker from a `${VAR:-default}` whose variable is set at install."""
+    monkeypatch.setenv("LABSTREAM_SYSTEMD_ROOT", str(tmp_path / "root"))
+    monkeypatch.setenv("LAB_BOOTSTRAP", bootstrap)
+    out, data = tmp_path / "out", tmp_path / "data"
+    data.mkdir()
+    (data / "a.dat").write_bytes(os.urandom(300_000))
+    config = tmp_path / "rx.config"
+    config.write_text(
+        f"[labstream]\ndownload_directory = {out}\ntopic_name = {topic}\nheartbeat_seconds = 0\n"
+        "[cluster]\nbootstrap.servers = ${LAB_BOOTSTRAP:-unreachable.invalid:9092}\n"
+        "[consumer]\nauto.offset.reset = earliest\n"
+    )
+    labstream("upload", data / "a.dat", "-c", config, "-t", topic)
+    spec = ServiceSpec("rx-download", config, role="download")
+    unit, env_file = SystemdManager(Recorder()).install(spec)
+    assert read_env_file(env_file) == {"LAB_BOOTSTRAP": bootstrap}
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(unit)
+    command = shlex.split(parser["Service"]["ExecStart"])
+    assert command[-3:] == ["download", "--config", str(config.resolve())]
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **read_env_file(env_file)}
+    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
+    proc = subprocess.Popen(
+        command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        wait_for(lambda: (out / "a.dat").exists())
+        proc.send_signal(signal.SIGTERM)
+        stdout, err = proc.communicate(timeout=int(parser["Service"]["TimeoutStopSec"]))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert (out / "a.dat").read_bytes() == (data / "a.dat").read_bytes()
+    assert "downloaded 1 verified file(s)" in stdout.decode()

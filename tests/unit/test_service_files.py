@@ -81,5 +81,5 @@ def test_bad_names_and_missing_secrets_are_refused(config: Path, monkeypatch: py
     monkeypatch.delenv("LAB_KAFKA_PASSWORD")
     from labstream.service.base import referenced_env
 
-    with pytest.raises(ConfigError, match=r"\$LAB_KAFKA_PASSWORD, which is not set"):
+    with pytest.raises(ConfigError, match=r"\$LAB_KAFKA_PASSWORD is not set; set it so the service"):
         referenced_env(config)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import click
 
 from labstream import __version__
@@ -15,6 +12,7 @@ from labstream.cli.demo import demo
 from labstream.cli.doctor import doctor
 from labstream.cli.download import download
 from labstream.cli.get import get
+from labstream.cli.globals import KAFKA_COMMANDS, add_global_options, configure_logging
 from labstream.cli.keygen import keygen
 from labstream.cli.ls import ls
 from labstream.cli.process import process
@@ -41,20 +39,19 @@ class _Group(click.Group):
             ctx.exit(130)
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="labstream")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
-def cli(verbose: int, quiet: bool) -> None:
-    """Stream laboratory instrument files through Apache Kafka, verified end to end."""
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if verbose < 2:
-        logging.getLogger("labstream.librdkafka").setLevel(logging.WARNING)
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Stream laboratory instrument files through Apache Kafka, verified end to end.
+
+    -v/-q/--log-format (and -b on the commands that talk to Kafka) may also follow the
+    command's name.
+    """
+    configure_logging(ctx)
 
 
+add_global_options(cli, with_bootstrap=True)
 for command in (
     broker,
     config,
@@ -72,6 +69,7 @@ for command in (
     get,
     doctor,
 ):
+    add_global_options(command, with_bootstrap=command.name in KAFKA_COMMANDS)
     cli.add_command(command)
 
 

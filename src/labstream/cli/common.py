@@ -25,6 +25,7 @@ from labstream.cli.options import setting
 __all__ = [
     "byte_progress",
     "config_option",
+    "file_topic_option",
     "human_bytes",
     "key_option",
     "receipts_key_option",
@@ -44,6 +45,10 @@ config_option = click.option(
     help="Config file path, or a built-in config name.",
 )
 topic_option = click.option("-t", "--topic", required=True, help="Kafka topic.")
+# download and process: the topic may come from topic_name in [labstream] (as for a service)
+file_topic_option = click.option(
+    "-t", "--topic", default=None, help="Kafka topic [topic_name in [labstream]]."
+)
 key_option = setting(
     "encryption_key_file", "--encryption-key-file", type=click.Path(exists=True, dir_okay=False)
 )
@@ -68,7 +73,7 @@ def stop_on_signals(stop: threading.Event, state: dict[str, int] | None = None) 
         if state["count"] > 1:
             os._exit(130)
         state["code"] = 130 if signum == signal.SIGINT else 0
-        logger.warning("stopping cleanly (again to stop at once) signal=%s", signal.Signals(signum).name)
+        logger.info("stopping cleanly (again to stop at once) signal=%s", signal.Signals(signum).name)
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

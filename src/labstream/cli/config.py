@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from labstream.config import load_config
+from labstream.cli.globals import load
 
 
 @click.group()
@@ -16,4 +16,4 @@ def config() -> None:
 @click.argument("name_or_path", default="local")
 def show(name_or_path: str) -> None:
     """Print the merged config NAME_OR_PATH (a file or a built-in name), secrets masked."""
-    click.echo(load_config(name_or_path).render(), nl=False)
+    click.echo(load(name_or_path).render(), nl=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from labstream.cli.common import config_option, stop_on_signals, trusted_keys_option
-from labstream.config import load_config
+from labstream.cli.globals import load
 from labstream.errors import ConfigError
 from labstream.heartbeat import DEFAULT_HEARTBEAT_TOPIC
 from labstream.receipts.keys import trusted_keys
@@ -71,7 +71,7 @@ def dashboard(
         from labstream.metrics.exporter import parse_address
     except ImportError as exc:
         raise ConfigError(f"the dashboard needs: pip install 'labstream[dashboard]' ({exc})") from exc
-    config = load_config(config_name)
+    config = load(config_name)
     trusted = trusted_keys(config, receipts_trusted_keys)
     settings = DashboardSettings(
         state=state or default_state_dir(Path("dashboard"), heartbeat_topic),

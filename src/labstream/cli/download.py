@@ -11,23 +11,23 @@ import click
 
 from labstream.cli.common import (
     config_option,
+    file_topic_option,
     human_bytes,
     key_option,
     receipts_key_option,
     stop_on_signals,
-    topic_option,
 )
+from labstream.cli.globals import load
 from labstream.cli.options import LIMIT_OPTIONS, TELEMETRY_OPTIONS, setting, threads_option
-from labstream.config import load_config
 from labstream.runners import run_download
 from labstream.settings import download_settings
 from labstream.state import OutputState
 
 
 @click.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @config_option
-@topic_option
+@file_topic_option
 @click.option(
     "--group",
     "-g",
@@ -51,21 +51,25 @@ from labstream.state import OutputState
 @key_option
 @TELEMETRY_OPTIONS
 @LIMIT_OPTIONS
-def download(directory: Path, config_name: str, **given: Any) -> None:
+def download(directory: Path | None, config_name: str, **given: Any) -> None:
     """Rebuild files from TOPIC into DIRECTORY, subfolders kept, each verified by SHA-256.
+
+    DIRECTORY and TOPIC may come from download_directory and topic_name in [labstream].
 
     Runs until Ctrl+C or SIGTERM (or --exit-when-idle); scale out by starting more
     downloaders with the same --group.
     """
-    settings = download_settings(load_config(config_name), {"out_dir": directory, **given})
+    settings = download_settings(load(config_name), {"out_dir": directory, **given})
     stop, signalled = threading.Event(), {"code": 0}
     report = run_download(settings, stop, while_running=lambda: stop_on_signals(stop, signalled))
     click.echo(
-        f"downloaded {report.files} verified file(s) into {directory}; "
+        f"downloaded {report.files} verified file(s) into {settings.out_dir}; "
         f"{report.failed} failed, {report.rejected} message(s) rejected, "
         f"{report.duplicates} duplicate chunk(s) ignored; {human_bytes(report.bytes)} read "
         f"in {report.seconds:.1f} s"
     )
     if report.failed or report.rejected:
-        click.echo(f"see the log above; failed files are kept in {OutputState(directory).failed}", err=True)
+        click.echo(
+            f"see the log above; failed files are kept in {OutputState(settings.out_dir).failed}", err=True
+        )
     sys.exit(signalled["code"] or (2 if report.failed or report.rejected else 0))

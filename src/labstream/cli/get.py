@@ -10,7 +10,7 @@ import click
 
 from labstream.browse import FetchState, fetch_files, parse_time
 from labstream.cli.common import config_option, key_option, stop_on_signals
-from labstream.config import load_config
+from labstream.cli.globals import load
 from labstream.download.limits import LIMIT_KEYS, Limits
 from labstream.kafka import consumer_settings
 from labstream.logsafe import shown
@@ -46,7 +46,7 @@ def get(
     DIR once, without joining a consumer group. Each file is verified (size, SHA-256, key)
     and placed atomically, as `download` does; the newest complete version wins. Exit 1 if
     any file is missing, incomplete or failed."""
-    config = load_config(config_name)
+    config = load(config_name)
     values = resolve(config, DOWNLOAD, {"encryption_key_file": encryption_key_file})
     limits = Limits.from_values({key: values[key] for key in LIMIT_KEYS})
     cipher = load_cipher(values["encryption_key_file"])

@@ -10,7 +10,7 @@ from labstream.browse import list_topic, parse_time
 from labstream.browse.index import FileEntry, FileIndex
 from labstream.browse.times import format_ms
 from labstream.cli.common import config_option, human_bytes
-from labstream.config import load_config
+from labstream.cli.globals import load
 from labstream.kafka import consumer_settings
 from labstream.logsafe import shown
 
@@ -30,7 +30,7 @@ def ls(topic: str, config_name: str, since: str | None, as_json: bool) -> None:
     a consumer group; memory stays flat (a temporary file holds the index). Encrypted files
     are listed too: chunk headers need no key."""
     since_ms = parse_time(since) if since else None
-    settings = consumer_settings(load_config(config_name), None)
+    settings = consumer_settings(load(config_name), None)
     with list_topic(settings, topic, since_ms=since_ms) as index:
         if as_json:
             for entry in index.files():

@@ -11,21 +11,21 @@ import click
 
 from labstream.cli.common import (
     config_option,
+    file_topic_option,
     key_option,
     receipts_key_option,
     stop_on_signals,
-    topic_option,
 )
+from labstream.cli.globals import load
 from labstream.cli.options import LIMIT_OPTIONS, TELEMETRY_OPTIONS, setting, threads_option
-from labstream.config import load_config
 from labstream.runners import run_process
 from labstream.settings import process_settings
 
 
 @click.command()
-@click.argument("processor")
+@click.argument("processor", required=False)
 @config_option
-@topic_option
+@file_topic_option
 @click.option("--group", "-g", default=None, help="Consumer group [labstream-process-<processor>].")
 @threads_option("consumer_threads")
 @click.option(
@@ -51,12 +51,13 @@ from labstream.settings import process_settings
 @key_option
 @TELEMETRY_OPTIONS
 @LIMIT_OPTIONS
-def process(processor: str, config_name: str, **given: Any) -> None:
+def process(processor: str | None, config_name: str, **given: Any) -> None:
     """Run PROCESSOR (s3, metadata, module:Name or file.py:Name) on every file of TOPIC.
 
+    PROCESSOR and TOPIC may come from processor and topic_name in [labstream].
     With --threads above 1 the processor must be thread-safe.
     """
-    settings = process_settings(load_config(config_name), {"processor": processor, **given})
+    settings = process_settings(load(config_name), {"processor": processor, **given})
     stop, signalled = threading.Event(), {"code": 0}
     outcome = run_process(settings, stop, while_running=lambda: stop_on_signals(stop, signalled))
     report = outcome.report

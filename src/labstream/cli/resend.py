@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from labstream.cli.common import key_option
-from labstream.config import load_config
+from labstream.cli.globals import load
 from labstream.errors import ConfigError
 from labstream.kafka import Producer, ping, producer_settings
 from labstream.settings import resolve
@@ -45,7 +45,7 @@ def resend(
         if not root or not topic or not config_path:
             raise ConfigError(f"{state} is not a watcher state folder")
         sources = [SourceFile(p, _relpath(p, Path(root))) for p in paths]
-        config = load_config(config_path)
+        config = load(config_path)
         chunk_size, wire = _as_the_watcher(ledger, resolve(config, "watch", {}), encryption_key_file)
         settings = producer_settings(config)
         ping(settings)

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from labstream.cli.common import trusted_keys_option
-from labstream.config import load_config
+from labstream.cli.globals import load
 from labstream.errors import ConfigError, KafkaError
 from labstream.kafka import consumer_settings
 from labstream.receipts import read_receipts
@@ -99,7 +99,7 @@ def _refresh(ledger: UploadLedger, state: Path, config_name: str | None, given_k
     receipts, config_path = ledger.meta("receipts_topic"), config_name or ledger.meta("config")
     if not receipts or not config_path:
         return
-    config = load_config(config_path)
+    config = load(config_path)
     program_values(config)  # a typo in [labstream] is refused here as by every command
     trusted = trusted_keys(config, given_keys or ledger.meta("receipts_trusted_keys"))
     settings = consumer_settings(config, f"labstream-status-{state_digest(state)}")

@@ -17,8 +17,9 @@ from labstream.cli.common import (
     topic_option,
     trusted_keys_option,
 )
+from labstream.cli.globals import load
 from labstream.cli.options import setting, threads_option
-from labstream.config import Config, load_config
+from labstream.config import Config
 from labstream.errors import DeliveryError
 from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
 from labstream.kafka.clients import REAL_CLIENTS
@@ -53,7 +54,7 @@ def upload(paths: tuple[str, ...], config_name: str, **given: Any) -> None:
 
     Returns when the cluster has acknowledged every chunk; exits 1 if any was not.
     """
-    settings = upload_settings(load_config(config_name), given)
+    settings = upload_settings(load(config_name), given)
     config, topic = settings.config, settings.topic
     producer_conf = producer_settings(config)
     started_ms = int(time.time() * 1000) - 5000  # receipts cannot predate the upload

@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from labstream.cli.common import config_option, human_bytes, key_option, stop_on_signals, trusted_keys_option
+from labstream.cli.globals import load
 from labstream.cli.options import TELEMETRY_OPTIONS, setting, threads_option
-from labstream.config import load_config
 from labstream.runners import run_watch
 from labstream.settings import watch_settings
 from labstream.wire import WIRE_FORMATS
@@ -49,7 +49,7 @@ def watch(directory: Path | None, config_name: str, **given: Any) -> None:
     ledger: nothing is sent twice, nothing is lost. Stop with Ctrl+C, SIGTERM or `q`;
     type `c` for what is queued, in progress and done.
     """
-    settings = watch_settings(load_config(config_name), {"file_directory": directory, **given})
+    settings = watch_settings(load(config_name), {"file_directory": directory, **given})
     stop, signalled = threading.Event(), {"code": 0}
     summary = run_watch(settings, stop, while_running=lambda: stop_on_signals(stop, signalled))
     click.echo(

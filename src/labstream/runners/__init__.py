@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from labstream.runners.download import run_download
 from labstream.runners.process import ProcessOutcome, run_process
+from labstream.runners.roles import role_settings, run_role
 from labstream.runners.watch import WatchSummary, run_watch
 
-__all__ = ["ProcessOutcome", "WatchSummary", "run_download", "run_process", "run_watch"]
+__all__ = [
+    "ProcessOutcome",
+    "WatchSummary",
+    "role_settings",
+    "run_download",
+    "run_process",
+    "run_role",
+    "run_watch",
+]

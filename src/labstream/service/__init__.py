@@ -1,8 +1,9 @@
-"""Run the watcher as an OS service: systemd (Linux), launchd (macOS), Windows service.
+"""Run a long-running role as an OS service: systemd (Linux), launchd (macOS), Windows.
 
-Input: a config file (with `file_directory` and `topic_name` in its program section) and a
-service name. Output: a unit/plist/service registration that runs `labstream watch` at
-boot, restarts it on failure and stops it through the watcher's graceful stop.
+Input: a role (watch, download, process), a config file whose [labstream] section names
+what the role needs (file_directory or download_directory, topic_name, processor) and a
+service name. Output: a unit/plist/service registration that runs `labstream ROLE --config
+CONFIG` at boot, restarts it on failure and stops it through the role's graceful stop.
 """
 
 from __future__ import annotations

@@ -11,9 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labstream.config import load_config
 from labstream.errors import ConfigError, LabstreamError
 
 __all__ = [
+    "ROLES",
     "STOP_TIMEOUT_SECONDS",
     "Runner",
     "ServiceManager",
@@ -21,12 +23,16 @@ __all__ = [
     "manager_for_platform",
     "referenced_env",
     "run_command",
+    "stable_python",
 ]
 
 # The watcher drains for up to 10 s, then waits for delivery reports; give it room.
 STOP_TIMEOUT_SECONDS = 120
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_RE = re.compile(r"\$\{?(\w+)")
+# Read by the roles themselves, not through the config: passed on when set at install.
+OWN_ENV = ("LABSTREAM_ENCRYPTION_KEY", "LABSTREAM_ENCRYPTION_KEY_FILE", "LABSTREAM_HEARTBEAT_TOPIC")
+ROLES = ("watch", "download", "process")  # the long-running commands a service may run
 
 # Runs a command, returns (exit status, output). The real one is `run_command`; tests hand
 # in a recorder when the service manager itself is not available.
@@ -41,29 +47,48 @@ def run_command(command: Sequence[str]) -> tuple[int, str]:
     return done.returncode, (done.stdout + done.stderr).strip()
 
 
+def stable_python() -> str:
+    """The interpreter a service runs: in a venv its own `bin/python` as the venv names it
+    (a resolved symlink would point into a versioned interpreter that an upgrade removes),
+    else `sys.executable`, made absolute but not resolved."""
+    if sys.prefix != sys.base_prefix:
+        own = Path(sys.prefix) / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+        if own.exists():
+            return str(own)
+    return os.path.abspath(sys.executable)
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
-    """One watcher service: its name, config, and how to run it."""
+    """One service: its name, the role it runs (watch, download, process), its config.
+
+    Everything the role needs (folder, topic, processor) comes from the config's
+    [labstream] section, so the command line is the same for every role."""
 
     name: str
     config: Path
     user: bool = False
     state: Path | None = None
-    python: str = field(default_factory=lambda: sys.executable)
+    python: str = field(default_factory=stable_python)
+    role: str = "watch"
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
             raise ConfigError(f"service name {self.name!r}: use letters, digits, '.', '_' or '-'")
         if not self.config.is_file():
             raise ConfigError(f"config file {self.config} not found")
+        if self.role not in ROLES:
+            raise ConfigError(f"service role {self.role!r}: one of {', '.join(ROLES)}")
+        if self.state is not None and self.role != "watch":
+            raise ConfigError("--state is the watcher's; a download or process service has none")
 
     @property
     def unit_name(self) -> str:
         return f"labstream-{self.name}"
 
     def command(self) -> list[str]:
-        """The watcher command line the service manager runs."""
-        command = [self.python, "-m", "labstream", "watch", "--config", str(self.config.resolve())]
+        """The command line the service manager runs."""
+        command = [self.python, "-m", "labstream", self.role, "--config", str(self.config.resolve())]
         if self.state is not None:
             command += ["--state", str(self.state.resolve())]
         return command
@@ -73,12 +98,23 @@ class ServiceSpec:
 
 
 def referenced_env(config: Path) -> dict[str, str]:
-    """The environment variables the config file uses (secrets), with their current values."""
-    names = sorted(set(_ENV_RE.findall(config.read_text(encoding="utf-8-sig"))))
-    missing = [n for n in names if n not in os.environ]
-    if missing:
-        raise ConfigError(f"{config} uses ${missing[0]}, which is not set now; set it so the service gets it")
-    return {name: os.environ[name] for name in names}
+    """The environment variables the config file and the files it points to use (secrets),
+    with their current values, so the service sees what this check saw.
+
+    A variable without a default must be set now (loading refuses it otherwise); one with a
+    default (`${VAR:-default}`) is passed on when set and otherwise left to its default. The
+    variables labstream reads itself (OWN_ENV: the payload key) go along when set."""
+    try:
+        loaded = load_config(config)
+    except ConfigError as exc:
+        if "is not set" not in str(exc):
+            raise
+        raise ConfigError(f"{exc}; set it so the service gets it") from exc
+    files = {config.resolve(), *(Path(origin).resolve() for origin in loaded.origins.values())}
+    names: set[str] = set(OWN_ENV)
+    for path in files:
+        names.update(_ENV_RE.findall(path.read_text(encoding="utf-8-sig")))
+    return {name: os.environ[name] for name in sorted(names) if name in os.environ}
 
 
 class ServiceManager:
@@ -105,6 +141,14 @@ class ServiceManager:
 
     def remove(self, spec: ServiceSpec) -> list[Path]:
         raise NotImplementedError
+
+    def installed_python(self, spec: ServiceSpec) -> str | None:
+        """The interpreter the installed service runs, when it can be read back."""
+        return None
+
+    def hints(self, spec: ServiceSpec) -> list[str]:
+        """What the operator should know after `install`."""
+        return []
 
     def _check(self, command: Sequence[str]) -> str:
         code, output = self._run(command)

@@ -1,4 +1,4 @@
-"""macOS launchd: a LaunchAgent plist per watcher (secrets in it, readable only by the user)."""
+"""macOS launchd: a LaunchAgent plist per service (secrets in it, readable only by the user)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def render_plist(spec: ServiceSpec, env: dict[str, str], log: Path) -> bytes:
             "EnvironmentVariables": {"PYTHONUNBUFFERED": "1", **env},
             "RunAtLoad": True,
             "KeepAlive": {"SuccessfulExit": False},  # restart after a crash, not after a clean stop
-            "ExitTimeOut": STOP_TIMEOUT_SECONDS,  # SIGTERM first: the watcher's graceful stop
+            "ExitTimeOut": STOP_TIMEOUT_SECONDS,  # SIGTERM first: the role's graceful stop
             "StandardOutPath": str(log),
             "StandardErrorPath": str(log),
         }
@@ -46,6 +46,13 @@ class LaunchdManager(ServiceManager):
             handle.write(render_plist(spec, referenced_env(spec.config), log))
         self._check(["launchctl", "load", "-w", str(path)])
         return [path]
+
+    def installed_python(self, spec: ServiceSpec) -> str | None:
+        path = plist_path(spec)
+        if not path.is_file():
+            return None
+        arguments = plistlib.loads(path.read_bytes()).get("ProgramArguments") or [None]
+        return str(arguments[0]) if arguments[0] else None
 
     def start(self, spec: ServiceSpec) -> None:
         self._check(["launchctl", "start", label(spec)])

@@ -1,9 +1,9 @@
-"""Windows: a real service (pywin32's service framework) that runs the watcher.
+"""Windows: a real service (pywin32's service framework) that runs a role in-process.
 
 `install` registers `labstream.service.windows_host.LabstreamService` under the name
-`labstream-NAME` with pywin32, storing the config path as a service option; start, stop,
-status and remove go through `sc.exe`. The service stops the watcher gracefully by typing
-`q` on its console (the same path as Ctrl+C), then waits for it.
+`labstream-NAME` with pywin32, storing the config path, role and interpreter as service
+options; start, stop, status and remove go through `sc.exe`. The host stops the role
+gracefully through its stop Event (the same path as Ctrl+C), then waits for it.
 """
 
 from __future__ import annotations
@@ -35,15 +35,21 @@ class WindowsManager(ServiceManager):
         util.InstallService(
             HOST_CLASS,
             spec.unit_name,
-            f"labstream watcher {spec.name}",
+            f"labstream {spec.role} {spec.name}",
             startType=win32service.SERVICE_AUTO_START,
-            description="Streams new instrument files to Kafka (labstream watch)",
+            description=f"labstream {spec.role} with {spec.config.resolve()}",
         )
         util.SetServiceCustomOption(spec.unit_name, "config", str(spec.config.resolve()))
+        util.SetServiceCustomOption(spec.unit_name, "role", spec.role)
         util.SetServiceCustomOption(spec.unit_name, "python", spec.python)
         if spec.state is not None:
             util.SetServiceCustomOption(spec.unit_name, "state", str(spec.state.resolve()))
         return []
+
+    def installed_python(self, spec: ServiceSpec) -> str | None:
+        _, util = _win32()
+        python = util.GetServiceCustomOption(spec.unit_name, "python", None)
+        return str(python) if python else None
 
     def start(self, spec: ServiceSpec) -> None:
         self._check(["sc.exe", "start", spec.unit_name])

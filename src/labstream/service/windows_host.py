@@ -1,8 +1,9 @@
 """The process Windows' service manager runs (via pywin32's pythonservice.exe).
 
-It runs the watcher in this process (`labstream.runners.run_watch`, the runner the CLI
-uses) and on SvcStop sets its stop Event: the watcher's graceful stop, as `q` on its
-console. Log lines go to NAME-service.log in the state folder (else next to the config).
+It runs the service's role (watch, download or process, the `role` option) in this
+process (`labstream.runners.run_role`: the runners the CLI uses) and on SvcStop sets its
+stop Event: the graceful stop, as `q` or Ctrl+C on the command line. Log lines go to
+NAME-service.log in the state folder (else next to the config).
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ import win32serviceutil
 
 from labstream.config import load_config
 from labstream.errors import LabstreamError
-from labstream.runners import run_watch
+from labstream.runners import run_role
 from labstream.service.base import STOP_TIMEOUT_SECONDS
-from labstream.settings import watch_settings
 
 
 class LabstreamService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
@@ -38,6 +38,7 @@ class LabstreamService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
         option = win32serviceutil.GetServiceCustomOption
         config = option(self.name, "config")
         state = option(self.name, "state", None)
+        role = option(self.name, "role", "watch")
         log_dir = Path(state or Path(config).parent)
         logging.basicConfig(
             filename=log_dir / f"{self.name}-service.log",
@@ -46,15 +47,12 @@ class LabstreamService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
         )
         logging.getLogger("labstream.librdkafka").setLevel(logging.WARNING)
         try:
-            settings = watch_settings(load_config(config), {"state": state} if state else {})
-            servicemanager.LogInfoMsg(f"{self.name}: watcher started")
-            summary = run_watch(settings, self.stop, console=False)
-            servicemanager.LogInfoMsg(
-                f"{self.name}: watcher stopped; sent {summary.sent} file(s), {summary.failed} failed"
-            )
+            servicemanager.LogInfoMsg(f"{self.name}: {role} started")
+            summary = run_role(role, load_config(config), self.stop, Path(state) if state else None)
+            servicemanager.LogInfoMsg(f"{self.name}: {summary}")
         except LabstreamError as exc:
-            logging.getLogger("labstream.watch").error("watcher stopped reason=%s", exc)
-            servicemanager.LogErrorMsg(f"{self.name}: watcher stopped: {exc}")
+            logging.getLogger(f"labstream.{role}").error("stopped role=%s reason=%s", role, exc)
+            servicemanager.LogErrorMsg(f"{self.name}: {role} stopped: {exc}")
         finally:
             self.done.set()
 

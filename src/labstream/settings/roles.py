@@ -195,10 +195,13 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
 
 
 def download_settings(config: Config, given: Mapping[str, Any]) -> DownloadSettings:
-    """`given` keys: out_dir, topic, group, and table keys (consumer_threads, timeout, ...)."""
+    """`given` keys: out_dir, topic, group (download_directory, topic_name from the file when not
+    given), and table keys (consumer_threads, timeout, ...)."""
     v = resolve(config, DOWNLOAD, _without(given, "out_dir", "topic", "group"))
-    topic = _topic(given)
-    out_dir = Path(given["out_dir"])
+    topic = _topic(given, v)
+    if not (given.get("out_dir") or v["download_directory"]):
+        raise ConfigError("no output folder: give DIRECTORY or download_directory in [labstream]")
+    out_dir = Path(given.get("out_dir") or v["download_directory"])
     return DownloadSettings(
         config=config,
         out_dir=out_dir,
@@ -248,14 +251,18 @@ def start_position(v: Mapping[str, Any]) -> StartPosition:
 
 def process_settings(config: Config, given: Mapping[str, Any]) -> ProcessSettings:
     """`given` keys: processor, processor_options (KEY=VALUE texts), topic, group, workdir,
-    reprocess_failed, and table keys."""
+    reprocess_failed (processor, processor_options, topic_name from the file when not given),
+    and table keys."""
     v = resolve(config, PROCESS, _without(given, *_PROCESS_OWN))
-    topic, processor = _topic(given), str(given["processor"])
+    topic, processor = _topic(given, v), given.get("processor") or v["processor"]
+    if not processor:
+        raise ConfigError("no processor: give PROCESSOR or processor in [labstream]")
+    options = tuple(given.get("processor_options") or v["processor_options"])
     group = given.get("group") or f"labstream-process-{processor.replace(':', '-').replace('/', '-')}"
     return ProcessSettings(
         config=config,
         processor=processor,
-        processor_options=dict(_split(o) for o in given.get("processor_options", ())),
+        processor_options=dict(_split(o) for o in options),
         topic=topic,
         group=group,
         threads=_positive(v["consumer_threads"], "--threads"),
@@ -338,10 +345,11 @@ def _signing_key(v: Mapping[str, Any]) -> SigningKey | None:
     return SigningKey.load(path) if v["receipts"] and path else None
 
 
-def _topic(given: Mapping[str, Any]) -> str:
-    topic = given.get("topic")
+def _topic(given: Mapping[str, Any], v: Mapping[str, Any] | None = None) -> str:
+    """--topic, else (for the roles that read it) topic_name from the file."""
+    topic = given.get("topic") or (v or {}).get("topic_name")
     if not topic:
-        raise ConfigError("no topic: give --topic")
+        raise ConfigError("no topic: give --topic" + (" or topic_name in [labstream]" if v else ""))
     return str(topic)
 
 

@@ -42,7 +42,28 @@ KEYS: dict[str, Key] = {
     key.name: key
     for key in (
         Key("file_directory", None, "str", "Folder to watch (or DIRECTORY).", frozenset({WATCH})),
-        Key("topic_name", None, "str", "Kafka topic (or --topic).", frozenset({WATCH})),
+        Key("topic_name", None, "str", "Kafka topic (or --topic).", LONG_RUNNING),
+        Key(
+            "download_directory",
+            None,
+            "str",
+            "Folder files are rebuilt into (or DIRECTORY).",
+            frozenset({DOWNLOAD}),
+        ),
+        Key(
+            "processor",
+            None,
+            "str",
+            "Processor (or PROCESSOR): s3, metadata, module:Name or file.py:Name.",
+            frozenset({PROCESS}),
+        ),
+        Key(
+            "processor_options",
+            (),
+            "list",
+            "KEY=VALUE options for the processor, comma-separated (or -o, repeatable).",
+            frozenset({PROCESS}),
+        ),
         Key("n_threads", 2, "int", "Files read and produced in parallel.", frozenset({WATCH})),
         Key("consumer_threads", 1, "int", "Consumers in this process.", CONSUMERS, in_file=False),
         Key(

@@ -1,0 +1,178 @@
+"""Options every command takes before or after its name: -v/-q, --log-format, -b/--bootstrap.
+
+`labstream -v watch ...` and `labstream watch ... -v` mean the same: the options are added
+to every subcommand without reaching its function (`expose_value=False`); their values
+gather in the root context's `meta`, and logging is (re)configured from them here, the only
+place that configures logging. `load` is how every command reads its config, with the
+`-b/--bootstrap` override applied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+import click
+
+from labstream.config import Config, load_config
+
+__all__ = [
+    "ENVIRONMENT",
+    "KAFKA_COMMANDS",
+    "JsonFormatter",
+    "add_global_options",
+    "configure_logging",
+    "load",
+]
+
+_KEY = "labstream.globals"
+# -b/--bootstrap only where a config is loaded through `load` (it would do nothing elsewhere)
+KAFKA_COMMANDS = frozenset(
+    {"config", "upload", "watch", "download", "process", "status", "resend", "dashboard", "ls", "get"}
+)
+_CONFIG_VARS = "any $VAR, ${VAR} or ${VAR:-default} in the config file"
+_LOCAL_VARS = "LABSTREAM_BOOTSTRAP (the broker of the built-in `local` config)"
+_KEY_VARS = "LABSTREAM_ENCRYPTION_KEY_FILE or LABSTREAM_ENCRYPTION_KEY (the payload key)"
+_STATE_VARS = "XDG_STATE_HOME (LOCALAPPDATA on Windows: the per-user state folder)"
+_HEARTBEAT_VARS = "LABSTREAM_HEARTBEAT_TOPIC"
+# The environment each command reads, shown at the end of its --help.
+ENVIRONMENT: dict[str, tuple[str, ...]] = {
+    "watch": (_CONFIG_VARS, _LOCAL_VARS, _KEY_VARS, _HEARTBEAT_VARS, _STATE_VARS),
+    "upload": (_CONFIG_VARS, _LOCAL_VARS, _KEY_VARS),
+    "download": (_CONFIG_VARS, _LOCAL_VARS, _KEY_VARS, _HEARTBEAT_VARS),
+    "process": (_CONFIG_VARS, _LOCAL_VARS, _KEY_VARS, _HEARTBEAT_VARS, _STATE_VARS),
+    "get": (_CONFIG_VARS, _LOCAL_VARS, _KEY_VARS),
+    "resend": (_CONFIG_VARS, _LOCAL_VARS, _KEY_VARS, _STATE_VARS),
+    "dashboard": (_CONFIG_VARS, _LOCAL_VARS, "LABSTREAM_DASHBOARD_TOKEN (the access token)", _HEARTBEAT_VARS),
+    "status": (_CONFIG_VARS, _LOCAL_VARS, _STATE_VARS),
+    "ls": (_CONFIG_VARS, _LOCAL_VARS),
+    "config": (_CONFIG_VARS, _LOCAL_VARS),
+    "doctor": (_CONFIG_VARS, _LOCAL_VARS, "JAVA_HOME"),
+    "service": (_CONFIG_VARS + " (stored for the service, readable only by its user)",),
+    "broker": ("LABSTREAM_CACHE or XDG_CACHE_HOME (downloaded Kafka)", "JAVA_HOME", "KAFKA_HOME"),
+}
+_TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of the record (a test may swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message[, exception]."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        entry: dict[str, Any] = {
+            "time": f"{stamp}.{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _values(ctx: click.Context) -> dict[str, Any]:
+    values: dict[str, Any] = ctx.find_root().meta.setdefault(
+        _KEY, {"verbose": 0, "quiet": False, "log_format": "text"}
+    )
+    return values
+
+
+def configure_logging(ctx: click.Context) -> None:
+    """Logging on stderr from the options seen so far (called again as more are parsed)."""
+    values = _values(ctx)
+    verbose = int(values["verbose"])
+    level = logging.WARNING if values["quiet"] else (logging.DEBUG if verbose > 1 else logging.INFO)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(old)  # ours from an earlier call; others' handlers stay
+    handler = _StderrHandler()
+    handler.setFormatter(JsonFormatter() if values["log_format"] == "json" else logging.Formatter(_TEXT))
+    root.addHandler(handler)
+    root.setLevel(level)
+    librdkafka = logging.getLogger("labstream.librdkafka")
+    librdkafka.setLevel(logging.NOTSET if verbose > 1 else logging.WARNING)
+
+
+def _store(name: str) -> Any:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value in (None, 0, False):  # not given here: keep what an earlier place said
+            return
+        values = _values(ctx)
+        values[name] = values[name] + value if name == "verbose" else value
+        if name != "bootstrap":
+            configure_logging(ctx)
+
+    return callback
+
+
+def _options(with_bootstrap: bool) -> list[click.Option]:
+    options = [
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            expose_value=False,
+            callback=_store("verbose"),
+            help="More log output (-vv for debug).",
+        ),
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_store("quiet"),
+            help="Only warnings and errors.",
+        ),
+        click.Option(
+            ["--log-format"],
+            type=click.Choice(["text", "json"]),
+            default=None,
+            expose_value=False,
+            callback=_store("log_format"),
+            help="Log lines as text [default] or one JSON object per line (for log shippers).",
+        ),
+    ]
+    if with_bootstrap:
+        options.append(
+            click.Option(
+                ["-b", "--bootstrap"],
+                metavar="HOST:PORT",
+                default=None,
+                expose_value=False,
+                callback=_store("bootstrap"),
+                help="Kafka bootstrap servers, replacing bootstrap.servers of the config.",
+            )
+        )
+    return options
+
+
+def add_global_options(command: click.Command, *, with_bootstrap: bool) -> None:
+    """Give `command` (and, for a group, its subcommands) the global options it lacks."""
+    if command.name in ENVIRONMENT and not command.epilog:
+        command.epilog = "\b\nEnvironment:\n" + "\n".join(f"  {line}" for line in ENVIRONMENT[command.name])
+    taken = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    command.params.extend(o for o in _options(with_bootstrap) if not taken.intersection(o.opts))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_global_options(sub, with_bootstrap=with_bootstrap)
+
+
+def load(name_or_path: str | os.PathLike[str]) -> Config:
+    """The command's config, with `-b/--bootstrap` (wherever it was given) applied."""
+    ctx = click.get_current_context(silent=True)
+    bootstrap = _values(ctx).get("bootstrap") if ctx is not None else None
+    return load_config(name_or_path, bootstrap=bootstrap)
