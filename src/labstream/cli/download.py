@@ -61,7 +61,10 @@ def download(directory: Path | None, config_name: str, **given: Any) -> None:
     """
     settings = download_settings(load(config_name), {"out_dir": directory, **given})
     stop, signalled = threading.Event(), {"code": 0}
-    report = run_download(settings, stop, while_running=lambda: stop_on_signals(stop, signalled))
+    # Handlers from the start: a SIGTERM during start-up (a service stopped at once) is a clean
+    # stop too, not a kill.
+    with stop_on_signals(stop, signalled):
+        report = run_download(settings, stop)
     click.echo(
         f"downloaded {report.files} verified file(s) into {settings.out_dir}; "
         f"{report.failed} failed, {report.rejected} message(s) rejected, "

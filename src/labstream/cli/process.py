@@ -59,7 +59,10 @@ def process(processor: str | None, config_name: str, **given: Any) -> None:
     """
     settings = process_settings(load(config_name), {"processor": processor, **given})
     stop, signalled = threading.Event(), {"code": 0}
-    outcome = run_process(settings, stop, while_running=lambda: stop_on_signals(stop, signalled))
+    # Handlers from the start: a SIGTERM during start-up (a service stopped at once) is a clean
+    # stop too, not a kill.
+    with stop_on_signals(stop, signalled):
+        outcome = run_process(settings, stop)
     report = outcome.report
     click.echo(
         f"processed {report.processed} file(s), {report.failed} failed "

@@ -39,6 +39,7 @@ _PATH = click.Path(file_okay=False, path_type=Path)
 @setting("move_after_verified", "--move-after-verified", type=_PATH)
 @setting("wire", "--wire", type=click.Choice(sorted(WIRE_FORMATS)))
 @setting("max_rate", "--max-rate")
+@setting("polling", "--polling/--events")
 @trusted_keys_option
 @key_option
 @TELEMETRY_OPTIONS
@@ -51,7 +52,10 @@ def watch(directory: Path | None, config_name: str, **given: Any) -> None:
     """
     settings = watch_settings(load(config_name), {"file_directory": directory, **given})
     stop, signalled = threading.Event(), {"code": 0}
-    summary = run_watch(settings, stop, while_running=lambda: stop_on_signals(stop, signalled))
+    # Handlers from the start: a SIGTERM during start-up (a service stopped at once) is a clean
+    # stop too, not a kill.
+    with stop_on_signals(stop, signalled):
+        summary = run_watch(settings, stop)
     click.echo(
         f"stopped: sent {summary.sent} file(s) ({human_bytes(summary.bytes)}) this "
         f"session, {summary.failed} failed; ledger {summary.ledger}"

@@ -173,6 +173,7 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
         rescan_seconds=float(v["rescan_seconds"]),
         wire=wire_format(str(v["wire"]), cipher),
         max_rate=parse_rate(v["max_rate"]) if v["max_rate"] else None,
+        polling=bool(v["polling"]),
     )
     return WatchSettings(
         config=config,

@@ -152,6 +152,13 @@ KEYS: dict[str, Key] = {
             frozenset({WATCH}),
         ),
         Key(
+            "polling",
+            False,
+            "bool",
+            "Find new files by polling the folder every second instead of OS events (SMB/NFS shares).",
+            frozenset({WATCH}),
+        ),
+        Key(
             "max_rate",
             None,
             "str",

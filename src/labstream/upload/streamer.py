@@ -45,6 +45,7 @@ class StreamOptions:
     drain_seconds: float = 10.0
     wire: WireFormat = WIRE_FORMATS["labstream"]
     max_rate: float | None = None  # payload bytes per second for all sender threads
+    polling: bool = False  # stat the tree instead of OS events (network shares)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class DirectoryStreamer:
             filters=options.filters,
             settle_seconds=options.settle_seconds,
             rescan_seconds=options.rescan_seconds,
+            polling=options.polling,
         )
 
     def run(self) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
 
 from labstream.errors import LabstreamError
 from labstream.watch.filters import Filters
@@ -62,7 +63,10 @@ class DirectoryWatcher:
         filters: Filters | None = None,
         settle_seconds: float = 2.0,
         rescan_seconds: float = 60.0,
+        polling: bool = False,
     ) -> None:
+        """`polling`: stat the tree every second instead of OS events (SMB/NFS shares, where
+        events are lost); the rescan stays the safety net either way."""
         self.root = root.resolve()
         self._on_ready = on_ready
         self._is_known = is_known
@@ -73,7 +77,7 @@ class DirectoryWatcher:
         self._touched: set[str] = set()
         self._candidates: dict[str, _Candidate] = {}
         self._stop = threading.Event()
-        self._observer = Observer()
+        self._observer = PollingObserver(timeout=1.0) if polling else Observer()
         self._thread = threading.Thread(target=self._run, name="labstream-watch", daemon=True)
 
     def __enter__(self) -> DirectoryWatcher:
