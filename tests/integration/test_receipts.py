@@ -29,7 +29,7 @@ def status(state: Path, *extra: str) -> dict[str, object]:
 
 
 def category(report: dict[str, object], path: str) -> str:
-    return next(f["category"] for f in report["files"] if f["path"] == path)  # type: ignore[union-attr,index]
+    return next(f["state"] for f in report["files"] if f["path"] == path)  # type: ignore[union-attr,index]
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from labstream.cli.common import trusted_keys_option
+from labstream.cli.common import human_bytes, trusted_keys_option
 from labstream.cli.globals import load
 from labstream.errors import ConfigError, KafkaError
-from labstream.kafka import consumer_settings
+from labstream.kafka import consumer_settings, ping
 from labstream.receipts import read_receipts
 from labstream.receipts.keys import trusted_keys
 from labstream.settings import program_values
@@ -77,16 +77,20 @@ def status(
     if not WatchState(state).ledger.exists():
         raise ConfigError(f"no watcher ledger in {state} (give --state, or DIRECTORY and --topic)")
     with UploadLedger(WatchState(state).ledger) as ledger:
-        if refresh:
-            _refresh(ledger, state, config_name, receipts_trusted_keys)
-        files = ledger.report()
-    for entry in files:
-        entry["category"] = _category(entry)
-    totals = {name: sum(1 for f in files if f["category"] == name) for name in CATEGORIES}
+        refreshed = _refresh(ledger, state, config_name, receipts_trusted_keys) if refresh else None
+        files = [_one_state(entry) for entry in ledger.report()]
+    totals = {name: sum(1 for f in files if f["state"] == name) for name in CATEGORIES}
     if as_json:
-        click.echo(json.dumps({"totals": totals, "files": files}, indent=2))
+        click.echo(json.dumps({"totals": totals, "refreshed": refreshed, "files": files}, indent=2))
         return
     _print(files, totals, show_all)
+
+
+def _one_state(entry: dict[str, Any]) -> dict[str, Any]:
+    """One `state` per file (what status shows); the watcher's own word kept as `ledger_status`."""
+    state = _category(entry)
+    entry["ledger_status"] = entry.pop("status")
+    return {"path": entry.pop("path"), "state": state, **entry}
 
 
 def _derive_state(directory: Path | None, topic: str | None) -> Path:
@@ -95,19 +99,30 @@ def _derive_state(directory: Path | None, topic: str | None) -> Path:
     return default_state_dir(directory, topic)
 
 
-def _refresh(ledger: UploadLedger, state: Path, config_name: str | None, given_keys: str | None) -> None:
+def _refresh(ledger: UploadLedger, state: Path, config_name: str | None, given_keys: str | None) -> bool:
+    """Read new receipts into the ledger; False (and one line on stderr) if Kafka did not answer."""
     receipts, config_path = ledger.meta("receipts_topic"), config_name or ledger.meta("config")
     if not receipts or not config_path:
-        return
+        click.echo("not refreshed: no receipts topic or config recorded in the ledger", err=True)
+        return False
     config = load(config_path)
     program_values(config)  # a typo in [labstream] is refused here as by every command
     trusted = trusted_keys(config, given_keys or ledger.meta("receipts_trusted_keys"))
     settings = consumer_settings(config, f"labstream-status-{state_digest(state)}")
     cleaner = Cleaner(Path(ledger.meta("root") or "."), ledger, CleanupPolicy())
+    quiet = logging.getLogger("labstream")
+    level = quiet.level
+    if not quiet.isEnabledFor(logging.DEBUG):
+        quiet.setLevel(logging.WARNING)  # partition and consumer chatter is no part of a report
     try:
+        ping(settings, timeout=5.0)  # an absent broker would just look like "no new receipts"
         read_receipts(settings, receipts, cleaner.on_receipt, trusted, idle_seconds=2.0, timeout=30.0)
     except KafkaError as exc:
-        logger.warning("showing the ledger without new receipts reason=%s", exc)
+        click.echo(f"not refreshed: broker unreachable ({exc})", err=True)
+        return False
+    finally:
+        quiet.setLevel(level)
+    return True
 
 
 def _category(entry: dict[str, Any]) -> str:
@@ -131,7 +146,7 @@ def _unauthenticated(receipt: dict[str, str]) -> str:
 def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) -> None:
     console = Console()
     console.print("  ".join(f"{name}: {count}" for name, count in totals.items()))
-    shown = [f for f in files if show_all or f["category"] not in ("verified", "ignored", "cleaned up")]
+    shown = [f for f in files if show_all or f["state"] not in ("verified", "ignored", "cleaned up")]
     if not shown:
         return
     table = Table("file", "state", "size", "verified by", "detail")
@@ -142,8 +157,8 @@ def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) 
         )
         table.add_row(  # names and reasons come from receipts: no rich markup from them
             escape(entry["path"]),
-            entry["category"],
-            str(entry["size"]),
+            entry["state"],
+            human_bytes(entry["size"]),
             escape(", ".join(entry["verified_by"]) or "-"),
             escape(detail or (entry["reason"] or "")),
         )
