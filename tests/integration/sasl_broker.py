@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from labstream.broker.jars import kafka_libs, require_java
+from labstream.broker.local import free_port
 
 USER, PASSWORD = "alice", "alice-Secret-42"
 ADMIN, ADMIN_PASSWORD = "admin", "admin-Secret-42"
@@ -94,7 +95,7 @@ def make_certificates(folder: Path) -> tuple[Path, Path]:
 def sasl_ssl_broker(folder: Path, port: int) -> Iterator[tuple[str, Path]]:
     """Yields (bootstrap, CA file). Users: `USERS`; admin is also the inter-broker user."""
     ca, keystore = make_certificates(folder)
-    cport = port + 10000
+    cport = free_port(avoid=port)
     jaas = (
         f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{ADMIN}" '
         f'password="{ADMIN_PASSWORD}";'

@@ -24,7 +24,7 @@ from .sasl_broker import (
 )
 from .test_sasl import client_settings, grant, write_config
 
-PORT = int(os.environ.get("LABSTREAM_TEST_DOCTOR_SASL_PORT", "37592"))
+PORT = int(os.environ.get("LABSTREAM_TEST_DOCTOR_SASL_PORT", "29892"))
 
 
 @pytest.fixture(scope="module")

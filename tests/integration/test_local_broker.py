@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from labstream import broker
-from labstream.broker.local import state_dir
+from labstream.broker.local import _ephemeral_range, state_dir
 from labstream.errors import BrokerSetupError
 
 from .conftest import labstream
 
-PORT = 32600
+PORT = 22600  # and PORT + 10000: both below the ephemeral range
 NEAR_PORT = PORT + 10000  # where the old rule put PORT's controller
 
 
@@ -47,6 +47,8 @@ def test_two_local_brokers_never_collide_and_start_quietly(fresh_brokers: None, 
     first = broker.start(PORT)
     controller = int((state_dir(PORT) / "controller.port").read_text())
     assert controller not in (PORT, NEAR_PORT)
+    low, high = _ephemeral_range()
+    assert not low <= controller <= high  # no client connection can be holding it at a restart
     second = broker.start(NEAR_PORT)  # used to fail: "Required feature not supported by broker"
     assert first.running and broker.status(PORT).running and second.running
     with pytest.raises(BrokerSetupError, match=rf"port {controller} is in use by another program"):

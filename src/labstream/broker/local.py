@@ -6,6 +6,7 @@ import base64
 import errno
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,7 +21,7 @@ from labstream.errors import BrokerSetupError, KafkaError
 from labstream.kafka import ping, wait_for_coordinator
 from labstream.processes import pid_alive
 
-__all__ = ["BrokerStatus", "start", "start_cluster", "state_dir", "status", "stop"]
+__all__ = ["BrokerStatus", "free_port", "start", "start_cluster", "state_dir", "status", "stop"]
 
 logger = logging.getLogger(__name__)
 HEAP = ["-Xms256m", "-Xmx768m"]
@@ -161,19 +162,34 @@ def _controller_port(port: int) -> int:
     if (folder / "data" / "meta.properties").exists():
         chosen = port + 10000 if port + 10000 <= 65535 else port - 10000
     else:
-        chosen = _free_port(avoid=port)
+        chosen = free_port(avoid=port)
     folder.mkdir(parents=True, exist_ok=True)
     recorded.write_text(f"{chosen}\n")
     return chosen
 
 
-def _free_port(avoid: int) -> int:
-    while True:
+def free_port(avoid: int = 0) -> int:
+    """A port free now and outside the range the OS hands out for outgoing connections, so a
+    client's connection cannot be holding it when a broker (re)starts there."""
+    low, high = _ephemeral_range()
+    candidates = [p for p in range(20000, 65536) if not low <= p <= high and p != avoid]
+    start = random.randrange(len(candidates))
+    for port in candidates[start:] + candidates[:start]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port != avoid:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
             return port
+    raise BrokerSetupError("no free port for the broker's controller outside the ephemeral range")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535  # the IANA range: Windows and macOS use it
 
 
 def _require_free(port: int) -> None:
