@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from typing import Any
 
 from labstream.download import Downloader
 from labstream.download.downloader import DownloadReport
 from labstream.download.placement import check_writable
 from labstream.errors import KafkaError
-from labstream.heartbeat.sources import counts_source
 from labstream.kafka import consumer_settings, group_lag, producer_settings, static_membership
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
-from labstream.receipts.signing import heartbeat_signer
 from labstream.runners.receipts import open_publisher
-from labstream.runners.telemetry import monitoring
-from labstream.runners.watch import Guard
+from labstream.runners.telemetry import group_monitoring
 from labstream.settings import DownloadSettings
 from labstream.state import OutputState
 
@@ -32,7 +29,6 @@ def run_download(
     stop: threading.Event,
     *,
     clients: KafkaClients = REAL_CLIENTS,
-    while_running: Guard = nullcontext,
 ) -> DownloadReport:
     """Download until `stop` is set or idle; the folder's lock is taken before any broker contact."""
     config, topic = settings.config, settings.topic
@@ -67,16 +63,15 @@ def run_download(
             accepts=settings.pick.accepts if settings.pick.include or settings.pick.exclude else None,
             start_new_at_ms=settings.start.at_ms,
         )
-        key = settings.signing_key
         stack.enter_context(
-            monitoring(
+            group_monitoring(
                 config,
                 settings.telemetry,
                 role="download",
-                subject=f"{topic}/{group}",
-                source=lambda last_error: counts_source(lambda: downloader.report, topic, group, last_error),
-                lag_of=(group, topic),
-                sign=heartbeat_signer(key) if key is not None else None,
+                topic=topic,
+                group=group,
+                report=lambda: downloader.report,
+                key=settings.signing_key,
                 clients=clients,
             )
         )
@@ -87,8 +82,7 @@ def run_download(
             settings.out_dir,
             f" new_group_starts={settings.start.described!r}" if settings.start.described else "",
         )
-        with while_running():
-            report = downloader.run()
+        report = downloader.run()
     if not (report.files or report.failed or report.rejected) and settings.exit_when_idle is not None:
         explain_nothing_new(
             consumer_conf, group, topic, min(settings.timeout, 5.0), picked=report.skipped > 0

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import threading
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from labstream.download.placement import check_writable
-from labstream.heartbeat.sources import counts_source
 from labstream.kafka import consumer_settings, producer_settings, static_membership
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.process import ProcessRunner, load_processor
 from labstream.process.runner import ProcessReport
-from labstream.receipts.signing import heartbeat_signer
 from labstream.runners.receipts import open_publisher
-from labstream.runners.telemetry import monitoring
-from labstream.runners.watch import Guard
+from labstream.runners.telemetry import group_monitoring
 from labstream.settings import ProcessSettings
 from labstream.state import OutputState
 from labstream.upload.ledger import default_state_dir
@@ -36,7 +33,6 @@ def run_process(
     stop: threading.Event,
     *,
     clients: KafkaClients = REAL_CLIENTS,
-    while_running: Guard = nullcontext,
 ) -> ProcessOutcome:
     """Process until `stop` is set or idle; the work folder's lock is taken before any broker
     contact."""
@@ -72,19 +68,17 @@ def run_process(
             limits=settings.limits,
             clients=clients,
         )
-        key = settings.signing_key
         stack.enter_context(
-            monitoring(
+            group_monitoring(
                 config,
                 settings.telemetry,
                 role="process",
-                subject=f"{topic}/{group}",
-                source=lambda errors: counts_source(lambda: runner.report, topic, group, errors),
-                lag_of=(group, topic),
-                sign=heartbeat_signer(key) if key is not None else None,
+                topic=topic,
+                group=group,
+                report=lambda: runner.report,
+                key=settings.signing_key,
                 clients=clients,
             )
         )
-        with while_running():
-            report = runner.run(reprocess_failed=settings.reprocess_failed)
+        report = runner.run(reprocess_failed=settings.reprocess_failed)
     return ProcessOutcome(report, runner.failed_dir)

@@ -8,12 +8,15 @@ from typing import Any
 
 from labstream.config import Config
 from labstream.heartbeat import HeartbeatPublisher, Signer, Status
+from labstream.heartbeat.sources import counts_source
 from labstream.kafka import group_lag, producer_settings
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.metrics import ErrorLog
+from labstream.receipts import SigningKey
+from labstream.receipts.signing import heartbeat_signer
 from labstream.settings import Telemetry
 
-__all__ = ["monitoring"]
+__all__ = ["group_monitoring", "monitoring"]
 
 # Given "the last error logged", a snapshot callable for this process.
 SourceFactory = Callable[[Callable[[], str]], Callable[[], Status]]
@@ -67,3 +70,28 @@ def monitoring(
 def _lag_row(settings: dict[str, Any], group: str, topic: str) -> tuple[str, str, int]:
     lag = group_lag(settings, group, topic)
     return lag.group, lag.topic, lag.messages
+
+
+def group_monitoring(
+    config: Config,
+    telemetry: Telemetry,
+    *,
+    role: str,
+    topic: str,
+    group: str,
+    report: Callable[[], Any],
+    key: SigningKey | None,
+    clients: KafkaClients = REAL_CLIENTS,
+) -> Any:
+    """`monitoring` for a consumer group's member (download, process): its report's counts,
+    the group's lag, heartbeats signed with the group's receipt key when it has one."""
+    return monitoring(
+        config,
+        telemetry,
+        role=role,
+        subject=f"{topic}/{group}",
+        source=lambda last_error: counts_source(report, topic, group, last_error),
+        lag_of=(group, topic),
+        sign=heartbeat_signer(key) if key is not None else None,
+        clients=clients,
+    )

@@ -5,11 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from labstream.heartbeat.sources import watch_source
 from labstream.kafka import consumer_settings, producer_settings
@@ -28,7 +26,6 @@ from labstream.upload.streamer import DirectoryStreamer
 __all__ = ["WatchSummary", "run_watch"]
 
 logger = logging.getLogger("labstream.watch")
-Guard = Callable[[], AbstractContextManager[Any]]
 
 
 @dataclass(frozen=True)
@@ -45,11 +42,10 @@ def run_watch(
     *,
     clients: KafkaClients = REAL_CLIENTS,
     console: bool = True,
-    while_running: Guard = nullcontext,
 ) -> WatchSummary:
     """Stream until `stop` is set. The instance lock is taken before any broker contact, so a
     second watcher of the same state folder is refused at once. `console`: read `q`/`c` from
-    stdin; `while_running` is entered around the streaming itself (the CLI's signal handlers)."""
+    stdin. The CLI installs its signal handlers around the whole call."""
     state = WatchState(settings.state)
     with ExitStack() as stack:
         stack.enter_context(InstanceLock(state.lock, "watcher"))
@@ -92,7 +88,7 @@ def run_watch(
                 clients=clients,
             )
         )
-        with while_running(), Console(streamer, stop, settings.update_seconds, read_stdin=console):
+        with Console(streamer, stop, settings.update_seconds, read_stdin=console):
             streamer.run()
         session = streamer.status().session
     return WatchSummary(session.sent, session.failed, session.bytes, state.ledger)
