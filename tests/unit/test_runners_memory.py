@@ -22,6 +22,7 @@ from labstream.errors import AlreadyRunningError
 from labstream.kafka.memory import MemoryBroker
 from labstream.locks import InstanceLock
 from labstream.runners import run_download, run_process, run_watch
+from labstream.runners.console import ConsoleMode
 from labstream.settings import download_settings, process_settings, watch_settings
 from labstream.state import OutputState, WatchState
 from labstream.upload.ledger import UploadLedger
@@ -48,7 +49,7 @@ def watching(broker: MemoryBroker, root: Path, state: Path, **given: Any) -> Ite
     stop = threading.Event()
     result: list[Any] = []
     thread = threading.Thread(
-        target=lambda: result.append(run_watch(settings, stop, clients=broker, console=False)),
+        target=lambda: result.append(run_watch(settings, stop, clients=broker, console=ConsoleMode())),
         name="labstream-test-watch",
     )
     thread.start()
@@ -109,7 +110,7 @@ def test_a_second_watcher_of_one_state_folder_is_refused_before_any_broker_conta
         locks._held.clear()  # look like another process holds it
         try:
             with pytest.raises(AlreadyRunningError):
-                run_watch(settings, threading.Event(), clients=broker, console=False)
+                run_watch(settings, threading.Event(), clients=broker, console=ConsoleMode())
         finally:
             locks._held.update(held)
     assert broker.messages("t") == [] and "t" not in broker._topics

@@ -133,7 +133,7 @@ def test_streamer_records_failed_deliveries_ignores_existing_files_and_reports_r
         assert "timed out" in (ledger.get("new.txt").reason or "")  # type: ignore[union-attr]
     assert (status.session.sent, status.session.failed, status.session.bytes) == (1, 1, 3000)
     lines = status.lines()
-    assert lines[2] == "this session: sent 1, failed 1, 3000 bytes"
+    assert lines[2] == "this session: sent 1, failed 1, 2.9 KiB"
     assert "ignored 1" in lines[3] and "sent 1" in lines[3] and "{" not in "".join(lines)
     assert len([r for r in broker.messages("t") if r.key and b"next" in r.key]) == 3
 

@@ -5,28 +5,26 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import Progress
 
+from labstream.cli.globals import progress_wanted
 from labstream.cli.options import setting
+from labstream.runners.console import ConsoleMode
+from labstream.runners.progress import byte_progress as progress_bar
+from labstream.units import human_bytes
 
 __all__ = [
     "byte_progress",
     "config_option",
     "file_topic_option",
     "human_bytes",
+    "interactive",
     "key_option",
     "receipts_key_option",
     "stop_on_signals",
@@ -84,24 +82,11 @@ def stop_on_signals(stop: threading.Event, state: dict[str, int] | None = None) 
             signal.signal(sig, old)
 
 
+def interactive() -> ConsoleMode:
+    """A stage run from a shell: `q`/`c` on stdin, a live display if wanted (--progress)."""
+    return ConsoleMode(read_stdin=True, live=progress_wanted())
+
+
 def byte_progress(total: int, description: str) -> Progress:
-    """A rich progress bar on stderr, shown only on a terminal."""
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        disable=not sys.stderr.isatty(),
-        transient=False,
-    )
-    progress.add_task(description, total=total)
-    return progress
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} GiB"
+    """A byte bar on stderr, when a progress display is wanted (--progress)."""
+    return progress_bar(total, description, enabled=progress_wanted())

@@ -13,6 +13,7 @@ from labstream.cli.common import (
     config_option,
     file_topic_option,
     human_bytes,
+    interactive,
     key_option,
     receipts_key_option,
     stop_on_signals,
@@ -38,6 +39,7 @@ from labstream.state import OutputState
 )
 @threads_option("consumer_threads")
 @setting("exit_when_idle", "--exit-when-idle", type=float, metavar="SECONDS")
+@setting("update_seconds", "--update-seconds", type=float)
 @setting("receipts", "--receipts/--no-receipts")
 @setting("receipts_topic", "--receipts-topic")
 @setting("timeout", "--timeout", type=float)
@@ -64,7 +66,7 @@ def download(directory: Path | None, config_name: str, **given: Any) -> None:
     # Handlers from the start: a SIGTERM during start-up (a service stopped at once) is a clean
     # stop too, not a kill.
     with stop_on_signals(stop, signalled):
-        report = run_download(settings, stop)
+        report = run_download(settings, stop, console=interactive())
     click.echo(
         f"downloaded {report.files} verified file(s) into {settings.out_dir}; "
         f"{report.failed} failed, {report.rejected} message(s) rejected, "

@@ -1,4 +1,5 @@
-"""Options every command takes before or after its name: -v/-q, --log-format, -b/--bootstrap.
+"""Options every command takes before or after its name: -v/-q, --log-format, --progress,
+-b/--bootstrap.
 
 `labstream -v watch ...` and `labstream watch ... -v` mean the same: the options are added
 to every subcommand without reaching its function (`expose_value=False`); their values
@@ -27,6 +28,7 @@ __all__ = [
     "add_global_options",
     "configure_logging",
     "load",
+    "progress_wanted",
 ]
 
 _KEY = "labstream.globals"
@@ -111,11 +113,11 @@ def configure_logging(ctx: click.Context) -> None:
 
 def _store(name: str) -> Any:
     def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
-        if value in (None, 0, False):  # not given here: keep what an earlier place said
-            return
+        if value is None or (value in (0, False) and name != "progress"):
+            return  # not given here: keep what an earlier place said
         values = _values(ctx)
         values[name] = values[name] + value if name == "verbose" else value
-        if name != "bootstrap":
+        if name not in ("bootstrap", "progress"):
             configure_logging(ctx)
 
     return callback
@@ -145,6 +147,13 @@ def _options(with_bootstrap: bool) -> list[click.Option]:
             callback=_store("log_format"),
             help="Log lines as text [default] or one JSON object per line (for log shippers).",
         ),
+        click.Option(
+            ["--progress/--no-progress"],
+            default=None,
+            expose_value=False,
+            callback=_store("progress"),
+            help="Progress display on stderr [default: on a terminal, with text logs].",
+        ),
     ]
     if with_bootstrap:
         options.append(
@@ -169,6 +178,17 @@ def add_global_options(command: click.Command, *, with_bootstrap: bool) -> None:
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             add_global_options(sub, with_bootstrap=with_bootstrap)
+
+
+def progress_wanted() -> bool:
+    """`--progress`/`--no-progress` wherever given; otherwise on when stderr is a terminal
+    and logs are text (a JSON log is read by programs)."""
+    ctx = click.get_current_context(silent=True)
+    values = _values(ctx) if ctx is not None else {}
+    chosen = values.get("progress")
+    if chosen is not None:
+        return bool(chosen)
+    return sys.stderr.isatty() and values.get("log_format", "text") == "text"
 
 
 def load(name_or_path: str | os.PathLike[str]) -> Config:

@@ -12,6 +12,7 @@ import click
 from labstream.cli.common import (
     config_option,
     file_topic_option,
+    interactive,
     key_option,
     receipts_key_option,
     stop_on_signals,
@@ -45,6 +46,7 @@ from labstream.settings import process_settings
     help="Where files are rebuilt before processing [per-user state folder].",
 )
 @setting("exit_when_idle", "--exit-when-idle", type=float, metavar="SECONDS")
+@setting("update_seconds", "--update-seconds", type=float)
 @setting("receipts", "--receipts/--no-receipts")
 @setting("receipts_topic", "--receipts-topic")
 @receipts_key_option
@@ -62,7 +64,7 @@ def process(processor: str | None, config_name: str, **given: Any) -> None:
     # Handlers from the start: a SIGTERM during start-up (a service stopped at once) is a clean
     # stop too, not a kill.
     with stop_on_signals(stop, signalled):
-        outcome = run_process(settings, stop)
+        outcome = run_process(settings, stop, console=interactive())
     report = outcome.report
     click.echo(
         f"processed {report.processed} file(s), {report.failed} failed "

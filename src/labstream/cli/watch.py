@@ -9,7 +9,14 @@ from typing import Any
 
 import click
 
-from labstream.cli.common import config_option, human_bytes, key_option, stop_on_signals, trusted_keys_option
+from labstream.cli.common import (
+    config_option,
+    human_bytes,
+    interactive,
+    key_option,
+    stop_on_signals,
+    trusted_keys_option,
+)
 from labstream.cli.globals import load
 from labstream.cli.options import TELEMETRY_OPTIONS, setting, threads_option
 from labstream.runners import run_watch
@@ -55,7 +62,7 @@ def watch(directory: Path | None, config_name: str, **given: Any) -> None:
     # Handlers from the start: a SIGTERM during start-up (a service stopped at once) is a clean
     # stop too, not a kill.
     with stop_on_signals(stop, signalled):
-        summary = run_watch(settings, stop)
+        summary = run_watch(settings, stop, console=interactive())
     click.echo(
         f"stopped: sent {summary.sent} file(s) ({human_bytes(summary.bytes)}) this "
         f"session, {summary.failed} failed; ledger {summary.ledger}"

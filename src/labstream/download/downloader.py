@@ -101,7 +101,14 @@ class Downloader:
         self._last_activity = time.monotonic()
         self._assigned = False
         self._errors: list[BaseException] = []
+        self._current: dict[int, list[tuple[str, int, int]]] = {}  # per worker, after each batch
         self.report = DownloadReport()
+
+    def in_progress(self) -> list[tuple[str, int, int]]:
+        """(path, bytes received, announced size; <= 0 unknown) of the files being received,
+        as of each worker's last batch. Paths come from messages: show them with `shown`."""
+        with self._lock:
+            return [entry for files in self._current.values() for entry in files]
 
     def run(self) -> DownloadReport:
         """Download until `stop` is set, the idle time passes, or a worker fails."""
@@ -180,6 +187,7 @@ class Downloader:
                         self._after_commit(done, ledger)  # before the offsets move past them
                     assembler.expire()
                     _store_safe_offsets(consumer, assembler, next_offsets, stored)
+                    self._publish_progress(index, assembler)
                 self._finish_in_hand(consumer, assembler, ledger, next_offsets, stored)
         except LabstreamError as exc:
             logger.error("download worker stopped reason=%s", shown(exc))
@@ -189,6 +197,13 @@ class Downloader:
             raise
         finally:
             assembler.close()
+            with self._lock:
+                self._current.pop(index, None)
+
+    def _publish_progress(self, index: int, assembler: Assembler) -> None:
+        files = assembler.progress()
+        with self._lock:
+            self._current[index] = files
 
     def _fail(self, exc: BaseException) -> None:
         self._errors.append(exc)

@@ -85,6 +85,15 @@ class ProcessRunner:
         )
 
     @property
+    def received_bytes(self) -> int:
+        """Bytes of messages read so far."""
+        return self._downloader.report.bytes
+
+    def in_progress(self) -> list[tuple[str, int, int]]:
+        """(path, bytes received, announced size) of the files being received."""
+        return self._downloader.in_progress()
+
+    @property
     def failed_dir(self) -> Path:
         return OutputState(self._workdir).failed_processing
 

@@ -1,69 +1,132 @@
-"""The watcher's console: `q`/`quit` stops, `c`/`check` reports; a still-alive line."""
+"""The console of a long-running stage (watch, download, process).
+
+- `q`/`quit` on stdin stops cleanly, `c`/`check` prints the status;
+- on a terminal (or with `--progress`), a live display: counts, bytes, rate, the files in
+  progress with their share, the group's lag;
+- otherwise a still-alive line every `update_seconds` (-1: none).
+
+The lag costs a broker round trip: it is asked at most every LAG_SECONDS, on the console's
+own thread, never on the stage's.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
 
-from labstream.upload.streamer import DirectoryStreamer
+from labstream.errors import LabstreamError
+from labstream.runners.progress import LiveDisplay, RateMeter, Snapshot
 
-__all__ = ["Console"]
+__all__ = ["INTERACTIVE", "QUIET", "Console", "ConsoleMode"]
 
-logger = logging.getLogger("labstream.watch")
+logger = logging.getLogger("labstream.console")
+LAG_SECONDS = 5.0
+LIVE_TICK = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsoleMode:
+    """How a stage talks to a person: `read_stdin` for `q`/`c`, `live` for the live display."""
+
+    read_stdin: bool = False
+    live: bool = False
+
+
+QUIET = ConsoleMode()  # a service, a test: still-alive lines only
+INTERACTIVE = ConsoleMode(read_stdin=True)
 
 
 class Console:
-    """Prints periodic status lines and, with `read_stdin`, reads commands from stdin."""
+    """Runs for the life of a stage: `with Console(...): stage.run()`."""
 
     def __init__(
         self,
-        streamer: DirectoryStreamer,
+        headline: str,
+        snapshot: Callable[[], Snapshot],
         stop: threading.Event,
         update_seconds: float,
         *,
-        read_stdin: bool = True,
+        mode: ConsoleMode = QUIET,
+        lag: Callable[[], int] | None = None,
+        details: Callable[[], list[str]] | None = None,
     ) -> None:
-        self._streamer = streamer
+        """`lag()`: the group's lag (raises LabstreamError when unknown); `details()`: more
+        lines for `c` (the watcher's queue and ledger)."""
+        self._headline = headline
+        self._snapshot = snapshot
         self._stop = stop
         self._update = update_seconds
-        self._read_stdin = read_stdin
+        self._mode = mode
+        self._lag = lag
+        self._details = details
+        self._rate = RateMeter()
+        self._last_lag: int | None = None
+        self._lag_at = float("-inf")
+        self._closing = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="labstream-status", daemon=True)
         # A blocking stdin read cannot be interrupted; this daemon thread dies with the process.
         self._reader = threading.Thread(target=self._read, name="console-stdin", daemon=True)
+        self._stack = ExitStack()
 
     def __enter__(self) -> Console:
-        if self._update > 0:
+        if self._mode.live:
+            self._stack.enter_context(LiveDisplay(self._headline, self.snapshot, self._rate))
+        if self._mode.live or self._update > 0:
             self._ticker.start()
-        if self._read_stdin and sys.stdin is not None and not sys.stdin.closed:
+        if self._mode.read_stdin and sys.stdin is not None and not sys.stdin.closed:
             self._reader.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+        self._closing.set()
         if self._ticker.is_alive():
             self._ticker.join()
+        self._stack.close()
+
+    def snapshot(self) -> Snapshot:
+        """The stage's snapshot with the last known lag."""
+        return dataclasses.replace(self._snapshot(), lag=self._last_lag)
 
     def _tick(self) -> None:
-        while not self._stop.wait(self._update):
-            status = self._streamer.status()
-            logger.info(
-                "still watching settling=%d queued=%d sending=%d sent=%d failed=%d",
-                status.settling,
-                status.queued,
-                len(status.sending),
-                status.session.sent,
-                status.session.failed,
-            )
+        period = LIVE_TICK if self._mode.live else self._update
+        last_line = time.monotonic()
+        while not self._closing.wait(period):
+            self._refresh_lag()
+            snapshot = self.snapshot()
+            rate = self._rate.update(snapshot.bytes)
+            if not self._mode.live and time.monotonic() - last_line >= self._update - 0.01:
+                last_line = time.monotonic()
+                logger.info("%s", snapshot.line(rate))
+
+    def _refresh_lag(self) -> None:
+        if self._lag is None or time.monotonic() - self._lag_at < LAG_SECONDS:
+            return
+        self._lag_at = time.monotonic()
+        try:
+            self._last_lag = self._lag()
+        except LabstreamError:
+            self._last_lag = None  # broker unreachable: the lag is unknown, not zero
 
     def _read(self) -> None:
         for line in sys.stdin:
             command = line.strip().lower()
             if command in ("q", "quit"):
-                logger.warning("stopping cleanly (asked on the console)")
+                logger.info("stopping cleanly (asked on the console)")
                 self._stop.set()
                 return
             if command in ("c", "check"):
-                print("\n".join(self._streamer.status().lines()), file=sys.stderr, flush=True)
+                print("\n".join(self._status_lines()), file=sys.stderr, flush=True)
             elif command:
                 print("commands: c/check = status, q/quit = stop", file=sys.stderr)
+
+    def _status_lines(self) -> list[str]:
+        snapshot = self.snapshot()
+        lines = [self._headline, snapshot.counts(self._rate.update(snapshot.bytes))]
+        lines += [f"  {current.line()}" for current in snapshot.current]
+        return lines + (self._details() if self._details is not None else [])

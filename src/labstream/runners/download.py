@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
+from labstream.config import Config
 from labstream.download import Downloader
 from labstream.download.downloader import DownloadReport
 from labstream.download.placement import check_writable
@@ -14,14 +16,17 @@ from labstream.errors import KafkaError
 from labstream.kafka import consumer_settings, group_lag, producer_settings, static_membership
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
+from labstream.runners.console import QUIET, Console, ConsoleMode
+from labstream.runners.progress import FileProgress, Snapshot
 from labstream.runners.receipts import open_publisher
 from labstream.runners.telemetry import group_monitoring
 from labstream.settings import DownloadSettings
 from labstream.state import OutputState
 
-__all__ = ["explain_nothing_new", "run_download"]
+__all__ = ["download_snapshot", "explain_nothing_new", "lag_of", "run_download"]
 
 logger = logging.getLogger("labstream.download")
+LAG_TIMEOUT = 2.0  # seconds: the console's lag question, never long
 
 
 def run_download(
@@ -29,8 +34,10 @@ def run_download(
     stop: threading.Event,
     *,
     clients: KafkaClients = REAL_CLIENTS,
+    console: ConsoleMode = QUIET,
 ) -> DownloadReport:
-    """Download until `stop` is set or idle; the folder's lock is taken before any broker contact."""
+    """Download until `stop` is set or idle; the folder's lock is taken before any broker
+    contact. `console`: read `q`/`c` from stdin, show a live display."""
     config, topic = settings.config, settings.topic
     reset = {"auto.offset.reset": settings.start.offset_reset} if settings.start.offset_reset else None
     consumer_conf = static_membership(
@@ -82,12 +89,39 @@ def run_download(
             settings.out_dir,
             f" new_group_starts={settings.start.described!r}" if settings.start.described else "",
         )
-        report = downloader.run()
+        with Console(
+            f"downloading topic {topic} -> {settings.out_dir} (group {group})",
+            lambda: download_snapshot(downloader),
+            stop,
+            settings.update_seconds,
+            mode=console,
+            lag=lag_of(config, group, topic),
+        ):
+            report = downloader.run()
     if not (report.files or report.failed or report.rejected) and settings.exit_when_idle is not None:
         explain_nothing_new(
             consumer_conf, group, topic, min(settings.timeout, 5.0), picked=report.skipped > 0
         )
     return report
+
+
+def download_snapshot(downloader: Downloader) -> Snapshot:
+    """The downloader's counts so far and the files it is receiving."""
+    report = downloader.report
+    return Snapshot(
+        "download",
+        report.files,
+        report.failed,
+        report.bytes,
+        current=tuple(FileProgress(path, done, size) for path, done, size in downloader.in_progress()),
+        detail=f"{report.rejected} message(s) rejected" if report.rejected else "",
+    )
+
+
+def lag_of(config: Config, group: str, topic: str) -> Callable[[], int]:
+    """The group's lag on the topic, asked of the cluster (LAG_TIMEOUT at most) when called."""
+    settings = producer_settings(config)
+    return lambda: group_lag(settings, group, topic, LAG_TIMEOUT).messages
 
 
 def explain_nothing_new(

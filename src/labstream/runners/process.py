@@ -13,13 +13,16 @@ from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.process import ProcessRunner, load_processor
 from labstream.process.runner import ProcessReport
+from labstream.runners.console import QUIET, Console, ConsoleMode
+from labstream.runners.download import lag_of
+from labstream.runners.progress import FileProgress, Snapshot
 from labstream.runners.receipts import open_publisher
 from labstream.runners.telemetry import group_monitoring
 from labstream.settings import ProcessSettings
 from labstream.state import OutputState
 from labstream.upload.ledger import default_state_dir
 
-__all__ = ["ProcessOutcome", "run_process"]
+__all__ = ["ProcessOutcome", "process_snapshot", "run_process"]
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,10 @@ def run_process(
     stop: threading.Event,
     *,
     clients: KafkaClients = REAL_CLIENTS,
+    console: ConsoleMode = QUIET,
 ) -> ProcessOutcome:
     """Process until `stop` is set or idle; the work folder's lock is taken before any broker
-    contact."""
+    contact. `console`: read `q`/`c` from stdin, show a live display."""
     config, topic = settings.config, settings.topic
     consumer_conf = consumer_settings(config, settings.group)
     group = str(consumer_conf["group.id"])
@@ -80,5 +84,25 @@ def run_process(
                 clients=clients,
             )
         )
-        report = runner.run(reprocess_failed=settings.reprocess_failed)
+        with Console(
+            f"processing topic {topic} with {settings.processor} (group {group})",
+            lambda: process_snapshot(runner),
+            stop,
+            settings.update_seconds,
+            mode=console,
+            lag=lag_of(config, group, topic),
+        ):
+            report = runner.run(reprocess_failed=settings.reprocess_failed)
     return ProcessOutcome(report, runner.failed_dir)
+
+
+def process_snapshot(runner: ProcessRunner) -> Snapshot:
+    """Files processed so far, bytes received, and the files being received."""
+    report = runner.report
+    return Snapshot(
+        "process",
+        report.processed,
+        report.failed,
+        runner.received_bytes,
+        current=tuple(FileProgress(path, done, size) for path, done, size in runner.in_progress()),
+    )

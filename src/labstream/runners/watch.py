@@ -15,7 +15,8 @@ from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.receipts import ReceiptCollector
 from labstream.runners.chunking import choose_chunk_size, fit_batches
-from labstream.runners.console import Console
+from labstream.runners.console import INTERACTIVE, Console, ConsoleMode
+from labstream.runners.progress import FileProgress, Snapshot
 from labstream.runners.telemetry import monitoring
 from labstream.settings import WatchSettings
 from labstream.state import WatchState
@@ -23,7 +24,7 @@ from labstream.upload.cleanup import Cleaner
 from labstream.upload.ledger import UploadLedger, state_digest
 from labstream.upload.streamer import DirectoryStreamer
 
-__all__ = ["WatchSummary", "run_watch"]
+__all__ = ["WatchSummary", "run_watch", "watch_snapshot"]
 
 logger = logging.getLogger("labstream.watch")
 
@@ -41,11 +42,11 @@ def run_watch(
     stop: threading.Event,
     *,
     clients: KafkaClients = REAL_CLIENTS,
-    console: bool = True,
+    console: ConsoleMode = INTERACTIVE,
 ) -> WatchSummary:
     """Stream until `stop` is set. The instance lock is taken before any broker contact, so a
     second watcher of the same state folder is refused at once. `console`: read `q`/`c` from
-    stdin. The CLI installs its signal handlers around the whole call."""
+    stdin, show a live display. The CLI installs its signal handlers around the whole call."""
     state = WatchState(settings.state)
     with ExitStack() as stack:
         stack.enter_context(InstanceLock(state.lock, "watcher"))
@@ -88,10 +89,30 @@ def run_watch(
                 clients=clients,
             )
         )
-        with Console(streamer, stop, settings.update_seconds, read_stdin=console):
+        with Console(
+            f"watching {streamer.root} -> topic {settings.topic}",
+            lambda: watch_snapshot(streamer),
+            stop,
+            settings.update_seconds,
+            mode=console,
+            details=lambda: streamer.status().lines(),
+        ):
             streamer.run()
         session = streamer.status().session
     return WatchSummary(session.sent, session.failed, session.bytes, state.ledger)
+
+
+def watch_snapshot(streamer: DirectoryStreamer) -> Snapshot:
+    """The watcher's counts this session and its large files being sent."""
+    status = streamer.status()
+    return Snapshot(
+        "watch",
+        status.session.sent,
+        status.session.failed,
+        status.session.bytes,
+        current=tuple(FileProgress(path, done, size) for path, done, size in status.progress),
+        detail=f"settling {status.settling}, queued {status.queued}, sending {len(status.sending)}",
+    )
 
 
 def _record(ledger: UploadLedger, settings: WatchSettings, chunk_size: int) -> None:

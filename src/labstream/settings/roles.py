@@ -109,6 +109,7 @@ class DownloadSettings:
     stop_grace: float = 10.0
     pick: Filters = field(default_factory=lambda: Filters((), ()))  # which files to rebuild
     start: StartPosition = field(default_factory=lambda: StartPosition())
+    update_seconds: float = 30.0  # still-alive lines
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class ProcessSettings:
     cipher: PayloadCipher | None
     limits: Limits
     telemetry: Telemetry
+    update_seconds: float = 30.0  # still-alive lines
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,7 @@ def download_settings(config: Config, given: Mapping[str, Any]) -> DownloadSetti
         stop_grace=max(0.0, float(v["stop_grace_seconds"])),
         pick=Filters(tuple(v["download_include"]), tuple(v["download_exclude"])),
         start=start_position(v),
+        update_seconds=float(v["update_seconds"]),
     )
 
 
@@ -277,6 +280,7 @@ def process_settings(config: Config, given: Mapping[str, Any]) -> ProcessSetting
         cipher=load_cipher(v["encryption_key_file"]),
         limits=Limits.from_values({key: v[key] for key in LIMIT_KEYS}),
         telemetry=_telemetry(v),
+        update_seconds=float(v["update_seconds"]),
     )
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from labstream.errors import SourceFileError
 from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
+from labstream.units import human_bytes
 from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.rate import RateLimiter
 from labstream.upload.resume import Checkpoint
@@ -67,6 +68,8 @@ class StreamerStatus:
     awaiting_ack: int
     session: SessionCounts
     ledger: dict[str, int]
+    # (path, bytes acknowledged, size) of large files being sent (wire v2: from checkpoints)
+    progress: tuple[tuple[str, int, int], ...] = ()
 
     def lines(self) -> list[str]:
         """The snapshot as a person reads it."""
@@ -74,9 +77,9 @@ class StreamerStatus:
         return [
             f"settling: {self.settling}  queued: {self.queued}  "
             f"awaiting acknowledgement: {self.awaiting_ack}",
-            f"sending now: {', '.join(self.sending) or '-'}",
+            f"sending now: {', '.join(shown(path) for path in self.sending) or '-'}",
             f"this session: sent {self.session.sent}, failed {self.session.failed}, "
-            f"{self.session.bytes} bytes",
+            f"{human_bytes(self.session.bytes)}",
             f"ledger (all time): {counts}",
         ]
 
@@ -106,6 +109,7 @@ class DirectoryStreamer:
         )
         self._lock = threading.Lock()
         self.sending: set[str] = set()
+        self._acked: dict[str, tuple[int, int]] = {}  # path -> (bytes acknowledged, size)
         self.in_flight = 0
         self.session = {"sent": 0, "failed": 0, "bytes": 0}
         self._watcher = DirectoryWatcher(
@@ -142,7 +146,9 @@ class DirectoryStreamer:
             sending = tuple(sorted(self.sending))
             in_flight = self.in_flight
             session = SessionCounts(**self.session)
+            progress = tuple((path, done, size) for path, (done, size) in sorted(self._acked.items()))
         return StreamerStatus(
+            progress=progress,
             queued=self._queue.qsize(),
             settling=self._watcher.pending(),
             sending=sending,
@@ -209,6 +215,10 @@ class DirectoryStreamer:
 
         def on_checkpoint(checkpoint: Checkpoint) -> None:
             self._ledger.save_checkpoint(relpath, checkpoint)
+            done = min(checkpoint.size, checkpoint.acked * checkpoint.chunk_size)
+            if done < checkpoint.size:
+                with self._lock:
+                    self._acked[relpath] = (done, checkpoint.size)
 
         try:
             self._sender.send(
@@ -224,6 +234,8 @@ class DirectoryStreamer:
         finally:
             with self._lock:
                 self.sending.discard(ready.relpath)
+                if not self.in_flight:
+                    self._acked.clear()
 
     def _on_error(self, ready: ReadyFile, exc: SourceFileError) -> None:
         if self._abort.is_set():
@@ -235,6 +247,8 @@ class DirectoryStreamer:
             logger.error("file not sent file=%s reason=%s", shown(ready.relpath), shown(exc))
         self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.FAILED, reason=str(exc))
         self._count("failed")
+        with self._lock:
+            self._acked.pop(ready.relpath, None)
 
     def _on_done(self, sent: SentFile, error: str | None) -> None:
         relpath = sent.source.relpath
@@ -256,6 +270,7 @@ class DirectoryStreamer:
             logger.error("file not acknowledged file=%s reason=%s", relpath, error)
         with self._lock:
             self.in_flight -= 1
+            self._acked.pop(relpath, None)
 
     def _count(self, outcome: str, nbytes: int = 0) -> None:
         with self._lock:

@@ -1,0 +1,173 @@
+"""What a long-running stage shows while it runs: one snapshot, as a line or a live display.
+
+The only module that draws progress with `rich`: the live display of watch, download and
+process on a terminal, and the byte bar of `upload`. Sizes and rates are binary units
+(labstream.units), as in the summaries. Paths come from messages (download, process) or
+from the instrument's folder: they are escaped (`shown`) and drawn as literal text, never
+as markup.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console as RichConsole
+from rich.console import Group
+from rich.live import Live
+from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, Task, TimeRemainingColumn
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from labstream.logsafe import shown
+from labstream.units import human_bytes, human_rate, percent
+
+__all__ = ["FileProgress", "LiveDisplay", "RateMeter", "Snapshot", "byte_progress"]
+
+SHOWN_FILES = 5  # files in progress drawn one per line; the rest are counted
+_WORDS = {  # role -> (what it does, what a finished file is)
+    "watch": ("watching", "sent"),
+    "download": ("downloading", "verified"),
+    "process": ("processing", "processed"),
+}
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    """One file in progress: `done` of `size` bytes (size <= 0: not known yet)."""
+
+    path: str
+    done: int
+    size: int
+
+    def line(self) -> str:
+        share = percent(self.done, self.size)
+        total = f" / {human_bytes(self.size)}" if self.size > 0 else ""
+        return f"{shown(self.path, 120)} {human_bytes(self.done)}{total}{f' ({share})' if share else ''}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Counts of one stage since it started, the files in progress, and its group's lag."""
+
+    role: str  # watch, download, process
+    done: int
+    failed: int
+    bytes: int
+    current: tuple[FileProgress, ...] = ()
+    lag: int | None = None  # messages the group has not committed yet; None: not known
+    detail: str = ""  # role-specific, e.g. the watcher's queue
+
+    def counts(self, rate: float) -> str:
+        finished = _WORDS.get(self.role, (self.role, "done"))[1]
+        parts = [f"{self.done} {finished}", f"{self.failed} failed"]
+        parts += [human_bytes(self.bytes), human_rate(rate)]
+        if self.lag is not None:
+            parts.append(f"lag {self.lag} message(s)")
+        if self.detail:
+            parts.append(self.detail)
+        return ", ".join(parts)
+
+    def line(self, rate: float) -> str:
+        """The still-alive line."""
+        doing = _WORDS.get(self.role, (self.role, ""))[0]
+        now = "; ".join(f.line() for f in self.current[:SHOWN_FILES])
+        more = len(self.current) - SHOWN_FILES
+        tail = f"; now: {now}{f' and {more} more' if more > 0 else ''}" if now else ""
+        return f"still {doing}: {self.counts(rate)}{tail}"
+
+
+class RateMeter:
+    """Bytes per second over the last `window` seconds, from a running total."""
+
+    def __init__(self, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._window = window
+        self._clock = clock
+        self._samples: deque[tuple[float, int]] = deque()
+        self._lock = threading.Lock()
+
+    def update(self, total: int) -> float:
+        now = self._clock()
+        with self._lock:
+            self._samples.append((now, total))
+            while len(self._samples) > 2 and now - self._samples[0][0] > self._window:
+                self._samples.popleft()
+            first_time, first_total = self._samples[0]
+        elapsed = now - first_time
+        return max(0, total - first_total) / elapsed if elapsed > 0 else 0.0
+
+
+class LiveDisplay:
+    """A live view on stderr, redrawn twice a second; log lines print above it. Drawn for a
+    terminal even when stderr is not one (the caller asked for it: `--progress`)."""
+
+    def __init__(self, headline: str, snapshot: Callable[[], Snapshot], rate: RateMeter) -> None:
+        self._headline = headline
+        self._snapshot = snapshot
+        self._rate = rate
+        self._live = Live(
+            get_renderable=self._render,
+            console=RichConsole(stderr=True, force_terminal=True),
+            refresh_per_second=2,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=True,
+        )
+
+    def __enter__(self) -> LiveDisplay:
+        self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.stop()
+
+    def _render(self) -> Any:
+        snapshot = self._snapshot()
+        rate = self._rate.update(snapshot.bytes)
+        head = Text(self._headline, style="bold")
+        counts = Text(snapshot.counts(rate))
+        files = Table.grid(padding=(0, 1))
+        for current in snapshot.current[:SHOWN_FILES]:
+            size = current.size if current.size > 0 else None
+            files.add_row(
+                Text(shown(current.path, 60), overflow="ellipsis", no_wrap=True),
+                ProgressBar(total=size, completed=current.done, width=30),
+                Text(percent(current.done, current.size)),
+                Text(human_bytes(current.done) + (f" / {human_bytes(current.size)}" if size else "")),
+            )
+        more = len(snapshot.current) - SHOWN_FILES
+        rows: list[Any] = [head, counts, files]
+        if more > 0:
+            rows.append(Text(f"and {more} more file(s) in progress"))
+        return Group(*rows)
+
+
+class _BinarySpeed(ProgressColumn):
+    """Transfer speed in binary units (rich's own column is decimal)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(human_rate(speed) if speed is not None else "?", style="progress.data.speed")
+
+
+def byte_progress(total: int, description: str, *, enabled: bool | None = None) -> Progress:
+    """A byte bar on stderr; `enabled` None: only on a terminal."""
+    shown_now = sys.stderr.isatty() if enabled is None else enabled
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        _BinarySpeed(),
+        TimeRemainingColumn(),
+        console=RichConsole(stderr=True, force_terminal=True if shown_now else None),
+        disable=not shown_now,
+        transient=False,
+    )
+    progress.add_task(description, total=total)
+    return progress

@@ -1,0 +1,135 @@
+"""The console of long-running stages: still-alive lines, `c`/`q`, the live display, rates."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+
+import pytest
+from click.testing import CliRunner
+from rich.console import Console as RichConsole
+
+from labstream.cli import cli
+from labstream.cli.globals import add_global_options, progress_wanted
+from labstream.errors import KafkaError
+from labstream.runners.console import Console, ConsoleMode
+from labstream.runners.progress import FileProgress, LiveDisplay, RateMeter, Snapshot
+
+HOSTILE = "evil\x1b[2J\x1b]0;owned\x07\nname.bin"
+
+
+def snapshot(*current: FileProgress, lag: int | None = None) -> Snapshot:
+    return Snapshot("download", 3, 1, 5 * 1024 * 1024, current=current, lag=lag)
+
+
+def test_rate_meter_is_bytes_per_second_over_its_window() -> None:
+    now = [0.0]
+    meter = RateMeter(window=10.0, clock=lambda: now[0])
+    assert meter.update(0) == 0.0
+    now[0] = 2.0
+    assert meter.update(2048) == 1024.0
+    now[0] = 30.0  # the window moved on: old samples no longer count
+    meter.update(2048)
+    now[0] = 31.0
+    assert meter.update(2048 + 500) == pytest.approx(500.0)
+
+
+def test_still_alive_line_has_counts_sizes_rate_lag_and_each_file_share() -> None:
+    line = snapshot(FileProgress("big.bin", 512 << 20, 1 << 30), FileProgress("new.bin", 10, 0), lag=7).line(
+        1024 * 1024
+    )
+    assert line.startswith("still downloading: 3 verified, 1 failed, 5.0 MiB, 1.0 MiB/s, lag 7 message(s)")
+    assert "big.bin 512.0 MiB / 1.0 GiB (50%)" in line
+    assert "new.bin 10 B" in line  # size not known yet: no share
+
+
+def test_hostile_paths_are_escaped_in_lines_and_in_the_live_display() -> None:
+    current = FileProgress(HOSTILE, 1, 2)
+    assert "\x1b" not in current.line() and "\n" not in current.line()
+    display = LiveDisplay("head", lambda: snapshot(current), RateMeter())
+    out = io.StringIO()
+    RichConsole(file=out, width=120, force_terminal=False).print(display._render())
+    assert "\x1b" not in out.getvalue()
+    assert "\\x1b[2J" in out.getvalue()
+
+
+def test_live_display_draws_each_file_in_progress_with_its_share() -> None:
+    files = [FileProgress(f"f{i}.bin", i, 10) for i in range(1, 8)]
+    display = LiveDisplay("downloading topic t", lambda: snapshot(*files, lag=0), RateMeter())
+    out = io.StringIO()
+    RichConsole(file=out, width=120).print(display._render())
+    text = out.getvalue()
+    assert "downloading topic t" in text
+    assert "3 verified, 1 failed, 5.0 MiB" in text and "lag 0 message(s)" in text
+    assert "f1.bin" in text and "10%" in text and "50%" in text
+    assert "f7.bin" not in text and "and 2 more file(s) in progress" in text
+
+
+def test_still_alive_lines_every_update_seconds(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="labstream.console")
+    stop = threading.Event()
+    with Console("head", lambda: snapshot(FileProgress("a.bin", 1, 4)), stop, 0.05):
+        while sum("still downloading" in r.getMessage() for r in caplog.records) < 2:
+            stop.wait(0.01)
+    assert "a.bin 1 B / 4 B (25%)" in caplog.records[-1].getMessage()
+
+
+def test_no_still_alive_line_with_negative_update_seconds(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="labstream.console")
+    stop = threading.Event()
+    with Console("head", snapshot, stop, -1):
+        stop.wait(0.2)
+    assert not [r for r in caplog.records if "still" in r.getMessage()]
+
+
+def test_c_prints_the_status_and_q_stops(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="labstream.console")
+    monkeypatch.setattr("sys.stdin", io.StringIO("c\nhelp\nq\n"))
+    stop = threading.Event()
+    console = Console(
+        "downloading t",
+        lambda: snapshot(FileProgress("a.bin", 1, 2)),
+        stop,
+        -1,
+        mode=ConsoleMode(read_stdin=True),
+        details=lambda: ["more detail"],
+    )
+    with console:
+        assert stop.wait(10)  # `q` stopped the stage
+    err = capsys.readouterr().err
+    assert "downloading t\n3 verified, 1 failed, 5.0 MiB" in err
+    assert "  a.bin 1 B / 2 B (50%)" in err and "more detail" in err
+    assert "commands: c/check = status, q/quit = stop" in err
+    stops = [r for r in caplog.records if "stopping cleanly" in r.getMessage()]
+    assert [r.levelno for r in stops] == [logging.INFO]  # a clean stop is not a warning
+
+
+def test_an_unreachable_broker_makes_the_lag_unknown_not_zero() -> None:
+    def lag() -> int:
+        raise KafkaError("no broker")
+
+    console = Console("head", snapshot, threading.Event(), -1, lag=lag)
+    console._refresh_lag()
+    assert console.snapshot().lag is None
+
+
+def test_progress_option_anywhere_and_auto_off_without_a_terminal() -> None:
+    seen: list[bool] = []
+
+    @cli.command("probe-progress")
+    def probe() -> None:
+        seen.append(progress_wanted())
+
+    add_global_options(probe, with_bootstrap=False)
+
+    try:
+        runner = CliRunner()
+        for args in (["probe-progress"], ["--progress", "probe-progress"], ["probe-progress", "--progress"]):
+            assert runner.invoke(cli, args).exit_code == 0
+        assert runner.invoke(cli, ["--progress", "probe-progress", "--no-progress"]).exit_code == 0
+    finally:
+        cli.commands.pop("probe-progress")
+    assert seen == [False, True, True, False]
