@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -24,3 +25,15 @@ def test_bootstrap_option_overrides_a_wrong_config_for_upload_and_download(
     out = tmp_path / "out"
     labstream("-b", bootstrap, "download", out, "-c", config, "-t", topic, "--exit-when-idle", "3")
     assert (out / "a.dat").read_bytes() == data.read_bytes()
+
+
+def test_doctor_takes_bootstrap_too(tmp_path: Path, bootstrap: str, topic: str) -> None:
+    config = tmp_path / "wrong.config"
+    config.write_text("[cluster]\nbootstrap.servers = 127.0.0.1:1\n")
+    wrong = labstream("doctor", "-c", config, "-t", topic, "--json", check=False)
+    checks = {c["name"]: c["status"] for c in json.loads(wrong.stdout)["checks"]}
+    assert checks["bootstrap 127.0.0.1:1"] == "fail"
+    right = labstream("doctor", "-c", config, "-t", topic, "--json", "-b", bootstrap, check=False)
+    checks = {c["name"]: c["status"] for c in json.loads(right.stdout)["checks"]}
+    assert checks[f"bootstrap {bootstrap}"] == "ok" and checks["kafka metadata"] == "ok"
+    assert "bootstrap 127.0.0.1:1" not in checks

@@ -86,8 +86,9 @@ def running(*args: str | os.PathLike[str], terminal: bool = False) -> Iterator[R
 
 def slow_upload(config_file: Path, topic: str, path: Path, rate: str = "4MiB/s") -> subprocess.Popen[bytes]:
     """An upload paced by --max-rate, so a downloader sees the file arrive over seconds."""
+    args = ["upload", path, "-c", config_file, "-t", topic, "--max-rate", rate]
     return subprocess.Popen(
-        [sys.executable, "-m", "labstream", "upload", path, "-c", config_file, "-t", topic, "--max-rate", rate],
+        [sys.executable, "-m", "labstream", *map(str, args)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -122,7 +123,9 @@ def test_still_alive_lines_show_a_file_arriving_with_its_share(
     assert LIVE_REDRAW not in text  # --no-progress: lines, no live display
 
 
-def test_progress_draws_the_live_display_even_into_a_pipe(tmp_path: Path, config_file: Path, topic: str) -> None:
+def test_progress_draws_the_live_display_even_into_a_pipe(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
     source = big_file(tmp_path)
     with running(*download_args(config_file, topic, tmp_path / "out", "--progress")) as downloader:
         wait_for(lambda: "partitions assigned" in downloader.text())
@@ -153,7 +156,9 @@ def test_on_a_terminal_the_live_display_is_the_default_and_no_progress_turns_it_
     assert "still downloading: 1 verified, 0 failed" in plain.text()
 
 
-def test_download_console_c_reports_and_q_stops_cleanly(tmp_path: Path, config_file: Path, topic: str) -> None:
+def test_download_console_c_reports_and_q_stops_cleanly(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "a.txt").write_text("a")
     labstream("upload", tmp_path / "src", "-c", config_file, "-t", topic)

@@ -161,3 +161,22 @@ def test_status_says_how_to_repair_a_service_whose_interpreter_is_gone(
     assert result.exit_code == 0, result.output
     assert f"its interpreter {gone} is gone" in result.output
     assert "run `labstream service install` again" in result.output
+
+
+def test_bootstrap_given_to_install_is_run_by_the_service(
+    tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(
+        tmp_path,
+        f"[labstream]\ntopic_name = t\ndownload_directory = {tmp_path / 'out'}\n"
+        "[cluster]\nbootstrap.servers = a:1\n",
+    )
+    recorder = Recorder()
+    module = sys.modules["labstream.cli.service"]
+    monkeypatch.setattr(module, "manager_for_platform", lambda: SystemdManager(recorder))
+    args = ["service", "install", "-c", str(config), "--role", "download", "-b", "lab-broker:9093"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    unit = next(root.rglob("labstream-lab-download.service")).read_text()
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert exec_start.endswith(f"download --config {config.resolve()} --bootstrap lab-broker:9093")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from labstream.cli.common import config_option
+from labstream.cli.globals import bootstrap_given
 from labstream.doctor import DoctorSettings, Status, render_json, render_text, run_doctor
 from labstream.doctor.check import ROLES
 
@@ -41,7 +42,8 @@ def doctor(
     """Check the config, the cluster, the topic, this principal's rights, limits, clock and
     this machine for ROLE: one line per check, each failure naming its fix. Exit 0 only when
     every check passes. Writes nothing to Kafka."""
-    settings = DoctorSettings(config_name, topic, role, folder, group, chunk_size)
+    bootstrap = bootstrap_given()
+    settings = DoctorSettings(config_name, topic, role, folder, group, chunk_size, bootstrap=bootstrap)
     checks = run_doctor(settings)
     click.echo(render_json(checks) if as_json else render_text(checks, sys.stdout.encoding))
     if any(c.status is Status.FAIL for c in checks):

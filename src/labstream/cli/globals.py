@@ -26,6 +26,7 @@ __all__ = [
     "KAFKA_COMMANDS",
     "JsonFormatter",
     "add_global_options",
+    "bootstrap_given",
     "configure_logging",
     "load",
     "progress_wanted",
@@ -34,7 +35,20 @@ __all__ = [
 _KEY = "labstream.globals"
 # -b/--bootstrap only where a config is loaded through `load` (it would do nothing elsewhere)
 KAFKA_COMMANDS = frozenset(
-    {"config", "upload", "watch", "download", "process", "status", "resend", "dashboard", "ls", "get"}
+    {
+        "config",
+        "upload",
+        "watch",
+        "download",
+        "process",
+        "status",
+        "resend",
+        "dashboard",
+        "ls",
+        "get",
+        "doctor",
+        "service",
+    }
 )
 _CONFIG_VARS = "any $VAR, ${VAR} or ${VAR:-default} in the config file"
 _LOCAL_VARS = "LABSTREAM_BOOTSTRAP (the broker of the built-in `local` config)"
@@ -191,8 +205,12 @@ def progress_wanted() -> bool:
     return sys.stderr.isatty() and values.get("log_format", "text") == "text"
 
 
+def bootstrap_given() -> str | None:
+    """`-b/--bootstrap` wherever it was given, else None."""
+    ctx = click.get_current_context(silent=True)
+    return _values(ctx).get("bootstrap") if ctx is not None else None
+
+
 def load(name_or_path: str | os.PathLike[str]) -> Config:
     """The command's config, with `-b/--bootstrap` (wherever it was given) applied."""
-    ctx = click.get_current_context(silent=True)
-    bootstrap = _values(ctx).get("bootstrap") if ctx is not None else None
-    return load_config(name_or_path, bootstrap=bootstrap)
+    return load_config(name_or_path, bootstrap=bootstrap_given())

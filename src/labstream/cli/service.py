@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from labstream.cli.globals import bootstrap_given
 from labstream.config import load_config
 from labstream.runners import role_settings
 from labstream.service import ServiceSpec, manager_for_platform
@@ -55,7 +56,9 @@ def _spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _spec(config_path: Path, role: str, name: str | None, user: bool, state: Path | None) -> ServiceSpec:
     default = config_path.stem if role == "watch" else f"{config_path.stem}-{role}"
-    return ServiceSpec(name or default, config_path.resolve(), user=user, state=state, role=role)
+    return ServiceSpec(
+        name or default, config_path.resolve(), user=user, state=state, role=role, bootstrap=bootstrap_given()
+    )
 
 
 @click.group()
@@ -80,7 +83,8 @@ def install(
     Re-run it after moving or rebuilding the virtual environment: the service runs the
     interpreter it was installed with.
     """
-    role_settings(role, load_config(config_path), state)  # refused now, not at the first start
+    # refused now, not at the first start
+    role_settings(role, load_config(config_path, bootstrap=bootstrap_given()), state)
     spec = _spec(config_path, role, name, user, state)
     manager = manager_for_platform()
     for path in manager.install(spec):

@@ -46,3 +46,4 @@ class DoctorSettings:
     group: str | None = None  # the consumer group of download/process; else from the config
     chunk_size: int | None = None  # else [labstream] chunk_size, else the upload default
     timeout: float = 10.0  # seconds per network question
+    bootstrap: str | None = None  # -b/--bootstrap: replaces the config's bootstrap.servers

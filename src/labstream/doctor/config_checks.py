@@ -10,9 +10,9 @@ from labstream.errors import ConfigError
 __all__ = ["check_config"]
 
 
-def check_config(name: str) -> tuple[Config | None, list[Check]]:
+def check_config(name: str, bootstrap: str | None = None) -> tuple[Config | None, list[Check]]:
     try:
-        config = load_config(name)
+        config = load_config(name, bootstrap=bootstrap)
     except ConfigError as exc:
         return None, [Check.fail("config", str(exc), "correct the file (see `labstream config show`)")]
     checks = [Check.ok("config", f"{config.path} parses")]

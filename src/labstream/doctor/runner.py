@@ -31,7 +31,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def run_doctor(settings: DoctorSettings) -> list[Check]:
-    config, checks = check_config(settings.config_name)
+    config, checks = check_config(settings.config_name, settings.bootstrap)
     servers: list[tuple[str, int]] = []
     if config is not None:
         try:

@@ -71,6 +71,7 @@ class ServiceSpec:
     state: Path | None = None
     python: str = field(default_factory=stable_python)
     role: str = "watch"
+    bootstrap: str | None = None  # -b/--bootstrap given at install: the service runs with it
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -91,6 +92,8 @@ class ServiceSpec:
         command = [self.python, "-m", "labstream", self.role, "--config", str(self.config.resolve())]
         if self.state is not None:
             command += ["--state", str(self.state.resolve())]
+        if self.bootstrap:
+            command += ["--bootstrap", self.bootstrap]
         return command
 
     def command_line(self) -> str:

@@ -44,6 +44,8 @@ class WindowsManager(ServiceManager):
         util.SetServiceCustomOption(spec.unit_name, "python", spec.python)
         if spec.state is not None:
             util.SetServiceCustomOption(spec.unit_name, "state", str(spec.state.resolve()))
+        if spec.bootstrap:
+            util.SetServiceCustomOption(spec.unit_name, "bootstrap", spec.bootstrap)
         return []
 
     def installed_python(self, spec: ServiceSpec) -> str | None:

@@ -39,6 +39,7 @@ class LabstreamService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
         config = option(self.name, "config")
         state = option(self.name, "state", None)
         role = option(self.name, "role", "watch")
+        bootstrap = option(self.name, "bootstrap", None)
         log_dir = Path(state or Path(config).parent)
         logging.basicConfig(
             filename=log_dir / f"{self.name}-service.log",
@@ -48,7 +49,8 @@ class LabstreamService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
         logging.getLogger("labstream.librdkafka").setLevel(logging.WARNING)
         try:
             servicemanager.LogInfoMsg(f"{self.name}: {role} started")
-            summary = run_role(role, load_config(config), self.stop, Path(state) if state else None)
+            config_loaded = load_config(config, bootstrap=bootstrap or None)
+            summary = run_role(role, config_loaded, self.stop, Path(state) if state else None)
             servicemanager.LogInfoMsg(f"{self.name}: {summary}")
         except LabstreamError as exc:
             logging.getLogger(f"labstream.{role}").error("stopped role=%s reason=%s", role, exc)
