@@ -3,7 +3,9 @@ it could not refresh."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import time
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -43,3 +45,19 @@ def test_the_table_shows_human_sizes(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", "--state", str(_state(tmp_path)), "--no-refresh", "--all"])
     assert result.exit_code == 0, result.output
     assert "3.0 MiB" in result.stdout and "3145728" not in result.stdout
+
+
+def test_times_are_iso_utc_in_json_and_local_in_the_table(tmp_path: Path) -> None:
+    state = _state(tmp_path)
+    before = time.time()
+    with UploadLedger(WatchState(state).ledger) as ledger:
+        ledger.set("run1/new.raw", 5, 1, UploadState.SENT, sha256=b"\2" * 32)
+    result = CliRunner().invoke(cli, ["status", "--state", str(state), "--json", "--no-refresh"])
+    entry = next(f for f in json.loads(result.stdout)["files"] if f["path"] == "run1/new.raw")
+    changed = datetime.datetime.fromisoformat(entry["updated_at"])
+    assert changed.utcoffset() == datetime.timedelta(0)
+    assert before - 1 <= changed.timestamp() <= time.time() + 1
+    assert entry["verified_at"] is None  # no trusted receipt yet
+    table = CliRunner().invoke(cli, ["status", "--state", str(state), "--no-refresh", "--all"]).stdout
+    local = changed.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert local in table and "changed" in table and "verified" in table

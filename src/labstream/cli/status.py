@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 from pathlib import Path
@@ -87,10 +88,26 @@ def status(
 
 
 def _one_state(entry: dict[str, Any]) -> dict[str, Any]:
-    """One `state` per file (what status shows); the watcher's own word kept as `ledger_status`."""
+    """One `state` per file (what status shows); the watcher's own word kept as `ledger_status`;
+    times as ISO 8601 UTC."""
     state = _category(entry)
     entry["ledger_status"] = entry.pop("status")
+    for key in ("updated_at", "verified_at"):
+        entry[key] = _iso(entry[key])
     return {"path": entry.pop("path"), "state": state, **entry}
+
+
+def _iso(when: float | None) -> str | None:
+    if when is None:
+        return None
+    return datetime.datetime.fromtimestamp(when, datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _local(iso: str | None) -> str:
+    """An ISO time as a person reads it here: local time, to the second."""
+    if not iso:
+        return "-"
+    return datetime.datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _derive_state(directory: Path | None, topic: str | None) -> Path:
@@ -149,7 +166,11 @@ def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) 
     shown = [f for f in files if show_all or f["state"] not in ("verified", "ignored", "cleaned up")]
     if not shown:
         return
-    table = Table("file", "state", "size", "verified by", "detail")
+    table = Table("file", "state")
+    for column in ("size", "changed", "verified"):
+        table.add_column(column, no_wrap=True)  # a time cut in two reads as two times
+    table.add_column("verified by")
+    table.add_column("detail")
     for entry in shown:
         detail = "; ".join(
             [f"{g}: {r}" for g, r in entry["failed_downstream"].items()]
@@ -159,6 +180,8 @@ def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) 
             escape(entry["path"]),
             entry["state"],
             human_bytes(entry["size"]),
+            _local(entry["updated_at"]),
+            _local(entry["verified_at"]),
             escape(", ".join(entry["verified_by"]) or "-"),
             escape(detail or (entry["reason"] or "")),
         )

@@ -284,10 +284,10 @@ class UploadLedger:
         with self._lock:
             files = self._db.execute(f"SELECT {_BASE} FROM files ORDER BY relpath").fetchall()
             receipts = self._db.execute(
-                "SELECT relpath, sha256, grp, outcome, reason, key_id, authenticated FROM receipts"
+                "SELECT relpath, sha256, grp, outcome, reason, key_id, authenticated, at FROM receipts"
                 " ORDER BY at"
             ).fetchall()
-        verdicts: dict[tuple[str, str], list[tuple[str, str, str, str, int]]] = {}
+        verdicts: dict[tuple[str, str], list[tuple[str, str, str, str, int, float]]] = {}
         for relpath, sha, *rest in receipts:
             verdicts.setdefault((relpath, sha), []).append(tuple(rest))
         return [_entry(row, verdicts.get((row.relpath, row.sha256 or ""), [])) for row in map(_row, files)]
@@ -306,19 +306,22 @@ def _row(values: tuple[object, ...]) -> LedgerRow:
     return LedgerRow(*values)  # type: ignore[arg-type]
 
 
-def _entry(row: LedgerRow, mine: list[tuple[str, str, str, str, int]]) -> dict[str, object]:
-    trusted = [(g, o, r, k) for g, o, r, k, a in mine if a]
+def _entry(row: LedgerRow, mine: list[tuple[str, str, str, str, int, float]]) -> dict[str, object]:
+    trusted = [(g, o, r, k, at) for g, o, r, k, a, at in mine if a]
+    verified_at = [at for _, o, _, _, at in trusted if o == "verified"]
     return {
         "path": row.relpath,
         "status": row.status,
         "size": row.size,
         "sha256": row.sha256,
         "reason": row.reason,
-        "verified_by": sorted({g for g, o, _, _ in trusted if o == "verified"}),
-        "verified_keys": len({k for _, o, _, k in trusted if o == "verified"}),
-        "failed_downstream": {g: r for g, o, r, _ in trusted if o == "failed"},
+        "updated_at": row.updated_at,  # time.time() of the watcher's last change of this row
+        "verified_at": max(verified_at) if verified_at else None,  # the latest trusted receipt's
+        "verified_by": sorted({g for g, o, _, _, _ in trusted if o == "verified"}),
+        "verified_keys": len({k for _, o, _, k, _ in trusted if o == "verified"}),
+        "failed_downstream": {g: r for g, o, r, _, _ in trusted if o == "failed"},
         "unauthenticated": [
-            {"group": g, "outcome": o, "reason": r, "key_id": k} for g, o, r, k, a in mine if not a
+            {"group": g, "outcome": o, "reason": r, "key_id": k} for g, o, r, k, a, _ in mine if not a
         ],
     }
 
