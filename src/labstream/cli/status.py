@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from labstream.cli.common import human_bytes, trusted_keys_option
 from labstream.cli.globals import load
 from labstream.errors import ConfigError, KafkaError
 from labstream.kafka import consumer_settings, ping
+from labstream.logsafe import shown
 from labstream.receipts import read_receipts
 from labstream.receipts.keys import trusted_keys
 from labstream.settings import program_values
@@ -25,6 +27,7 @@ from labstream.upload.cleanup import Cleaner, CleanupPolicy
 from labstream.upload.ledger import UploadLedger, default_state_dir, state_digest
 
 logger = logging.getLogger(__name__)
+PIPE_WIDTH = 160
 CATEGORIES = (
     "waiting",
     "sending",
@@ -104,10 +107,12 @@ def _iso(when: float | None) -> str | None:
 
 
 def _local(iso: str | None) -> str:
-    """An ISO time as a person reads it here: local time, to the second."""
+    """An ISO time as a person reads it here: local time; today's without the date."""
     if not iso:
         return "-"
-    return datetime.datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    when = datetime.datetime.fromisoformat(iso).astimezone()
+    today = datetime.datetime.now().astimezone().date()
+    return when.strftime("%H:%M:%S" if when.date() == today else "%Y-%m-%d %H:%M")
 
 
 def _derive_state(directory: Path | None, topic: str | None) -> Path:
@@ -161,28 +166,31 @@ def _unauthenticated(receipt: dict[str, str]) -> str:
 
 
 def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) -> None:
-    console = Console()
+    # Into a pipe or file: wide lines rather than paths folded at 80 columns.
+    console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
     console.print("  ".join(f"{name}: {count}" for name, count in totals.items()))
-    shown = [f for f in files if show_all or f["state"] not in ("verified", "ignored", "cleaned up")]
-    if not shown:
+    listed = [f for f in files if show_all or f["state"] not in ("verified", "ignored", "cleaned up")]
+    if not listed:
         return
-    table = Table("file", "state")
+    table = Table()
+    table.add_column("file", overflow="fold")  # a path is shown whole
+    table.add_column("state")
     for column in ("size", "changed", "verified"):
         table.add_column(column, no_wrap=True)  # a time cut in two reads as two times
     table.add_column("verified by")
     table.add_column("detail")
-    for entry in shown:
+    for entry in listed:
         detail = "; ".join(
             [f"{g}: {r}" for g, r in entry["failed_downstream"].items()]
             + [_unauthenticated(u) for u in entry["unauthenticated"]]
         )
-        table.add_row(  # names and reasons come from receipts: no rich markup from them
-            escape(entry["path"]),
+        table.add_row(  # names and reasons come from receipts: no markup, no terminal escapes
+            escape(shown(entry["path"], 1000)),
             entry["state"],
             human_bytes(entry["size"]),
             _local(entry["updated_at"]),
             _local(entry["verified_at"]),
-            escape(", ".join(entry["verified_by"]) or "-"),
-            escape(detail or (entry["reason"] or "")),
+            escape(shown(", ".join(entry["verified_by"]) or "-")),
+            escape(shown(detail or (entry["reason"] or ""))),
         )
     console.print(table)
