@@ -109,7 +109,8 @@ def watch_snapshot(streamer: DirectoryStreamer) -> Snapshot:
         "watch",
         status.session.sent,
         status.session.failed,
-        status.session.bytes,
+        # files sent, plus what is acknowledged of large files being sent: a steady rate
+        status.session.bytes + sum(done for _, done, _ in status.progress),
         current=tuple(FileProgress(path, done, size) for path, done, size in status.progress),
         detail=f"settling {status.settling}, queued {status.queued}, sending {len(status.sending)}",
     )
