@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from labstream.config import load_config
 from labstream.doctor import Check, Status, known_program_keys, render_json, render_text
+from labstream.doctor.check import DoctorSettings
 from labstream.doctor.clock import check_clock
 from labstream.doctor.network import parse_servers
+from labstream.doctor.runner import default_group
 from labstream.doctor.sample import Sample
+from labstream.settings import download_group, process_group
 
 CHECKS = [Check.ok("a", "fine"), Check.fail("b", "broken\x1b[2J", "do x"), Check.info("c", "unknown")]
 
@@ -64,3 +69,19 @@ def test_known_keys_cover_every_commands_keys() -> None:
         "kafka_config",
     } <= keys
     assert "chunk_sise" not in keys
+
+
+def test_the_group_checked_is_the_one_the_role_would_join(tmp_path: Path) -> None:
+    path = tmp_path / "lab.config"
+    path.write_text(
+        f"[labstream]\ndownload_directory = {tmp_path / 'out'}\nprocessor = metadata\n"
+        "[cluster]\nbootstrap.servers = a:1\n"
+    )
+    config = load_config(path)
+    named = download_group(config, None, tmp_path / "out")
+    assert default_group(config, DoctorSettings(str(path), role="download")) == named
+    other = DoctorSettings(str(path), role="download", folder=tmp_path / "other")
+    assert default_group(config, other) == download_group(config, None, tmp_path / "other") != named
+    assert default_group(config, DoctorSettings(str(path), role="process")) == process_group("metadata")
+    path.write_text(path.read_text() + "[consumer]\ngroup.id = shared\n")
+    assert default_group(load_config(path), DoctorSettings(str(path), role="download")) is None  # group.id

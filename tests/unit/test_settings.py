@@ -86,3 +86,10 @@ def test_help_texts_show_the_defaults_of_the_table() -> None:
 def test_threads_is_spelled_the_same_on_every_command(command: str) -> None:
     text = " ".join(CliRunner().invoke(cli, [command, "--help"], terminal_width=400).output.split())
     assert "-n, --threads, --n-threads INTEGER" in text
+
+
+def test_upload_takes_its_topic_from_the_file_like_every_role(tmp_path: Path) -> None:
+    path = tmp_path / "lab.config"
+    path.write_text("[labstream]\ntopic_name = xrd\n[cluster]\nbootstrap.servers = a:1\n")
+    assert upload_settings(load_config(path), {}).topic == "xrd"
+    assert upload_settings(load_config(path), {"topic": "other"}).topic == "other"

@@ -12,9 +12,9 @@ import click
 from labstream.cli.common import (
     byte_progress,
     config_option,
+    file_topic_option,
     human_bytes,
     key_option,
-    topic_option,
     trusted_keys_option,
 )
 from labstream.cli.globals import load
@@ -33,7 +33,7 @@ from labstream.wire import WIRE_FORMATS
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @config_option
-@topic_option
+@file_topic_option
 @setting("chunk_size", "--chunk-size", type=int)
 @threads_option("n_threads")
 @setting("timeout", "--timeout", type=float)

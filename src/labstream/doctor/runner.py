@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from labstream.config import PROGRAM_SECTION, Config
@@ -23,6 +24,7 @@ from labstream.errors import ConfigError, KafkaError
 from labstream.heartbeat import DEFAULT_HEARTBEAT_TOPIC
 from labstream.kafka import TopicInfo, consumer_settings, describe_cluster, producer_settings
 from labstream.receipts import receipts_topic
+from labstream.settings import download_group, process_group, program_values
 from labstream.upload import DEFAULT_CHUNK_SIZE
 
 __all__ = ["run_doctor"]
@@ -35,7 +37,8 @@ def run_doctor(settings: DoctorSettings) -> list[Check]:
     servers: list[tuple[str, int]] = []
     if config is not None:
         try:
-            producer, consumer = producer_settings(config), consumer_settings(config, settings.group)
+            group = settings.group or default_group(config, settings)
+            producer, consumer = producer_settings(config), consumer_settings(config, group)
         except ConfigError as exc:
             checks.append(Check.fail("kafka keys", str(exc), "correct or remove the key"))
         else:
@@ -83,7 +86,7 @@ def _topic_checks(
     checks = [found]
     data_needs, receipt_needs = ROLE_NEEDS[settings.role]
     checks.append(check_operations("topic rights", info, data_needs, principal))
-    checks.append(_group_check(settings, consumer, principal))
+    checks.append(_group_check(config, settings, consumer, principal))
     chunk_size = settings.chunk_size or int(
         config.section(PROGRAM_SECTION).get("chunk_size", DEFAULT_CHUNK_SIZE)
     )
@@ -103,10 +106,24 @@ def _topic_checks(
     return checks
 
 
-def _group_check(settings: DoctorSettings, consumer: dict[str, Any], principal: str) -> Check:
+def default_group(config: Config, settings: DoctorSettings) -> str | None:
+    """The group the role would join without -g: a download's is named after its output
+    folder (--folder, else download_directory), a processor's after the processor. None: the
+    config's group.id (or none)."""
+    program = program_values(config)
+    if settings.role == "download":
+        folder = settings.folder or program.get("download_directory")
+        return download_group(config, None, Path(folder)) if folder else None
+    if settings.role == "process" and program.get("processor"):
+        return process_group(program["processor"])
+    return None
+
+
+def _group_check(config: Config, settings: DoctorSettings, consumer: dict[str, Any], principal: str) -> Check:
     if settings.role == "watch":
         return check_group(consumer, WATCH_GROUP_PROBE, principal, settings.timeout)
-    if settings.role == "process" and settings.group is None and "group.id" not in consumer:
+    named = settings.group or config.consumer_settings().get("group.id")
+    if settings.role == "process" and not named and not program_values(config).get("processor"):
         return Check.info("group rights", "pass --group (the processor's group) to check it")
     return check_group(consumer, str(consumer["group.id"]), principal, settings.timeout)
 

@@ -42,6 +42,7 @@ __all__ = [
     "WatchSettings",
     "download_group",
     "download_settings",
+    "process_group",
     "process_settings",
     "upload_settings",
     "watch_settings",
@@ -239,6 +240,11 @@ def download_group(config: Config, given: str | None, out_dir: Path) -> str | No
     return f"labstream-download-{host}-{place}"
 
 
+def process_group(processor: str) -> str:
+    """The default consumer group of a processor: one per processor."""
+    return f"labstream-process-{processor.replace(':', '-').replace('/', '-')}"
+
+
 def start_position(v: Mapping[str, Any]) -> StartPosition:
     """--from-beginning / --from TIME / --from-end, at most one of them."""
     chosen = [name for name in ("from_beginning", "from_time", "from_end") if v[name]]
@@ -262,7 +268,7 @@ def process_settings(config: Config, given: Mapping[str, Any]) -> ProcessSetting
     if not processor:
         raise ConfigError("no processor: give PROCESSOR or processor in [labstream]")
     options = tuple(given.get("processor_options") or v["processor_options"])
-    group = given.get("group") or f"labstream-process-{processor.replace(':', '-').replace('/', '-')}"
+    group = given.get("group") or process_group(processor)
     return ProcessSettings(
         config=config,
         processor=processor,
@@ -290,7 +296,7 @@ _PROCESS_OWN = ("processor", "processor_options", "topic", "group", "workdir", "
 def upload_settings(config: Config, given: Mapping[str, Any]) -> UploadSettings:
     """`given` keys: topic, wait_verified, and table keys (chunk_size, n_threads, wire, ...)."""
     v = resolve(config, UPLOAD, _without(given, "topic", "wait_verified"))
-    topic = _topic(given)
+    topic = _topic(given, v)
     wait = bool(given.get("wait_verified"))
     trusted = TrustedKeys()
     if wait:  # refused before sending anything: nothing could ever confirm
