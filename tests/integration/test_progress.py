@@ -105,6 +105,20 @@ def big_file(tmp_path: Path, mib: int = 16) -> Path:
     return path
 
 
+def one_file(tmp_path: Path, config_file: Path, topic: str) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a")
+    labstream("upload", tmp_path / "src", "-c", config_file, "-t", topic)
+
+
+def ask_then_quit(proc: Running, ask: str, shows: str, quit_with: str) -> None:
+    """Type `ask` until its answer `shows` is printed, then `quit_with`: a clean exit 0."""
+    proc.type(ask)
+    wait_for(lambda: shows in proc.text())
+    proc.type(quit_with)
+    assert proc.wait(60) == 0
+
+
 def test_still_alive_lines_show_a_file_arriving_with_its_share(
     tmp_path: Path, config_file: Path, topic: str
 ) -> None:
@@ -143,9 +157,7 @@ def test_progress_draws_the_live_display_even_into_a_pipe(
 def test_on_a_terminal_the_live_display_is_the_default_and_no_progress_turns_it_off(
     tmp_path: Path, config_file: Path, topic: str
 ) -> None:
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "a.txt").write_text("a")
-    labstream("upload", tmp_path / "src", "-c", config_file, "-t", topic)
+    one_file(tmp_path, config_file, topic)
     with running(*download_args(config_file, topic, tmp_path / "one"), terminal=True) as shown:
         assert shown.wait() == 0
     assert LIVE_REDRAW in shown.text() and "1 verified, 0 failed" in shown.text()
@@ -159,16 +171,11 @@ def test_on_a_terminal_the_live_display_is_the_default_and_no_progress_turns_it_
 def test_download_console_c_reports_and_q_stops_cleanly(
     tmp_path: Path, config_file: Path, topic: str
 ) -> None:
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "a.txt").write_text("a")
-    labstream("upload", tmp_path / "src", "-c", config_file, "-t", topic)
+    one_file(tmp_path, config_file, topic)
     args = ["download", tmp_path / "out", "-c", config_file, "-t", topic, "--no-progress"]
     with running(*args) as downloader:
         wait_for(lambda: "file verified file=a.txt" in downloader.text())
-        downloader.type("c")
-        wait_for(lambda: "1 verified, 0 failed, " in downloader.text())
-        downloader.type("q")
-        assert downloader.wait(60) == 0
+        ask_then_quit(downloader, "c", "1 verified, 0 failed, ", "q")
     assert f"downloading topic {topic} -> {tmp_path / 'out'}" in downloader.text()
     assert "INFO labstream.console: stopping cleanly (asked on the console)" in downloader.text()
     assert "downloaded 1 verified file(s)" in downloader.stdout
@@ -177,9 +184,7 @@ def test_download_console_c_reports_and_q_stops_cleanly(
 
 def test_process_console_c_reports_and_q_stops_cleanly(tmp_path: Path, config_file: Path, topic: str) -> None:
     (tmp_path / "copy_processor.py").write_text(COPYING_PROCESSOR)
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "a.txt").write_text("a")
-    labstream("upload", tmp_path / "src", "-c", config_file, "-t", topic)
+    one_file(tmp_path, config_file, topic)
     args = [
         "process",
         f"{tmp_path / 'copy_processor.py'}:Copy",
@@ -195,10 +200,7 @@ def test_process_console_c_reports_and_q_stops_cleanly(tmp_path: Path, config_fi
     ]
     with running(*args) as processor:
         wait_for(lambda: (tmp_path / "out" / "a.txt").exists())
-        processor.type("check")
-        wait_for(lambda: "1 processed, 0 failed" in processor.text())
-        processor.type("quit")
-        assert processor.wait(60) == 0
+        ask_then_quit(processor, "check", "1 processed, 0 failed", "quit")
     assert f"processing topic {topic} with" in processor.text()
     assert "stopping cleanly (asked on the console)" in processor.text()
     assert "processed 1 file(s), 0 failed" in processor.stdout

@@ -17,7 +17,7 @@ from labstream.kafka import consumer_settings, group_lag, producer_settings, sta
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.runners.console import QUIET, Console, ConsoleMode
-from labstream.runners.progress import FileProgress, Snapshot
+from labstream.runners.progress import Snapshot, in_progress
 from labstream.runners.receipts import open_publisher
 from labstream.runners.telemetry import group_monitoring
 from labstream.settings import DownloadSettings
@@ -113,7 +113,7 @@ def download_snapshot(downloader: Downloader) -> Snapshot:
         report.files,
         report.failed,
         report.bytes,
-        current=tuple(FileProgress(path, done, size) for path, done, size in downloader.in_progress()),
+        current=in_progress(downloader.in_progress()),
         detail=f"{report.rejected} message(s) rejected" if report.rejected else "",
     )
 

@@ -15,7 +15,7 @@ from labstream.process import ProcessRunner, load_processor
 from labstream.process.runner import ProcessReport
 from labstream.runners.console import QUIET, Console, ConsoleMode
 from labstream.runners.download import lag_of
-from labstream.runners.progress import FileProgress, Snapshot
+from labstream.runners.progress import Snapshot, in_progress
 from labstream.runners.receipts import open_publisher
 from labstream.runners.telemetry import group_monitoring
 from labstream.settings import ProcessSettings
@@ -104,5 +104,5 @@ def process_snapshot(runner: ProcessRunner) -> Snapshot:
         report.processed,
         report.failed,
         runner.received_bytes,
-        current=tuple(FileProgress(path, done, size) for path, done, size in runner.in_progress()),
+        current=in_progress(runner.in_progress()),
     )

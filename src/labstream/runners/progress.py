@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from rich.text import Text
 from labstream.logsafe import shown
 from labstream.units import human_bytes, human_rate, percent
 
-__all__ = ["FileProgress", "LiveDisplay", "RateMeter", "Snapshot", "byte_progress"]
+__all__ = ["FileProgress", "LiveDisplay", "RateMeter", "Snapshot", "byte_progress", "in_progress"]
 
 SHOWN_FILES = 5  # files in progress drawn one per line; the rest are counted
 _WORDS = {  # role -> (what it does, what a finished file is)
@@ -50,6 +50,11 @@ class FileProgress:
         share = percent(self.done, self.size)
         total = f" / {human_bytes(self.size)}" if self.size > 0 else ""
         return f"{shown(self.path, 120)} {human_bytes(self.done)}{total}{f' ({share})' if share else ''}"
+
+
+def in_progress(entries: Iterable[tuple[str, int, int]]) -> tuple[FileProgress, ...]:
+    """(path, done, size) tuples, as the components report them, as FileProgress."""
+    return tuple(FileProgress(path, done, size) for path, done, size in entries)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from labstream.locks import InstanceLock
 from labstream.receipts import ReceiptCollector
 from labstream.runners.chunking import choose_chunk_size, fit_batches
 from labstream.runners.console import INTERACTIVE, Console, ConsoleMode
-from labstream.runners.progress import FileProgress, Snapshot
+from labstream.runners.progress import Snapshot, in_progress
 from labstream.runners.telemetry import monitoring
 from labstream.settings import WatchSettings
 from labstream.state import WatchState
@@ -111,7 +111,7 @@ def watch_snapshot(streamer: DirectoryStreamer) -> Snapshot:
         status.session.failed,
         # files sent, plus what is acknowledged of large files being sent: a steady rate
         status.session.bytes + sum(done for _, done, _ in status.progress),
-        current=tuple(FileProgress(path, done, size) for path, done, size in status.progress),
+        current=in_progress(status.progress),
         detail=f"settling {status.settling}, queued {status.queued}, sending {len(status.sending)}",
     )
 
