@@ -52,3 +52,30 @@ def test_watcher_and_downloader_ride_out_a_broker_outage(own_broker: str, tmp_pa
     assert watcher.stop() == 0
     assert downloader.returncode == 0, log.read_text()[-2000:]
     assert list(watcher.statuses().values()).count("sent") == 21
+
+
+def test_files_not_acknowledged_during_a_long_outage_are_sent_again_when_it_ends(
+    own_broker: str, tmp_path: Path, topic: str
+) -> None:
+    """An outage longer than message.timeout.ms: the deliveries fail, the files stay `sending`
+    (never `failed`) and go out again once the broker is back; nothing is lost."""
+    config = tmp_path / "outage.config"
+    config.write_text(f"[cluster]\nbootstrap.servers = {own_broker}\n[producer]\nmessage.timeout.ms = 3000\n")
+    root, out = tmp_path / "instrument", tmp_path / "out"
+    root.mkdir()
+    watcher = Watcher(root, config, topic, tmp_path / "state", "--chunk-size", "65536")
+    (root / "before.bin").write_bytes(os.urandom(100_000))
+    wait_for(lambda: watcher.statuses().get("before.bin") == "sent")
+    broker.stop(OUTAGE_PORT)
+    for i in range(3):
+        (root / f"during{i}.bin").write_bytes(os.urandom(300_000))
+    wait_for(lambda: watcher.text().count("file not acknowledged") >= 3, timeout=90)
+    assert {watcher.statuses()[f"during{i}.bin"] for i in range(3)} <= {"sending", "queued"}
+    broker.start(OUTAGE_PORT)
+    wait_for(lambda: list(watcher.statuses().values()).count("sent") == 4, timeout=180)
+    assert watcher.stop() == 0
+    assert "sending again a file not acknowledged" in watcher.text()
+    log = tmp_path / "download.log"
+    downloader = start_download(out, config, topic, log, "--exit-when-idle", "5")
+    assert downloader.wait(120) == 0, log.read_text()[-2000:]
+    assert tree(out) == tree(root)

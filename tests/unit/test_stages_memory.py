@@ -106,7 +106,7 @@ def _streamer(
     )
 
 
-def test_streamer_records_failed_deliveries_ignores_existing_files_and_reports_readably(
+def test_streamer_sends_again_what_was_not_acknowledged_ignores_existing_files_and_reports_readably(
     tmp_path: Path,
 ) -> None:
     broker = MemoryBroker()
@@ -115,14 +115,17 @@ def test_streamer_records_failed_deliveries_ignores_existing_files_and_reports_r
     (root / "old.txt").write_text("there before")
     stop = threading.Event()
     with UploadLedger(tmp_path / "ledger.sqlite") as ledger:
-        streamer = _streamer(broker, root, ledger, stop)
+        streamer = _streamer(broker, root, ledger, stop, retry_seconds=1.0)
         thread = threading.Thread(target=streamer.run, name="labstream-test-stream")
         thread.start()
         try:
             wait_for(lambda: ledger.get("old.txt") is not None)
             broker.fail_deliveries(1)
             (root / "new.txt").write_bytes(b"n" * 100)
-            wait_for(lambda: (row := ledger.get("new.txt")) is not None and row.status == "failed")
+            # Not acknowledged: still `sending` (a restart would resume it), and why.
+            wait_for(lambda: "timed out" in (((row := ledger.get("new.txt")) and row.reason) or ""))
+            assert ledger.get("new.txt").status == "sending"  # type: ignore[union-attr]
+            wait_for(lambda: (row := ledger.get("new.txt")) is not None and row.status == "sent")
             (root / "next.txt").write_bytes(b"m" * 3000)
             wait_for(lambda: (row := ledger.get("next.txt")) is not None and row.status == "sent")
             status = streamer.status()
@@ -130,12 +133,13 @@ def test_streamer_records_failed_deliveries_ignores_existing_files_and_reports_r
             stop.set()
             thread.join(30)
         assert ledger.get("old.txt").status == "ignored"  # type: ignore[union-attr]
-        assert "timed out" in (ledger.get("new.txt").reason or "")  # type: ignore[union-attr]
-    assert (status.session.sent, status.session.failed, status.session.bytes) == (1, 1, 3000)
+    session = status.session
+    assert (session.sent, session.failed, session.retried, session.bytes) == (2, 0, 1, 3100)
     lines = status.lines()
-    assert lines[2] == "this session: sent 1, failed 1, 2.9 KiB"
-    assert "ignored 1" in lines[3] and "sent 1" in lines[3] and "{" not in "".join(lines)
+    assert lines[2] == "this session: sent 2, failed 0, 3.0 KiB, 1 send(s) retried"
+    assert "ignored 1" in lines[3] and "sent 2" in lines[3] and "{" not in "".join(lines)
     assert len([r for r in broker.messages("t") if r.key and b"next" in r.key]) == 3
+    assert len([r for r in broker.messages("t") if r.key and b"new" in r.key]) == 1  # the retry
 
 
 def test_downloader_waits_while_the_output_is_full_then_goes_on(

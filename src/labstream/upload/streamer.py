@@ -24,6 +24,7 @@ from labstream.units import human_bytes
 from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.rate import RateLimiter
 from labstream.upload.resume import Checkpoint
+from labstream.upload.retry import RetrySchedule
 from labstream.upload.sender import FileSender, SentFile
 from labstream.upload.source import SourceFile
 from labstream.watch import DirectoryWatcher, Filters, ReadyFile
@@ -47,6 +48,7 @@ class StreamOptions:
     wire: WireFormat = WIRE_FORMATS["labstream"]
     max_rate: float | None = None  # payload bytes per second for all sender threads
     polling: bool = False  # stat the tree instead of OS events (network shares)
+    retry_seconds: float = 5.0  # first back-off before a file not acknowledged is sent again
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class SessionCounts:
     sent: int = 0
     failed: int = 0
     bytes: int = 0
+    retried: int = 0  # sends not acknowledged, scheduled again
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ class StreamerStatus:
             f"awaiting acknowledgement: {self.awaiting_ack}",
             f"sending now: {', '.join(shown(path) for path in self.sending) or '-'}",
             f"this session: sent {self.session.sent}, failed {self.session.failed}, "
-            f"{human_bytes(self.session.bytes)}",
+            f"{human_bytes(self.session.bytes)}"
+            + (f", {self.session.retried} send(s) retried" if self.session.retried else ""),
             f"ledger (all time): {counts}",
         ]
 
@@ -111,7 +115,8 @@ class DirectoryStreamer:
         self.sending: set[str] = set()
         self._acked: dict[str, tuple[int, int]] = {}  # path -> (bytes acknowledged, size)
         self.in_flight = 0
-        self.session = {"sent": 0, "failed": 0, "bytes": 0}
+        self.session = {"sent": 0, "failed": 0, "bytes": 0, "retried": 0}
+        self._retries: RetrySchedule[ReadyFile] = RetrySchedule(options.retry_seconds)
         self._watcher = DirectoryWatcher(
             self.root,
             self._enqueue,
@@ -140,6 +145,9 @@ class DirectoryStreamer:
             logger.info("watching folder=%s", self.root)
             while not self.stop.wait(0.5):
                 self._producer.poll(0)
+                for ready in self._retries.due():
+                    logger.info("sending again a file not acknowledged file=%s", shown(ready.relpath))
+                    self._enqueue(ready)
 
     def status(self) -> StreamerStatus:
         with self._lock:
@@ -253,6 +261,7 @@ class DirectoryStreamer:
     def _on_done(self, sent: SentFile, error: str | None) -> None:
         relpath = sent.source.relpath
         if error is None:
+            self._retries.succeeded(relpath)
             self._ledger.set(relpath, sent.size, sent.mtime_ns, UploadState.SENT, sha256=sent.sha256)
             self._count("sent", sent.size)
             logger.info(
@@ -263,14 +272,21 @@ class DirectoryStreamer:
                 sent.sha256.hex(),
             )
         else:
-            self._ledger.set(
-                relpath, sent.size, sent.mtime_ns, UploadState.FAILED, sha256=sent.sha256, reason=error
-            )
-            self._count("failed")
-            logger.error("file not acknowledged file=%s reason=%s", relpath, error)
+            self._retry(sent, error)
         with self._lock:
             self.in_flight -= 1
             self._acked.pop(relpath, None)
+
+    def _retry(self, sent: SentFile, error: str) -> None:
+        """Not acknowledged (an outage longer than message.timeout.ms, a lost network): the row
+        stays `sending` (a restart resumes it) and the file is sent again after a back-off."""
+        relpath = sent.source.relpath
+        ready = ReadyFile(sent.source.path, relpath, sent.size, sent.mtime_ns)
+        delay = self._retries.add(relpath, ready)
+        reason = f"not acknowledged, sent again in {delay:g} s: {error}"
+        self._ledger.set(relpath, sent.size, sent.mtime_ns, UploadState.SENDING, reason=reason)
+        self._count("retried")
+        logger.error("file not acknowledged file=%s retry_in=%gs reason=%s", shown(relpath), delay, error)
 
     def _count(self, outcome: str, nbytes: int = 0) -> None:
         with self._lock:
