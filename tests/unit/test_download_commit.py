@@ -20,6 +20,7 @@ from labstream.download import Assembler, Downloader, Ledger, Outcome
 from labstream.download import assembler as assembler_module
 from labstream.download import downloader as downloader_module
 from labstream.download.ledger import Ledger as LedgerClass
+from labstream.download.limits import Limits
 from labstream.download.verdict import Verdict
 from labstream.errors import OutputError
 from labstream.kafka import Record
@@ -27,6 +28,7 @@ from labstream.kafka.memory import MemoryBroker
 from labstream.wire import Chunk, encode
 
 from .test_download_batch import records as v2_records
+from .test_wire_v2 import v2_chunks_of
 
 TOPIC = "t"
 
@@ -168,3 +170,23 @@ def test_no_thread_is_left_after_a_batched_download(out: Path) -> None:
     kafka.create_topic(TOPIC, partitions=1)
     Downloader({"group.id": "g"}, TOPIC, out, exit_when_idle=0.1, clients=kafka).run()
     assert not [t for t in threading.enumerate() if t.name.startswith("labstream-download")]
+
+
+def test_files_waiting_for_commit_do_not_count_as_incomplete_bytes(
+    out: Path, verdicts: list[Verdict]
+) -> None:
+    chunks = v2_chunks_of("growing.bin", os.urandom(8192), 4096)
+    growing = [Record(TOPIC, 1, i, b"growing.bin", encode(c)) for i, c in enumerate(chunks)]
+    with Ledger(out / ".labstream" / "ledger.sqlite") as ledger:
+        assembler = Assembler(
+            out, ledger, verdicts.append, limits=Limits(max_file_size=1 << 20, max_incomplete_bytes=1 << 20)
+        )
+        try:
+            assert assembler.add(growing[0]) is Outcome.INCOMPLETE
+            for record in v2_records([f"ready{i}.bin" for i in range(12)], size=100_000):
+                assert assembler.add(record) is Outcome.COMPLETE  # 1.2 MB waiting: over the limit
+            assert assembler.add(growing[1]) is Outcome.COMPLETE  # not given up for their bytes
+            assert len(assembler.commit()) == 13
+            assert [v.outcome for v in verdicts] == ["verified"] * 13
+        finally:
+            assembler.close()

@@ -203,7 +203,7 @@ class Assembler:
             return Outcome.DUPLICATE
         self._files.move_to_end(partial.key)
         self._disk_bytes += partial.disk_bytes - before
-        if self._disk_bytes > self._limits.max_incomplete_bytes:
+        if self._incomplete_bytes() > self._limits.max_incomplete_bytes:
             self._make_room(partial)
         return self._finish(partial) if partial.complete else Outcome.INCOMPLETE
 
@@ -251,9 +251,14 @@ class Assembler:
         limit = self._limits.max_incomplete_bytes
         reason = f"given up: incomplete files over {limit} bytes (max_incomplete_bytes)"
         for other in [p for p in self._files.values() if not p.complete and p is not current]:
-            if self._disk_bytes <= limit:
+            if self._incomplete_bytes() <= limit:
                 return
             self._give_up(other, reason)
+
+    def _incomplete_bytes(self) -> int:
+        """What files still incomplete cost on disk, about: those verified and waiting for
+        their commit (bounded by the downloader's COMMIT_BYTES) do not count."""
+        return self._disk_bytes - self._ready_bytes
 
     def expire(self) -> int:
         """Give up files that received no new chunk for `incomplete_timeout`; how many."""
