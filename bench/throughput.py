@@ -442,7 +442,7 @@ def main() -> None:
     parser.add_argument("--small-files", type=int, default=2000)
     parser.add_argument("--small-size", type=int, default=64 * 1024)
     parser.add_argument("--large-files", type=int, default=1)
-    parser.add_argument("--large-size", type=int, default=256 * 1024 * 1024)
+    parser.add_argument("--large-size", type=int, default=256 * 1024 * 1024, help="(0: none)")
     parser.add_argument("--medium-size", type=int, default=10 * 1024 * 1024, help="one file (0: none)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; figures are their median")
     parser.add_argument("--json", dest="json_path", default=None)
@@ -478,7 +478,8 @@ def main() -> None:
         datasets = [("small", args.small_files, args.small_size)]
         if args.medium_size:
             datasets.append(("medium", 1, args.medium_size))
-        datasets.append(("large", args.large_files, args.large_size))
+        if args.large_size and args.large_files:
+            datasets.append(("large", args.large_files, args.large_size))
         for label, count, size in datasets:
             data = make_dataset(Path(scratch) / label, count, size)
             rows.append(bench_dataset(label, data, count, args))

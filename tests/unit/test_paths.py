@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
 from labstream.errors import UnsafePathError
@@ -98,3 +100,18 @@ def test_shown_keeps_one_line_and_readable_text() -> None:
     assert shown("a\nb\r\x1b[31m\x85\u202e\u2028\\") == "a\\x0ab\\x0d\\x1b[31m\\x85\\u202e\\u2028\\\\"
     long = shown("x" * 1000, 10)
     assert long.startswith("x" * 10) and long.endswith("[1000 chars]")
+
+
+def test_every_ascii_control_character_is_refused_and_every_printable_one_passes_the_char_check() -> None:
+    """The printable-ASCII shortcut (issue 16) refuses exactly what the per-character
+    Unicode look-up refuses."""
+    for code in range(128):
+        char = chr(code)
+        if char in "/\\":
+            continue
+        path = f"run/a{char}b.bin"
+        if unicodedata.category(char) == "Cc":
+            with pytest.raises(UnsafePathError, match="control or invisible"):
+                check_relative_path(path)
+        else:
+            assert check_relative_path(path) == path

@@ -95,6 +95,12 @@ class Assembler:
         self._disk_bytes = 0
         self._failed: OrderedDict[FileKey, None] = OrderedDict()
         self._ready: list[tuple[PartialFile, Path]] = []
+        # Of the files in _ready: their verdict keys and, per path, the newest version time
+        # (per-file look-ups, so a long batch does not cost its length squared).
+        self._ready_keys: set[tuple[str, bytes, int] | None] = set()
+        self._ready_versions: dict[str, int] = {}
+        self._ready_bytes = 0
+        self._ready_since = 0.0  # clock time the first of _ready became ready
         self._hashing = HashPipe()  # SHA-256 of big chunks on a second core
         self._targets = TargetFolders(out_dir)  # folder checks cached for one batch
 
@@ -172,9 +178,10 @@ class Assembler:
         temp = self._work / f"{chunk.key[1].hex()[:16]}-{next(_counter)}.part"
         partial = PartialFile(chunk, temp, self._limits.max_file_size, self._clock(), self._hashing)
         limit = self._limits.max_incomplete_files
-        incomplete = [p for p in self._files.values() if not p.complete]
-        for other in incomplete[: max(0, len(incomplete) + 1 - limit)]:
-            self._give_up(other, f"given up: more than {limit} files incomplete (max_incomplete_files)")
+        if len(self._files) >= limit:  # else nothing to count: at most that many are incomplete
+            incomplete = [p for p in self._files.values() if not p.complete]
+            for other in incomplete[: max(0, len(incomplete) + 1 - limit)]:
+                self._give_up(other, f"given up: more than {limit} files incomplete (max_incomplete_files)")
         self._files[chunk.key] = partial
         self._disk_bytes += partial.disk_bytes
         return partial
@@ -196,7 +203,7 @@ class Assembler:
             return Outcome.DUPLICATE
         self._files.move_to_end(partial.key)
         self._disk_bytes += partial.disk_bytes - before
-        if self._disk_bytes > self._limits.max_incomplete_bytes:
+        if self._incomplete_bytes() > self._limits.max_incomplete_bytes:
             self._make_room(partial)
         return self._finish(partial) if partial.complete else Outcome.INCOMPLETE
 
@@ -230,8 +237,7 @@ class Assembler:
         replayed, never replaces a newer one."""
         if self._cipher is None:
             return None  # nothing is authenticated, version times included
-        ready = (p.version_ns for p, _ in self._ready if p.path == chunk.path)
-        held = max(self._ledger.newest_version(chunk.path), *ready, 0)
+        held = max(self._ledger.newest_version(chunk.path), self._ready_versions.get(chunk.path, 0))
         if chunk.version_ns >= held:
             return None
         return (
@@ -245,9 +251,14 @@ class Assembler:
         limit = self._limits.max_incomplete_bytes
         reason = f"given up: incomplete files over {limit} bytes (max_incomplete_bytes)"
         for other in [p for p in self._files.values() if not p.complete and p is not current]:
-            if self._disk_bytes <= limit:
+            if self._incomplete_bytes() <= limit:
                 return
             self._give_up(other, reason)
+
+    def _incomplete_bytes(self) -> int:
+        """What files still incomplete cost on disk, about: those verified and waiting for
+        their commit (bounded by the downloader's COMMIT_BYTES) do not count."""
+        return self._disk_bytes - self._ready_bytes
 
     def expire(self) -> int:
         """Give up files that received no new chunk for `incomplete_timeout`; how many."""
@@ -317,7 +328,7 @@ class Assembler:
 
     def _same_bytes_held(self, partial: PartialFile) -> bool:
         """Wire v2: this version is already verified, or waiting in this batch for commit."""
-        if any(p.verdict_key == partial.verdict_key for p, _ in self._ready):
+        if partial.verdict_key in self._ready_keys:
             return True
         return self._done_before(partial.path, partial.sha256, partial.size)
 
@@ -352,24 +363,59 @@ class Assembler:
                 error = output_error(exc, f"cannot move {shown(partial.path)} into place", self.out_dir)
                 if not isinstance(error, PlacementError):
                     raise error from exc
-                self._ready.remove((partial, target))
-                self._set_aside(partial, str(error))
-        ready, self._ready = self._ready, []
+                self._set_aside(partial, str(error))  # and out of _ready
+        ready = self._ready
         flush_folders(target.parent for _, target in ready)
         self._ledger.record_many(
             [(p.path, p.sha256, p.size, "verified", "", p.version_ns, p.hash_name) for p, _ in ready]
         )
+        # Only now: a full disk above leaves the batch ready, and the retry carries on.
+        self._ready, self._ready_keys, self._ready_versions, self._ready_bytes = [], set(), {}, 0
+        verbose = logger.isEnabledFor(logging.INFO)
         for partial, _ in ready:
-            self._forget(partial)
-            logger.info(
-                "file verified file=%s size=%d %s=%s",
-                shown(partial.path),
-                partial.received_bytes,
-                partial.hash_name,
-                partial.sha256.hex(),
-            )
+            self._release(partial)
+            if verbose:
+                logger.info(
+                    "file verified file=%s size=%d %s=%s",
+                    shown(partial.path),
+                    partial.received_bytes,
+                    partial.hash_name,
+                    partial.sha256.hex(),
+                )
             self._on_verdict(Verdict(partial.path, partial.sha256, partial.size, "verified"))
         return [DoneFile(p.path, t, p.sha256, p.hash_name, p.received_bytes, p.size) for p, t in ready]
+
+    def ready_files(self) -> int:
+        """Files verified and waiting for the next `commit()`."""
+        return len(self._ready)
+
+    def ready_bytes(self) -> int:
+        """Bytes of the files waiting for the next `commit()`."""
+        return self._ready_bytes
+
+    def ready_seconds(self) -> float | None:
+        """How long the oldest file waiting for the next `commit()` has waited; None: none."""
+        return None if not self._ready else self._clock() - self._ready_since
+
+    def _make_ready(self, partial: PartialFile, target: Path) -> None:
+        if not self._ready:
+            self._ready_since = self._clock()
+        self._ready_bytes += partial.received_bytes
+        self._ready.append((partial, target))
+        self._ready_keys.add(partial.verdict_key)
+        newest = self._ready_versions.get(partial.path, 0)
+        self._ready_versions[partial.path] = max(newest, partial.version_ns)
+
+    def _unready(self, partial: PartialFile) -> None:
+        """`partial` forgotten or set aside before its commit: it is not moved into place."""
+        if partial.verdict_key not in self._ready_keys:
+            return
+        self._ready = [(p, t) for p, t in self._ready if p is not partial]
+        self._ready_keys = {p.verdict_key for p, _ in self._ready}
+        self._ready_bytes = sum(p.received_bytes for p, _ in self._ready)
+        self._ready_versions = {}
+        for p, _ in self._ready:
+            self._ready_versions[p.path] = max(self._ready_versions.get(p.path, 0), p.version_ns)
 
     def _finish(self, partial: PartialFile) -> Outcome:
         try:
@@ -385,7 +431,7 @@ class Assembler:
             target = self._targets.path(partial.path)
         except (UnsafePathError, PlacementError) as exc:
             return self._set_aside(partial, str(exc))
-        self._ready.append((partial, target))
+        self._make_ready(partial, target)
         return Outcome.COMPLETE
 
     def _fail(self, key: FileKey, reason: str, record: Record) -> Outcome:
@@ -397,6 +443,8 @@ class Assembler:
             shown(reason),
         )
         partial = self._files.get(key)
+        if partial is not None and partial.verdict_key in self._ready_keys and partial.complete:
+            return Outcome.DUPLICATE  # a damaged extra copy of a file verified, to be committed
         if partial is not None:
             return self._set_aside(partial, reason)
         if self._ledger.status(*key) == "verified":
@@ -424,7 +472,13 @@ class Assembler:
 
     def _forget(self, partial: PartialFile) -> None:
         partial.discard()
-        if self._files.pop(partial.key, None) is not None:
+        self._unready(partial)
+        self._release(partial)
+
+    def _release(self, partial: PartialFile) -> None:
+        """No longer held: moved into place, or its temporary file gone."""
+        if self._files.get(partial.key) is partial:
+            del self._files[partial.key]
             self._disk_bytes -= partial.disk_bytes
 
     def _give_up(self, partial: PartialFile, reason: str) -> Outcome:

@@ -33,6 +33,12 @@ __all__ = ["DownloadReport", "Downloader"]
 logger = logging.getLogger(__name__)
 BATCH = 64  # bounds memory: at most 64 chunks (32 MiB at 512 KiB) in hand per thread
 POLL_SECONDS = 0.5
+# Verified files are committed together (one flush, one folder sync, one ledger transaction,
+# one offset store) once this many wait, once they hold this many bytes, once the oldest has
+# waited this long, or at once when the consumer has nothing more queued (caught up).
+COMMIT_FILES = 512
+COMMIT_BYTES = 64 << 20
+COMMIT_SECONDS = 1.0
 SPACE_PROBE_SECONDS = 0.25  # while the output folder is full: how often free space is checked
 # Before any partition is assigned (a group still rebalancing after a crash), idleness
 # counts only after this long, so --exit-when-idle does not quit while joining.
@@ -182,9 +188,10 @@ class Downloader:
                 while not self.stop.is_set():
                     records = consumer.consume(BATCH, POLL_SECONDS)
                     self._handle(records, assembler, next_offsets)
-                    done = self._retry_output(assembler.commit, assembler)
-                    if done and self._after_commit is not None:
-                        self._after_commit(done, ledger)  # before the offsets move past them
+                    if len(records) < BATCH or self.stop.is_set() or _commit_due(assembler):
+                        done = self._retry_output(assembler.commit, assembler)
+                        if done and self._after_commit is not None:
+                            self._after_commit(done, ledger)  # before the offsets move past them
                     assembler.expire()
                     _store_safe_offsets(consumer, assembler, next_offsets, stored)
                     self._publish_progress(index, assembler)
@@ -332,6 +339,14 @@ def _free_bytes(folder: Path) -> int | None:
         return shutil.disk_usage(folder).free
     except OSError:
         return None
+
+
+def _commit_due(assembler: Assembler) -> bool:
+    """Enough verified files wait for a commit, though more records are queued."""
+    if assembler.ready_files() >= COMMIT_FILES or assembler.ready_bytes() >= COMMIT_BYTES:
+        return True
+    waited = assembler.ready_seconds()
+    return waited is not None and waited >= COMMIT_SECONDS
 
 
 def _store_safe_offsets(

@@ -60,25 +60,25 @@ def check_relative_path(path: str) -> str:
     """Return `path` if it is a safe relative path, else raise `UnsafePathError`."""
     if not path:
         raise UnsafePathError("empty file path")
-    shown = _shown(path, 200)
-    if any(_refused_char(c) for c in path):
-        raise UnsafePathError(f"file path contains control or invisible characters: {shown}")
+    # Printable ASCII holds no refused character: the per-character look-up is skipped.
+    if not (path.isascii() and path.isprintable()) and any(_refused_char(c) for c in path):
+        raise UnsafePathError(f"file path contains control or invisible characters: {_shown(path, 200)}")
     if len(path.encode("utf-8")) > MAX_PATH_BYTES:
-        raise UnsafePathError(f"file path longer than {MAX_PATH_BYTES} bytes: {shown}")
+        raise UnsafePathError(f"file path longer than {MAX_PATH_BYTES} bytes: {_shown(path, 200)}")
     if "\\" in path:
-        raise UnsafePathError(f"file path contains a backslash: {shown}")
+        raise UnsafePathError(f"file path contains a backslash: {_shown(path, 200)}")
     if path.startswith("/"):
-        raise UnsafePathError(f"absolute file path refused: {shown}")
+        raise UnsafePathError(f"absolute file path refused: {_shown(path, 200)}")
     if _DRIVE_RE.match(path):
-        raise UnsafePathError(f"file path with a drive letter refused: {shown}")
+        raise UnsafePathError(f"file path with a drive letter refused: {_shown(path, 200)}")
     parts = path.split("/")
     for part in parts:
         if part in ("", ".", ".."):
-            raise UnsafePathError(f"file path with an empty, '.' or '..' part refused: {shown}")
+            raise UnsafePathError(f"file path with an empty, '.' or '..' part refused: {_shown(path, 200)}")
         if len(part.encode("utf-8")) > MAX_PART_BYTES:
-            raise UnsafePathError(f"file name longer than {MAX_PART_BYTES} bytes: {shown}")
+            raise UnsafePathError(f"file name longer than {MAX_PART_BYTES} bytes: {_shown(path, 200)}")
     if folded(parts[0]) == STATE_DIRNAME:
-        raise UnsafePathError(f"file path inside labstream's state folder refused: {shown}")
+        raise UnsafePathError(f"file path inside labstream's state folder refused: {_shown(path, 200)}")
     return path
 
 

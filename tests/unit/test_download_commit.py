@@ -1,0 +1,192 @@
+"""Verified small files wait for one shared commit (issue 16): one flush, one folder sync, one
+ledger transaction and one offset store for many files, while every guarantee holds for the
+files that wait: their offsets stay held, a later message cannot break them, a revoked
+partition or a full disk leaves nothing half done.
+
+The downloader runs against the in-memory Kafka (labstream.kafka.memory), a real
+implementation of the consumer interface."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labstream.download import Assembler, Downloader, Ledger, Outcome
+from labstream.download import assembler as assembler_module
+from labstream.download import downloader as downloader_module
+from labstream.download.ledger import Ledger as LedgerClass
+from labstream.download.limits import Limits
+from labstream.download.verdict import Verdict
+from labstream.errors import OutputError
+from labstream.kafka import Record
+from labstream.kafka.memory import MemoryBroker
+from labstream.wire import Chunk, encode
+
+from .test_download_batch import records as v2_records
+from .test_wire_v2 import v2_chunks_of
+
+TOPIC = "t"
+
+
+def v1_record(path: str, content: bytes, offset: int) -> Record:
+    digest = hashlib.sha256(content).digest()
+    chunk = Chunk(path, len(content), digest, 0, 1, 1024, content)  # content: one chunk
+    return Record(TOPIC, 0, offset, path.encode(), encode(chunk))
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    return tmp_path / "out"
+
+
+@pytest.fixture
+def verdicts() -> list[Verdict]:
+    return []
+
+
+@pytest.fixture
+def assembler(out: Path, verdicts: list[Verdict]) -> Iterator[Assembler]:
+    with Ledger(out / ".labstream" / "ledger.sqlite") as ledger:
+        assembler = Assembler(out, ledger, verdicts.append)
+        yield assembler
+        assembler.close()
+
+
+@pytest.fixture
+def flushes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many files each flush to disk covered."""
+    seen: list[int] = []
+    real = assembler_module.flush_files
+
+    def counting(paths: list[Path], folder: Path) -> None:
+        seen.append(len(paths))
+        real(paths, folder)
+
+    monkeypatch.setattr(assembler_module, "flush_files", counting)
+    return seen
+
+
+def test_many_small_files_queued_are_committed_with_one_flush(
+    out: Path, flushes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(downloader_module, "COMMIT_SECONDS", 3600.0)  # counts, not the clock
+    kafka = MemoryBroker()
+    kafka.create_topic(TOPIC, partitions=1)
+    count = 3 * downloader_module.BATCH + 5  # four consume calls, the last one not full
+    with kafka.producer() as producer:
+        for record in v2_records([f"f{i:03d}.bin" for i in range(count)], size=100):
+            producer.send(TOPIC, record.key or b"", record.value, lambda _error: None)
+    report = Downloader({"group.id": "g"}, TOPIC, out, exit_when_idle=0.3, clients=kafka).run()
+    assert report.files == count
+    assert flushes == [count]  # not one flush per consume call of BATCH messages
+    assert len(list(out.glob("f*.bin"))) == count
+
+
+def test_a_commit_is_due_at_the_file_count_byte_count_or_age_limit(
+    assembler: Assembler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(downloader_module, "COMMIT_SECONDS", 3600.0)
+    monkeypatch.setattr(downloader_module, "COMMIT_FILES", 3)
+    monkeypatch.setattr(downloader_module, "COMMIT_BYTES", 1 << 20)
+    due = downloader_module._commit_due
+    assert not due(assembler)
+    for i, record in enumerate(v2_records(["a.bin", "b.bin", "c.bin"], size=10)):
+        assembler.add(record)
+        assert due(assembler) is (i == 2)
+    assembler.commit()
+    assembler.add(v2_records(["big.bin"], size=1 << 20, start=3)[0])
+    assert due(assembler)
+    assembler.commit()
+    monkeypatch.setattr(downloader_module, "COMMIT_SECONDS", 0.0)
+    assembler.add(v2_records(["old.bin"], size=10, start=4)[0])
+    assert due(assembler)
+
+
+def test_files_waiting_for_their_commit_hold_their_offsets(assembler: Assembler, out: Path) -> None:
+    for record in v2_records([f"w{i}.bin" for i in range(5)], size=100, start=40):
+        assert assembler.add(record) is Outcome.COMPLETE
+    assert assembler.held_offsets() == {(TOPIC, 0): 40}
+    assert not list(out.glob("w*.bin"))  # nothing visible before it is durable
+    assert len(assembler.commit()) == 5
+    assert assembler.held_offsets() == {}
+
+
+def test_a_damaged_copy_of_a_file_waiting_for_commit_leaves_it_verified(
+    assembler: Assembler, out: Path, verdicts: list[Verdict]
+) -> None:
+    content = os.urandom(300)
+    good = v1_record("d.bin", content, 0)
+    damaged = bytearray(good.value)
+    damaged[-1] ^= 0xFF  # the same file's key, a payload that fails its checksum
+    assert assembler.add(good) is Outcome.COMPLETE
+    assert assembler.add(Record(TOPIC, 0, 1, b"d.bin", bytes(damaged))) is Outcome.DUPLICATE
+    assembler.commit()
+    assert (out / "d.bin").read_bytes() == content
+    assert [v.outcome for v in verdicts] == ["verified"]
+
+
+def test_files_of_a_revoked_partition_waiting_for_commit_are_dropped_cleanly(
+    assembler: Assembler, out: Path, verdicts: list[Verdict]
+) -> None:
+    for record in v2_records([f"r{i}.bin" for i in range(4)], size=100):
+        assert assembler.add(record) is Outcome.COMPLETE
+    assembler.drop_partitions([(TOPIC, 0)])
+    assert assembler.commit() == []
+    assert verdicts == []  # the partition's new owner reads them again; nothing failed here
+    assert not list(out.glob("r*.bin"))
+    assert not list((out / ".labstream").glob("failed/*"))
+
+
+def test_a_full_disk_while_recording_a_commit_is_carried_on_by_the_retry(
+    assembler: Assembler, out: Path, verdicts: list[Verdict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = LedgerClass.record_many
+    failures = [OutputError("ledger: database or disk is full")]
+
+    def full_once(self: LedgerClass, rows: list[tuple[str, bytes, int, str, str, int, str]]) -> None:
+        if failures:
+            raise failures.pop()
+        real(self, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LedgerClass, "record_many", full_once)
+    for record in v2_records(["x.bin", "y.bin"], size=100):
+        assembler.add(record)
+    with pytest.raises(OutputError):
+        assembler.commit()
+    assert assembler.held_offsets() == {(TOPIC, 0): 0}  # not released while not recorded
+    done = assembler.commit()
+    assert sorted(d.relpath for d in done) == ["x.bin", "y.bin"]
+    assert [v.outcome for v in verdicts] == ["verified", "verified"]
+    assert assembler.held_offsets() == {}
+
+
+def test_no_thread_is_left_after_a_batched_download(out: Path) -> None:
+    kafka = MemoryBroker()
+    kafka.create_topic(TOPIC, partitions=1)
+    Downloader({"group.id": "g"}, TOPIC, out, exit_when_idle=0.1, clients=kafka).run()
+    assert not [t for t in threading.enumerate() if t.name.startswith("labstream-download")]
+
+
+def test_files_waiting_for_commit_do_not_count_as_incomplete_bytes(
+    out: Path, verdicts: list[Verdict]
+) -> None:
+    chunks = v2_chunks_of("growing.bin", os.urandom(8192), 4096)
+    growing = [Record(TOPIC, 1, i, b"growing.bin", encode(c)) for i, c in enumerate(chunks)]
+    with Ledger(out / ".labstream" / "ledger.sqlite") as ledger:
+        assembler = Assembler(
+            out, ledger, verdicts.append, limits=Limits(max_file_size=1 << 20, max_incomplete_bytes=1 << 20)
+        )
+        try:
+            assert assembler.add(growing[0]) is Outcome.INCOMPLETE
+            for record in v2_records([f"ready{i}.bin" for i in range(12)], size=100_000):
+                assert assembler.add(record) is Outcome.COMPLETE  # 1.2 MB waiting: over the limit
+            assert assembler.add(growing[1]) is Outcome.COMPLETE  # not given up for their bytes
+            assert len(assembler.commit()) == 13
+            assert [v.outcome for v in verdicts] == ["verified"] * 13
+        finally:
+            assembler.close()
