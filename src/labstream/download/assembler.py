@@ -282,8 +282,9 @@ class Assembler:
         return [(p.path, p.received_bytes, p.n_chunks) for p in self._files.values()]
 
     def progress(self) -> list[tuple[str, int, int]]:
-        """(path, bytes received, announced size; <= 0 unknown) of every file in progress."""
-        return [(p.path, p.received_bytes, p.size) for p in self._files.values()]
+        """(path, bytes received, announced size; <= 0 unknown) of every file still arriving
+        (not those verified and waiting for their commit)."""
+        return [(p.path, p.received_bytes, p.size) for p in self._files.values() if not p.complete]
 
     def nearly_done(self, fraction: float = 0.5) -> set[tuple[str, int]]:
         """The partitions of files in progress with more than `fraction` of their announced
