@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,35 @@ def test_file_rewritten_during_upload_with_mtime_restored_is_never_presented(tmp
     assert last.aborted and last.file_id == decode(broker.messages("t")[0].value).file_id
     assert Outcome.COMPLETE not in download(broker, tmp_path / "out")
     assert not (tmp_path / "out" / "big.bin").exists()
+
+
+class ThreadWatchingLimiter(RateLimiter):
+    """Notes, each time a chunk is about to be produced, which hashing threads are running."""
+
+    def __init__(self) -> None:
+        super().__init__(1e12)
+        self.hashing_threads: set[str] = set()
+
+    def take(self, nbytes: int) -> None:
+        names = {t.name for t in threading.enumerate() if t.name.startswith("labstream-hash")}
+        self.hashing_threads |= names
+
+
+def test_large_file_is_hashed_on_a_second_thread_while_its_chunks_are_produced(tmp_path: Path) -> None:
+    content = os.urandom(32 * CHUNK + 123)
+    (tmp_path / "big.bin").write_bytes(content)
+    broker = MemoryBroker()
+    with broker.producer() as producer:
+        uploader = Uploader(producer, "t", chunk_size=CHUNK)
+        watcher = ThreadWatchingLimiter()
+        uploader._sender._rate = watcher
+        report = uploader.upload([SourceFile(tmp_path / "big.bin", "big.bin")])
+    assert watcher.hashing_threads  # the SHA-256 overlaps reading and producing
+    assert report.sent[0].sha256 == hashlib.sha256(content).digest()
+    last = decode(broker.messages("t")[-1].value)
+    assert last.file_digest == hashlib.sha256(content).digest()
+    assert download(broker, tmp_path / "out")[-1] is Outcome.COMPLETE
+    assert (tmp_path / "out" / "big.bin").read_bytes() == content
 
 
 class FakeClock:
