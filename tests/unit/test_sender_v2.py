@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from labstream.download import Assembler, Ledger, Outcome
 from labstream.errors import ConfigError
-from labstream.kafka.memory import MemoryBroker
+from labstream.kafka.memory import MemoryBroker, MemoryProducer
 from labstream.upload import RateLimiter, SourceFile, Uploader, parse_rate
+from labstream.upload.uploader import POLL_SECONDS
 from labstream.wire import decode, wire_format
 
 CHUNK = 64 * 1024
@@ -162,3 +164,30 @@ def test_rates_parse(text: str, rate: float) -> None:
 def test_bad_rates_are_one_clear_error(text: str) -> None:
     with pytest.raises(ConfigError, match="rate"):
         parse_rate(text)
+
+
+class CountingProducer(MemoryProducer):
+    """Counts the polls made from the thread that created it (the upload's main thread)."""
+
+    def __init__(self, broker: MemoryBroker) -> None:
+        super().__init__(broker)
+        self.main = threading.get_ident()
+        self.main_polls = 0
+
+    def poll(self, timeout: float = 0.0) -> None:
+        if threading.get_ident() == self.main:
+            self.main_polls += 1
+        super().poll(timeout)
+
+
+def test_upload_main_thread_polls_now_and_then_not_per_delivery_report(tmp_path: Path) -> None:
+    (tmp_path / "big.bin").write_bytes(os.urandom(64 * CHUNK))
+    producer = CountingProducer(MemoryBroker())
+    started = time.monotonic()
+    report = Uploader(producer, "t", chunk_size=CHUNK, threads=2).upload(
+        [SourceFile(tmp_path / "big.bin", "b")]
+    )
+    elapsed = time.monotonic() - started
+    assert report.files == 1  # type: ignore[attr-defined]
+    # One poll per POLL_SECONDS wait, plus one more each time a worker ends the wait early.
+    assert producer.main_polls <= elapsed / POLL_SECONDS + 2 + 1
