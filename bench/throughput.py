@@ -4,7 +4,7 @@ Usage (the broker must run: `labstream broker start`):
 
     python bench/throughput.py [--small-files 2000 --small-size 65536 --large-files 1
                                 --large-size 268435456 --medium-size 10485760 --repeat 3
-                                --chunk-size 524288 --json out.json]
+                                --chunk-size 524288 --json out.json --datasets large]
 
 Every phase runs in its own subprocess so that its peak RSS is its own. Each round runs
 every phase once, raw references and labstream side by side on the same broker; the
@@ -445,6 +445,9 @@ def main() -> None:
     parser.add_argument("--large-size", type=int, default=256 * 1024 * 1024)
     parser.add_argument("--medium-size", type=int, default=10 * 1024 * 1024, help="one file (0: none)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; figures are their median")
+    parser.add_argument(
+        "--datasets", default="small,medium,large", help="which data sets to run (comma-separated)"
+    )
     parser.add_argument("--json", dest="json_path", default=None)
     parser.add_argument("--fsync", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -479,7 +482,8 @@ def main() -> None:
         if args.medium_size:
             datasets.append(("medium", 1, args.medium_size))
         datasets.append(("large", args.large_files, args.large_size))
-        for label, count, size in datasets:
+        wanted = set(args.datasets.split(","))
+        for label, count, size in (d for d in datasets if d[0] in wanted):
             data = make_dataset(Path(scratch) / label, count, size)
             rows.append(bench_dataset(label, data, count, args))
     print_table(rows)
