@@ -243,6 +243,7 @@ def end_to_end(
     down_figures = finish_phase("download", down)
     return {
         "seconds": down_figures["finished_at"] - started,
+        "cpu_seconds": up["cpu_seconds"] + down_figures["cpu_seconds"],
         "upload_peak_rss_kib": up["peak_rss_kib"],
         "peak_rss_kib": down_figures["peak_rss_kib"],
     }
@@ -382,13 +383,17 @@ def print_table(rows: list[dict[str, object]]) -> None:
             + " |"
         )
     print()
-    print(f"{'dataset':<8} {'phase':<17} {'MB/s':>8} {'files/s':>9} {'peak RSS MiB':>13}  seconds per round")
+    print(
+        f"{'dataset':<8} {'phase':<17} {'MB/s':>8} {'files/s':>9} {'peak RSS MiB':>13} "
+        f"{'client CPU s':>12}  seconds per round"
+    )
     for row in rows:
         for phase, figures in row["results"].items():  # type: ignore[attr-defined]
             runs = " ".join(f"{s:.2f}" for s in figures.get("runs_seconds", [figures["seconds"]]))
             print(
                 f"{row['dataset']:<8} {phase:<17} {figures['MB_per_s']:>8.1f} "
-                f"{figures['files_per_s']:>9.1f} {figures['peak_rss_kib'] / 1024:>13.0f}  {runs}"
+                f"{figures['files_per_s']:>9.1f} {figures['peak_rss_kib'] / 1024:>13.0f} "
+                f"{figures.get('cpu_seconds', 0.0):>12.2f}  {runs}"
             )
 
 
@@ -469,7 +474,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.phase:
         figures = PHASES[args.phase](args)
-        figures["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        figures["peak_rss_kib"] = usage.ru_maxrss
+        # All threads, start-up and imports included: what the phase took from the cores.
+        figures["cpu_seconds"] = usage.ru_utime + usage.ru_stime
         print(json.dumps(figures))
         return
     if args.rate_check:
