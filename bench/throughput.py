@@ -4,7 +4,7 @@ Usage (the broker must run: `labstream broker start`):
 
     python bench/throughput.py [--small-files 2000 --small-size 65536 --large-files 1
                                 --large-size 268435456 --medium-size 10485760 --repeat 3
-                                --chunk-size 524288 --json out.json]
+                                --chunk-size 524288 --json out.json --datasets large]
 
 Every phase runs in its own subprocess so that its peak RSS is its own. Each round runs
 every phase once, raw references and labstream side by side on the same broker; the
@@ -243,6 +243,7 @@ def end_to_end(
     down_figures = finish_phase("download", down)
     return {
         "seconds": down_figures["finished_at"] - started,
+        "cpu_seconds": up["cpu_seconds"] + down_figures["cpu_seconds"],
         "upload_peak_rss_kib": up["peak_rss_kib"],
         "peak_rss_kib": down_figures["peak_rss_kib"],
     }
@@ -382,13 +383,17 @@ def print_table(rows: list[dict[str, object]]) -> None:
             + " |"
         )
     print()
-    print(f"{'dataset':<8} {'phase':<17} {'MB/s':>8} {'files/s':>9} {'peak RSS MiB':>13}  seconds per round")
+    print(
+        f"{'dataset':<8} {'phase':<17} {'MB/s':>8} {'files/s':>9} {'peak RSS MiB':>13} "
+        f"{'client CPU s':>12}  seconds per round"
+    )
     for row in rows:
         for phase, figures in row["results"].items():  # type: ignore[attr-defined]
             runs = " ".join(f"{s:.2f}" for s in figures.get("runs_seconds", [figures["seconds"]]))
             print(
                 f"{row['dataset']:<8} {phase:<17} {figures['MB_per_s']:>8.1f} "
-                f"{figures['files_per_s']:>9.1f} {figures['peak_rss_kib'] / 1024:>13.0f}  {runs}"
+                f"{figures['files_per_s']:>9.1f} {figures['peak_rss_kib'] / 1024:>13.0f} "
+                f"{figures.get('cpu_seconds', 0.0):>12.2f}  {runs}"
             )
 
 
@@ -445,6 +450,9 @@ def main() -> None:
     parser.add_argument("--large-size", type=int, default=256 * 1024 * 1024, help="(0: none)")
     parser.add_argument("--medium-size", type=int, default=10 * 1024 * 1024, help="one file (0: none)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; figures are their median")
+    parser.add_argument(
+        "--datasets", default="small,medium,large", help="which data sets to run (comma-separated)"
+    )
     parser.add_argument("--json", dest="json_path", default=None)
     parser.add_argument("--fsync", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -466,7 +474,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.phase:
         figures = PHASES[args.phase](args)
-        figures["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        figures["peak_rss_kib"] = usage.ru_maxrss
+        # All threads, start-up and imports included: what the phase took from the cores.
+        figures["cpu_seconds"] = usage.ru_utime + usage.ru_stime
         print(json.dumps(figures))
         return
     if args.rate_check:
@@ -480,7 +491,8 @@ def main() -> None:
             datasets.append(("medium", 1, args.medium_size))
         if args.large_size and args.large_files:
             datasets.append(("large", args.large_files, args.large_size))
-        for label, count, size in datasets:
+        wanted = set(args.datasets.split(","))
+        for label, count, size in (d for d in datasets if d[0] in wanted):
             data = make_dataset(Path(scratch) / label, count, size)
             rows.append(bench_dataset(label, data, count, args))
     print_table(rows)

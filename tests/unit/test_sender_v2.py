@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from labstream.download import Assembler, Ledger, Outcome
 from labstream.errors import ConfigError
-from labstream.kafka.memory import MemoryBroker
+from labstream.kafka.memory import MemoryBroker, MemoryProducer
 from labstream.upload import RateLimiter, SourceFile, Uploader, parse_rate
+from labstream.upload.uploader import POLL_SECONDS
 from labstream.wire import decode, wire_format
 
 CHUNK = 64 * 1024
@@ -98,6 +101,35 @@ def test_file_rewritten_during_upload_with_mtime_restored_is_never_presented(tmp
     assert not (tmp_path / "out" / "big.bin").exists()
 
 
+class ThreadWatchingLimiter(RateLimiter):
+    """Notes, each time a chunk is about to be produced, which hashing threads are running."""
+
+    def __init__(self) -> None:
+        super().__init__(1e12)
+        self.hashing_threads: set[str] = set()
+
+    def take(self, nbytes: int) -> None:
+        names = {t.name for t in threading.enumerate() if t.name.startswith("labstream-hash")}
+        self.hashing_threads |= names
+
+
+def test_large_file_is_hashed_on_a_second_thread_while_its_chunks_are_produced(tmp_path: Path) -> None:
+    content = os.urandom(32 * CHUNK + 123)
+    (tmp_path / "big.bin").write_bytes(content)
+    broker = MemoryBroker()
+    with broker.producer() as producer:
+        uploader = Uploader(producer, "t", chunk_size=CHUNK)
+        watcher = ThreadWatchingLimiter()
+        uploader._sender._rate = watcher
+        report = uploader.upload([SourceFile(tmp_path / "big.bin", "big.bin")])
+    assert watcher.hashing_threads  # the SHA-256 overlaps reading and producing
+    assert report.sent[0].sha256 == hashlib.sha256(content).digest()
+    last = decode(broker.messages("t")[-1].value)
+    assert last.file_digest == hashlib.sha256(content).digest()
+    assert download(broker, tmp_path / "out")[-1] is Outcome.COMPLETE
+    assert (tmp_path / "out" / "big.bin").read_bytes() == content
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -132,3 +164,30 @@ def test_rates_parse(text: str, rate: float) -> None:
 def test_bad_rates_are_one_clear_error(text: str) -> None:
     with pytest.raises(ConfigError, match="rate"):
         parse_rate(text)
+
+
+class CountingProducer(MemoryProducer):
+    """Counts the polls made from the thread that created it (the upload's main thread)."""
+
+    def __init__(self, broker: MemoryBroker) -> None:
+        super().__init__(broker)
+        self.main = threading.get_ident()
+        self.main_polls = 0
+
+    def poll(self, timeout: float = 0.0) -> None:
+        if threading.get_ident() == self.main:
+            self.main_polls += 1
+        super().poll(timeout)
+
+
+def test_upload_main_thread_polls_now_and_then_not_per_delivery_report(tmp_path: Path) -> None:
+    (tmp_path / "big.bin").write_bytes(os.urandom(64 * CHUNK))
+    producer = CountingProducer(MemoryBroker())
+    started = time.monotonic()
+    report = Uploader(producer, "t", chunk_size=CHUNK, threads=2).upload(
+        [SourceFile(tmp_path / "big.bin", "b")]
+    )
+    elapsed = time.monotonic() - started
+    assert report.files == 1  # type: ignore[attr-defined]
+    # One poll per POLL_SECONDS wait, plus one more each time a worker ends the wait early.
+    assert producer.main_polls <= elapsed / POLL_SECONDS + 2 + 1
