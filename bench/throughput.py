@@ -172,20 +172,24 @@ def phase_upload(args: argparse.Namespace) -> dict[str, float]:
 
 
 def phase_download(args: argparse.Namespace) -> dict[str, float]:
-    from labstream.download import Downloader, Outcome
+    from labstream.download import Downloader
+    from labstream.download.verdict import Verdict
 
     stop = threading.Event()
     done = {"files": 0}
+    lock = threading.Lock()
 
-    def on_outcome(outcome: Outcome, _nbytes: int) -> None:
-        if outcome is Outcome.COMPLETE:
-            done["files"] += 1
+    def on_verdict(verdict: Verdict) -> None:
+        # Counted at commit (verified, durable, renamed into place), once per file: a file
+        # read again after a rebalance is not counted twice.
+        with lock:
+            done["files"] += verdict.verified
             if done["files"] == args.files:
                 stop.set()
 
     out = Path(tempfile.mkdtemp(prefix="bench-out-", dir=args.scratch))
     report = Downloader(
-        settings("consumer"), args.topic, out, threads=args.threads, stop=stop, on_outcome=on_outcome
+        settings("consumer"), args.topic, out, threads=args.threads, stop=stop, on_verdict=on_verdict
     ).run()
     assert report.files == args.files and report.failed == 0, report
     shutil.rmtree(out)

@@ -190,3 +190,38 @@ def test_files_waiting_for_commit_do_not_count_as_incomplete_bytes(
             assert [v.outcome for v in verdicts] == ["verified"] * 13
         finally:
             assembler.close()
+
+
+def test_a_stop_between_a_batch_and_its_commit_commits_what_is_verified(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop that comes after a full batch was verified but before its commit was due (another
+    consumer thread, a signal, `q`), with no grace: the verified files are committed and
+    counted, not left to be read and verified again by the next run."""
+    kafka = MemoryBroker()
+    kafka.create_topic(TOPIC, partitions=1)
+    with kafka.producer() as producer:
+        for record in v2_records([f"f{i:03d}.bin" for i in range(300)], size=2000):
+            producer.send(TOPIC, record.key or b"", record.value, lambda _error: None)
+        producer.flush(10)
+    stop = threading.Event()
+    complete = [0]
+    expire = Assembler.expire
+
+    def expire_then_stop(self: Assembler) -> int:  # runs after the commit decision of a batch
+        if complete[0] >= 64:
+            stop.set()
+        return expire(self)
+
+    def on_outcome(outcome: Outcome, _nbytes: int) -> None:
+        complete[0] += outcome is Outcome.COMPLETE
+
+    monkeypatch.setattr(Assembler, "expire", expire_then_stop)
+    downloader = Downloader(  # no grace: nothing more is read after the stop
+        {"group.id": "g"}, TOPIC, out, stop=stop, on_outcome=on_outcome, clients=kafka, stop_grace=0
+    )
+    report = downloader.run()
+    assert complete[0] >= 64
+    assert report.files == complete[0] and report.failed == 0
+    assert len(list(out.glob("f*.bin"))) == complete[0]
+    assert sum(kafka.committed("g").values()) == complete[0]  # the offsets moved past every one

@@ -189,12 +189,14 @@ class Downloader:
                     records = consumer.consume(BATCH, POLL_SECONDS)
                     self._handle(records, assembler, next_offsets)
                     if len(records) < BATCH or self.stop.is_set() or _commit_due(assembler):
-                        done = self._retry_output(assembler.commit, assembler)
-                        if done and self._after_commit is not None:
-                            self._after_commit(done, ledger)  # before the offsets move past them
+                        self._commit(assembler, ledger)
                     assembler.expire()
                     _store_safe_offsets(consumer, assembler, next_offsets, stored)
                     self._publish_progress(index, assembler)
+                # Stopped between a batch and its commit: what is verified is committed now,
+                # not read and verified again by the next run.
+                self._commit(assembler, ledger)
+                _store_safe_offsets(consumer, assembler, next_offsets, stored)
                 self._finish_in_hand(consumer, assembler, ledger, next_offsets, stored)
         except LabstreamError as exc:
             logger.error("download worker stopped reason=%s", shown(exc))
@@ -206,6 +208,11 @@ class Downloader:
             assembler.close()
             with self._lock:
                 self._current.pop(index, None)
+
+    def _commit(self, assembler: Assembler, ledger: Ledger) -> None:
+        done = self._retry_output(assembler.commit, assembler)
+        if done and self._after_commit is not None:
+            self._after_commit(done, ledger)  # before the offsets move past them
 
     def _publish_progress(self, index: int, assembler: Assembler) -> None:
         files = assembler.progress()
@@ -235,9 +242,7 @@ class Downloader:
         while wanted and not self._halt.is_set():
             records = consumer.consume(BATCH, POLL_SECONDS)
             self._handle([r for r in records if (r.topic, r.partition) in wanted], assembler, next_offsets)
-            done = self._retry_output(assembler.commit, assembler)
-            if done and self._after_commit is not None:
-                self._after_commit(done, ledger)
+            self._commit(assembler, ledger)
             _store_safe_offsets(consumer, assembler, next_offsets, stored)
             wanted &= assembler.nearly_done(GRACE_FRACTION)
 
