@@ -85,3 +85,16 @@ def test_the_group_checked_is_the_one_the_role_would_join(tmp_path: Path) -> Non
     assert default_group(config, DoctorSettings(str(path), role="process")) == process_group("metadata")
     path.write_text(path.read_text() + "[consumer]\ngroup.id = shared\n")
     assert default_group(load_config(path), DoctorSettings(str(path), role="download")) is None  # group.id
+
+
+def test_the_default_group_is_found_even_with_an_unknown_key(tmp_path: Path) -> None:
+    """An unknown [labstream] key is the "config keys" check's failure, not a reason to skip
+    the cluster checks."""
+    path = tmp_path / "lab.config"
+    path.write_text(
+        f"[labstream]\ndownload_directory = {tmp_path / 'out'}\nchunk_sise = 1\n"
+        "[cluster]\nbootstrap.servers = a:1\n"
+    )
+    config = load_config(path)
+    wanted = download_group(config, None, tmp_path / "out")
+    assert default_group(config, DoctorSettings(str(path), role="download")) == wanted

@@ -24,7 +24,7 @@ from labstream.errors import ConfigError, KafkaError
 from labstream.heartbeat import DEFAULT_HEARTBEAT_TOPIC
 from labstream.kafka import TopicInfo, consumer_settings, describe_cluster, producer_settings
 from labstream.receipts import receipts_topic
-from labstream.settings import download_group, process_group, program_values
+from labstream.settings import download_group, process_group
 from labstream.upload import DEFAULT_CHUNK_SIZE
 
 __all__ = ["run_doctor"]
@@ -110,7 +110,7 @@ def default_group(config: Config, settings: DoctorSettings) -> str | None:
     """The group the role would join without -g: a download's is named after its output
     folder (--folder, else download_directory), a processor's after the processor. None: the
     config's group.id (or none)."""
-    program = program_values(config)
+    program = config.section(PROGRAM_SECTION)  # as written: an unknown key is its own check
     if settings.role == "download":
         folder = settings.folder or program.get("download_directory")
         return download_group(config, None, Path(folder)) if folder else None
@@ -123,7 +123,7 @@ def _group_check(config: Config, settings: DoctorSettings, consumer: dict[str, A
     if settings.role == "watch":
         return check_group(consumer, WATCH_GROUP_PROBE, principal, settings.timeout)
     named = settings.group or config.consumer_settings().get("group.id")
-    if settings.role == "process" and not named and not program_values(config).get("processor"):
+    if settings.role == "process" and not named and not config.section(PROGRAM_SECTION).get("processor"):
         return Check.info("group rights", "pass --group (the processor's group) to check it")
     return check_group(consumer, str(consumer["group.id"]), principal, settings.timeout)
 
