@@ -94,15 +94,14 @@ class Console:
         return dataclasses.replace(self._snapshot(), lag=self._last_lag)
 
     def _tick(self) -> None:
+        """Live: keep the lag fresh (the display draws itself). Otherwise: a still-alive line
+        every `update_seconds`."""
         period = LIVE_TICK if self._mode.live else self._update
-        last_line = time.monotonic()
         while not self._closing.wait(period):
             self._refresh_lag()
-            snapshot = self.snapshot()
-            rate = self._rate.update(snapshot.bytes)
-            if not self._mode.live and time.monotonic() - last_line >= self._update - 0.01:
-                last_line = time.monotonic()
-                logger.info("%s", snapshot.line(rate))
+            if not self._mode.live:
+                snapshot = self.snapshot()
+                logger.info("%s", snapshot.line(self._rate.update(snapshot.bytes)))
 
     def _refresh_lag(self) -> None:
         if self._lag is None or time.monotonic() - self._lag_at < LAG_SECONDS:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from labstream.config import Config
 from labstream.errors import ConfigError
-from labstream.runners.console import ConsoleMode
+from labstream.runners.console import QUIET
 from labstream.runners.download import run_download
 from labstream.runners.process import run_process
 from labstream.runners.watch import run_watch
@@ -45,7 +45,7 @@ def run_role(role: str, config: Config, stop: threading.Event, state: Path | Non
     """Run the role until `stop` is set; returns its one-line summary."""
     settings = role_settings(role, config, state)
     if isinstance(settings, WatchSettings):
-        summary = run_watch(settings, stop, console=ConsoleMode())
+        summary = run_watch(settings, stop, console=QUIET)
         return f"watcher stopped; sent {summary.sent} file(s), {summary.failed} failed"
     if isinstance(settings, DownloadSettings):
         report = run_download(settings, stop)
