@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from labstream.config import Config, load_config
 
@@ -125,13 +126,16 @@ def configure_logging(ctx: click.Context) -> None:
     librdkafka.setLevel(logging.NOTSET if verbose > 1 else logging.WARNING)
 
 
+_LOGGING = frozenset({"verbose", "quiet", "log_format"})
+
+
 def _store(name: str) -> Any:
-    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
-        if value is None or (value in (0, False) and name != "progress"):
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if param.name is None or ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE:
             return  # not given here: keep what an earlier place said
         values = _values(ctx)
         values[name] = values[name] + value if name == "verbose" else value
-        if name not in ("bootstrap", "progress"):
+        if name in _LOGGING:
             configure_logging(ctx)
 
     return callback
