@@ -1,4 +1,4 @@
-"""Options and helpers shared by the commands: config/topic options, signals, progress."""
+"""Options and helpers shared by the commands: config/topic options, signals, the console."""
 
 from __future__ import annotations
 
@@ -11,16 +11,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from rich.progress import Progress
 
 from labstream.cli.globals import progress_wanted
 from labstream.cli.options import setting
 from labstream.runners.console import ConsoleMode
-from labstream.runners.progress import byte_progress as progress_bar
 from labstream.units import human_bytes
 
 __all__ = [
-    "byte_progress",
     "config_option",
     "file_topic_option",
     "human_bytes",
@@ -85,8 +82,3 @@ def stop_on_signals(stop: threading.Event, state: dict[str, int] | None = None) 
 def interactive() -> ConsoleMode:
     """A stage run from a shell: `q`/`c` on stdin, a live display if wanted (--progress)."""
     return ConsoleMode(read_stdin=True, live=progress_wanted())
-
-
-def byte_progress(total: int, description: str) -> Progress:
-    """A byte bar on stderr, when a progress display is wanted (--progress)."""
-    return progress_bar(total, description, enabled=progress_wanted())

@@ -10,14 +10,13 @@ from typing import Any
 import click
 
 from labstream.cli.common import (
-    byte_progress,
     config_option,
     file_topic_option,
     human_bytes,
     key_option,
     trusted_keys_option,
 )
-from labstream.cli.globals import load
+from labstream.cli.globals import load, progress_wanted
 from labstream.cli.options import setting, threads_option
 from labstream.config import Config
 from labstream.errors import DeliveryError
@@ -25,6 +24,7 @@ from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_
 from labstream.kafka.clients import REAL_CLIENTS
 from labstream.receipts import TrustedKeys, wait_verified
 from labstream.runners.chunking import choose_chunk_size, fit_batches
+from labstream.runners.progress import byte_progress
 from labstream.settings import upload_settings
 from labstream.upload import SentFile, Uploader, collect, raise_if_failed
 from labstream.wire import WIRE_FORMATS
@@ -66,7 +66,8 @@ def upload(paths: tuple[str, ...], config_name: str, **given: Any) -> None:
         chunk_size, limit = choose_chunk_size(REAL_CLIENTS, producer_conf, topic, encrypted=True)
         producer_conf = fit_batches(producer_conf, limit)
     total = sum(_size(f.path) for f in files)
-    with byte_progress(total, "uploading") as progress, Producer(producer_conf) as producer:
+    bar = byte_progress(total, "uploading", enabled=progress_wanted())
+    with bar as progress, Producer(producer_conf) as producer:
         task = progress.task_ids[0]
         uploader = Uploader(
             producer,

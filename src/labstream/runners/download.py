@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
-from labstream.config import Config
 from labstream.download import Downloader
 from labstream.download.downloader import DownloadReport
 from labstream.download.placement import check_writable
@@ -19,14 +17,13 @@ from labstream.locks import InstanceLock
 from labstream.runners.console import QUIET, Console, ConsoleMode
 from labstream.runners.progress import Snapshot, in_progress
 from labstream.runners.receipts import open_publisher
-from labstream.runners.telemetry import group_monitoring
+from labstream.runners.telemetry import group_monitoring, lag_query
 from labstream.settings import DownloadSettings
 from labstream.state import OutputState
 
-__all__ = ["download_snapshot", "explain_nothing_new", "lag_of", "run_download"]
+__all__ = ["download_snapshot", "explain_nothing_new", "run_download"]
 
 logger = logging.getLogger("labstream.download")
-LAG_TIMEOUT = 2.0  # seconds: the console's lag question, never long
 
 
 def run_download(
@@ -95,7 +92,7 @@ def run_download(
             stop,
             settings.update_seconds,
             mode=console,
-            lag=lag_of(config, group, topic),
+            lag=lag_query(config, group, topic),
         ):
             report = downloader.run()
     if not (report.files or report.failed or report.rejected) and settings.exit_when_idle is not None:
@@ -116,12 +113,6 @@ def download_snapshot(downloader: Downloader) -> Snapshot:
         current=in_progress(downloader.in_progress()),
         detail=f"{report.rejected} message(s) rejected" if report.rejected else "",
     )
-
-
-def lag_of(config: Config, group: str, topic: str) -> Callable[[], int]:
-    """The group's lag on the topic, asked of the cluster (LAG_TIMEOUT at most) when called."""
-    settings = producer_settings(config)
-    return lambda: group_lag(settings, group, topic, LAG_TIMEOUT).messages
 
 
 def explain_nothing_new(

@@ -14,10 +14,9 @@ from labstream.locks import InstanceLock
 from labstream.process import ProcessRunner, load_processor
 from labstream.process.runner import ProcessReport
 from labstream.runners.console import QUIET, Console, ConsoleMode
-from labstream.runners.download import lag_of
 from labstream.runners.progress import Snapshot, in_progress
 from labstream.runners.receipts import open_publisher
-from labstream.runners.telemetry import group_monitoring
+from labstream.runners.telemetry import group_monitoring, lag_query
 from labstream.settings import ProcessSettings
 from labstream.state import OutputState
 from labstream.upload.ledger import default_state_dir
@@ -90,7 +89,7 @@ def run_process(
             stop,
             settings.update_seconds,
             mode=console,
-            lag=lag_of(config, group, topic),
+            lag=lag_query(config, group, topic),
         ):
             report = runner.run(reprocess_failed=settings.reprocess_failed)
     return ProcessOutcome(report, runner.failed_dir)

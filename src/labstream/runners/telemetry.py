@@ -16,8 +16,9 @@ from labstream.receipts import SigningKey
 from labstream.receipts.signing import heartbeat_signer
 from labstream.settings import Telemetry
 
-__all__ = ["group_monitoring", "monitoring"]
+__all__ = ["group_monitoring", "lag_query", "monitoring"]
 
+LAG_TIMEOUT = 2.0  # seconds
 # Given "the last error logged", a snapshot callable for this process.
 SourceFactory = Callable[[Callable[[], str]], Callable[[], Status]]
 
@@ -70,6 +71,13 @@ def monitoring(
 def _lag_row(settings: dict[str, Any], group: str, topic: str) -> tuple[str, str, int]:
     lag = group_lag(settings, group, topic)
     return lag.group, lag.topic, lag.messages
+
+
+def lag_query(config: Config, group: str, topic: str) -> Callable[[], int]:
+    """The group's lag on the topic in messages, asked of the cluster when called (at most
+    LAG_TIMEOUT: the console's question, never long)."""
+    settings = producer_settings(config)
+    return lambda: group_lag(settings, group, topic, LAG_TIMEOUT).messages
 
 
 def group_monitoring(
