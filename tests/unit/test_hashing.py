@@ -6,7 +6,7 @@ import hashlib
 import os
 import threading
 
-from labstream.download.hashing import OFFLOAD_BYTES, HashPipe
+from labstream.hashing import OFFLOAD_BYTES, HashPipe
 
 
 def test_mixed_sizes_hash_in_order_across_files() -> None:

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labstream.download.durability import flush_files, flush_folders
-from labstream.download.hashing import HashPipe
 from labstream.download.ledger import DONE_STATUSES, Ledger
 from labstream.download.limits import Limits
 from labstream.download.partial import HashInterrupted, PartialFile
 from labstream.download.placement import TargetFolders, output_error, target_path
 from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import ChecksumError, GeometryError, PlacementError, UnsafePathError, WireError
+from labstream.hashing import HashPipe
 from labstream.kafka import Record
 from labstream.logsafe import shown
 from labstream.state import OutputState

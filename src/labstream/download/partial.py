@@ -14,8 +14,8 @@ import threading
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 
-from labstream.download.hashing import HashPipe
 from labstream.errors import GeometryError
+from labstream.hashing import HashPipe
 from labstream.wire import Chunk
 
 __all__ = ["BLOCK", "MAX_RANGES", "HashInterrupted", "PartialFile", "RangeSet"]

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple, cast
 
-from labstream.download.hashing import HashPipe
 from labstream.errors import LabstreamError, SourceFileError, UnsafePathError
+from labstream.hashing import HashPipe
 from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
 from labstream.metrics.latency import CHUNK_LATENCY

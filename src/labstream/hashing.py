@@ -1,7 +1,8 @@
-"""Hash large chunks on a second thread, so the consumer thread only consumes and writes.
+"""Hash large chunks on a second thread, so the thread that reads and sends (upload) or
+consumes and writes (download) does only that; both sides use it.
 
-hashlib releases the GIL on buffers over 2 KiB, so SHA-256 on this thread and writing on the
-consumer thread use both cores. Updates run in the order they were given; `wait` returns
+hashlib releases the GIL on buffers over 2 KiB, so SHA-256 on this thread and the work of
+the calling thread use both cores. Updates run in the order they were given; `wait` returns
 once all of them are done. Small chunks, and a file's last chunk (its digest is waited for
 at once, so there is nothing to overlap), are hashed inline when nothing is pending (a
 thread hand-off costs more: for 2000 files of 64 KiB it was a quarter of the download's
