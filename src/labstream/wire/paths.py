@@ -56,29 +56,34 @@ def folded(part: str) -> str:
     return unicodedata.normalize("NFKC", part).casefold().rstrip(". ")
 
 
+def _unsafe(why: str, path: str) -> UnsafePathError:
+    """The error for `path`, shown escaped and cut (it may be hostile); built only on refusal."""
+    return UnsafePathError(f"{why}: {_shown(path, 200)}")
+
+
 def check_relative_path(path: str) -> str:
     """Return `path` if it is a safe relative path, else raise `UnsafePathError`."""
     if not path:
         raise UnsafePathError("empty file path")
     # Printable ASCII holds no refused character: the per-character look-up is skipped.
     if not (path.isascii() and path.isprintable()) and any(_refused_char(c) for c in path):
-        raise UnsafePathError(f"file path contains control or invisible characters: {_shown(path, 200)}")
+        raise _unsafe("file path contains control or invisible characters", path)
     if len(path.encode("utf-8")) > MAX_PATH_BYTES:
-        raise UnsafePathError(f"file path longer than {MAX_PATH_BYTES} bytes: {_shown(path, 200)}")
+        raise _unsafe(f"file path longer than {MAX_PATH_BYTES} bytes", path)
     if "\\" in path:
-        raise UnsafePathError(f"file path contains a backslash: {_shown(path, 200)}")
+        raise _unsafe("file path contains a backslash", path)
     if path.startswith("/"):
-        raise UnsafePathError(f"absolute file path refused: {_shown(path, 200)}")
+        raise _unsafe("absolute file path refused", path)
     if _DRIVE_RE.match(path):
-        raise UnsafePathError(f"file path with a drive letter refused: {_shown(path, 200)}")
+        raise _unsafe("file path with a drive letter refused", path)
     parts = path.split("/")
     for part in parts:
         if part in ("", ".", ".."):
-            raise UnsafePathError(f"file path with an empty, '.' or '..' part refused: {_shown(path, 200)}")
+            raise _unsafe("file path with an empty, '.' or '..' part refused", path)
         if len(part.encode("utf-8")) > MAX_PART_BYTES:
-            raise UnsafePathError(f"file name longer than {MAX_PART_BYTES} bytes: {_shown(path, 200)}")
+            raise _unsafe(f"file name longer than {MAX_PART_BYTES} bytes", path)
     if folded(parts[0]) == STATE_DIRNAME:
-        raise UnsafePathError(f"file path inside labstream's state folder refused: {_shown(path, 200)}")
+        raise _unsafe("file path inside labstream's state folder refused", path)
     return path
 
 
