@@ -71,12 +71,17 @@ def test_known_keys_cover_every_commands_keys() -> None:
     assert "chunk_sise" not in keys
 
 
-def test_the_group_checked_is_the_one_the_role_would_join(tmp_path: Path) -> None:
+def lab_config(tmp_path: Path, program: str) -> Path:
+    """A config whose [labstream] section downloads into tmp_path/out, plus `program` lines."""
     path = tmp_path / "lab.config"
     path.write_text(
-        f"[labstream]\ndownload_directory = {tmp_path / 'out'}\nprocessor = metadata\n"
-        "[cluster]\nbootstrap.servers = a:1\n"
+        f"[labstream]\ndownload_directory = {tmp_path / 'out'}\n{program}[cluster]\nbootstrap.servers = a:1\n"
     )
+    return path
+
+
+def test_the_group_checked_is_the_one_the_role_would_join(tmp_path: Path) -> None:
+    path = lab_config(tmp_path, "processor = metadata\n")
     config = load_config(path)
     named = download_group(config, None, tmp_path / "out")
     assert default_group(config, DoctorSettings(str(path), role="download")) == named
@@ -90,11 +95,7 @@ def test_the_group_checked_is_the_one_the_role_would_join(tmp_path: Path) -> Non
 def test_the_default_group_is_found_even_with_an_unknown_key(tmp_path: Path) -> None:
     """An unknown [labstream] key is the "config keys" check's failure, not a reason to skip
     the cluster checks."""
-    path = tmp_path / "lab.config"
-    path.write_text(
-        f"[labstream]\ndownload_directory = {tmp_path / 'out'}\nchunk_sise = 1\n"
-        "[cluster]\nbootstrap.servers = a:1\n"
-    )
+    path = lab_config(tmp_path, "chunk_sise = 1\n")
     config = load_config(path)
     wanted = download_group(config, None, tmp_path / "out")
     assert default_group(config, DoctorSettings(str(path), role="download")) == wanted
