@@ -283,6 +283,21 @@ def test_too_many_incomplete_files_give_up_the_oldest(
     assembler.close()
 
 
+def test_a_file_complete_with_its_first_chunk_evicts_nobody(
+    out: Path, ledger: Ledger, verdicts: list[Verdict], clock: Clock
+) -> None:
+    """The limit is on incomplete files: a one-chunk file arriving when it is reached never
+    was incomplete, so nobody is given up for it (whatever order partitions are read in)."""
+    assembler = make(out, ledger, verdicts, clock, max_incomplete_files=2)
+    for r in firsts(2):
+        add(assembler, r)
+    (whole,) = records("whole.bin", b"w" * 10, start=7)
+    assert add(assembler, whole) is Outcome.COMPLETE
+    assert [p for p, _, _ in assembler.incomplete()] == ["never/0.bin", "never/1.bin"]
+    assert [(p, v) for p, v, _ in verdicts] == [("whole.bin", "verified")]  # nobody given up
+    assembler.close()
+
+
 def test_a_first_chunk_that_does_not_fit_evicts_nobody(
     out: Path, ledger: Ledger, verdicts: list[Verdict], clock: Clock
 ) -> None:

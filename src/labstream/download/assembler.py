@@ -177,11 +177,6 @@ class Assembler:
     def _start(self, chunk: Chunk) -> PartialFile:
         temp = self._work / f"{chunk.key[1].hex()[:16]}-{next(_counter)}.part"
         partial = PartialFile(chunk, temp, self._limits.max_file_size, self._clock(), self._hashing)
-        limit = self._limits.max_incomplete_files
-        if len(self._files) >= limit:  # else nothing to count: at most that many are incomplete
-            incomplete = [p for p in self._files.values() if not p.complete]
-            for other in incomplete[: max(0, len(incomplete) + 1 - limit)]:
-                self._give_up(other, f"given up: more than {limit} files incomplete (max_incomplete_files)")
         self._files[chunk.key] = partial
         self._disk_bytes += partial.disk_bytes
         return partial
@@ -203,9 +198,22 @@ class Assembler:
             return Outcome.DUPLICATE
         self._files.move_to_end(partial.key)
         self._disk_bytes += partial.disk_bytes - before
+        if not partial.complete:
+            self._limit_files(partial)
         if self._incomplete_bytes() > self._limits.max_incomplete_bytes:
             self._make_room(partial)
         return self._finish(partial) if partial.complete else Outcome.INCOMPLETE
+
+    def _limit_files(self, current: PartialFile) -> None:
+        """At most max_incomplete_files incomplete, `current` included: the least recently fed
+        others are given up. A file complete with this chunk never counts, so it never makes
+        another one give up."""
+        limit = self._limits.max_incomplete_files
+        if len(self._files) <= limit:  # nothing to count: at most that many are incomplete
+            return
+        others = [p for p in self._files.values() if not p.complete and p is not current]
+        for other in others[: max(0, len(others) + 1 - limit)]:
+            self._give_up(other, f"given up: more than {limit} files incomplete (max_incomplete_files)")
 
     def _reject(self, record: Record, reason: str) -> Outcome:
         logger.error(
