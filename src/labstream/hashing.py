@@ -31,7 +31,8 @@ class HashPipe:
     """One background hashing thread per consumer thread; a context manager."""
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[tuple[Updatable, bytes | memoryview] | None] = queue.Queue(MAX_PENDING)
+        # Made with the thread: a file sent in one chunk costs no queue and no thread.
+        self._queue: queue.Queue[tuple[Updatable, bytes | memoryview] | None] | None = None
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> HashPipe:
@@ -45,9 +46,12 @@ class HashPipe:
 
         `last`: the caller waits for this hasher's digest next, so it is hashed inline."""
         # Only this (the consumer) thread adds work, so "nothing unfinished" stays true.
-        if (last or len(data) < OFFLOAD_BYTES) and self._queue.unfinished_tasks == 0:
+        idle = self._queue is None or self._queue.unfinished_tasks == 0
+        if (last or len(data) < OFFLOAD_BYTES) and idle:
             hasher.update(data)
             return
+        if self._queue is None:
+            self._queue = queue.Queue(MAX_PENDING)
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._run, name=f"labstream-hash-{next(_numbers)}", daemon=True
@@ -57,18 +61,21 @@ class HashPipe:
 
     def wait(self) -> None:
         """Returns once every update given so far is done."""
-        self._queue.join()
+        if self._queue is not None:
+            self._queue.join()
 
     def close(self) -> None:
-        if self._thread is not None:
+        if self._thread is not None and self._queue is not None:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
+        work = self._queue
+        assert work is not None
+        while (item := work.get()) is not None:
             try:
                 item[0].update(item[1])
             finally:
-                self._queue.task_done()
-        self._queue.task_done()
+                work.task_done()
+        work.task_done()

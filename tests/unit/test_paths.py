@@ -115,3 +115,14 @@ def test_every_ascii_control_character_is_refused_and_every_printable_one_passes
                 check_relative_path(path)
         else:
             assert check_relative_path(path) == path
+
+
+def test_a_refused_path_is_refused_every_time_and_never_remembered() -> None:
+    from labstream.wire.paths import _check_relative_path
+
+    remembered = _check_relative_path.cache_info().currsize
+    for _ in range(3):
+        with pytest.raises(UnsafePathError):
+            check_relative_path("../escape.txt")
+    assert _check_relative_path.cache_info().currsize == remembered
+    assert check_relative_path("run1/ok.txt") == check_relative_path("run1/ok.txt") == "run1/ok.txt"

@@ -19,6 +19,7 @@ adds Windows' own rules; the downloader applies it where it writes on Windows.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -62,7 +63,16 @@ def _unsafe(why: str, path: str) -> UnsafePathError:
 
 
 def check_relative_path(path: str) -> str:
-    """Return `path` if it is a safe relative path, else raise `UnsafePathError`."""
+    """Return `path` if it is a safe relative path, else raise `UnsafePathError`.
+
+    A path accepted once is remembered (the newest 4096): a file's path is checked where it
+    is listed, sent, encoded and decoded, and a downloader sees it in every chunk. Refusals
+    are not remembered, so hostile names cost their check each time and fill nothing."""
+    return _check_relative_path(path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_relative_path(path: str) -> str:
     if not path:
         raise UnsafePathError("empty file path")
     # Printable ASCII holds no refused character: the per-character look-up is skipped.
