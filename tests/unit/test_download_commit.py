@@ -225,3 +225,37 @@ def test_a_stop_between_a_batch_and_its_commit_commits_what_is_verified(
     assert report.files == complete[0] and report.failed == 0
     assert len(list(out.glob("f*.bin"))) == complete[0]
     assert sum(kafka.committed("g").values()) == complete[0]  # the offsets moved past every one
+
+
+def test_files_verified_before_a_rebalance_are_committed_not_read_again(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer joining the group takes partitions from a downloader whose first batch (every
+    partition's files, one full consume) is verified but not yet committed: those files are
+    committed in the revoke, with their offsets, so the partitions' new owner starts after
+    them instead of reading and verifying them again."""
+    monkeypatch.setattr(downloader_module, "COMMIT_SECONDS", 3600.0)
+    kafka = MemoryBroker()
+    kafka.create_topic(TOPIC, partitions=4)
+    count = downloader_module.BATCH  # one full batch: no commit is due after it
+    with kafka.producer() as producer:
+        for record in v2_records([f"f{i:03d}.bin" for i in range(count)], size=100):
+            producer.send(TOPIC, record.key or b"", record.value, lambda _error: None)
+        producer.flush(10)
+    newcomer: list[object] = []
+    expire = Assembler.expire
+
+    def expire_then_join(self: Assembler) -> int:  # after the first batch, before its commit
+        if not newcomer:
+            assert self.ready_files() == count  # verified, waiting for the commit
+            newcomer.append(kafka.consumer({"group.id": "g"}, [TOPIC]))
+        return expire(self)
+
+    monkeypatch.setattr(Assembler, "expire", expire_then_join)
+    report = Downloader({"group.id": "g"}, TOPIC, out, exit_when_idle=0.3, clients=kafka).run()
+    newcomer[0].close()  # type: ignore[attr-defined]
+    # Every file is in place and counted once, and the committed offsets of all four
+    # partitions (two now the newcomer's) are past every file: nothing is read again.
+    assert report.files == count and report.failed == 0
+    assert len(list(out.glob("f*.bin"))) == count
+    assert len(kafka.committed("g")) == 4 and sum(kafka.committed("g").values()) == count

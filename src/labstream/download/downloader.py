@@ -170,8 +170,14 @@ class Downloader:
         )
         next_offsets: dict[TopicPartition, int] = {}
         stored: dict[TopicPartition, int] = {}
+        opened: list[ConsumerClient] = []
 
         def on_revoke(partitions: list[TopicPartition]) -> None:
+            # Still ours during this call: files verified and waiting for their commit are
+            # committed and their offsets stored, so the new owner does not read and verify
+            # them again (a consumer joining the group used to cost a whole batch).
+            if opened:
+                self._commit_on_revoke(assembler, ledger, opened[0], next_offsets, stored)
             assembler.drop_partitions(partitions)
             for tp in partitions:
                 next_offsets.pop(tp, None)
@@ -185,6 +191,7 @@ class Downloader:
                 on_assign=lambda _: self._touch(assigned=True),
                 start_new_at_ms=self._start_new_at_ms,
             ) as consumer:
+                opened.append(consumer)
                 while not self.stop.is_set():
                     records = consumer.consume(BATCH, POLL_SECONDS)
                     self._handle(records, assembler, next_offsets)
@@ -213,6 +220,23 @@ class Downloader:
         done = self._retry_output(assembler.commit, assembler)
         if done and self._after_commit is not None:
             self._after_commit(done, ledger)  # before the offsets move past them
+
+    def _commit_on_revoke(
+        self,
+        assembler: Assembler,
+        ledger: Ledger,
+        consumer: ConsumerClient,
+        next_offsets: dict[TopicPartition, int],
+        stored: dict[TopicPartition, int],
+    ) -> None:
+        """One attempt, no waiting (this runs inside the consumer's rebalance): on a full disk
+        the files are dropped with the partitions and their new owner reads them again."""
+        try:
+            self._commit(assembler, ledger)
+        except OutputError as exc:
+            logger.warning("verified files not committed before a rebalance reason=%s", shown(exc))
+            return
+        _store_safe_offsets(consumer, assembler, next_offsets, stored)
 
     def _publish_progress(self, index: int, assembler: Assembler) -> None:
         files = assembler.progress()
