@@ -190,3 +190,34 @@ def test_v2_same_bytes_twice_in_one_batch_give_one_copy(
         v2_chunks_of("f.bin", content, CHUNK), start=2
     )
     assert feed(assembler, records)[-1] is Outcome.DUPLICATE and len(verdicts) == 1
+
+
+def test_a_large_file_is_handed_to_disk_writeback_as_it_arrives_each_byte_once(
+    assembler: Assembler, out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its final fsync then has little left to wait for. Runs of WRITEBACK_BYTES (here 4
+    chunks), contiguous from the start; the tail under a run is left to the fsync."""
+    from labstream.download import partial as partial_module
+
+    started: list[tuple[int, int]] = []
+    monkeypatch.setattr(partial_module, "WRITEBACK_BYTES", 4 * CHUNK)
+    monkeypatch.setattr(partial_module, "start_writeback", lambda _fd, at, n: started.append((at, n)))
+    content = os.urandom(10 * CHUNK + 7)
+    assert feed(assembler, recs(v2_chunks_of("big.bin", content, CHUNK)))[-1] is Outcome.COMPLETE
+    assert started == [(0, 4 * CHUNK), (4 * CHUNK, 4 * CHUNK)]
+    assert (out / "big.bin").read_bytes() == content
+
+
+def test_start_writeback_on_a_real_file_raises_nothing_and_changes_no_byte(tmp_path: Path) -> None:
+    from labstream.download.durability import start_writeback
+
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        os.write(fd, b"x" * (1 << 20))
+        start_writeback(fd, 0, 1 << 20)  # sync_file_range on Linux, nothing elsewhere
+        start_writeback(fd, 1 << 20, 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"x" * (1 << 20)

@@ -14,6 +14,7 @@ import threading
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 
+from labstream.download.durability import WRITEBACK_BYTES, start_writeback
 from labstream.errors import GeometryError
 from labstream.hashing import HashPipe
 from labstream.wire import Chunk
@@ -100,6 +101,7 @@ class PartialFile:
         self._place(first)  # a first chunk that does not fit itself costs nothing more
         self._hasher: hashlib._Hash | None = hashlib.new(first.hash_name)
         self._hashed_to = 0
+        self._writeback_from = 0  # bytes before this were handed to the disk's writeback
 
     @property
     def complete(self) -> bool:
@@ -142,6 +144,9 @@ class PartialFile:
         try:
             os.lseek(fd, start, os.SEEK_SET)
             _write_all(fd, chunk.data)
+            if end - self._writeback_from >= WRITEBACK_BYTES:
+                start_writeback(fd, self._writeback_from, end - self._writeback_from)
+                self._writeback_from = end
         finally:
             os.close(fd)
         if start == end:
