@@ -14,11 +14,18 @@ message size and the same guarantees (acks=all, idempotent producer). The raw en
 reference is the raw producer feeding the raw consumer that writes files (no fsync),
 timed like labstream's: first byte produced -> last byte written. openmsistream runs once
 per dataset (it is slow: minutes on small files).
+
+The raw clients skip work labstream must do. Two more references add it, the simplest way
+(same thread, in series): a raw producer that also SHA-256s each file, and a raw writer that
+SHA-256s each file and fsyncs it when complete. Their ratios show labstream's own overhead
+apart from the cost of its guarantees. Each command runs with its default threads (upload 2
+files at a time, download 1 consumer) unless --threads is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -31,6 +38,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 MB = 1_000_000
 
@@ -67,9 +75,12 @@ def phase_raw_produce(args: argparse.Namespace) -> dict[str, float]:
     started = time.monotonic()
     total = 0
     for path in files:
+        digest = hashlib.sha256()  # with --sha256: what any sender that proves its bytes adds
         with open(path, "rb") as handle:
             while block := handle.read(args.chunk_size):
                 total += len(block)
+                if args.sha256:
+                    digest.update(block)
                 while True:
                     try:
                         producer.produce(args.topic, block, key=path.name.encode())
@@ -114,6 +125,7 @@ def phase_raw_consume_files(args: argparse.Namespace) -> dict[str, float]:
     consumer = confluent_kafka.Consumer(conf)
     consumer.subscribe([args.topic])
     written: dict[str, int] = {}
+    digests: dict[str, Any] = {}
     total, count = 0, 0
     while count < args.messages:
         batch = consumer.consume(500, 0) or consumer.consume(1, 1.0)
@@ -123,6 +135,8 @@ def phase_raw_consume_files(args: argparse.Namespace) -> dict[str, float]:
             name = message.key().decode()
             with open(out / name, "ab") as handle:
                 handle.write(message.value())
+                if args.sha256:  # what any reader that checks the sender's hash adds
+                    digests.setdefault(name, hashlib.sha256()).update(message.value())
                 written[name] = written.get(name, 0) + len(message.value())
                 if args.fsync and written[name] == sizes[name]:
                     handle.flush()
@@ -134,6 +148,14 @@ def phase_raw_consume_files(args: argparse.Namespace) -> dict[str, float]:
     consumer.close()
     shutil.rmtree(out)  # a 2 GiB file per phase would fill the disk otherwise
     return {"seconds": seconds, "bytes": total, "finished_at": finished_at}
+
+
+def _threads(args: argparse.Namespace, key: str) -> int:
+    """--threads, else what the command uses by default (upload 2 files at a time, download
+    one consumer per process)."""
+    from labstream.settings.table import default_of
+
+    return int(args.threads or default_of(key))
 
 
 def _rchar() -> int:
@@ -150,7 +172,7 @@ def phase_upload(args: argparse.Namespace) -> dict[str, float]:
     from labstream.wire import wire_format
 
     # Options given only when asked for, so the same script measures labstream before issue 16.
-    options: dict[str, object] = {"chunk_size": args.chunk_size, "threads": args.threads}
+    options: dict[str, object] = {"chunk_size": args.chunk_size, "threads": _threads(args, "n_threads")}
     if args.wire != "default":
         options["wire"] = wire_format(args.wire)
     if args.max_rate:
@@ -188,8 +210,9 @@ def phase_download(args: argparse.Namespace) -> dict[str, float]:
                 stop.set()
 
     out = Path(tempfile.mkdtemp(prefix="bench-out-", dir=args.scratch))
+    threads = _threads(args, "consumer_threads")
     report = Downloader(
-        settings("consumer"), args.topic, out, threads=args.threads, stop=stop, on_verdict=on_verdict
+        settings("consumer"), args.topic, out, threads=threads, stop=stop, on_verdict=on_verdict
     ).run()
     assert report.files == args.files and report.failed == 0, report
     shutil.rmtree(out)
@@ -297,6 +320,8 @@ def _round(
         "raw_consume": run_phase("raw-consume", **raw),
         "raw_files": run_phase("raw-consume-files", data=data, **raw),
         "raw_files_fsync": run_phase("raw-consume-files", data=data, fsync="", **raw),
+        "raw_produce_sha": run_phase("raw-produce", topic=raw_topic, data=data, sha256="", **common),
+        "raw_files_sha_fsync": run_phase("raw-consume-files", data=data, fsync="", sha256="", **raw),
         "upload": run_phase("upload", topic=ls_topic, data=data, wire=args.wire, **common),
         "download": run_phase("download", topic=ls_topic, files=files, **common),
         "raw_e2e": end_to_end(data, files, common, label, raw=True),
@@ -352,6 +377,8 @@ def bench_dataset(label: str, data: Path, files: int, args: argparse.Namespace) 
         "download_vs_raw": mbs["download"] / mbs["raw_consume"],
         "download_vs_raw_files": mbs["download"] / mbs["raw_files"],
         "download_vs_raw_fsync": mbs["download"] / mbs["raw_files_fsync"],
+        "upload_vs_raw_sha": mbs["upload"] / mbs["raw_produce_sha"],
+        "download_vs_raw_sha_fsync": mbs["download"] / mbs["raw_files_sha_fsync"],
         "e2e_vs_raw": mbs["labstream_e2e"] / mbs["raw_e2e"],
         "upload_peak_rss_mib": results["upload"]["peak_rss_kib"] / 1024,
         "download_peak_rss_mib": results["download"]["peak_rss_kib"] / 1024,
@@ -366,6 +393,8 @@ RATIOS = (
     ("download_vs_raw", "download / raw consumer"),
     ("download_vs_raw_files", "download / raw consumer writing files"),
     ("download_vs_raw_fsync", "download / raw consumer writing files, fsync each"),
+    ("upload_vs_raw_sha", "upload / raw producer that also SHA-256s each file"),
+    ("download_vs_raw_sha_fsync", "download / raw writer that SHA-256s and fsyncs each file"),
     ("e2e_vs_raw", "end to end / raw producer -> raw consumer writing files"),
     ("e2e_vs_openmsistream", "end to end / openmsistream 1.8.8 (x times faster)"),
     ("read_per_byte", "bytes read from disk per byte uploaded"),
@@ -446,7 +475,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=0)
     parser.add_argument("--files", type=int, default=0)
     parser.add_argument("--scratch", default=None)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="sender/consumer threads (default: each command's own)"
+    )
     parser.add_argument("--chunk-size", type=int, default=512 * 1024)
     parser.add_argument("--small-files", type=int, default=2000)
     parser.add_argument("--small-size", type=int, default=64 * 1024)
@@ -459,6 +490,7 @@ def main() -> None:
     )
     parser.add_argument("--json", dest="json_path", default=None)
     parser.add_argument("--fsync", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sha256", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--wire", default="default", help="labstream, labstream-v1 [what this labstream writes]"
     )

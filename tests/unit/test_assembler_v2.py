@@ -195,8 +195,8 @@ def test_v2_same_bytes_twice_in_one_batch_give_one_copy(
 def test_a_large_file_is_handed_to_disk_writeback_as_it_arrives_each_byte_once(
     assembler: Assembler, out: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its final fsync then has little left to wait for. Runs of WRITEBACK_BYTES (here 4
-    chunks), contiguous from the start; the tail under a run is left to the fsync."""
+    """Its final fsync then has little left to wait for: runs of WRITEBACK_BYTES (here 4
+    chunks), contiguous from the start, and the rest with the last chunk."""
     from labstream.download import partial as partial_module
 
     started: list[tuple[int, int]] = []
@@ -204,7 +204,7 @@ def test_a_large_file_is_handed_to_disk_writeback_as_it_arrives_each_byte_once(
     monkeypatch.setattr(partial_module, "start_writeback", lambda _fd, at, n: started.append((at, n)))
     content = os.urandom(10 * CHUNK + 7)
     assert feed(assembler, recs(v2_chunks_of("big.bin", content, CHUNK)))[-1] is Outcome.COMPLETE
-    assert started == [(0, 4 * CHUNK), (4 * CHUNK, 4 * CHUNK)]
+    assert started == [(0, 4 * CHUNK), (4 * CHUNK, 4 * CHUNK), (8 * CHUNK, 2 * CHUNK + 7)]
     assert (out / "big.bin").read_bytes() == content
 
 

@@ -144,7 +144,8 @@ class PartialFile:
         try:
             os.lseek(fd, start, os.SEEK_SET)
             _write_all(fd, chunk.data)
-            if end - self._writeback_from >= WRITEBACK_BYTES:
+            last = chunk.index == self.n_chunks - 1
+            if end - self._writeback_from >= WRITEBACK_BYTES or (last and end > self._writeback_from):
                 start_writeback(fd, self._writeback_from, end - self._writeback_from)
                 self._writeback_from = end
         finally:

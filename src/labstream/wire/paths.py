@@ -65,13 +65,14 @@ def _unsafe(why: str, path: str) -> UnsafePathError:
 def check_relative_path(path: str) -> str:
     """Return `path` if it is a safe relative path, else raise `UnsafePathError`.
 
-    A path accepted once is remembered (the newest 4096): a file's path is checked where it
-    is listed, sent, encoded and decoded, and a downloader sees it in every chunk. Refusals
-    are not remembered, so hostile names cost their check each time and fill nothing."""
+    A path accepted once is remembered (the newest 1024, at most 4 MiB): a file's path is
+    checked where it is listed, sent, encoded and decoded, and a downloader sees it in every
+    chunk. Refusals are not remembered: hostile names cost their check each time, fill
+    nothing."""
     return _check_relative_path(path)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _check_relative_path(path: str) -> str:
     if not path:
         raise UnsafePathError("empty file path")
