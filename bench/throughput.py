@@ -250,23 +250,38 @@ def run_phase(name: str, **options: object) -> dict[str, float]:
 
 
 def end_to_end(
-    data: Path, files: int, common: dict[str, object], label: str, *, raw: bool = False
+    data: Path,
+    files: int,
+    common: dict[str, object],
+    label: str,
+    *,
+    raw: bool = False,
+    same_work: bool = False,
 ) -> dict[str, float]:
     """Consumer first (given 5 s to join), then producer; first byte sent -> last file
     written. labstream's downloader and uploader, or (`raw`) the raw consumer writing files
-    and the raw producer."""
+    and the raw producer; `same_work`: the raw ones hash (both) and fsync (the writer)."""
     topic = f"bench-{label}-e2e-{uuid.uuid4().hex[:6]}"
     from labstream.kafka import ensure_topic
 
     ensure_topic(settings("producer"), topic)  # so the consumer can join before any data
     messages = sum(max(1, -(-p.stat().st_size // int(common["chunk_size"]))) for p in data.iterdir())  # type: ignore[call-overload]
+    extra: dict[str, object] = {"sha256": ""} if same_work else {}
     if raw:
-        down = start_phase("raw-consume-files", topic=topic, messages=messages, data=data, **common)
+        down = start_phase(
+            "raw-consume-files",
+            topic=topic,
+            messages=messages,
+            data=data,
+            **common,
+            **extra,
+            **({"fsync": ""} if same_work else {}),
+        )
     else:
         down = start_phase("download", topic=topic, files=files, **common)
     time.sleep(5.0)
     started = time.time()
-    up = run_phase("raw-produce" if raw else "upload", topic=topic, data=data, **common)
+    up = run_phase("raw-produce" if raw else "upload", topic=topic, data=data, **common, **extra)
     down_figures = finish_phase("download", down)
     return {
         "seconds": down_figures["finished_at"] - started,
@@ -325,6 +340,7 @@ def _round(
         "upload": run_phase("upload", topic=ls_topic, data=data, wire=args.wire, **common),
         "download": run_phase("download", topic=ls_topic, files=files, **common),
         "raw_e2e": end_to_end(data, files, common, label, raw=True),
+        "raw_e2e_same_work": end_to_end(data, files, common, label, raw=True, same_work=True),
         "labstream_e2e": end_to_end(data, files, common, label),
     }
 
@@ -380,6 +396,7 @@ def bench_dataset(label: str, data: Path, files: int, args: argparse.Namespace) 
         "upload_vs_raw_sha": mbs["upload"] / mbs["raw_produce_sha"],
         "download_vs_raw_sha_fsync": mbs["download"] / mbs["raw_files_sha_fsync"],
         "e2e_vs_raw": mbs["labstream_e2e"] / mbs["raw_e2e"],
+        "e2e_vs_raw_same_work": mbs["labstream_e2e"] / mbs["raw_e2e_same_work"],
         "upload_peak_rss_mib": results["upload"]["peak_rss_kib"] / 1024,
         "download_peak_rss_mib": results["download"]["peak_rss_kib"] / 1024,
     }
@@ -396,6 +413,7 @@ RATIOS = (
     ("upload_vs_raw_sha", "upload / raw producer that also SHA-256s each file"),
     ("download_vs_raw_sha_fsync", "download / raw writer that SHA-256s and fsyncs each file"),
     ("e2e_vs_raw", "end to end / raw producer -> raw consumer writing files"),
+    ("e2e_vs_raw_same_work", "end to end / the same, both hashing, the writer fsyncing"),
     ("e2e_vs_openmsistream", "end to end / openmsistream 1.8.8 (x times faster)"),
     ("read_per_byte", "bytes read from disk per byte uploaded"),
     ("upload_peak_rss_mib", "upload peak RSS, MiB"),
@@ -417,14 +435,14 @@ def print_table(rows: list[dict[str, object]]) -> None:
         )
     print()
     print(
-        f"{'dataset':<8} {'phase':<17} {'MB/s':>8} {'files/s':>9} {'peak RSS MiB':>13} "
+        f"{'dataset':<8} {'phase':<19} {'MB/s':>8} {'files/s':>9} {'peak RSS MiB':>13} "
         f"{'client CPU s':>12}  seconds per round"
     )
     for row in rows:
         for phase, figures in row["results"].items():  # type: ignore[attr-defined]
             runs = " ".join(f"{s:.2f}" for s in figures.get("runs_seconds", [figures["seconds"]]))
             print(
-                f"{row['dataset']:<8} {phase:<17} {figures['MB_per_s']:>8.1f} "
+                f"{row['dataset']:<8} {phase:<19} {figures['MB_per_s']:>8.1f} "
                 f"{figures['files_per_s']:>9.1f} {figures['peak_rss_kib'] / 1024:>13.0f} "
                 f"{figures.get('cpu_seconds', 0.0):>12.2f}  {runs}"
             )
