@@ -18,8 +18,12 @@ per dataset (it is slow: minutes on small files).
 The raw clients skip work labstream must do. Two more references add it, the simplest way
 (same thread, in series): a raw producer that also SHA-256s each file, and a raw writer that
 SHA-256s each file and fsyncs it when complete. Their ratios show labstream's own overhead
-apart from the cost of its guarantees. Each command runs with its default threads (upload 2
-files at a time, download 1 consumer) unless --threads is given.
+apart from the cost of its guarantees. A last one has no Kafka at all: the files copied
+and fsync'd (their writing to disk started every 8 MiB, as the downloader does), the pace
+this disk allows any durable writer. Every phase starts after an `os.sync()`, so dirty
+pages left by earlier phases and the broker do not compete with its writes. Each command
+runs with its default threads (upload 2 files at a time, download 1 consumer) unless
+--threads is given.
 """
 
 from __future__ import annotations
@@ -158,6 +162,29 @@ def _threads(args: argparse.Namespace, key: str) -> int:
     return int(args.threads or default_of(key))
 
 
+def phase_disk_write(args: argparse.Namespace) -> dict[str, float]:
+    """No Kafka: copy the data set's files (read from the page cache) to new files, each
+    fsync'd when complete. What this disk allows any durable writer of these bytes."""
+    from labstream.download.durability import WRITEBACK_BYTES, start_writeback
+
+    out = Path(tempfile.mkdtemp(prefix="bench-disk-", dir=args.scratch))
+    started = time.monotonic()
+    total = 0
+    for path in sorted(Path(args.data).iterdir()):
+        with open(path, "rb") as source, open(out / path.name, "wb") as target:
+            while block := source.read(args.chunk_size):
+                target.write(block)
+                total += len(block)
+                if total % WRITEBACK_BYTES == 0:
+                    target.flush()
+                    start_writeback(target.fileno(), total - WRITEBACK_BYTES, WRITEBACK_BYTES)
+            target.flush()
+            os.fsync(target.fileno())
+    seconds = time.monotonic() - started
+    shutil.rmtree(out)
+    return {"seconds": seconds, "bytes": total}
+
+
 def _rchar() -> int:
     """Bytes this process passed through read() calls (Linux /proc/self/io)."""
     for line in Path("/proc/self/io").read_text().splitlines():
@@ -224,6 +251,7 @@ PHASES = {
     "raw-produce": phase_raw_produce,
     "raw-consume": phase_raw_consume,
     "raw-consume-files": phase_raw_consume_files,
+    "disk-write": phase_disk_write,
     "upload": phase_upload,
     "download": phase_download,
 }
@@ -232,6 +260,9 @@ PHASES = {
 def start_phase(name: str, **options: object) -> subprocess.Popen[str]:
     """Start one phase in a fresh interpreter (so its peak RSS is its own); an option
     whose value is "" is a flag."""
+    # Each phase starts on a quiet disk: what earlier phases (and the broker) left in the
+    # page cache is written first, so it does not compete with this phase's writes.
+    os.sync()
     command = [sys.executable, __file__, "--phase", name]
     for key, value in options.items():
         command += [f"--{key.replace('_', '-')}"] + ([str(value)] if value != "" else [])
@@ -337,6 +368,7 @@ def _round(
         "raw_files_fsync": run_phase("raw-consume-files", data=data, fsync="", **raw),
         "raw_produce_sha": run_phase("raw-produce", topic=raw_topic, data=data, sha256="", **common),
         "raw_files_sha_fsync": run_phase("raw-consume-files", data=data, fsync="", sha256="", **raw),
+        "disk_write": run_phase("disk-write", data=data, **common),
         "upload": run_phase("upload", topic=ls_topic, data=data, wire=args.wire, **common),
         "download": run_phase("download", topic=ls_topic, files=files, **common),
         "raw_e2e": end_to_end(data, files, common, label, raw=True),
@@ -395,6 +427,7 @@ def bench_dataset(label: str, data: Path, files: int, args: argparse.Namespace) 
         "download_vs_raw_fsync": mbs["download"] / mbs["raw_files_fsync"],
         "upload_vs_raw_sha": mbs["upload"] / mbs["raw_produce_sha"],
         "download_vs_raw_sha_fsync": mbs["download"] / mbs["raw_files_sha_fsync"],
+        "download_vs_disk": mbs["download"] / mbs["disk_write"],
         "e2e_vs_raw": mbs["labstream_e2e"] / mbs["raw_e2e"],
         "e2e_vs_raw_same_work": mbs["labstream_e2e"] / mbs["raw_e2e_same_work"],
         "upload_peak_rss_mib": results["upload"]["peak_rss_kib"] / 1024,
@@ -412,6 +445,7 @@ RATIOS = (
     ("download_vs_raw_fsync", "download / raw consumer writing files, fsync each"),
     ("upload_vs_raw_sha", "upload / raw producer that also SHA-256s each file"),
     ("download_vs_raw_sha_fsync", "download / raw writer that SHA-256s and fsyncs each file"),
+    ("download_vs_disk", "download / the disk: the same bytes copied and fsync'd"),
     ("e2e_vs_raw", "end to end / raw producer -> raw consumer writing files"),
     ("e2e_vs_raw_same_work", "end to end / the same, both hashing, the writer fsyncing"),
     ("e2e_vs_openmsistream", "end to end / openmsistream 1.8.8 (x times faster)"),
