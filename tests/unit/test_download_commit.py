@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -234,10 +234,24 @@ def test_files_verified_before_a_rebalance_are_committed_not_read_again(
     partition's files, one full consume) is verified but not yet committed: those files are
     committed in the revoke, with their offsets, so the partitions' new owner starts after
     them instead of reading and verifying them again."""
-    monkeypatch.setattr(downloader_module, "COMMIT_SECONDS", 3600.0)
     kafka = MemoryBroker()
+    count = _one_batch_then_a_newcomer(kafka, monkeypatch)
+    report = Downloader({"group.id": "g"}, TOPIC, out, exit_when_idle=0.3, clients=kafka).run()
+    # Every file is in place and counted once, and the committed offsets of all four
+    # partitions (two now the newcomer's) are past every file: nothing is read again.
+    assert report.files == count and report.failed == 0
+    assert len(list(out.glob("f*.bin"))) == count
+    assert len(kafka.committed("g")) == 4 and sum(kafka.committed("g").values()) == count
+
+
+def _one_batch_then_a_newcomer(
+    kafka: MemoryBroker, monkeypatch: pytest.MonkeyPatch, during_revoke: Callable[[], None] = lambda: None
+) -> int:
+    """A full first batch over four partitions, verified, waiting for its commit, when a
+    second consumer joins the group (`during_revoke` runs just before the join takes effect)."""
+    monkeypatch.setattr(downloader_module, "COMMIT_SECONDS", 3600.0)
     kafka.create_topic(TOPIC, partitions=4)
-    count = downloader_module.BATCH  # one full batch: no commit is due after it
+    count = downloader_module.BATCH
     with kafka.producer() as producer:
         for record in v2_records([f"f{i:03d}.bin" for i in range(count)], size=100):
             producer.send(TOPIC, record.key or b"", record.value, lambda _error: None)
@@ -248,14 +262,55 @@ def test_files_verified_before_a_rebalance_are_committed_not_read_again(
     def expire_then_join(self: Assembler) -> int:  # after the first batch, before its commit
         if not newcomer:
             assert self.ready_files() == count  # verified, waiting for the commit
+            during_revoke()
             newcomer.append(kafka.consumer({"group.id": "g"}, [TOPIC]))
         return expire(self)
 
     monkeypatch.setattr(Assembler, "expire", expire_then_join)
-    report = Downloader({"group.id": "g"}, TOPIC, out, exit_when_idle=0.3, clients=kafka).run()
-    newcomer[0].close()  # type: ignore[attr-defined]
-    # Every file is in place and counted once, and the committed offsets of all four
-    # partitions (two now the newcomer's) are past every file: nothing is read again.
-    assert report.files == count and report.failed == 0
-    assert len(list(out.glob("f*.bin"))) == count
-    assert len(kafka.committed("g")) == 4 and sum(kafka.committed("g").values()) == count
+    return count
+
+
+def test_a_full_disk_during_the_revoke_drops_the_files_without_waiting(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revoke makes one attempt: the group's rebalance does not wait for space. The
+    files are dropped with their partitions (their new owner reads them again); the partitions
+    kept are committed once space is back."""
+    kafka = MemoryBroker()
+    full = [True]
+    real = assembler_module.flush_files
+
+    def flush(paths: list[Path], folder: Path) -> None:
+        if full[0]:
+            full[0] = False  # full once: the revoke's attempt
+            raise OutputError("No space left on device")
+        real(paths, folder)
+
+    count = _one_batch_then_a_newcomer(
+        kafka, monkeypatch, lambda: monkeypatch.setattr(assembler_module, "flush_files", flush)
+    )
+    # Idle time long enough that a revoke waiting for space (1 s) would get it and commit all.
+    report = Downloader({"group.id": "g"}, TOPIC, out, exit_when_idle=2.5, clients=kafka).run()
+    assert report.failed == 0 and 0 < report.files < count  # only the partitions kept
+    assert len(list(out.glob("f*.bin"))) == report.files == sum(kafka.committed("g").values())
+
+
+def test_a_processor_hands_its_uncommitted_files_over_at_a_revoke(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A processor's code may run for minutes; it does not run inside the rebalance. The files
+    of the partitions lost are dropped unprocessed and their offsets not moved: the new owner
+    processes them."""
+    kafka = MemoryBroker()
+    count = _one_batch_then_a_newcomer(kafka, monkeypatch)
+    handed: list[str] = []
+    report = Downloader(
+        {"group.id": "g"},
+        TOPIC,
+        out,
+        exit_when_idle=0.3,
+        clients=kafka,
+        after_commit=lambda done, _ledger: handed.extend(f.relpath for f in done),
+    ).run()
+    assert 0 < len(handed) == report.files < count
+    assert sum(kafka.committed("g").values()) == len(handed)

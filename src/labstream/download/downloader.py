@@ -229,10 +229,14 @@ class Downloader:
         next_offsets: dict[TopicPartition, int],
         stored: dict[TopicPartition, int],
     ) -> None:
-        """One attempt, no waiting (this runs inside the consumer's rebalance): on a full disk
-        the files are dropped with the partitions and their new owner reads them again."""
+        """One attempt, no waiting: this runs inside the group's rebalance, which the other
+        members wait for. On a full disk the files are dropped with the partitions, and their
+        new owner reads them again. Not with processors (`after_commit`): their code may run
+        for minutes, so their files are dropped and handed over as before."""
+        if self._after_commit is not None:
+            return
         try:
-            self._commit(assembler, ledger)
+            assembler.commit()
         except OutputError as exc:
             logger.warning("verified files not committed before a rebalance reason=%s", shown(exc))
             return
