@@ -79,11 +79,12 @@ def phase_raw_produce(args: argparse.Namespace) -> dict[str, float]:
     started = time.monotonic()
     total = 0
     for path in files:
-        digest = hashlib.sha256()  # with --sha256: what any sender that proves its bytes adds
+        # With --sha256: what any sender that proves its bytes adds.
+        digest = hashlib.sha256() if args.sha256 else None
         with open(path, "rb") as handle:
             while block := handle.read(args.chunk_size):
                 total += len(block)
-                if args.sha256:
+                if digest is not None:
                     digest.update(block)
                 while True:
                     try:
@@ -172,12 +173,15 @@ def phase_disk_write(args: argparse.Namespace) -> dict[str, float]:
     total = 0
     for path in sorted(Path(args.data).iterdir()):
         with open(path, "rb") as source, open(out / path.name, "wb") as target:
+            written = sent_back = 0  # this file's bytes written; of those, handed to writeback
             while block := source.read(args.chunk_size):
                 target.write(block)
-                total += len(block)
-                if total % WRITEBACK_BYTES == 0:
+                written += len(block)
+                if written - sent_back >= WRITEBACK_BYTES:
                     target.flush()
-                    start_writeback(target.fileno(), total - WRITEBACK_BYTES, WRITEBACK_BYTES)
+                    start_writeback(target.fileno(), sent_back, written - sent_back)
+                    sent_back = written
+            total += written
             target.flush()
             os.fsync(target.fileno())
     seconds = time.monotonic() - started
@@ -297,22 +301,17 @@ def end_to_end(
 
     ensure_topic(settings("producer"), topic)  # so the consumer can join before any data
     messages = sum(max(1, -(-p.stat().st_size // int(common["chunk_size"]))) for p in data.iterdir())  # type: ignore[call-overload]
-    extra: dict[str, object] = {"sha256": ""} if same_work else {}
+    hashing: dict[str, object] = {"sha256": ""} if same_work else {}
+    durable: dict[str, object] = {"fsync": ""} if same_work else {}
     if raw:
         down = start_phase(
-            "raw-consume-files",
-            topic=topic,
-            messages=messages,
-            data=data,
-            **common,
-            **extra,
-            **({"fsync": ""} if same_work else {}),
+            "raw-consume-files", topic=topic, messages=messages, data=data, **common, **hashing, **durable
         )
     else:
         down = start_phase("download", topic=topic, files=files, **common)
     time.sleep(5.0)
     started = time.time()
-    up = run_phase("raw-produce" if raw else "upload", topic=topic, data=data, **common, **extra)
+    up = run_phase("raw-produce" if raw else "upload", topic=topic, data=data, **common, **hashing)
     down_figures = finish_phase("download", down)
     return {
         "seconds": down_figures["finished_at"] - started,
