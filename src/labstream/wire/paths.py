@@ -104,12 +104,11 @@ def check_windows_name(path: str) -> str:
     Refuses `<>:"|?*`, device names (CON, NUL.txt, COM1, ...) and parts ending in a dot or
     a space, which Windows would silently strip (two names landing on one file).
     """
-    shown = _shown(path, 200)
     for part in path.split("/"):
         if any(c in _WINDOWS_CHARS for c in part):
-            raise UnsafePathError(f'file path with one of <>:"|?* refused on Windows: {shown}')
+            raise _unsafe('file path with one of <>:"|?* refused on Windows', path)
         if part[-1:] in (".", " "):
-            raise UnsafePathError(f"file name ending in a dot or space refused on Windows: {shown}")
+            raise _unsafe("file name ending in a dot or space refused on Windows", path)
         if part.split(".", 1)[0].rstrip(" ").casefold() in _WINDOWS_DEVICES:
-            raise UnsafePathError(f"Windows device name refused: {shown}")
+            raise _unsafe("Windows device name refused", path)
     return path
