@@ -8,12 +8,10 @@ listener SASL too). The other users get their rights from ACLs the tests create.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import ipaddress
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -25,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from labstream.broker.jars import kafka_libs, require_java
-from labstream.broker.local import free_port
+from labstream.broker.local import cluster_id_for, format_storage, free_port
 
 USER, PASSWORD = "alice", "alice-Secret-42"
 ADMIN, ADMIN_PASSWORD = "admin", "admin-Secret-42"
@@ -130,27 +128,17 @@ super.users=User:{ADMIN};User:ANONYMOUS
 allow.everyone.if.no.acl.found=false
 """)
     java, classpath = require_java(), f"{kafka_libs()}/*"
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    subprocess.run(
+    format_storage(
+        java,
+        classpath,
+        properties,
+        folder,
+        cluster_id_for([port]),
         [
-            java,
-            "-cp",
-            classpath,
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(properties),
-            *(
-                arg
-                for name, password in USERS.items()
-                for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")
-            ),
+            arg
+            for name, password in USERS.items()
+            for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")
         ],
-        check=True,
-        capture_output=True,
-        timeout=120,
     )
     # The broker logs to broker.log through the package's log4j2 config (Kafka 4 uses log4j2).
     with open(folder / "broker.out", "wb") as log:

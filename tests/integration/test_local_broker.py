@@ -66,3 +66,20 @@ def test_two_local_brokers_never_collide_and_start_quietly(fresh_brokers: None, 
     done = labstream("upload", sample, "-t", "first-upload", "-c", config)
     assert "Failed to acquire idempotence PID" not in done.stderr
     assert "WARNING" not in done.stderr, done.stderr
+
+
+def test_a_cluster_id_beginning_with_a_dash_formats(tmp_path: Path) -> None:
+    """One random base64 id in 64 begins with "-"; StorageTool read "-t -abc" as a missing
+    value and the broker (and the SASL test broker) failed to start."""
+    from labstream.broker.jars import kafka_libs, require_java
+    from labstream.broker.local import format_storage
+
+    properties = tmp_path / "server.properties"
+    properties.write_text(
+        "process.roles=broker,controller\nnode.id=1\n"
+        "controller.quorum.voters=1@127.0.0.1:39999\n"
+        "listeners=PLAINTEXT://127.0.0.1:39998,CONTROLLER://127.0.0.1:39999\n"
+        f"controller.listener.names=CONTROLLER\nlog.dirs={tmp_path / 'data'}\n"
+    )
+    format_storage(require_java(), f"{kafka_libs()}/*", properties, tmp_path, "-73Rtm_TSlGTBvofDxHSug")
+    assert "cluster.id=-73Rtm_TSlGTBvofDxHSug" in (tmp_path / "data" / "meta.properties").read_text()

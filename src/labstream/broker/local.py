@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,7 +22,17 @@ from labstream.errors import BrokerSetupError, KafkaError
 from labstream.kafka import ping, wait_for_coordinator
 from labstream.processes import pid_alive
 
-__all__ = ["BrokerStatus", "free_port", "start", "start_cluster", "state_dir", "status", "stop"]
+__all__ = [
+    "BrokerStatus",
+    "cluster_id_for",
+    "format_storage",
+    "free_port",
+    "start",
+    "start_cluster",
+    "state_dir",
+    "status",
+    "stop",
+]
 
 logger = logging.getLogger(__name__)
 HEAP = ["-Xms256m", "-Xmx768m"]
@@ -97,7 +108,7 @@ def _launch(port: int, cluster: list[int]) -> subprocess.Popen[bytes]:
     properties = _write_properties(folder, port, cluster)
     classpath = f"{libs}{os.sep}*"
     if not (folder / "data" / "meta.properties").exists():
-        _format(java, classpath, properties, folder, _cluster_id(cluster))
+        format_storage(java, classpath, properties, folder, cluster_id_for(cluster))
     log4j2 = resources.files("labstream.broker") / "log4j2.properties"
     command = [
         java,
@@ -120,7 +131,8 @@ def _launch(port: int, cluster: list[int]) -> subprocess.Popen[bytes]:
     return process
 
 
-def _cluster_id(cluster: list[int]) -> str:
+def cluster_id_for(cluster: list[int]) -> str:
+    """A random id for one node, the same id for every node of `cluster` (its ports)."""
     if len(cluster) == 1:
         return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     # Every node of a cluster must be formatted with the same id.
@@ -239,17 +251,23 @@ group.initial.rebalance.delay.ms=0
     return path
 
 
-def _format(java: str, classpath: str, properties: Path, folder: Path, cluster_id: str) -> None:
+def format_storage(
+    java: str, classpath: str, properties: Path, folder: Path, cluster_id: str, extra: Sequence[str] = ()
+) -> None:
+    """Format a broker's storage (`extra`: more StorageTool arguments, e.g. --add-scram);
+    `BrokerSetupError` with StorageTool's last lines if it fails."""
     command = [
         java,
         "-cp",
         classpath,
         "kafka.tools.StorageTool",
         "format",
-        "-t",
-        cluster_id,
+        # One argument: a base64 id may start with "-", which "-t ID" would read as an option
+        # (1 time in 64 for a random id: "argument --cluster-id/-t: expected one argument").
+        f"--cluster-id={cluster_id}",
         "-c",
         str(properties),
+        *extra,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
