@@ -314,3 +314,19 @@ def test_a_processor_hands_its_uncommitted_files_over_at_a_revoke(
     ).run()
     assert 0 < len(handed) == report.files < count
     assert sum(kafka.committed("g").values()) == len(handed)
+
+
+def test_a_file_waiting_for_its_commit_keeps_its_name_from_a_later_file_below_it(
+    assembler: Assembler, out: Path, verdicts: list[Verdict]
+) -> None:
+    """ "a" then "a/b" in one batch: "a" came first and is placed, as it is when a commit
+    separates them; "a/b" fails alone (its folder would be the file "a")."""
+    records = v2_records(["a", "a/b", "c"], size=10)
+    assert [assembler.add(r) for r in records] == [Outcome.COMPLETE, Outcome.FAILED, Outcome.COMPLETE]
+    assembler.commit()
+    assert (out / "a").is_file() and (out / "c").is_file()
+    assert [(v.path, v.outcome) for v in verdicts] == [
+        ("a/b", "failed"),
+        ("a", "verified"),
+        ("c", "verified"),
+    ]

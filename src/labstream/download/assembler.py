@@ -436,12 +436,27 @@ class Assembler:
         if partial.wire_version == 2 and self._same_bytes_held(partial):
             self._forget(partial)  # the same bytes sent again (new file id): already here
             return Outcome.DUPLICATE
+        blocking = self._ready_file_above(partial.path)
+        if blocking is not None:  # as if that file were in place already: first come wins
+            return self._set_aside(
+                partial, f"cannot make the folder for {shown(partial.path)}: {shown(blocking)} is a file"
+            )
         try:
             target = self._targets.path(partial.path)
         except (UnsafePathError, PlacementError) as exc:
             return self._set_aside(partial, str(exc))
         self._make_ready(partial, target)
         return Outcome.COMPLETE
+
+    def _ready_file_above(self, path: str) -> str | None:
+        """A file waiting for this batch's commit whose name is a folder of `path` ("a" for
+        "a/b"). Making that folder now would take the name from the file that came first."""
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            above = "/".join(parts[:depth])
+            if above in self._ready_versions:
+                return above
+        return None
 
     def _fail(self, key: FileKey, reason: str, record: Record) -> Outcome:
         logger.error(
