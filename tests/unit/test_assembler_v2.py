@@ -152,11 +152,15 @@ def test_v2_huge_claimed_size_fails_alone(assembler: Assembler, out: Path, verdi
     assert (out / "f.bin").read_bytes() == content
 
 
-def test_v2_same_bytes_sent_again_are_a_duplicate(assembler: Assembler, verdicts: list[Verdict]) -> None:
+def test_v2_same_bytes_sent_again_are_a_duplicate_with_a_receipt_for_the_new_send(
+    assembler: Assembler, verdicts: list[Verdict]
+) -> None:
     content = os.urandom(2 * CHUNK)
     feed(assembler, recs(v2_chunks_of("f.bin", content, CHUNK)))
+    assembler.commit()
     again = feed(assembler, recs(v2_chunks_of("f.bin", content, CHUNK), start=2))
-    assert again[-1] is Outcome.DUPLICATE and len(verdicts) == 1
+    assert again[-1] is Outcome.DUPLICATE and len(verdicts) == 2
+    assert verdicts[0] == verdicts[1] and verdicts[1][3] == "verified"  # a receipt for each send
 
 
 def test_v2_sealed_unauthenticated_trailer_cannot_stop_an_authentic_file(out: Path) -> None:
@@ -183,13 +187,15 @@ def test_v2_id_is_random_per_send() -> None:
 
 
 def test_v2_same_bytes_twice_in_one_batch_give_one_copy(
-    assembler: Assembler, verdicts: list[Verdict]
+    assembler: Assembler, verdicts: list[Verdict], out: Path
 ) -> None:
     content = os.urandom(2 * CHUNK)
     records = recs(v2_chunks_of("f.bin", content, CHUNK)) + recs(
         v2_chunks_of("f.bin", content, CHUNK), start=2
     )
-    assert feed(assembler, records)[-1] is Outcome.DUPLICATE and len(verdicts) == 1
+    assert feed(assembler, records)[-1] is Outcome.DUPLICATE
+    assert len(verdicts) == 2 and verdicts[0] == verdicts[1]  # each send verified, once it is in place
+    assert [p.name for p in out.iterdir() if p.is_file()] == ["f.bin"]
 
 
 def test_a_large_file_is_handed_to_disk_writeback_as_it_arrives_each_byte_once(

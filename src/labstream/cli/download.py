@@ -44,6 +44,7 @@ from labstream.state import OutputState
 @setting("receipts_topic", "--receipts-topic")
 @setting("timeout", "--timeout", type=float)
 @setting("stop_grace_seconds", "--stop-grace-seconds", type=float)
+@setting("placement", "--placement", type=click.Choice(["beside", "by-source"]))
 @setting("download_include", "--include", multiple=True, metavar="GLOB")
 @setting("download_exclude", "--exclude", multiple=True, metavar="GLOB")
 @setting("from_beginning", "--from-beginning", is_flag=True)

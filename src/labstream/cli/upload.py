@@ -47,6 +47,7 @@ from labstream.wire import WIRE_FORMATS
 @setting("receipts_topic", "--receipts-topic")
 @setting("wire", "--wire", type=click.Choice(sorted(WIRE_FORMATS)))
 @setting("max_rate", "--max-rate")
+@setting("source", "--source", metavar="NAME")
 @trusted_keys_option
 @key_option
 def upload(paths: tuple[str, ...], config_name: str, **given: Any) -> None:
@@ -77,6 +78,7 @@ def upload(paths: tuple[str, ...], config_name: str, **given: Any) -> None:
             on_progress=lambda n: progress.advance(task, n),
             wire=settings.wire,
             max_rate=settings.max_rate,
+            source=settings.source,
         )
         report = uploader.upload(files)
     raise_if_failed(report)

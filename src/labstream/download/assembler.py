@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 import logging
@@ -18,6 +19,7 @@ from labstream.download.durability import flush_files, flush_folders
 from labstream.download.ledger import DONE_STATUSES, Ledger
 from labstream.download.limits import Limits
 from labstream.download.partial import HashInterrupted, PartialFile
+from labstream.download.owners import BESIDE, Owners
 from labstream.download.placement import TargetFolders, output_error, target_path
 from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import ChecksumError, GeometryError, PlacementError, UnsafePathError, WireError
@@ -45,12 +47,14 @@ CLOSE_LOG_FILES = 20  # incomplete files named one by one at close; the rest are
 class DoneFile:
     """A file verified and in place: what processors are handed."""
 
-    relpath: str
+    relpath: str  # where it is stored, relative to the output folder
     path: Path
     digest: bytes
     hash_name: str
     size: int
     key_size: int  # the size the sender announced (-1 for openmsistream): the ledger key
+    source: str = ""  # the instrument that sent it ("" none)
+    sent_path: str = ""  # the path it was sent as, when it is stored under another
 
 
 class Outcome(enum.Enum):
@@ -80,8 +84,10 @@ class Assembler:
         limits: Limits | None = None,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
+        placement: str = BESIDE,
     ) -> None:
         self._limits = limits or Limits()
+        self._owners = Owners(out_dir, ledger, placement)
         self._stop = stop
         self._clock = clock
         self._cipher = cipher
@@ -95,10 +101,13 @@ class Assembler:
         self._disk_bytes = 0
         self._failed: OrderedDict[FileKey, None] = OrderedDict()
         self._ready: list[tuple[PartialFile, Path]] = []
-        # Of the files in _ready: their verdict keys and, per path, the newest version time
-        # (per-file look-ups, so a long batch does not cost its length squared).
+        # Of the files in _ready: their verdict keys, stored paths and, per (source, path),
+        # the newest version time (per-file look-ups, so a long batch does not cost its
+        # length squared).
         self._ready_keys: set[tuple[str, bytes, int] | None] = set()
-        self._ready_versions: dict[str, int] = {}
+        self._ready_paths: set[str] = set()
+        self._echoes: list[Verdict] = []  # sends of bytes waiting in this batch: verified with it
+        self._ready_versions: dict[tuple[str, str], int] = {}
         self._ready_bytes = 0
         self._ready_since = 0.0  # clock time the first of _ready became ready
         self._hashing = HashPipe()  # SHA-256 of big chunks on a second core
@@ -110,13 +119,17 @@ class Assembler:
         A file whose last chunk arrives is verified at once (COMPLETE) and moved into
         place by the next `commit()`, together with the others of the same batch.
         """
+        raw: Chunk | None = None
         try:
-            chunk = decrypt(decode(record.value), self._cipher)
+            raw = decode(record.value)
+            chunk = decrypt(raw, self._cipher)
         except ChecksumError as exc:  # and DecryptionError: no/wrong key, altered, plaintext
+            if exc.key in self._failed:
+                return Outcome.DUPLICATE  # the rest of a send already failed: one verdict
             if self._cipher is not None and exc.key in self._files:
                 # Unauthenticated, so it cannot speak for the authentic file it names.
                 return self._reject(record, str(exc))
-            return self._fail(exc.key, str(exc), record)
+            return self._fail(exc.key, str(exc), record, raw.source if raw is not None else "")
         except WireError as exc:
             return self._reject(record, str(exc))
         if chunk.key in self._failed and chunk.index != 0:
@@ -127,7 +140,7 @@ class Assembler:
             return self._reject(record, f"{chunk.path}: chunk {chunk.index + 1} of another send")
         stale = self._stale(chunk)
         if stale is not None:
-            return self._fail(chunk.key, stale, record)
+            return self._fail(chunk.key, stale, record, chunk.source)
         self._failed.pop(chunk.key, None)
         partial = self._files.get(chunk.key)
         if partial is None:
@@ -138,7 +151,7 @@ class Assembler:
             try:
                 partial = self._start(chunk)
             except GeometryError as exc:
-                return self._fail(chunk.key, str(exc), record)
+                return self._fail(chunk.key, str(exc), record, chunk.source)
         return self._place(partial, chunk, record)
 
     def _tail_without_start(self, chunk: Chunk) -> bool:
@@ -170,7 +183,9 @@ class Assembler:
             self._forget(partial)
         self._remember_failed(chunk.key)
         logger.warning(
-            "file changed while it was sent; the sender aborted this send file=%s", shown(chunk.path)
+            "file changed while it was sent; the sender aborted this send file=%s source=%s",
+            shown(chunk.path),
+            shown(chunk.source or "-"),
         )
         return Outcome.FAILED
 
@@ -245,7 +260,10 @@ class Assembler:
         replayed, never replaces a newer one."""
         if self._cipher is None:
             return None  # nothing is authenticated, version times included
-        held = max(self._ledger.newest_version(chunk.path), self._ready_versions.get(chunk.path, 0))
+        held = max(
+            self._ledger.newest_version(chunk.path, chunk.source),
+            self._ready_versions.get((chunk.source, chunk.path), 0),
+        )
         if chunk.version_ns >= held:
             return None
         return (
@@ -335,20 +353,25 @@ class Assembler:
             return False  # its digest comes with the last chunk: checked in _finish
         return self._done_before(chunk.path, chunk.file_digest, chunk.file_size)
 
-    def _same_bytes_held(self, partial: PartialFile) -> bool:
-        """Wire v2: this version is already verified, or waiting in this batch for commit."""
+    def _same_bytes_held(self, partial: PartialFile) -> str | None:
+        """Wire v2: where these exact bytes, sent under this path by any source, are already
+        verified or wait in this batch for their commit; None: nowhere."""
         if partial.verdict_key in self._ready_keys:
-            return True
-        return self._done_before(partial.path, partial.sha256, partial.size)
+            return next(p.stored for p, _ in self._ready if p.verdict_key == partial.verdict_key)
+        for stored, status in self._ledger.copies(partial.path, partial.sha256, partial.size):
+            if status in DONE_STATUSES or (status == "verified" and self._exists(stored)):
+                return stored
+        return None
 
     def _done_before(self, path: str, digest: bytes, size: int) -> bool:
         status = self._ledger.status(path, digest, size)
         if status in DONE_STATUSES:
             return True  # handed to a processor: done whether or not the file is still here
-        if status != "verified":
-            return False
+        return status == "verified" and self._exists(path)
+
+    def _exists(self, stored: str) -> bool:
         try:
-            return target_path(self.out_dir, path, create=False).exists()
+            return target_path(self.out_dir, stored, create=False).exists()
         except (UnsafePathError, OSError):
             return False
 
@@ -375,24 +398,42 @@ class Assembler:
                 self._set_aside(partial, str(error))  # and out of _ready
         ready = self._ready
         flush_folders(target.parent for _, target in ready)
-        self._ledger.record_many(
-            [(p.path, p.sha256, p.size, "verified", "", p.version_ns, p.hash_name) for p, _ in ready]
-        )
+        self._ledger.record_many([_verified_row(p) for p, _ in ready])
+        self._owners.committed([p.stored for p, _ in ready])
         # Only now: a full disk above leaves the batch ready, and the retry carries on.
         self._ready, self._ready_keys, self._ready_versions, self._ready_bytes = [], set(), {}, 0
+        self._ready_paths = set()
+        echoes, self._echoes = self._echoes, []
         verbose = logger.isEnabledFor(logging.INFO)
         for partial, _ in ready:
             self._release(partial)
             if verbose:
                 logger.info(
-                    "file verified file=%s size=%d %s=%s",
-                    shown(partial.path),
+                    "file verified file=%s size=%d %s=%s%s",
+                    shown(partial.stored),
                     partial.received_bytes,
                     partial.hash_name,
                     partial.sha256.hex(),
+                    f" source={shown(partial.source)}" if partial.source else "",
                 )
-            self._on_verdict(Verdict(partial.path, partial.sha256, partial.size, "verified"))
-        return [DoneFile(p.path, t, p.sha256, p.hash_name, p.received_bytes, p.size) for p, t in ready]
+            self._on_verdict(_verdict(partial, "verified", partial.conflict))
+        placed = {p.stored for p, _ in ready}
+        for echo in echoes:
+            if echo.stored_as in placed or echo.path in placed:
+                self._on_verdict(echo)
+        return [
+            DoneFile(
+                p.stored,
+                t,
+                p.sha256,
+                p.hash_name,
+                p.received_bytes,
+                p.size,
+                p.source,
+                p.path if p.path != p.stored else "",
+            )
+            for p, t in ready
+        ]
 
     def ready_files(self) -> int:
         """Files verified and waiting for the next `commit()`."""
@@ -412,8 +453,9 @@ class Assembler:
         self._ready_bytes += partial.received_bytes
         self._ready.append((partial, target))
         self._ready_keys.add(partial.verdict_key)
-        newest = self._ready_versions.get(partial.path, 0)
-        self._ready_versions[partial.path] = max(newest, partial.version_ns)
+        self._ready_paths.add(partial.stored)
+        sent = (partial.source, partial.path)
+        self._ready_versions[sent] = max(self._ready_versions.get(sent, 0), partial.version_ns)
 
     def _unready(self, partial: PartialFile) -> None:
         """`partial` forgotten or set aside before its commit: it is not moved into place."""
@@ -421,10 +463,12 @@ class Assembler:
             return
         self._ready = [(p, t) for p, t in self._ready if p is not partial]
         self._ready_keys = {p.verdict_key for p, _ in self._ready}
+        self._ready_paths = {p.stored for p, _ in self._ready}
         self._ready_bytes = sum(p.received_bytes for p, _ in self._ready)
         self._ready_versions = {}
         for p, _ in self._ready:
-            self._ready_versions[p.path] = max(self._ready_versions.get(p.path, 0), p.version_ns)
+            sent = (p.source, p.path)
+            self._ready_versions[sent] = max(self._ready_versions.get(sent, 0), p.version_ns)
 
     def _finish(self, partial: PartialFile) -> Outcome:
         try:
@@ -433,16 +477,33 @@ class Assembler:
             return Outcome.INCOMPLETE  # stopping: the file stays held, verified next run
         if reason is not None:
             return self._set_aside(partial, reason)
-        if partial.wire_version == 2 and self._same_bytes_held(partial):
-            self._forget(partial)  # the same bytes sent again (new file id): already here
-            return Outcome.DUPLICATE
-        blocking = self._ready_file_above(partial.path)
+        if partial.wire_version == 2:
+            held_at = self._same_bytes_held(partial)
+            if held_at is not None:  # the same bytes sent again (new file id): already here
+                self._forget(partial)
+                partial.stored = held_at
+                echo = dataclasses.replace(_verdict(partial, "verified"), duplicate=True)
+                if held_at in self._ready_paths:
+                    self._echoes.append(echo)  # announced once that copy is in place
+                else:
+                    self._on_verdict(echo)
+                return Outcome.DUPLICATE
+        try:
+            partial.stored, avoided = self._owners.resolve(partial.source, partial.path)
+        except UnsafePathError as exc:
+            return self._set_aside(partial, str(exc))
+        if avoided is not None:
+            partial.conflict = (
+                f"name conflict: {partial.path} holds a file of "
+                f"{avoided[0] or 'a sender without a source'}; stored as {partial.stored}"
+            )
+        blocking = self._ready_file_above(partial.stored)
         if blocking is not None:  # as if that file were in place already: first come wins
             return self._set_aside(
-                partial, f"cannot make the folder for {shown(partial.path)}: {shown(blocking)} is a file"
+                partial, f"cannot make the folder for {shown(partial.stored)}: {shown(blocking)} is a file"
             )
         try:
-            target = self._targets.path(partial.path)
+            target = self._targets.path(partial.stored)
         except (UnsafePathError, PlacementError) as exc:
             return self._set_aside(partial, str(exc))
         self._make_ready(partial, target)
@@ -454,17 +515,19 @@ class Assembler:
         parts = path.split("/")
         for depth in range(1, len(parts)):
             above = "/".join(parts[:depth])
-            if above in self._ready_versions:
+            if above in self._ready_paths:
                 return above
         return None
 
-    def _fail(self, key: FileKey, reason: str, record: Record) -> Outcome:
+    def _fail(self, key: FileKey, reason: str, record: Record, source: str = "") -> Outcome:
         logger.error(
-            "chunk rejected topic=%s partition=%d offset=%d reason=%s",
+            "file failed file=%s source=%s reason=%s topic=%s partition=%d offset=%d",
+            shown(key[0]),
+            shown(source or "-"),
+            shown(reason),
             record.topic,
             record.partition,
             record.offset,
-            shown(reason),
         )
         partial = self._files.get(key)
         if partial is not None and partial.verdict_key in self._ready_keys and partial.complete:
@@ -473,20 +536,23 @@ class Assembler:
             return self._set_aside(partial, reason)
         if self._ledger.status(*key) == "verified":
             return Outcome.DUPLICATE  # a damaged extra copy of a file already verified
-        return self._failed_verdict(key, reason)
+        return self._failed_verdict(key, reason, source=source)
 
-    def _failed_verdict(self, key: FileKey, reason: str, verdict: FileKey | None = None) -> Outcome:
+    def _failed_verdict(
+        self, key: FileKey, reason: str, verdict: FileKey | None = None, *, source: str = ""
+    ) -> Outcome:
         """Remember `key` as failed; record and announce the verdict under (path, digest,
-        size) `verdict`, which by default is `key` unless that holds a wire-v2 file id (a
-        file whose digest never arrived gets no verdict: no sender could match it)."""
+        size) `verdict`, which by default is `key` unless that holds a wire-v2 file id: a
+        send whose digest never arrived is announced by its source and file id alone."""
         self._remember_failed(key)
-        if verdict is None and len(key[1]) != FILE_ID_SIZE:
+        file_id = key[1] if len(key[1]) == FILE_ID_SIZE else b""
+        if verdict is None and not file_id:
             verdict = key
         if verdict is not None:
-            self._ledger.record(verdict[0], verdict[1], verdict[2], "failed", reason)
-            self._on_verdict(Verdict(verdict[0], verdict[1], verdict[2], "failed", reason))
-        else:  # counted as failed, but no receipt or ledger row can name it
-            self._on_verdict(Verdict(key[0], b"", key[2], "failed", reason))
+            self._ledger.record(verdict[0], verdict[1], verdict[2], "failed", reason, source=source)
+            self._on_verdict(Verdict(*verdict, "failed", reason, source, file_id))
+        else:
+            self._on_verdict(Verdict(key[0], b"", key[2], "failed", reason, source, file_id))
         return Outcome.FAILED
 
     def _remember_failed(self, key: FileKey) -> None:
@@ -514,7 +580,7 @@ class Assembler:
             partial.received_bytes,
             shown(reason),
         )
-        return self._failed_verdict(partial.key, reason, partial.verdict_key)
+        return self._failed_verdict(partial.key, reason, partial.verdict_key, source=partial.source)
 
     def _set_aside(self, partial: PartialFile, reason: str) -> Outcome:
         stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -534,4 +600,16 @@ class Assembler:
             shown(reason),
             aside,
         )
-        return self._failed_verdict(partial.key, reason, partial.verdict_key)
+        return self._failed_verdict(partial.key, reason, partial.verdict_key, source=partial.source)
+
+
+def _verdict(partial: PartialFile, outcome: str, reason: str = "") -> Verdict:
+    stored = partial.stored if partial.stored != partial.path else ""
+    return Verdict(
+        partial.path, partial.sha256, partial.size, outcome, reason, partial.source, partial.file_id, stored
+    )
+
+
+def _verified_row(p: PartialFile) -> tuple[str, bytes, int, str, str, int, str, str, str]:
+    sent_path = p.path if p.path != p.stored else ""
+    return (p.stored, p.sha256, p.size, "verified", "", p.version_ns, p.hash_name, p.source, sent_path)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from labstream.download.assembler import Assembler, DoneFile, Outcome
 from labstream.download.ledger import Ledger
+from labstream.download.owners import BESIDE
 from labstream.download.limits import Limits
 from labstream.download.placement import check_writable
 from labstream.download.verdict import OnVerdict, Verdict
@@ -82,12 +83,14 @@ class Downloader:
         stop_grace: float = 10.0,
         accepts: Callable[[str], bool] | None = None,
         start_new_at_ms: int | None = None,
+        placement: str = BESIDE,
     ) -> None:
         """`stop_grace`: seconds after `stop` during which files mostly received may finish.
         `accepts(relative_path)`: False skips the file's chunks before the assembler sees them
         (their offsets still move). `start_new_at_ms`: partitions without a committed offset
         start at the first message at or after this time."""
         self._accepts = accepts
+        self._placement = placement
         self._start_new_at_ms = start_new_at_ms
         self._clients = clients
         self._cipher = cipher
@@ -166,7 +169,13 @@ class Downloader:
 
     def _work(self, ledger: Ledger, index: int) -> None:
         assembler = Assembler(
-            self._out_dir, ledger, self._verdict, self._cipher, limits=self._limits, stop=self._halt
+            self._out_dir,
+            ledger,
+            self._verdict,
+            self._cipher,
+            limits=self._limits,
+            stop=self._halt,
+            placement=self._placement,
         )
         next_offsets: dict[TopicPartition, int] = {}
         stored: dict[TopicPartition, int] = {}
@@ -331,14 +340,15 @@ class Downloader:
                     delay = min(delay * 2, 30.0)
 
     def _verdict(self, verdict: Verdict) -> None:
-        """Files are counted by their verdicts: a file given up or set aside at commit
-        fails without a FAILED outcome of its own."""
+        """Files are counted by their verdicts, one per send: a file given up or set aside at
+        commit fails without a FAILED outcome of its own. A send found already here (the
+        same bytes) gets its receipt but is not counted again."""
         with self._lock:
-            if verdict.verified:
-                self.report.files += 1
-            else:
+            if not verdict.verified:
                 self.report.failed += 1
-        if self._on_verdict is not None and verdict.digest:  # no digest (wire v2): nothing to receipt
+            elif not verdict.duplicate:
+                self.report.files += 1
+        if self._on_verdict is not None and verdict.names_a_send:
             self._on_verdict(verdict)
 
     def _count(self, outcome: Outcome, nbytes: int) -> None:

@@ -1,8 +1,13 @@
 """The download ledger: which file versions are already complete in the output folder.
 
 With encryption, each row also keeps the file version's authenticated version time
-(`version_ns`, docs/wire-format.md); the newest one held per path is what a replayed older
-version is refused against. Each row names the hash algorithm of its digest (`hash_name`).
+(`version_ns`, docs/wire-format.md); the newest one held per (source, path) is what a
+replayed older version is refused against. Each row names the hash algorithm of its digest
+(`hash_name`), the instrument that sent it (`source`) and, when it was stored under another
+name than it was sent with, that name (`sent_path`; `path` is where it is).
+
+`owners` says which source each stored path belongs to: a file of one source never replaces
+another source's (labstream.download.owners).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import enum
 import threading
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from labstream.ledgerdb import add_column, connect, translated
 
@@ -44,16 +49,25 @@ CREATE TABLE IF NOT EXISTS files (
 # A version keeps the newest version time it was ever recorded with (a processor's
 # "processed" row carries none).
 _UPSERT = """
-INSERT INTO files (path, sha256, size, status, reason, finished_at, version_ns, hash_name)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO files (
+    path, sha256, size, status, reason, finished_at, version_ns, hash_name, source, sent_path
+)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (path, sha256, size) DO UPDATE SET
     status = excluded.status, reason = excluded.reason, finished_at = excluded.finished_at,
-    version_ns = max(version_ns, excluded.version_ns), hash_name = excluded.hash_name
+    version_ns = max(version_ns, excluded.version_ns), hash_name = excluded.hash_name,
+    source = excluded.source, sent_path = excluded.sent_path
 """
 # Versions that were written to the output folder ("held"): verified, or processed since.
 _NEWEST = """
 SELECT max(version_ns) FROM files
-WHERE path = ? AND status IN ('verified', 'processed', 'process-failed')
+WHERE source = ? AND (CASE sent_path WHEN '' THEN path ELSE sent_path END) = ?
+AND status IN ('verified', 'processed', 'process-failed')
+"""
+_OWNERS = """
+CREATE TABLE IF NOT EXISTS owners (
+    stored TEXT PRIMARY KEY, source TEXT NOT NULL, sent_path TEXT NOT NULL
+)
 """
 # Rows of ledgers older than the hash_name column: the only digests then were SHA-256
 # (32 bytes) and SHA-512 (64), told apart by length once, here.
@@ -82,6 +96,9 @@ class Ledger:
             add_column(self._db, "files", "version_ns", "INTEGER NOT NULL DEFAULT 0")
             if add_column(self._db, "files", "hash_name", "TEXT NOT NULL DEFAULT 'sha256'"):
                 self._db.execute(_OLD_HASHES)
+            add_column(self._db, "files", "source", "TEXT NOT NULL DEFAULT ''")
+            add_column(self._db, "files", "sent_path", "TEXT NOT NULL DEFAULT ''")
+            self._db.execute(_OWNERS)
 
     def __enter__(self) -> Ledger:
         return self
@@ -98,27 +115,70 @@ class Ledger:
         reason: str = "",
         version_ns: int = 0,
         hash_name: str = "sha256",
+        source: str = "",
+        sent_path: str = "",
     ) -> None:
-        row = (path, sha256.hex(), size, str(FileState(status)), reason, time.time(), version_ns, hash_name)
+        """`path` is where the file is stored; `sent_path` the path it was sent as, when
+        that differs."""
+        row = (
+            path,
+            sha256.hex(),
+            size,
+            str(FileState(status)),
+            reason,
+            time.time(),
+            version_ns,
+            hash_name,
+            source,
+            sent_path if sent_path != path else "",
+        )
         with self._lock, translated(self.path):
             self._db.execute(_UPSERT, row)
 
-    def record_many(self, rows: list[tuple[str, bytes, int, FileState | str, str, int, str]]) -> None:
-        """Record several files (path, digest, size, status, reason, version time, hash name)
-        in one transaction (one disk flush)."""
+    def record_many(self, rows: list[tuple[Any, ...]]) -> None:
+        """Record several files (stored path, digest, size, status, reason, version time,
+        hash name[, source, sent path]) in one transaction (one disk flush)."""
+        now = time.time()
         values = [
-            (path, sha.hex(), size, str(FileState(status)), reason, time.time(), version_ns, hash_name)
-            for path, sha, size, status, reason, version_ns, hash_name in rows
+            (path, sha.hex(), size, str(FileState(status)), reason, now, v_ns, hash_name, source, sent)
+            for path, sha, size, status, reason, v_ns, hash_name, source, sent in (
+                (*row, "", "")[:9] for row in rows
+            )
         ]
         with self._lock, translated(self.path), self._db:
             self._db.execute("BEGIN")
             self._db.executemany(_UPSERT, values)
 
-    def newest_version(self, path: str) -> int:
-        """The newest version time of any version of `path` written to the output (0: none)."""
+    def newest_version(self, path: str, source: str = "") -> int:
+        """The newest version time of any version of `path` from `source` written to the
+        output (0: none)."""
         with self._lock, translated(self.path):
-            row = self._db.execute(_NEWEST, (path,)).fetchone()
+            row = self._db.execute(_NEWEST, (source, path)).fetchone()
         return int(row[0] or 0)
+
+    def copies(self, sent_path: str, sha256: bytes, size: int) -> list[tuple[str, FileState]]:
+        """(stored path, status) of every row of these exact bytes sent as `sent_path`, by
+        any source."""
+        with self._lock, translated(self.path):
+            rows = self._db.execute(
+                "SELECT path, status FROM files WHERE sha256 = ? AND size = ? AND (path = ? OR sent_path = ?)",
+                (sha256.hex(), size, sent_path, sent_path),
+            ).fetchall()
+        return [(str(path), FileState(status)) for path, status in rows]
+
+    def owner(self, stored: str) -> tuple[str, str] | None:
+        """(source, path it was sent as) of the files stored at `stored`; None: unclaimed."""
+        with self._lock, translated(self.path):
+            row = self._db.execute(
+                "SELECT source, sent_path FROM owners WHERE stored = ?", (stored,)
+            ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def claim_many(self, claims: list[tuple[str, str, str]]) -> None:
+        """Record (stored path, source, sent path) claims; an existing claim is kept."""
+        with self._lock, translated(self.path), self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO owners VALUES (?, ?, ?)", claims)
 
     def status(self, path: str, sha256: bytes, size: int) -> FileState | None:
         with self._lock, translated(self.path):

@@ -87,6 +87,10 @@ class PartialFile:
         self.n_chunks = first.n_chunks
         self.hash_name = first.hash_name
         self.version_ns = first.version_ns
+        self.source = first.source  # the sending instrument ("" none)
+        self.file_id = first.file_id  # wire v2: the send's id (b"" otherwise)
+        self.stored = first.path  # where it goes: decided when it is complete (download.owners)
+        self.conflict = ""  # why it is stored elsewhere than its path (another source has it)
         self.temp_path = temp_path
         self.touched = now
         self.first_offsets: dict[tuple[str, int], int] = {}
@@ -199,6 +203,8 @@ class PartialFile:
         size = self._chunk_size
         if chunk.n_chunks != self.n_chunks or (chunk.file_size >= 0 and chunk.chunk_size != size):
             raise GeometryError(f"{where} has another layout than the file's first chunk")
+        if chunk.source != self.source:
+            raise GeometryError(f"{where} names another source than the file's first chunk")
         if not 0 <= chunk.index < self.n_chunks or chunk.offset != chunk.index * size:
             raise GeometryError(f"{where} at offset {chunk.offset} does not fit chunks of {size} bytes")
         length = len(chunk.data)

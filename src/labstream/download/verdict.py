@@ -1,4 +1,4 @@
-"""A downloader's verdict on one file version: what receipts are made of."""
+"""A downloader's verdict on one send of a file: what receipts are made of."""
 
 from __future__ import annotations
 
@@ -10,17 +10,31 @@ __all__ = ["OnVerdict", "Verdict"]
 
 @dataclass(frozen=True)
 class Verdict:
-    """`outcome` is "verified" or "failed" (with a `reason`)."""
+    """`outcome` is "verified" or "failed" (with a `reason`).
+
+    `source` and `file_id` name the send (wire v2; "" and b"" for v1 and openmsistream);
+    `digest` is b"" for a send that failed before its digest arrived. `stored_as` is where
+    the file was put when that is not `path` (another source holds `path`).
+    """
 
     path: str
     digest: bytes
     size: int
     outcome: str
     reason: str = ""
+    source: str = ""
+    file_id: bytes = b""
+    stored_as: str = ""
+    duplicate: bool = False  # the same bytes were already here: verified again, not counted
 
     @property
     def verified(self) -> bool:
         return self.outcome == "verified"
+
+    @property
+    def names_a_send(self) -> bool:
+        """A receipt can name it: by its digest, or by its send's id."""
+        return bool(self.digest or self.file_id)
 
 
 OnVerdict = Callable[[Verdict], None]

@@ -2,10 +2,13 @@
 
 Version 2 adds `key_id` and `sig` (base64 Ed25519 signature) to version 1's fields; a
 version 1 receipt, or a version 2 one without a signature, still parses and counts as
-unauthenticated. The signature covers `signing_message(topic)`: a domain tag, the receipts
-topic it was published to (so a receipt cannot be replayed onto another topic) and every
-field, each as a 4-byte big-endian length and its UTF-8 bytes; `size` in decimal and `at`
-as the shortest repr of the float. A receipt is authentic only after
+unauthenticated. Version 3 names the send: `source` (the sending instrument), `file_id`
+(the wire-v2 send's id, hex) and `stored_as` (where the downloader put the file when that is
+not `path`); its `sha256` may be "" in a failed receipt of a send whose digest never arrived.
+The signature covers `signing_message(topic)`: a domain tag, the receipts topic it was
+published to (so a receipt cannot be replayed onto another topic) and every field, each as
+a 4-byte big-endian length and its UTF-8 bytes; `size` in decimal and `at` as the shortest
+repr of the float (docs/wire-format.md, "Receipts"). A receipt is authentic only after
 `Receipt.authenticate(trusted, topic)` checked the signature against a trusted key.
 """
 
@@ -22,23 +25,25 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from labstream.errors import WireError
-from labstream.wire.paths import check_relative_path
+from labstream.wire.paths import check_relative_path, check_source
 
 if TYPE_CHECKING:
     from labstream.receipts.signing import SigningKey, TrustedKeys
 
 __all__ = ["MAX_RECEIPT_BYTES", "RECEIPT_VERSION", "Receipt", "receipts_topic"]
 
-RECEIPT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+RECEIPT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 OUTCOMES = ("verified", "failed")
 MAX_RECEIPT_BYTES = 64 * 1024  # checked before parsing: a receipt is a few hundred bytes
 MAX_NAME = 255
 MAX_REASON = 4096
 MAX_SIZE = 2**63 - 1
 _DOMAIN = b"labstream-receipt-v2"
+_DOMAIN_V3 = b"labstream-receipt-v3"
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}|[0-9a-f]{128}")  # SHA-256, or SHA-512 (openmsistream)
 _KEY_ID_RE = re.compile(r"[0-9a-f]{16}")
+_FILE_ID_RE = re.compile(r"[0-9a-f]{32}")
 
 
 def receipts_topic(data_topic: str) -> str:
@@ -63,10 +68,25 @@ class Receipt:
     key_id: str = ""
     signature: str = ""
     authenticated: bool = field(default=False, compare=False)
+    source: str = ""  # the sending instrument ("": a send that names none)
+    file_id: str = ""  # hex id of the wire-v2 send ("": v1 or openmsistream)
+    stored_as: str = ""  # where the file was put, when not at `path` (another source had it)
+    version: int = RECEIPT_VERSION  # as read; the signature covers the fields of this version
 
     @classmethod
     def outgoing(
-        cls, path: str, digest: str, size: int, outcome: str, group: str, host: str, reason: str = ""
+        cls,
+        path: str,
+        digest: str,
+        size: int,
+        outcome: str,
+        group: str,
+        host: str,
+        reason: str = "",
+        *,
+        source: str = "",
+        file_id: str = "",
+        stored_as: str = "",
     ) -> Receipt:
         """A receipt to publish now, its free text made printable and short enough to parse."""
         return cls(
@@ -78,10 +98,20 @@ class Receipt:
             _printable(host)[:MAX_NAME],
             _printable(reason)[:MAX_REASON],
             time.time(),
+            source=source,
+            file_id=file_id,
+            stored_as=stored_as if stored_as != path else "",
         )
 
+    def names_send(self, source: str, file_id: str) -> bool:
+        """Whether this receipt is about the send (`source`, `file_id`); a receipt that names
+        no send (older downloaders, v1 and openmsistream sends) is matched by its digest."""
+        if self.file_id:
+            return self.file_id == file_id and self.source == source
+        return not self.source or self.source == source
+
     def signing_message(self, topic: str) -> bytes:
-        fields = (
+        fields: tuple[str, ...] = (
             topic,
             self.key_id,
             self.group,
@@ -93,7 +123,10 @@ class Receipt:
             repr(float(self.at)),
             self.reason,
         )
-        parts = [_DOMAIN]
+        domain = _DOMAIN
+        if self.version >= 3:
+            domain, fields = _DOMAIN_V3, (*fields, self.source, self.file_id, self.stored_as)
+        parts = [domain]
         for text in fields:
             data = text.encode("utf-8")
             parts += [struct.pack(">I", len(data)), data]
@@ -115,7 +148,7 @@ class Receipt:
 
     def to_bytes(self) -> bytes:
         body: dict[str, Any] = {
-            "v": RECEIPT_VERSION,
+            "v": self.version,
             "path": self.path,
             "sha256": self.sha256,
             "size": self.size,
@@ -125,6 +158,8 @@ class Receipt:
             "reason": self.reason,
             "at": self.at or time.time(),
         }
+        if self.version >= 3:
+            body.update(source=self.source, file_id=self.file_id, stored_as=self.stored_as)
         if self.signature:
             body.update(key_id=self.key_id, sig=self.signature)
         return json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -150,10 +185,18 @@ def _no_constant(name: str) -> None:
 def _from_body(body: object) -> Receipt:
     if not isinstance(body, dict) or body.get("v") not in READABLE_VERSIONS or type(body["v"]) is not int:
         raise WireError(f"not a version {' or '.join(map(str, READABLE_VERSIONS))} receipt")
+    version = int(body["v"])
     path = check_relative_path(_text(body, "path", 4096, required=True, printable=False))
-    digest = _text(body, "sha256", 128, required=True)
-    if not _DIGEST_RE.fullmatch(digest):
+    digest = _text(body, "sha256", 128, required=version < 3)
+    source, file_id, stored_as = (_text(body, key, 4096) for key in ("source", "file_id", "stored_as"))
+    if not _DIGEST_RE.fullmatch(digest) and not (digest == "" and file_id):
         raise WireError("malformed receipt: sha256 is not 64 or 128 lowercase hex digits")
+    if file_id and not _FILE_ID_RE.fullmatch(file_id):
+        raise WireError("malformed receipt: file_id is not 32 lowercase hex digits")
+    if source:
+        check_source(source)
+    if stored_as:
+        check_relative_path(stored_as)
     size = body.get("size")
     if type(size) is not int or not 0 <= size <= MAX_SIZE:
         raise WireError("malformed receipt: size is not an integer file size")
@@ -179,6 +222,10 @@ def _from_body(body: object) -> Receipt:
         float(at),
         key_id,
         signature,
+        source=source,
+        file_id=file_id,
+        stored_as=stored_as,
+        version=version,
     )
 
 

@@ -55,7 +55,16 @@ class ReceiptPublisher:
     def publish(self, verdict: Verdict) -> None:
         path = verdict.path
         receipt = Receipt.outgoing(
-            path, verdict.digest.hex(), verdict.size, verdict.outcome, self.group, self.host, verdict.reason
+            path,
+            verdict.digest.hex(),
+            verdict.size,
+            verdict.outcome,
+            self.group,
+            self.host,
+            verdict.reason,
+            source=verdict.source,
+            file_id=verdict.file_id.hex(),
+            stored_as=verdict.stored_as,
         )
         if self._key is not None:
             receipt = receipt.signed(self._key, self.topic)

@@ -66,6 +66,7 @@ def run_download(
             stop_grace=settings.stop_grace,
             accepts=settings.pick.accepts if settings.pick.include or settings.pick.exclude else None,
             start_new_at_ms=settings.start.at_ms,
+            placement=settings.placement,
         )
         stack.enter_context(
             group_monitoring(

@@ -19,7 +19,7 @@ from typing import Any
 from labstream.browse.times import format_ms, parse_time
 from labstream.config import Config
 from labstream.download.limits import LIMIT_KEYS, Limits
-from labstream.errors import ConfigError
+from labstream.errors import ConfigError, UnsafePathError
 from labstream.receipts import SigningKey, TrustedKeys
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.receipts.keys import require_trusted
@@ -32,6 +32,9 @@ from labstream.upload.streamer import StreamOptions
 from labstream.watch import DEFAULT_EXCLUDES, Filters
 from labstream.wire import WireFormat, wire_format
 from labstream.wire.crypto import PayloadCipher, load_cipher
+from labstream.wire.paths import check_source
+
+PLACEMENTS = ("beside", "by-source")
 
 __all__ = [
     "DownloadSettings",
@@ -77,6 +80,10 @@ class WatchSettings:
     encrypted: bool = False
     auto_chunk_size: bool = False  # stream.chunk_size is a stand-in: choose from the topic's limit
 
+    @property
+    def source(self) -> str:
+        return self.stream.source
+
 
 @dataclass(frozen=True)
 class StartPosition:
@@ -108,6 +115,7 @@ class DownloadSettings:
     limits: Limits
     telemetry: Telemetry
     stop_grace: float = 10.0
+    placement: str = "beside"  # where another source's file of a taken path goes
     pick: Filters = field(default_factory=lambda: Filters((), ()))  # which files to rebuild
     start: StartPosition = field(default_factory=lambda: StartPosition())
     update_seconds: float = 30.0  # still-alive lines
@@ -149,6 +157,7 @@ class UploadSettings:
     wait_timeout: float = 300.0
     trusted: TrustedKeys = field(default_factory=TrustedKeys)
     auto_chunk_size: bool = False  # chunk_size is a stand-in: choose from the topic's limit
+    source: str = ""  # this instrument's name in every send
 
 
 def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
@@ -177,6 +186,7 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
         wire=wire_format(str(v["wire"]), cipher),
         max_rate=parse_rate(v["max_rate"]) if v["max_rate"] else None,
         polling=bool(v["polling"]),
+        source=source_name(v["source"], root),
     )
     return WatchSettings(
         config=config,
@@ -221,6 +231,7 @@ def download_settings(config: Config, given: Mapping[str, Any]) -> DownloadSetti
         limits=Limits.from_values({key: v[key] for key in LIMIT_KEYS}),
         telemetry=_telemetry(v),
         stop_grace=max(0.0, float(v["stop_grace_seconds"])),
+        placement=_placement(v["placement"]),
         pick=Filters(tuple(v["download_include"]), tuple(v["download_exclude"])),
         start=start_position(v),
         update_seconds=float(v["update_seconds"]),
@@ -315,7 +326,28 @@ def upload_settings(config: Config, given: Mapping[str, Any]) -> UploadSettings:
         wait_timeout=float(v["wait_timeout"]),
         trusted=trusted,
         auto_chunk_size=v["chunk_size"] is None,
+        source=source_name(v["source"]),
     )
+
+
+def source_name(given: str | None, root: Path | None = None) -> str:
+    """The instrument's name: as given (checked), else this host's name, and for a watcher
+    the watched folder's name after it (`labpc7-xrd`): stable across restarts, distinct for
+    two folders watched on one PC."""
+    if given:
+        try:
+            return check_source(given)
+        except UnsafePathError as exc:
+            raise ConfigError(f"--source / source: {exc}") from exc
+    parts = [socket.gethostname()] + ([root.resolve().name] if root is not None else [])
+    name = "-".join(re.sub(r"[^\w.-]+", "-", part).strip("-.") for part in parts if part)
+    return check_source(name.strip("-.")[:100].strip("-.") or "instrument")
+
+
+def _placement(value: str) -> str:
+    if value not in PLACEMENTS:
+        raise ConfigError(f"--placement / placement {value!r}: choose {' or '.join(PLACEMENTS)}")
+    return value
 
 
 def _chunk_size(v: Mapping[str, Any]) -> int:

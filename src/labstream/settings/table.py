@@ -152,6 +152,24 @@ KEYS: dict[str, Key] = {
             frozenset({WATCH}),
         ),
         Key(
+            "source",
+            None,
+            "str",
+            "This instrument's name, carried by every send, shown in receipts, status and the "
+            "dashboard; instruments sharing a topic need distinct names.",
+            frozenset({WATCH, UPLOAD}),
+            shown="HOST-FOLDER for watch, HOST for upload",
+        ),
+        Key(
+            "placement",
+            "beside",
+            "str",
+            "Where a file goes when another instrument (source) already has one at its path: "
+            "beside (kept next to it as NAME.from-SOURCE.EXT) or by-source (every file under "
+            "a folder named after its source).",
+            frozenset({DOWNLOAD}),
+        ),
+        Key(
             "polling",
             False,
             "bool",

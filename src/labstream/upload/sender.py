@@ -38,6 +38,7 @@ class SentFile:
     mtime_ns: int
     sha256: bytes  # the file digest: SHA-256, or SHA-512 in openmsistream's format
     n_chunks: int
+    file_id: bytes = b""  # wire v2: the send's random id (receipts name it)
 
 
 # Called once per file from a delivery callback: (what was sent, None) when every chunk is
@@ -95,8 +96,11 @@ class FileSender:
         on_progress: OnProgress | None = None,
         wire: WireFormat = WIRE_FORMATS["labstream"],
         rate: RateLimiter | None = None,
+        source_name: str = "",
     ) -> None:
+        """`source_name`: the instrument's name, carried by every wire-v2 chunk ("" none)."""
         self._wire = wire
+        self.source_name = source_name
         self._rate = rate
         self._producer = producer
         self._topic = topic
@@ -217,7 +221,9 @@ class _StreamingSend:
                         pipe.wait()
                         self._check_unchanged(handle)
                         final = digest.digest()
-                        deliveries.sent = SentFile(source, size, self._before.mtime_ns, final, n)
+                        deliveries.sent = SentFile(
+                            source, size, self._before.mtime_ns, final, n, self._file_id
+                        )
                     self._sender._produce(self._chunk(index, data, final), deliveries)
         except SourceFileError:
             if self._on_checkpoint is None or not self._sender._stop.is_set():
@@ -277,6 +283,7 @@ class _StreamingSend:
             version_ns=self._version_ns,
             wire_version=2,
             file_id=self._file_id,
+            source=self._sender.source_name,
         )
 
     def _check_unchanged(self, handle: BinaryIO) -> None:
@@ -288,7 +295,12 @@ class _StreamingSend:
     def _abort(self, file_id: bytes, size: int, version_ns: int, chunk_size: int = 0) -> None:
         """Tell readers a send will never complete (best effort: it only saves them time)."""
         trailer = aborted_trailer(
-            self._source.relpath, size, chunk_size or self._chunk_size, file_id, version_ns
+            self._source.relpath,
+            size,
+            chunk_size or self._chunk_size,
+            file_id,
+            version_ns,
+            self._sender.source_name,
         )
         try:
             self._sender._produce(trailer, None)

@@ -49,6 +49,7 @@ class StreamOptions:
     max_rate: float | None = None  # payload bytes per second for all sender threads
     polling: bool = False  # stat the tree instead of OS events (network shares)
     retry_seconds: float = 5.0  # first back-off before a file not acknowledged is sent again
+    source: str = ""  # this instrument's name in every send (wire v2); "" none
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,13 @@ class DirectoryStreamer:
         self._queue: queue.Queue[ReadyFile] = queue.Queue(options.queue_max_size)
         rate = RateLimiter(options.max_rate, stop=self._abort) if options.max_rate else None
         self._sender = FileSender(
-            producer, topic, options.chunk_size, stop=self._abort, wire=options.wire, rate=rate
+            producer,
+            topic,
+            options.chunk_size,
+            stop=self._abort,
+            wire=options.wire,
+            rate=rate,
+            source_name=options.source,
         )
         self._lock = threading.Lock()
         self.sending: set[str] = set()

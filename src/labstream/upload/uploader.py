@@ -57,8 +57,10 @@ class Uploader:
         stop: threading.Event | None = None,
         wire: WireFormat = WIRE_FORMATS["labstream"],
         max_rate: float | None = None,
+        source: str = "",
     ) -> None:
-        """`max_rate`: payload bytes per second for all threads together (None: no limit)."""
+        """`max_rate`: payload bytes per second for all threads together (None: no limit);
+        `source`: the instrument's name carried by every send ("" none)."""
         self._producer = producer
         self._threads = max(1, threads)
         self._stop = stop or threading.Event()
@@ -71,6 +73,7 @@ class Uploader:
             on_progress=on_progress,
             wire=wire,
             rate=rate,
+            source_name=source,
         )
         self._lock = threading.Lock()
         self._in_flight = 0

@@ -71,6 +71,9 @@ class Chunk:
     wire_version: int = 1
     file_id: bytes = b""
     aborted: bool = False
+    # Wire v2: the name of the instrument (watcher or upload) that sent this version, "" for
+    # sends that carry none (older labstream, v1, openmsistream). See docs/wire-format.md.
+    source: str = ""
 
     @property
     def encrypted(self) -> bool:
@@ -233,9 +236,10 @@ def _associated_v2(chunk: Chunk, payload_size: int, prefix: bytes) -> bytes:
     if chunk.wire_version == 2:
         from labstream.wire.v2 import header_v2
 
+        source = chunk.source.encode("utf-8")
         header = header_v2(chunk, FLAG_SEALED, len(path_bytes), payload_size)
-    else:
-        header = _header(chunk, FLAG_SEALED, len(path_bytes), payload_size, 0)
+        return b"".join((header, path_bytes, source, prefix))
+    header = _header(chunk, FLAG_SEALED, len(path_bytes), payload_size, 0)
     return b"".join((header, path_bytes, prefix))
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_PATH_BYTES",
     "STATE_DIRNAME",
     "check_relative_path",
+    "check_source",
     "check_windows_name",
     "folded",
 ]
@@ -112,3 +113,22 @@ def check_windows_name(path: str) -> str:
         if part.split(".", 1)[0].rstrip(" ").casefold() in _WINDOWS_DEVICES:
             raise _unsafe("Windows device name refused", path)
     return path
+
+
+MAX_SOURCE_BYTES = 255  # its length travels in one byte (docs/wire-format.md, version 2)
+
+
+def check_source(name: str) -> str:
+    """Return `name` if it can name a sending instrument, else raise `UnsafePathError`.
+
+    A source is one safe path part (a downloader may file each source's files under a folder
+    of that name) that every operating system can hold: the path rules, Windows' rules, and
+    at most 255 bytes of UTF-8.
+    """
+    if not name or "/" in name or len(name.encode("utf-8")) > MAX_SOURCE_BYTES:
+        raise _unsafe(f"a source name is 1 to {MAX_SOURCE_BYTES} bytes without '/'", name)
+    try:
+        check_windows_name(check_relative_path(name))
+    except UnsafePathError as exc:
+        raise _unsafe(f"source name refused ({str(exc).split(':', 1)[0]})", name) from exc
+    return name

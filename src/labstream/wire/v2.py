@@ -26,7 +26,7 @@ from labstream.wire.chunk import (
     seal,
 )
 from labstream.wire.crypto import PayloadCipher
-from labstream.wire.paths import check_relative_path
+from labstream.wire.paths import check_relative_path, check_source
 
 __all__ = [
     "FILE_ID_SIZE",
@@ -43,8 +43,9 @@ __all__ = [
 
 VERSION_2 = 2
 FILE_ID_SIZE = 16
-# magic, version, flags, kind, reserved (0), path length, file size, index, n chunks,
-# nominal chunk size, payload size, file id, file SHA-256 (zeros but in the last chunk)
+# magic, version, flags, kind, source length (0: no source), path length, file size, index,
+# n chunks, nominal chunk size, payload size, file id, file SHA-256 (zeros but in the last
+# chunk). The source name follows the path.
 _HEADER = struct.Struct(">4sBBBBHQIIII16s32s")
 HEADER_V2_SIZE = _HEADER.size
 KIND_DATA, KIND_LAST, KIND_ABORTED = 0, 1, 2
@@ -56,7 +57,9 @@ def new_file_id() -> bytes:
     return os.urandom(FILE_ID_SIZE)
 
 
-def aborted_trailer(path: str, file_size: int, chunk_size: int, file_id: bytes, version_ns: int) -> Chunk:
+def aborted_trailer(
+    path: str, file_size: int, chunk_size: int, file_id: bytes, version_ns: int, source: str = ""
+) -> Chunk:
     """The message that tells readers this send of `path` will never complete."""
     n = n_chunks_for(file_size, chunk_size)
     return Chunk(
@@ -71,6 +74,7 @@ def aborted_trailer(path: str, file_size: int, chunk_size: int, file_id: bytes, 
         wire_version=2,
         file_id=file_id,
         aborted=True,
+        source=source,
     )
 
 
@@ -88,7 +92,7 @@ def header_v2(chunk: Chunk, flags: int, path_size: int, payload_size: int) -> by
         VERSION_2,
         flags,
         kind,
-        0,
+        len(chunk.source.encode("utf-8")),
         path_size,
         chunk.file_size,
         chunk.index,
@@ -107,8 +111,10 @@ def encode_v2(chunk: Chunk, cipher: PayloadCipher | None = None) -> bytes:
     if _kind(chunk) == KIND_LAST and len(chunk.file_digest) != len(_NO_DIGEST):
         raise WireError(f"{chunk.path}: the last v2 chunk needs the file's SHA-256")
     path_bytes = check_relative_path(chunk.path).encode("utf-8")
+    source = check_source(chunk.source).encode("utf-8") if chunk.source else b""
     flags, payload = seal(chunk, cipher)
-    value = b"".join((header_v2(chunk, flags, len(path_bytes), len(payload)), path_bytes, payload))
+    header = header_v2(chunk, flags, len(path_bytes), len(payload))
+    value = b"".join((header, path_bytes, source, payload))
     decode_v2(memoryview(value))
     return value
 
@@ -122,7 +128,7 @@ def decode_v2(view: memoryview) -> Chunk:
         _,
         flags,
         kind,
-        reserved,
+        source_len,
         path_len,
         file_size,
         index,
@@ -134,9 +140,11 @@ def decode_v2(view: memoryview) -> Chunk:
     ) = _HEADER.unpack_from(view)
     if flags not in (0, FLAG_SEALED):
         raise WireError(f"unsupported v2 chunk flags {flags:#04x}")
-    if kind not in (KIND_DATA, KIND_LAST, KIND_ABORTED) or reserved:
-        raise WireError(f"unsupported v2 chunk kind {kind}/{reserved}")
+    if kind not in (KIND_DATA, KIND_LAST, KIND_ABORTED):
+        raise WireError(f"unsupported v2 chunk kind {kind}")
     path = decode_path(view[HEADER_V2_SIZE : HEADER_V2_SIZE + path_len], path_len)
+    names_end = HEADER_V2_SIZE + path_len + source_len
+    source = _decode_source(view[HEADER_V2_SIZE + path_len : names_end], source_len)
     plain = payload_size - _OVERHEAD[flags]
     if kind == KIND_ABORTED:
         check_geometry(file_size, 0, 0, n_chunks, chunk_size, min(chunk_size, file_size))
@@ -148,7 +156,7 @@ def decode_v2(view: memoryview) -> Chunk:
             raise WireError(f"{path}: chunk {index + 1}/{n_chunks} has the wrong kind {kind}")
     if kind != KIND_LAST and sha != _NO_DIGEST:
         raise WireError(f"{path}: chunk {index + 1}/{n_chunks} carries a digest; only the last may")
-    expected_len = HEADER_V2_SIZE + path_len + payload_size
+    expected_len = names_end + payload_size
     if len(view) != expected_len:
         raise WireError(f"{path}: message is {len(view)} bytes, header says {expected_len}")
     return Chunk(
@@ -158,9 +166,21 @@ def decode_v2(view: memoryview) -> Chunk:
         index,
         n_chunks,
         chunk_size,
-        view[HEADER_V2_SIZE + path_len :],
+        view[names_end:],
         envelope=flags,
         wire_version=VERSION_2,
         file_id=bytes(file_id),
         aborted=kind == KIND_ABORTED,
+        source=source,
     )
+
+
+def _decode_source(raw: memoryview, source_len: int) -> str:
+    if len(raw) != source_len:
+        raise WireError("message truncated inside the source name")
+    if not source_len:
+        return ""
+    try:
+        return check_source(bytes(raw).decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise WireError(f"source name is not valid UTF-8: {bytes(raw)[:100]!r}") from exc

@@ -1,0 +1,103 @@
+"""Which name a received file takes: never one that another instrument's file holds.
+
+Every stored path belongs to the (source, sent path) that first took it, recorded in the
+download ledger. A later file from the same source and path replaces it (a new version);
+a file from another source never does: it is kept beside it as `NAME.from-SOURCE.EXT`
+(placement "beside", the default) or, with placement "by-source", every file of a named
+source goes below a folder of that name (`SOURCE/run1/x.dat`) and only the rare clash with
+a file of another source there is kept beside. A file found in the output folder that no
+ledger row claims (copied in, or a ledger lost) belongs to "no source" at its own path, so
+only a send without a source (older labstream, openmsistream) may replace it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from labstream.download.ledger import Ledger
+from labstream.errors import UnsafePathError
+from labstream.logsafe import shown
+from labstream.wire.paths import MAX_PART_BYTES, check_relative_path
+
+__all__ = ["BESIDE", "BY_SOURCE", "Claim", "Owners", "beside_name"]
+
+logger = logging.getLogger(__name__)
+BESIDE, BY_SOURCE = "beside", "by-source"
+MAX_ALTERNATIVES = 100
+Claim = tuple[str, str]  # (source, the path it was sent as)
+
+
+def beside_name(path: str, source: str, n: int = 1) -> str:
+    """`run1/x.dat` from `pc2` -> `run1/x.from-pc2.dat` (`...from-pc2-2.dat` for n = 2)."""
+    folder, _, name = path.rpartition("/")
+    stem, dot, ext = name.rpartition(".")
+    if not stem:  # no extension, or a dot file such as ".hidden"
+        stem, dot, ext = name, "", ""
+    tag = f".from-{source or 'unnamed'}" + (f"-{n}" if n > 1 else "")
+    room = MAX_PART_BYTES - len(f"{tag}{dot}{ext}".encode())
+    stem = stem.encode("utf-8")[: max(1, room)].decode("utf-8", "ignore") or "file"
+    return f"{folder}/{stem}{tag}{dot}{ext}" if folder else f"{stem}{tag}{dot}{ext}"
+
+
+class Owners:
+    """Resolves (source, path) to the stored path for one assembler; claims made for files
+    waiting for their commit are held here until `committed` records them."""
+
+    def __init__(self, out_dir: Path, ledger: Ledger, placement: str = BESIDE) -> None:
+        self._out_dir = out_dir
+        self._ledger = ledger
+        self._by_source = placement == BY_SOURCE
+        self._pending: dict[str, Claim] = {}
+
+    def resolve(self, source: str, path: str) -> tuple[str, Claim | None]:
+        """(stored path, the claim it had to avoid or None). A new claim is remembered."""
+        preferred = f"{source}/{path}" if self._by_source and source else path
+        mine: Claim = (source, path)
+        avoided: Claim | None = None
+        for n in range(MAX_ALTERNATIVES + 1):
+            stored = preferred if n == 0 else beside_name(preferred, source, n)
+            owner = self._owner(stored)
+            if owner == mine:
+                return stored, avoided
+            if owner is None:
+                self._pending[stored] = mine
+                if avoided is not None:
+                    _tell(path, source, avoided, stored)
+                return stored, avoided
+            avoided = avoided or owner
+        raise UnsafePathError(f"no free name for {shown(path)} from source {shown(source)}")
+
+    def committed(self, stored: list[str]) -> None:
+        """Record the claims of files now in place; forget every pending one."""
+        claims = [(s, *self._pending[s]) for s in stored if s in self._pending]
+        if claims:
+            self._ledger.claim_many(claims)
+        self._pending.clear()
+
+    def _owner(self, stored: str) -> Claim | None:
+        if stored in self._pending:
+            return self._pending[stored]
+        owner = self._ledger.owner(stored)
+        if owner is not None:
+            return owner[0], owner[1] or stored
+        try:
+            check_relative_path(stored)
+        except UnsafePathError:
+            return None  # refused when it is placed
+        try:
+            found = self._out_dir.joinpath(*stored.split("/")).exists()
+        except OSError:
+            return None  # a name the filesystem refuses: refused when it is placed
+        return ("", stored) if found else None  # in the folder, claimed by nobody: no source
+
+
+def _tell(path: str, source: str, avoided: Claim, stored: str) -> None:
+    logger.warning(
+        "name conflict: another instrument's file holds this path; both are kept "
+        "file=%s source=%s held_by=%s stored_as=%s",
+        shown(path),
+        shown(source or "-"),
+        shown(avoided[0] or "(no source)"),
+        shown(stored),
+    )
