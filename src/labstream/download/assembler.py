@@ -18,8 +18,8 @@ from pathlib import Path
 from labstream.download.durability import flush_files, flush_folders
 from labstream.download.ledger import DONE_STATUSES, Ledger
 from labstream.download.limits import Limits
-from labstream.download.partial import HashInterrupted, PartialFile
 from labstream.download.owners import BESIDE, Owners
+from labstream.download.partial import HashInterrupted, PartialFile
 from labstream.download.placement import TargetFolders, output_error, target_path
 from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import ChecksumError, GeometryError, PlacementError, UnsafePathError, WireError

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 from labstream.download.assembler import Assembler, DoneFile, Outcome
 from labstream.download.ledger import Ledger
-from labstream.download.owners import BESIDE
 from labstream.download.limits import Limits
+from labstream.download.owners import BESIDE
 from labstream.download.placement import check_writable
 from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import LabstreamError, OutputError

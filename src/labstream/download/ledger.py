@@ -161,7 +161,8 @@ class Ledger:
         any source."""
         with self._lock, translated(self.path):
             rows = self._db.execute(
-                "SELECT path, status FROM files WHERE sha256 = ? AND size = ? AND (path = ? OR sent_path = ?)",
+                "SELECT path, status FROM files"
+                " WHERE sha256 = ? AND size = ? AND (path = ? OR sent_path = ?)",
                 (sha256.hex(), size, sent_path, sent_path),
             ).fetchall()
         return [(str(path), FileState(status)) for path, status in rows]
