@@ -75,7 +75,9 @@ def download(directory: Path | None, config_name: str, **given: Any) -> None:
         f"in {report.seconds:.1f} s"
     )
     if report.failed or report.rejected:
+        failed_dir = OutputState(settings.out_dir).failed
+        kept = failed_dir.is_dir() and any(failed_dir.iterdir())  # only files that were complete
         click.echo(
-            f"see the log above; failed files are kept in {OutputState(settings.out_dir).failed}", err=True
+            "see the log above" + (f"; failed files are kept in {failed_dir}" if kept else ""), err=True
         )
     sys.exit(signalled["code"] or (2 if report.failed or report.rejected else 0))

@@ -83,10 +83,14 @@ def status(
     with UploadLedger(WatchState(state).ledger) as ledger:
         refreshed = _refresh(ledger, state, config_name, receipts_trusted_keys) if refresh else None
         files = [_one_state(entry) for entry in ledger.report()]
+        source = ledger.meta("source") or ""
     totals = {name: sum(1 for f in files if f["state"] == name) for name in CATEGORIES}
     if as_json:
-        click.echo(json.dumps({"totals": totals, "refreshed": refreshed, "files": files}, indent=2))
+        body = {"source": source, "totals": totals, "refreshed": refreshed, "files": files}
+        click.echo(json.dumps(body, indent=2))
         return
+    if source:
+        click.echo(f"source: {shown(source)}")
     _print(files, totals, show_all)
 
 
@@ -131,7 +135,7 @@ def _refresh(ledger: UploadLedger, state: Path, config_name: str | None, given_k
     program_values(config)  # a typo in [labstream] is refused here as by every command
     trusted = trusted_keys(config, given_keys or ledger.meta("receipts_trusted_keys"))
     settings = consumer_settings(config, f"labstream-status-{state_digest(state)}")
-    cleaner = Cleaner(Path(ledger.meta("root") or "."), ledger, CleanupPolicy())
+    cleaner = Cleaner(Path(ledger.meta("root") or "."), ledger, CleanupPolicy(), ledger.meta("source") or "")
     quiet = logging.getLogger("labstream")
     level = quiet.level
     if not quiet.isEnabledFor(logging.DEBUG):
@@ -181,7 +185,7 @@ def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) 
     table.add_column("detail")
     for entry in listed:
         detail = "; ".join(
-            [f"{g}: {r}" for g, r in entry["failed_downstream"].items()]
+            [f"failed downstream by {g}: {r}" for g, r in entry["failed_downstream"].items()]
             + [_unauthenticated(u) for u in entry["unauthenticated"]]
         )
         table.add_row(  # names and reasons come from receipts: no markup, no terminal escapes

@@ -23,6 +23,7 @@ from labstream.errors import DeliveryError
 from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
 from labstream.kafka.clients import REAL_CLIENTS
 from labstream.receipts import TrustedKeys, wait_verified
+from labstream.receipts.collector import SentSpec
 from labstream.runners.chunking import choose_chunk_size, fit_batches
 from labstream.runners.progress import byte_progress
 from labstream.settings import upload_settings
@@ -85,8 +86,8 @@ def upload(paths: tuple[str, ...], config_name: str, **given: Any) -> None:
     rate = report.bytes / max(report.seconds, 1e-9)
     click.echo(
         f"uploaded {report.files} file(s), {human_bytes(report.bytes)} in {report.chunks} "
-        f"chunk(s) to {topic} in {report.seconds:.2f} s ({human_bytes(rate)}/s); "
-        "every chunk acknowledged"
+        f"chunk(s) to {topic} in {report.seconds:.2f} s ({human_bytes(rate)}/s) as source "
+        f"{settings.source}; every chunk acknowledged"
     )
     if settings.wait_verified:
         _wait(
@@ -97,6 +98,7 @@ def upload(paths: tuple[str, ...], config_name: str, **given: Any) -> None:
             started_ms,
             settings.verified_by,
             settings.wait_timeout,
+            settings.source,
         )
 
 
@@ -108,8 +110,11 @@ def _wait(
     since_ms: int,
     verified_by: int,
     timeout: float,
+    source: str,
 ) -> None:
-    files = {s.source.relpath: s.sha256.hex() for s in sent}
+    files: dict[str, str | SentSpec] = {
+        s.source.relpath: SentSpec(s.sha256.hex(), s.file_id.hex(), source) for s in sent
+    }
     # Created here if missing: a consumer would not notice it appear for minutes.
     ensure_topic(producer_settings(config), topic, partitions=1)
     click.echo(f"waiting up to {timeout:g} s for receipts on {topic} ...", err=True)

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from labstream.errors import WireError
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
@@ -20,7 +20,7 @@ from labstream.logsafe import shown
 from labstream.receipts.format import Receipt
 from labstream.receipts.signing import TrustedKeys
 
-__all__ = ["ReceiptCollector", "read_receipts", "wait_verified"]
+__all__ = ["ReceiptCollector", "SentSpec", "read_receipts", "wait_verified"]
 
 logger = logging.getLogger(__name__)
 RECONNECT_SECONDS = 5.0
@@ -116,7 +116,7 @@ def deliver(value: bytes, topic: str, trusted: TrustedKeys, on_receipt: Callable
 def wait_verified(
     settings: dict[str, Any],
     topic: str,
-    files: dict[str, str],
+    files: dict[str, str | SentSpec],
     trusted: TrustedKeys,
     *,
     since_ms: int,
@@ -124,7 +124,8 @@ def wait_verified(
     timeout: float = 300.0,
     clients: KafkaClients = REAL_CLIENTS,
 ) -> dict[str, str]:
-    """Wait for authenticated receipts of `files` (relative path -> hex digest).
+    """Wait for authenticated receipts of `files` (relative path -> hex digest, or the
+    `SentSpec` of the send, which then only receipts naming that send or none can decide).
 
     Returns, per file, "verified", "failed: <reason> ..." or "no receipt" (timed out). A file
     counts as verified once `verified_by` distinct trusted keys verified that exact digest.
@@ -135,8 +136,11 @@ def wait_verified(
     ignored: dict[str, int] = {path: 0 for path in files}
     verdict: dict[str, str] = {}
 
+    sends = {path: spec if isinstance(spec, SentSpec) else SentSpec(spec) for path, spec in files.items()}
+
     def on_receipt(receipt: Receipt) -> None:
-        if files.get(receipt.path) != receipt.sha256 or receipt.path in verdict:
+        sent = sends.get(receipt.path)
+        if sent is None or not sent.named_by(receipt) or receipt.path in verdict:
             return
         if not receipt.authenticated:
             ignored[receipt.path] += 1
@@ -169,6 +173,22 @@ def wait_verified(
         clients=clients,
     )
     return {path: verdict.get(path) or _no_receipt(ignored[path]) for path in files}
+
+
+class SentSpec(NamedTuple):
+    """What a sender knows of one send: the digest (hex), and in wire v2 the send's file id
+    (hex) and the instrument's source name."""
+
+    sha256: str
+    file_id: str = ""
+    source: str = ""
+
+    def named_by(self, receipt: Receipt) -> bool:
+        """`receipt` is about this send: its digest (or, for a send that failed before its
+        digest arrived, its file id), from this source or one naming none."""
+        if not receipt.names_send(self.source, self.file_id):
+            return False
+        return receipt.sha256 == self.sha256 or (not receipt.sha256 and receipt.file_id == self.file_id)
 
 
 def _no_receipt(ignored: int) -> str:

@@ -66,7 +66,7 @@ def run_watch(
         ledger = stack.enter_context(UploadLedger(state.ledger))
         _record(ledger, settings, stream.chunk_size)
         producer = stack.enter_context(clients.producer(producer_conf))
-        cleaner = Cleaner(settings.root.resolve(), ledger, settings.cleanup)
+        cleaner = Cleaner(settings.root.resolve(), ledger, settings.cleanup, settings.source)
         group = f"labstream-receipts-{state_digest(settings.state)}"
         stack.enter_context(
             ReceiptCollector(
@@ -77,8 +77,16 @@ def run_watch(
                 clients=clients,
             )
         )
-        streamer = DirectoryStreamer(settings.root, producer, settings.topic, ledger, stream, stop)
-        logger.info("starting folder=%s topic=%s state=%s", streamer.root, settings.topic, settings.state)
+        streamer = DirectoryStreamer(
+            settings.root, producer, settings.topic, ledger, stream, stop, on_sent=cleaner.settle
+        )
+        logger.info(
+            "starting folder=%s topic=%s source=%s state=%s",
+            streamer.root,
+            settings.topic,
+            settings.source,
+            settings.state,
+        )
         stack.enter_context(
             monitoring(
                 settings.config,
@@ -122,6 +130,7 @@ def _record(ledger: UploadLedger, settings: WatchSettings, chunk_size: int) -> N
     for key, value in (
         ("root", str(settings.root.resolve())),
         ("topic", settings.topic),
+        ("source", settings.source),
         ("receipts_topic", settings.receipts_topic),
         ("config", settings.config.path),
         ("wire", settings.wire_name),

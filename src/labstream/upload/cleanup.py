@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,30 +32,37 @@ class CleanupPolicy:
 
 
 class Cleaner:
-    """Records receipts in the ledger and applies the clean-up policy to each."""
+    """Records receipts in the ledger and applies the clean-up policy.
 
-    def __init__(self, root: Path, ledger: UploadLedger, policy: CleanupPolicy) -> None:
+    `source` is this watcher's instrument name: a receipt about another source's file (the
+    same path on another instrument) is not ours and is ignored. A receipt is acted upon
+    only when it names one of this watcher's own sends of the exact bytes on disk; one that
+    arrives before the watcher recorded that send is kept and applied by `settle`, which
+    the streamer calls once the send is recorded.
+    """
+
+    def __init__(self, root: Path, ledger: UploadLedger, policy: CleanupPolicy, source: str = "") -> None:
         self._root = root
         self._ledger = ledger
         self._policy = policy
+        self._source = source
+        self._lock = threading.Lock()  # receipts and delivery reports settle from two threads
 
     def on_receipt(self, receipt: Receipt) -> None:
         row = self._ledger.get(receipt.path)
-        if row is None:
-            return  # not one of ours
+        if row is None or (receipt.source and receipt.source != self._source):
+            return  # not one of ours: another instrument's file of the same path
         self._ledger.add_receipt(receipt)
-        current = row.sha256 == receipt.sha256
         if not receipt.authenticated:
-            if current:
-                logger.warning(
-                    "unauthenticated receipt recorded, not acted upon file=%r outcome=%s group=%r key_id=%s",
-                    receipt.path,
-                    receipt.outcome,
-                    receipt.group,
-                    receipt.key_id or "-",
-                )
+            logger.warning(
+                "unauthenticated receipt recorded, not acted upon file=%r outcome=%s group=%r key_id=%s",
+                receipt.path,
+                receipt.outcome,
+                receipt.group,
+                receipt.key_id or "-",
+            )
             return
-        if receipt.outcome == "failed" and current:
+        if receipt.outcome == "failed" and self._current(receipt, row.sha256 or ""):
             logger.error(
                 "downstream verification failed file=%r group=%r key_id=%s reason=%r",
                 receipt.path,
@@ -62,8 +70,25 @@ class Cleaner:
                 receipt.key_id,
                 receipt.reason,
             )
-        if self._policy.after_verified_by > 0 and row.status == UploadState.SENT and current and row.sha256:
-            self._maybe_clean(receipt.path, row.sha256, row.size, row.mtime_ns)
+        self.settle(receipt.path)
+
+    def settle(self, relpath: str) -> None:
+        """Apply the policy to `relpath` with the receipts recorded so far: on a receipt, and
+        when the watcher records a send (its receipts may have come first)."""
+        if self._policy.after_verified_by <= 0:
+            return
+        with self._lock:
+            row = self._ledger.get(relpath)
+            if row is not None and row.status == UploadState.SENT and row.sha256:
+                self._maybe_clean(relpath, row.sha256, row.size, row.mtime_ns)
+
+    def _current(self, receipt: Receipt, sha256: str) -> bool:
+        """The receipt is about this watcher's send of the current version (or its send is
+        not recorded yet)."""
+        if not receipt.file_id:
+            return receipt.sha256 == sha256
+        sent = self._ledger.send_of(receipt.path, receipt.file_id)
+        return sent is None or sent == sha256
 
     def _maybe_clean(self, relpath: str, digest: str, size: int, mtime_ns: int) -> None:
         keys = self._ledger.verified_keys(relpath, digest)

@@ -6,6 +6,11 @@ rows left `queued` or `sending` are sent again; `sent` rows with the same size a
 never sent again. While a row is queued or sending it may hold the checkpoint of its send
 (the `resume_*` columns, labstream.upload.resume), so that it continues instead of
 starting over; any other status clears it.
+
+Every acknowledged wire-v2 send is kept in `sends` (path, file id, digest): a receipt counts
+for this watcher only if it names one of its own sends (docs/wire-format.md, "Receipts").
+Receipts are stored as they come, also before the send they name is recorded, and are
+matched when it is (so no ordering loses a verdict or a clean-up).
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_updated ON files (updated_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sends (
+    relpath TEXT NOT NULL, file_id TEXT NOT NULL, sha256 TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (relpath, file_id)
+);
 """
 _BASE = "relpath, size, mtime_ns, sha256, status, reason, updated_at"
 # The checkpoint of a send in progress (added to ledgers of older versions on open), in the
@@ -51,15 +60,24 @@ _RESUME = (
     ("resume_at", "REAL"),  # time.time() of the checkpoint
 )
 _RESUME_NAMES = ", ".join(name for name, _ in _RESUME)
-# One row per (file version, claimed group, key id, authenticated): an unauthenticated
-# receipt can never overwrite an authentic one, whatever group name it claims.
+# One row per (file version, send, claimed group, key id, authenticated): an
+# unauthenticated receipt can never overwrite an authentic one, whatever group it claims.
 _RECEIPTS = """
 CREATE TABLE IF NOT EXISTS {name} (
     relpath TEXT NOT NULL, sha256 TEXT NOT NULL, grp TEXT NOT NULL, host TEXT NOT NULL,
     outcome TEXT NOT NULL, reason TEXT, at REAL NOT NULL,
     key_id TEXT NOT NULL DEFAULT '', authenticated INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (relpath, sha256, grp, key_id, authenticated)
+    file_id TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT '',
+    stored_as TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (relpath, sha256, file_id, grp, key_id, authenticated)
 );
+"""
+_RECEIPT_COLUMNS = "relpath, sha256, grp, host, outcome, reason, at, key_id, authenticated"
+# Receipts about this watcher's own sends of a path: naming one of its sends (by file id,
+# from its source), or naming none (older downloaders; v1 and openmsistream sends).
+_MINE = """
+(source = '' OR source = (SELECT value FROM meta WHERE key = 'source'))
+AND (file_id = '' OR file_id IN (SELECT file_id FROM sends WHERE sends.relpath = receipts.relpath))
 """
 
 
@@ -132,8 +150,10 @@ class UploadLedger:
         *,
         sha256: bytes | None = None,
         reason: str | None = None,
+        file_id: bytes = b"",
     ) -> None:
-        """Record a file's status; a checkpoint survives only `queued` and `sending`."""
+        """Record a file's status; a checkpoint survives only `queued` and `sending`.
+        `file_id`: the acknowledged wire-v2 send that made it `sent` (kept in `sends`)."""
         state = UploadState(status).value
         row = (relpath, size, mtime_ns, sha256.hex() if sha256 else None, state, reason, time.time())
         keep = state in UNFINISHED
@@ -144,10 +164,16 @@ class UploadLedger:
             " updated_at = excluded.updated_at"
         )
         verb = "INSERT" if keep else "INSERT OR REPLACE"
-        with self._lock, translated(self.path):
+        with self._lock, translated(self.path), self._db:
+            self._db.execute("BEGIN")
             self._db.execute(
                 f"{verb} INTO files ({_BASE}) VALUES (?, ?, ?, ?, ?, ?, ?){upsert if keep else ''}", row
             )
+            if file_id and sha256:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO sends VALUES (?, ?, ?, ?)",
+                    (relpath, file_id.hex(), sha256.hex(), time.time()),
+                )
 
     def checkpoint(self, relpath: str) -> Checkpoint | None:
         """The checkpoint of `relpath`'s unfinished send, if one was written."""
@@ -225,9 +251,10 @@ class UploadLedger:
         return [LedgerRow(*row) for row in rows]
 
     def _migrate_receipts(self) -> None:
-        """Ledgers from before signed receipts: rebuild the table keyed by key id too.
+        """Ledgers from before signed receipts, or before receipts named sends: rebuild the
+        table keyed by key id and file id too.
 
-        Their receipts were never authenticated, and are kept as such.
+        Receipts from before signatures were never authenticated, and are kept as such.
         """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")  # another process may be migrating it too
@@ -235,11 +262,13 @@ class UploadLedger:
                 columns = {row[1] for row in self._db.execute("PRAGMA table_info(receipts)")}
                 if not columns:
                     self._db.execute(_RECEIPTS.format(name="receipts"))
-                elif "authenticated" not in columns:
+                elif "file_id" not in columns:
+                    old = _RECEIPT_COLUMNS
+                    if "authenticated" not in columns:
+                        old = "relpath, sha256, grp, host, outcome, reason, at, '', 0"
                     self._db.execute(_RECEIPTS.format(name="receipts_v2"))
                     self._db.execute(
-                        "INSERT OR REPLACE INTO receipts_v2 SELECT relpath, sha256, grp, host,"
-                        " outcome, reason, at, '', 0 FROM receipts"
+                        f"INSERT OR REPLACE INTO receipts_v2 ({_RECEIPT_COLUMNS}) SELECT {old} FROM receipts"
                     )
                     self._db.execute("DROP TABLE receipts")
                     self._db.execute("ALTER TABLE receipts_v2 RENAME TO receipts")
@@ -249,10 +278,10 @@ class UploadLedger:
             self._db.execute("COMMIT")
 
     def add_receipt(self, receipt: Receipt) -> None:
-        """Remember the latest outcome per (file version, group, key id, authenticated)."""
+        """Remember the latest outcome per (file version, send, group, key id, authenticated)."""
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     receipt.path,
                     receipt.sha256,
@@ -263,15 +292,19 @@ class UploadLedger:
                     receipt.at,
                     receipt.key_id,
                     int(receipt.authenticated),
+                    receipt.file_id,
+                    receipt.source,
+                    receipt.stored_as,
                 ),
             )
 
     def verified_keys(self, relpath: str, sha256: str) -> dict[str, list[str]]:
-        """Trusted key id -> the groups it verified this version as; unauthenticated rows never count."""
+        """Trusted key id -> the groups it verified this version as, in receipts about this
+        watcher's own sends; unauthenticated rows never count."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT key_id, grp FROM receipts WHERE relpath = ? AND sha256 = ?"
-                " AND outcome = 'verified' AND authenticated = 1 ORDER BY grp",
+                f" AND outcome = 'verified' AND authenticated = 1 AND {_MINE} ORDER BY grp",
                 (relpath, sha256),
             ).fetchall()
         keys: dict[str, list[str]] = {}
@@ -283,14 +316,26 @@ class UploadLedger:
         """Per file: ledger status plus downstream verdicts for its current version."""
         with self._lock:
             files = self._db.execute(f"SELECT {_BASE} FROM files ORDER BY relpath").fetchall()
+            # A receipt of a send that failed before its digest arrived names only the send:
+            # it counts for the file's current version, the newest send.
             receipts = self._db.execute(
-                "SELECT relpath, sha256, grp, outcome, reason, key_id, authenticated, at FROM receipts"
-                " ORDER BY at"
+                "SELECT relpath, CASE WHEN sha256 = '' THEN coalesce((SELECT sha256 FROM sends"
+                " WHERE sends.relpath = receipts.relpath AND sends.file_id = receipts.file_id), '')"
+                " ELSE sha256 END, grp, outcome, reason, key_id, authenticated, at FROM receipts"
+                f" WHERE {_MINE} ORDER BY at"
             ).fetchall()
         verdicts: dict[tuple[str, str], list[tuple[str, str, str, str, int, float]]] = {}
         for relpath, sha, *rest in receipts:
             verdicts.setdefault((relpath, sha), []).append(tuple(rest))
         return [_entry(row, verdicts.get((row.relpath, row.sha256 or ""), [])) for row in map(_row, files)]
+
+    def send_of(self, relpath: str, file_id: str) -> str | None:
+        """The digest (hex) of this watcher's send `file_id` of `relpath`; None: not one of ours."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT sha256 FROM sends WHERE relpath = ? AND file_id = ?", (relpath, file_id)
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def meta(self, key: str) -> str | None:
         with self._lock:

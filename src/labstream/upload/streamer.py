@@ -13,6 +13,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,8 +101,11 @@ class DirectoryStreamer:
         ledger: UploadLedger,
         options: StreamOptions,
         stop: threading.Event,
+        on_sent: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_sent(relative path)` runs after a file's send is recorded as acknowledged."""
         self.root = root.resolve()
+        self._on_sent = on_sent
         self._producer = producer
         self._ledger = ledger
         self._options = options
@@ -269,7 +273,9 @@ class DirectoryStreamer:
         relpath = sent.source.relpath
         if error is None:
             self._retries.succeeded(relpath)
-            self._ledger.set(relpath, sent.size, sent.mtime_ns, UploadState.SENT, sha256=sent.sha256)
+            self._ledger.set(
+                relpath, sent.size, sent.mtime_ns, UploadState.SENT, sha256=sent.sha256, file_id=sent.file_id
+            )
             self._count("sent", sent.size)
             logger.info(
                 "file sent file=%s size=%d chunks=%d sha256=%s",
@@ -278,6 +284,8 @@ class DirectoryStreamer:
                 sent.n_chunks,
                 sent.sha256.hex(),
             )
+            if self._on_sent is not None:
+                self._on_sent(relpath)  # receipts that came before this line apply now
         else:
             self._retry(sent, error)
         with self._lock:
