@@ -186,6 +186,24 @@ def test_get_newest_version_wins_and_encrypted_needs_the_key(
     assert (tmp_path / "out" / "notes.txt").read_text() == "second version, longer"
 
 
+def test_get_fetches_the_newest_multi_chunk_v2_send_and_knows_it_is_present_after(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    old, new = os.urandom(3 << 19), os.urandom(3 << 19)
+    upload_tree(tmp_path / "first", config_file, topic, {"run1/data.bin": old})
+    upload_tree(tmp_path / "second", config_file, topic, {"run1/data.bin": new})
+    later = v2_chunks_of("run1/data.bin", os.urandom(3 << 19), 65536)  # newer, never complete:
+    trailer = aborted_trailer("run1/data.bin", 3 << 19, 65536, later[0].file_id, 1)  # aborted,
+    crashed = v2_chunks_of("run1/data.bin", os.urandom(3 << 19), 65536)[:-1]  # and partial
+    produce_raw(config_file, topic, [(c.path.encode(), encode(c)) for c in [*later[:3], trailer, *crashed]])
+    out = tmp_path / "out"
+    done = labstream("get", topic, "run1/data.bin", "-o", out, "-c", config_file)
+    assert done.stdout.split() == ["verified", "run1/data.bin"]
+    assert (out / "run1" / "data.bin").read_bytes() == new
+    again = labstream("get", topic, "run1/data.bin", "-o", out, "-c", config_file)
+    assert again.stdout.split() == ["already", "present", "run1/data.bin"]
+
+
 def test_get_refuses_a_path_that_escapes_the_folder(tmp_path: Path, config_file: Path, topic: str) -> None:
     produce_raw(config_file, topic, chunks_of("ok.txt", b"ok"))
     done = labstream("get", topic, "../escape.txt", "-o", tmp_path / "out", "-c", config_file, check=False)
