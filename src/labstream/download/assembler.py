@@ -59,6 +59,7 @@ class Outcome(enum.Enum):
     DUPLICATE = "duplicate"
     FAILED = "failed"
     REJECTED = "rejected"
+    ABORTED = "aborted"  # wire v2: the sender gave the send up (its file changed while read)
 
 
 class Assembler:
@@ -172,7 +173,7 @@ class Assembler:
         logger.warning(
             "file changed while it was sent; the sender aborted this send file=%s", shown(chunk.path)
         )
-        return Outcome.FAILED
+        return Outcome.ABORTED
 
     def _start(self, chunk: Chunk) -> PartialFile:
         temp = self._work / f"{chunk.key[1].hex()[:16]}-{next(_counter)}.part"
