@@ -10,8 +10,10 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 
 from labstream.wire import Chunk, encode
+from labstream.wire.v2 import aborted_trailer
 
 from ..unit.test_wire import _raw
+from ..unit.test_wire_v2 import v2_chunks_of
 from .conftest import labstream
 from .test_bad_input import produce_raw
 
@@ -59,6 +61,61 @@ def test_ls_lists_complete_partial_and_unreadable_without_joining_a_group(
     assert "partial" in table and "complete" in table and "3/3" in table and "2/5" in table
 
 
+def upload_tree(tmp_path: Path, config_file: Path, topic: str, files: dict[str, bytes]) -> None:
+    src = tmp_path / "src"
+    for name, content in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(content)
+    labstream("upload", src, "-c", config_file, "-t", topic, "--chunk-size", "65536")
+
+
+def test_ls_lists_each_multi_chunk_v2_upload_as_one_complete_send(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    files = {f"run1/f{i}.bin": os.urandom(3 << 19) for i in range(3)}  # 1.5 MiB: 24 chunks each
+    upload_tree(tmp_path, config_file, topic, files)
+    done = labstream("ls", topic, "-c", config_file, "--json")
+    assert done.stdout.endswith("\n") and "send(s)" not in done.stdout
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [row["path"] for row in rows] == sorted(files)
+    for row in rows:
+        assert (row["size"], row["sha256"]) == (3 << 19, hashlib.sha256(files[row["path"]]).hexdigest())
+        assert (row["chunks_present"], row["chunks_expected"], row["state"]) == (24, 24, "complete")
+        assert row["complete"] is True and row["aborted"] is False and row["wire"] == "labstream"
+        assert len(bytes.fromhex(row["file_id"])) == 16 and row["source"] == ""
+    assert done.stderr.splitlines()[-1] == "3 send(s): 3 complete, 0 partial, 0 aborted; from 72 message(s)"
+    table = labstream("ls", topic, "-c", config_file)
+    lines = table.stdout.splitlines()
+    assert table.stdout.endswith("\n") and len(lines) == 4 and "SOURCE" in lines[0] and "FILE ID" in lines[0]
+    for line, row in zip(lines[1:], rows, strict=True):
+        assert row["sha256"][:16] in line and row["file_id"][:8] in line and " 24/24 " in line
+        assert " complete " in line and line.endswith(row["path"]) and "1.5 MiB" in line
+    assert "send(s)" not in table.stdout and "3 complete" in table.stderr
+
+
+def test_ls_shows_an_aborted_and_a_partial_v2_send_beside_a_complete_one(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    content = os.urandom(5000)
+    changed = v2_chunks_of("a.dat", content, 1024)
+    trailer = aborted_trailer("a.dat", 5000, 1024, changed[0].file_id, 1)
+    resent = v2_chunks_of("a.dat", content, 1024)  # the watcher sends it again once it settled
+    cut = v2_chunks_of("b.dat", os.urandom(3000), 1024)[:2]  # the sender crashed: no last chunk
+    values = [*changed[:2], trailer, *resent, *cut]
+    produce_raw(config_file, topic, [(c.path.encode(), encode(c)) for c in values])
+    done = labstream("ls", topic, "-c", config_file, "--json")
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    seen = [(r["path"], r["file_id"], r["state"], r["chunks_present"], r["sha256"]) for r in rows]
+    assert seen == [
+        ("a.dat", changed[0].file_id.hex(), "aborted", 2, None),
+        ("a.dat", resent[0].file_id.hex(), "complete", 5, hashlib.sha256(content).hexdigest()),
+        ("b.dat", cut[0].file_id.hex(), "partial", 2, None),
+    ]
+    assert "3 send(s): 1 complete, 1 partial, 1 aborted; from 10 message(s)" in done.stderr
+    table = labstream("ls", topic, "-c", config_file).stdout.splitlines()
+    assert [line.split()[-4] for line in table[1:]] == ["aborted", "complete", "partial"]
+
+
 def test_ls_counts_hostile_paths_as_unreadable_and_since_in_the_future_lists_nothing(
     tmp_path: Path, config_file: Path, topic: str
 ) -> None:
@@ -68,7 +125,7 @@ def test_ls_counts_hostile_paths_as_unreadable_and_since_in_the_future_lists_not
     assert "\x1b" not in done.stdout + done.stderr and "\u202e" not in done.stdout + done.stderr
     assert "fine.txt" in done.stdout and "evil" not in done.stdout and "1 unreadable" in done.stderr
     later = labstream("ls", topic, "-c", config_file, "--since", "2999-01-01", "--json")
-    assert later.stdout == "" and "0 file version(s)" in later.stderr
+    assert later.stdout == "" and "0 send(s)" in later.stderr
 
 
 def test_ls_lists_encrypted_files_without_the_key(tmp_path: Path, config_file: Path, topic: str) -> None:
@@ -127,6 +184,24 @@ def test_get_newest_version_wins_and_encrypted_needs_the_key(
         "get", topic, "notes.txt", "-o", tmp_path / "out", "-c", config_file, "--encryption-key-file", key
     )
     assert (tmp_path / "out" / "notes.txt").read_text() == "second version, longer"
+
+
+def test_get_fetches_the_newest_multi_chunk_v2_send_and_knows_it_is_present_after(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    old, new = os.urandom(3 << 19), os.urandom(3 << 19)
+    upload_tree(tmp_path / "first", config_file, topic, {"run1/data.bin": old})
+    upload_tree(tmp_path / "second", config_file, topic, {"run1/data.bin": new})
+    later = v2_chunks_of("run1/data.bin", os.urandom(3 << 19), 65536)  # newer, never complete:
+    trailer = aborted_trailer("run1/data.bin", 3 << 19, 65536, later[0].file_id, 1)  # aborted,
+    crashed = v2_chunks_of("run1/data.bin", os.urandom(3 << 19), 65536)[:-1]  # and partial
+    produce_raw(config_file, topic, [(c.path.encode(), encode(c)) for c in [*later[:3], trailer, *crashed]])
+    out = tmp_path / "out"
+    done = labstream("get", topic, "run1/data.bin", "-o", out, "-c", config_file)
+    assert done.stdout.split() == ["verified", "run1/data.bin"]
+    assert (out / "run1" / "data.bin").read_bytes() == new
+    again = labstream("get", topic, "run1/data.bin", "-o", out, "-c", config_file)
+    assert again.stdout.split() == ["already", "present", "run1/data.bin"]
 
 
 def test_get_refuses_a_path_that_escapes_the_folder(tmp_path: Path, config_file: Path, topic: str) -> None:

@@ -11,8 +11,12 @@ from pathlib import Path
 
 from labstream.config import load_config
 from labstream.settings import download_group
+from labstream.wire import encode
+from labstream.wire.v2 import aborted_trailer
 
+from ..unit.test_wire_v2 import v2_chunks_of
 from .conftest import labstream
+from .test_bad_input import produce_raw
 
 
 def send(config_file: Path, topic: str, folder: Path, files: dict[str, bytes]) -> None:
@@ -46,6 +50,22 @@ def test_each_output_folder_gets_everything_and_a_caught_up_folder_says_why_it_g
     group = download_group(load_config(str(config_file)), None, first)
     assert f"group {group} has already read topic {topic} to its end" in again.stderr
     assert "another output folder" in again.stderr and "-g NEW --from-beginning" in again.stderr
+
+
+def test_a_new_group_that_read_only_an_aborted_send_says_so_not_that_it_had_read_the_topic(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    chunks = v2_chunks_of("run1/moving.dat", os.urandom(5000), 1024)
+    trailer = aborted_trailer("run1/moving.dat", 5000, 1024, chunks[0].file_id, 1)
+    produce_raw(config_file, topic, [(c.path.encode(), encode(c)) for c in [*chunks[:3], trailer]])
+    done = download(config_file, topic, tmp_path / "out")
+    assert "downloaded 0 verified file(s)" in done.stdout and "already read" not in done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if "no new file" in line]
+    assert line.endswith(
+        f"no new file: read 4 message(s) of topic {topic} and wrote nothing: 1 send(s) in them "
+        "were aborted by their sender (the file changed while it was sent; a watcher sends it "
+        "again once it has settled)"
+    )
 
 
 def test_group_id_in_the_config_still_wins(tmp_path: Path, config_file: Path, topic: str) -> None:

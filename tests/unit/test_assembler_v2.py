@@ -138,7 +138,7 @@ def test_v2_aborted_trailer_drops_the_send_for_good(
     chunks = v2_chunks_of("f.bin", content, CHUNK)
     trailer = aborted_trailer("f.bin", len(content), CHUNK, chunks[0].file_id, 1)
     outcomes = feed(assembler, recs([chunks[0], trailer, chunks[1], chunks[2]]))
-    assert outcomes == [Outcome.INCOMPLETE, Outcome.FAILED, Outcome.DUPLICATE, Outcome.DUPLICATE]
+    assert outcomes == [Outcome.INCOMPLETE, Outcome.ABORTED, Outcome.DUPLICATE, Outcome.DUPLICATE]
     assert not (out / "f.bin").exists() and assembler.held_offsets() == {} and verdicts == []
 
 

@@ -1,7 +1,8 @@
-"""The `ls` index: correct counts past its in-memory id cache, duplicates counted once."""
+"""The `ls` index: one row per send, correct counts past its in-memory id cache, duplicates counted once."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import pytest
@@ -9,7 +10,10 @@ import pytest
 from labstream.browse import index as index_module
 from labstream.browse.index import FileIndex
 from labstream.kafka import Record, TimedRecord
-from labstream.wire import Chunk, encode
+from labstream.wire import Chunk, decode, encode
+from labstream.wire.v2 import aborted_trailer
+
+from .test_wire_v2 import v2_chunks_of
 
 
 def timed(path: str, content: bytes, i: int, n: int, ms: int, chunk_size: int = 4) -> TimedRecord:
@@ -41,3 +45,58 @@ def test_two_sends_with_different_layouts_are_two_versions() -> None:
         index.add(timed("a", b"12345678", 0, 1, 2, chunk_size=8))
         entries = list(index.files())
     assert [(e.chunks_present, e.chunks_expected) for e in entries] == [(1, 2), (1, 1)]
+
+
+def v2_timed(chunk: Chunk, ms: int) -> TimedRecord:
+    return TimedRecord(Record("t", 0, ms, chunk.path.encode(), encode(chunk)), ms, False)
+
+
+def test_a_v2_send_is_one_row_with_the_last_chunks_digest_and_a_trailer_aborts_it() -> None:
+    content = b"0123456789"
+    sent, changed = v2_chunks_of("a", content, 4), v2_chunks_of("a", content, 4)
+    trailer = aborted_trailer("a", len(content), 4, changed[0].file_id, 1)
+    with FileIndex() as index:
+        for ms, chunk in enumerate([sent[0], changed[0], sent[1], trailer, sent[2], sent[2]]):
+            index.add(v2_timed(chunk, ms))
+        entries = list(index.files())
+    digest = hashlib.sha256(content).hexdigest()
+    assert [(e.file_id, e.state, e.chunks_present, e.digest) for e in entries] == [
+        (sent[0].file_id.hex(), "complete", 3, digest),
+        (changed[0].file_id.hex(), "aborted", 1, ""),  # the trailer is not its chunk 0
+    ]
+    assert entries[0].as_dict()["sha256"] == digest and entries[1].as_dict()["sha256"] is None
+    assert (entries[0].size, entries[0].payload_bytes, entries[0].wire) == (10, 10, "labstream")
+
+
+def test_a_v2_send_without_its_last_chunk_is_partial() -> None:
+    chunks = v2_chunks_of("a", b"0123456789", 4)
+    with FileIndex() as index:
+        for ms, chunk in enumerate(chunks[:2]):
+            index.add(v2_timed(chunk, ms))
+        (entry,) = index.files()
+    assert (entry.state, entry.complete, entry.digest, entry.chunks_expected) == ("partial", False, "", 3)
+
+
+@dataclasses.dataclass(frozen=True)
+class SourcedChunk(Chunk):
+    """A chunk as wire revisions that name the sending instrument decode it."""
+
+    source: str = ""
+
+
+def test_sends_from_two_sources_are_two_rows_each_naming_its_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    sources = iter(["pc-a", "pc-b"])
+
+    def decode_with_source(value: bytes) -> Chunk:
+        chunk = decode(value)
+        return SourcedChunk(
+            **{f.name: getattr(chunk, f.name) for f in dataclasses.fields(chunk)}, source=next(sources)
+        )
+
+    monkeypatch.setattr(index_module, "decode", decode_with_source)
+    with FileIndex() as index:
+        index.add(timed("same.bin", b"1234", 0, 1, 1))
+        index.add(timed("same.bin", b"1234", 0, 1, 2))  # the same bytes from another instrument
+        entries = list(index.files())
+    assert [(e.source, e.complete) for e in entries] == [("pc-a", True), ("pc-b", True)]
+    assert entries[1].as_dict()["source"] == "pc-b"

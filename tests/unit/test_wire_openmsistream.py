@@ -73,6 +73,18 @@ def test_impossible_positions_are_refused(fields: dict[str, int]) -> None:
         decode(omsi(**fields))  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("offset", [2**64 - 1, 2**63 - 1, 2**63 - 7])
+def test_an_offset_no_file_can_have_is_refused_at_decode_time(offset: int) -> None:
+    with pytest.raises(
+        WireError, match=r"^run 1/sub/f\.bin: chunk 1/1 at offset \d+ ends beyond any file's size$"
+    ):
+        decode(omsi(offset=offset))  # 7 bytes of payload: the last one ends past 2^63 - 1
+
+
+def test_the_last_offset_a_file_can_have_is_read() -> None:
+    assert decode(omsi(offset=2**63 - 8)).offset == 2**63 - 8
+
+
 @given(st.sampled_from([b"\x99", b"\x9a"]), st.binary(max_size=300))
 def test_garbage_that_looks_like_msgpack_is_a_wire_error(prefix: bytes, rest: bytes) -> None:
     with contextlib.suppress(WireError):

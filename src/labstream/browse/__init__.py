@@ -2,7 +2,7 @@
 
 Input: a topic of chunk messages (docs/wire-format.md), read up to the end it had when the
 read began (`labstream.kafka.read_topic`: partitions assigned, nothing committed).
-Output: `list_topic` -> one `FileEntry` per file version (chunks present/expected, times),
+Output: `list_topic` -> one `FileEntry` per send (chunks present/expected, state, times),
 kept in a temporary SQLite file so memory stays flat however many chunks there are;
 `fetch_files` -> the wanted files reassembled and verified by the downloader's `Assembler`
 into a folder, with a verdict per wanted path.

@@ -3,7 +3,7 @@
 Only chunks that name a wanted path reach the `Assembler`, so every check of a download
 applies (size, SHA-256, decryption, limits, path rules, atomic placement, ledger). The topic
 is read up to the end captured at the start, so when a file was sent several times the
-newest complete version is the one left in place.
+newest complete send is the one left in place (a path's sends share a partition, in order).
 """
 
 from __future__ import annotations
@@ -73,9 +73,9 @@ def fetch_files(
         )
         try:
             for count, timed in enumerate(read_topic(settings, topic, since_ms=since_ms, stop=stop), 1):
-                key = _wanted_key(timed.record.value, results)
-                if key is not None:
-                    results[key[0]].keys.add(key)
+                keys = _wanted_keys(timed.record.value, results)
+                if keys:
+                    results[keys[0][0]].keys.update(keys)
                     assembler.add(timed.record)
                 if count % COMMIT_EVERY == 0:
                     assembler.commit()
@@ -86,16 +86,21 @@ def fetch_files(
     return results
 
 
-def _wanted_key(value: bytes, results: dict[str, FetchResult]) -> tuple[str, bytes, int] | None:
-    """The file key of a chunk of a wanted path, else None (foreign and unreadable messages
-    of other paths are none of this run's business)."""
+def _wanted_keys(value: bytes, results: dict[str, FetchResult]) -> list[tuple[str, bytes, int]]:
+    """The file keys of a chunk of a wanted path, else none (foreign and unreadable messages
+    of other paths are none of this run's business). A wire-v2 last chunk adds the (path,
+    SHA-256, size) the ledger knows the file by, besides the send's (path, file id, size)."""
     try:
         chunk = decode(value)
     except ChecksumError as exc:  # a damaged chunk still names its file: that file fails
-        return exc.key if exc.key is not None and exc.key[0] in results else None
+        return [exc.key] if exc.key is not None and exc.key[0] in results else []
     except WireError:
-        return None
-    return chunk.key if chunk.path in results else None
+        return []
+    if chunk.path not in results:
+        return []
+    if chunk.wire_version == 2 and chunk.file_digest:
+        return [chunk.key, (chunk.path, chunk.file_digest, chunk.file_size)]
+    return [chunk.key]
 
 
 def _recorder(results: dict[str, FetchResult]) -> OnVerdict:

@@ -63,6 +63,7 @@ class Outcome(enum.Enum):
     DUPLICATE = "duplicate"
     FAILED = "failed"
     REJECTED = "rejected"
+    ABORTED = "aborted"  # wire v2: the sender gave the send up (its file changed while read)
 
 
 class Assembler:
@@ -187,7 +188,7 @@ class Assembler:
             shown(chunk.path),
             shown(chunk.source or "-"),
         )
-        return Outcome.FAILED
+        return Outcome.ABORTED
 
     def _start(self, chunk: Chunk) -> PartialFile:
         temp = self._work / f"{chunk.key[1].hex()[:16]}-{next(_counter)}.part"

@@ -59,6 +59,8 @@ class DownloadReport:
     rejected: int = 0
     duplicates: int = 0
     skipped: int = 0  # chunks of files not picked (--include/--exclude)
+    aborted: int = 0  # wire-v2 sends their sender gave up (the file changed while it was read)
+    records: int = 0  # messages read, whatever became of them
     seconds: float = 0.0
 
 
@@ -295,6 +297,7 @@ class Downloader:
                 next_offsets[(record.topic, record.partition)] = record.offset + 1
                 with self._lock:
                     self.report.skipped += 1
+                    self.report.records += 1
                 continue
             outcome = self._retry_output(functools.partial(assembler.add, record), assembler)
             next_offsets[(record.topic, record.partition)] = record.offset + 1
@@ -353,10 +356,13 @@ class Downloader:
 
     def _count(self, outcome: Outcome, nbytes: int) -> None:
         with self._lock:
+            self.report.records += 1
             if outcome is Outcome.REJECTED:
                 self.report.rejected += 1
             elif outcome is Outcome.DUPLICATE:
                 self.report.duplicates += 1
+            elif outcome is Outcome.ABORTED:
+                self.report.aborted += 1
             if outcome is not Outcome.REJECTED:
                 self.report.bytes += nbytes
         if self._on_outcome is not None:

@@ -21,7 +21,7 @@ from labstream.runners.telemetry import group_monitoring, lag_query
 from labstream.settings import DownloadSettings
 from labstream.state import OutputState
 
-__all__ = ["download_snapshot", "explain_nothing_new", "run_download"]
+__all__ = ["download_snapshot", "explain_aborted", "explain_nothing_new", "run_download"]
 
 logger = logging.getLogger("labstream.download")
 
@@ -97,9 +97,12 @@ def run_download(
         ):
             report = downloader.run()
     if not (report.files or report.failed or report.rejected) and settings.exit_when_idle is not None:
-        explain_nothing_new(
-            consumer_conf, group, topic, min(settings.timeout, 5.0), picked=report.skipped > 0
-        )
+        if report.aborted:  # the group's offsets are at the end now, but not from an earlier run
+            explain_aborted(report, topic)
+        else:
+            explain_nothing_new(
+                consumer_conf, group, topic, min(settings.timeout, 5.0), picked=report.skipped > 0
+            )
     return report
 
 
@@ -134,4 +137,21 @@ def explain_nothing_new(
         group,
         topic,
         skipped,
+    )
+
+
+def explain_aborted(report: DownloadReport, topic: str) -> None:
+    """A run that read sends but wrote no file because their senders aborted them: what it
+    read, and why nothing came of it."""
+    reasons = [
+        f"{report.aborted} send(s) in them were aborted by their sender (the file changed while "
+        "it was sent; a watcher sends it again once it has settled)"
+    ]
+    if report.skipped:
+        reasons.append(f"{report.skipped} chunk(s) were left out by --include/--exclude")
+    logger.warning(
+        "no new file: read %d message(s) of topic %s and wrote nothing: %s",
+        report.records,
+        topic,
+        "; ".join(reasons),
     )

@@ -22,6 +22,8 @@ from labstream.wire.paths import check_relative_path
 __all__ = ["decode_openmsistream", "encode_openmsistream", "looks_like_openmsistream", "openmsistream_key"]
 
 _FIXARRAY_9_OR_10 = (0x99, 0x9A)
+# No file can end beyond this: file sizes and offsets are signed 64-bit (os.lseek, st_size).
+MAX_FILE_END = (1 << 63) - 1
 
 
 def looks_like_openmsistream(value: bytes | memoryview) -> bool:
@@ -70,6 +72,8 @@ def decode_openmsistream(value: bytes | memoryview) -> Chunk:
         raise WireError(f"{path}: chunk {number} of {total} at offset {offset} is not a valid position")
     if offset < 0 or not all(isinstance(x, bytes) for x in (file_hash, chunk_hash, data)):
         raise WireError(f"{path}: malformed openmsistream chunk")
+    if offset + len(data) > MAX_FILE_END:
+        raise WireError(f"{path}: chunk {number}/{total} at offset {offset} ends beyond any file's size")
     if len(file_hash) != 64:
         raise WireError(f"{path}: file hash is not a SHA-512")
     if hashlib.sha512(data).digest() != chunk_hash:
