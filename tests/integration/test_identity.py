@@ -4,6 +4,7 @@ outcome reaches the instrument that sent the file (issue 30), on the real broker
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from pathlib import Path
@@ -207,3 +208,7 @@ def test_twenty_sources_on_one_topic_nothing_replaced(tmp_path: Path, config_fil
     assert sorted(hashlib.sha256(b).hexdigest() for b in files.values()) == sorted(
         hashlib.sha256(b).hexdigest() for b in sent.values()
     )
+    listing = labstream("ls", topic, "-c", config_file, "--json").stdout.splitlines()
+    rows = [json.loads(line) for line in listing]
+    assert sorted(row["source"] for row in rows) == sorted(f"pc{n}" for n in range(20))
+    assert all(row["state"] == "complete" for row in rows)

@@ -10,7 +10,7 @@ import pytest
 from labstream.browse import index as index_module
 from labstream.browse.index import FileIndex
 from labstream.kafka import Record, TimedRecord
-from labstream.wire import Chunk, decode, encode
+from labstream.wire import Chunk, encode
 from labstream.wire.v2 import aborted_trailer
 
 from .test_wire_v2 import v2_chunks_of
@@ -77,26 +77,11 @@ def test_a_v2_send_without_its_last_chunk_is_partial() -> None:
     assert (entry.state, entry.complete, entry.digest, entry.chunks_expected) == ("partial", False, "", 3)
 
 
-@dataclasses.dataclass(frozen=True)
-class SourcedChunk(Chunk):
-    """A chunk as wire revisions that name the sending instrument decode it."""
-
-    source: str = ""
-
-
-def test_sends_from_two_sources_are_two_rows_each_naming_its_source(monkeypatch: pytest.MonkeyPatch) -> None:
-    sources = iter(["pc-a", "pc-b"])
-
-    def decode_with_source(value: bytes) -> Chunk:
-        chunk = decode(value)
-        return SourcedChunk(
-            **{f.name: getattr(chunk, f.name) for f in dataclasses.fields(chunk)}, source=next(sources)
-        )
-
-    monkeypatch.setattr(index_module, "decode", decode_with_source)
+def test_sends_from_two_sources_are_two_rows_each_naming_its_source() -> None:
     with FileIndex() as index:
-        index.add(timed("same.bin", b"1234", 0, 1, 1))
-        index.add(timed("same.bin", b"1234", 0, 1, 2))  # the same bytes from another instrument
+        for ms, source in enumerate(("pc-a", "pc-b")):  # the same bytes from two instruments
+            (chunk,) = v2_chunks_of("same.bin", b"1234", 4)
+            index.add(v2_timed(dataclasses.replace(chunk, source=source), ms))
         entries = list(index.files())
     assert [(e.source, e.complete) for e in entries] == [("pc-a", True), ("pc-b", True)]
     assert entries[1].as_dict()["source"] == "pc-b"
