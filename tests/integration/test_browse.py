@@ -9,6 +9,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
+from labstream.settings.roles import source_name
 from labstream.wire import Chunk, encode
 from labstream.wire.v2 import aborted_trailer
 
@@ -82,7 +83,7 @@ def test_ls_lists_each_multi_chunk_v2_upload_as_one_complete_send(
         assert (row["size"], row["sha256"]) == (3 << 19, hashlib.sha256(files[row["path"]]).hexdigest())
         assert (row["chunks_present"], row["chunks_expected"], row["state"]) == (24, 24, "complete")
         assert row["complete"] is True and row["aborted"] is False and row["wire"] == "labstream"
-        assert len(bytes.fromhex(row["file_id"])) == 16 and row["source"] == ""
+        assert len(bytes.fromhex(row["file_id"])) == 16 and row["source"] == source_name(None)  # the host
     assert done.stderr.splitlines()[-1] == "3 send(s): 3 complete, 0 partial, 0 aborted; from 72 message(s)"
     table = labstream("ls", topic, "-c", config_file)
     lines = table.stdout.splitlines()
@@ -105,12 +106,18 @@ def test_ls_shows_an_aborted_and_a_partial_v2_send_beside_a_complete_one(
     produce_raw(config_file, topic, [(c.path.encode(), encode(c)) for c in values])
     done = labstream("ls", topic, "-c", config_file, "--json")
     rows = [json.loads(line) for line in done.stdout.splitlines()]
-    seen = [(r["path"], r["file_id"], r["state"], r["chunks_present"], r["sha256"]) for r in rows]
-    assert seen == [
-        ("a.dat", changed[0].file_id.hex(), "aborted", 2, None),
-        ("a.dat", resent[0].file_id.hex(), "complete", 5, hashlib.sha256(content).hexdigest()),
-        ("b.dat", cut[0].file_id.hex(), "partial", 2, None),
-    ]
+    # Rows come by path and first time; sends produced within one millisecond tie.
+    seen = sorted(
+        ((r["path"], r["file_id"], r["state"], r["chunks_present"], r["sha256"]) for r in rows), key=str
+    )
+    assert seen == sorted(
+        [
+            ("a.dat", changed[0].file_id.hex(), "aborted", 2, None),
+            ("a.dat", resent[0].file_id.hex(), "complete", 5, hashlib.sha256(content).hexdigest()),
+            ("b.dat", cut[0].file_id.hex(), "partial", 2, None),
+        ],
+        key=str,
+    )
     assert "3 send(s): 1 complete, 1 partial, 1 aborted; from 10 message(s)" in done.stderr
     table = labstream("ls", topic, "-c", config_file).stdout.splitlines()
     assert [line.split()[-4] for line in table[1:]] == ["aborted", "complete", "partial"]

@@ -108,7 +108,10 @@ def _recorder(results: dict[str, FetchResult]) -> OnVerdict:
         result = results.get(verdict.path)
         if result is None:
             return
-        if verdict.verified:
+        if verdict.verified and verdict.duplicate:  # these bytes were here already
+            if result.state is not FetchState.VERIFIED:
+                result.state, result.reason = FetchState.PRESENT, ""
+        elif verdict.verified:
             result.state, result.reason = FetchState.VERIFIED, ""
         elif result.state is not FetchState.VERIFIED:
             result.state, result.reason = FetchState.FAILED, verdict.reason
