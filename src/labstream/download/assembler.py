@@ -55,6 +55,13 @@ class DoneFile:
     key_size: int  # the size the sender announced (-1 for openmsistream): the ledger key
     source: str = ""  # the instrument that sent it ("" none)
     sent_path: str = ""  # the path it was sent as, when it is stored under another
+    file_id: bytes = b""  # wire v2: the send's id
+
+    def verdict(self, outcome: str, reason: str = "") -> Verdict:
+        """A verdict on this file that names its send (the path it was sent as, source, id)."""
+        sent = self.sent_path or self.relpath
+        stored = self.relpath if sent != self.relpath else ""
+        return Verdict(sent, self.digest, self.key_size, outcome, reason, self.source, self.file_id, stored)
 
 
 class Outcome(enum.Enum):
@@ -432,6 +439,7 @@ class Assembler:
                 p.size,
                 p.source,
                 p.path if p.path != p.stored else "",
+                p.file_id,
             )
             for p, t in ready
         ]

@@ -34,6 +34,7 @@ class ReceivedFile:
     hash_name: str  # "sha256" (labstream) or "sha512" (openmsistream)
     topic: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # the instrument that sent it ("" when the send named none)
 
     def read_bytes(self) -> bytes:
         return self.path.read_bytes()

@@ -127,10 +127,16 @@ class ProcessRunner:
     def _after_commit(self, done: list[DoneFile], ledger: Ledger) -> None:
         for file in done:
             received = ReceivedFile(
-                file.relpath, file.path, file.size, file.digest.hex(), file.hash_name, self._topic
+                file.relpath,
+                file.path,
+                file.size,
+                file.digest.hex(),
+                file.hash_name,
+                self._topic,
+                source=file.source,
             )
             error = self._attempt(received)
-            self._settle(received, file.key_size, error, ledger, file.path)
+            self._settle(received, file.key_size, error, ledger, file.path, file)
 
     def _attempt(self, file: ReceivedFile) -> str | None:
         error = None
@@ -152,22 +158,47 @@ class ProcessRunner:
         return error
 
     def _settle(
-        self, file: ReceivedFile, key_size: int, error: str | None, ledger: Ledger, path: Path
+        self,
+        file: ReceivedFile,
+        key_size: int,
+        error: str | None,
+        ledger: Ledger,
+        path: Path,
+        done: DoneFile | None = None,
     ) -> None:
+        """`done`: the file as the downloader placed it, which names its send (None for a
+        file processed again from the failed folder: its receipt names path and digest)."""
         digest = bytes.fromhex(file.digest)
+        done = done or DoneFile(file.relpath, path, digest, file.hash_name, file.size, key_size)
+        sent_as = (done.source, done.sent_path)
         if error is None:
-            ledger.record(file.relpath, digest, key_size, FileState.PROCESSED, hash_name=file.hash_name)
+            ledger.record(
+                file.relpath,
+                digest,
+                key_size,
+                FileState.PROCESSED,
+                hash_name=file.hash_name,
+                source=sent_as[0],
+                sent_path=sent_as[1],
+            )
             path.unlink(missing_ok=True)
             self._count("processed")
             logger.info("file processed file=%s %s=%s", file.relpath, file.hash_name, file.digest)
-            self._publish(Verdict(file.relpath, digest, key_size, "verified"))
+            self._publish(done.verdict("verified"))
             return
         kept = self.failed_dir / file.relpath
         kept.parent.mkdir(parents=True, exist_ok=True)
         if path != kept:
             os.replace(path, kept)
         ledger.record(
-            file.relpath, digest, key_size, FileState.PROCESS_FAILED, error, hash_name=file.hash_name
+            file.relpath,
+            digest,
+            key_size,
+            FileState.PROCESS_FAILED,
+            error,
+            hash_name=file.hash_name,
+            source=sent_as[0],
+            sent_path=sent_as[1],
         )
         self._count("failed")
         logger.error(
@@ -176,7 +207,7 @@ class ProcessRunner:
             kept,
             shown(error),
         )
-        self._publish(Verdict(file.relpath, digest, key_size, "failed", f"processing: {error}"))
+        self._publish(done.verdict("failed", f"processing: {error}"))
 
     def _reprocess_failed(self) -> None:
         for file, key_size, path, ledger in self._kept(FileState.PROCESS_FAILED, self.failed_dir):
