@@ -120,6 +120,32 @@ def test_old_envelope_still_opens_with_version_time_zero() -> None:
         decrypt(decode(value), PayloadCipher(new))
 
 
+def test_a_reader_told_to_refuses_the_old_envelope_and_still_opens_envelope_v2() -> None:
+    key = os.urandom(32)
+    reader = PayloadCipher(key)
+    reader.accepts_old_envelope = False
+    with pytest.raises(DecryptionError, match=r"old envelope \(0x01\), refused"):
+        decrypt(decode(old_envelope(chunk(), PayloadCipher(key))), reader)
+    sealed = encode(dataclasses.replace(chunk(), version_ns=5), PayloadCipher(key))
+    assert bytes(decrypt(decode(sealed), reader).data) == chunk().data
+
+
+def test_refuse_old_envelope_is_a_download_setting_that_needs_a_key(tmp_path: Path) -> None:
+    from labstream.config import load_config
+    from labstream.errors import ConfigError
+    from labstream.settings import download_settings
+
+    key_file = tmp_path / "lab.key"
+    key_file.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+    config = tmp_path / "c.config"
+    config.write_text("[cluster]\nbootstrap.servers = x:1\n[labstream]\nrefuse_old_envelope = yes\n")
+    given = {"out_dir": tmp_path / "out", "topic": "t"}
+    with pytest.raises(ConfigError, match="needs an encryption key"):
+        download_settings(load_config(str(config)), given)
+    settings = download_settings(load_config(str(config)), {**given, "encryption_key_file": str(key_file)})
+    assert settings.cipher is not None and not settings.cipher.accepts_old_envelope
+
+
 def test_rotation_seals_with_the_newest_key_and_reads_the_older(tmp_path: Path) -> None:
     key_file = tmp_path / "lab.key"
     assert CliRunner().invoke(keygen, [str(key_file)]).exit_code == 0

@@ -52,6 +52,7 @@ from labstream.state import OutputState
 @setting("from_end", "--from-end", is_flag=True)
 @receipts_key_option
 @key_option
+@setting("refuse_old_envelope", "--refuse-old-envelope", is_flag=True)
 @TELEMETRY_OPTIONS
 @LIMIT_OPTIONS
 def download(directory: Path | None, config_name: str, **given: Any) -> None:

@@ -51,6 +51,7 @@ from labstream.settings import process_settings
 @setting("receipts_topic", "--receipts-topic")
 @receipts_key_option
 @key_option
+@setting("refuse_old_envelope", "--refuse-old-envelope", is_flag=True)
 @TELEMETRY_OPTIONS
 @LIMIT_OPTIONS
 def process(processor: str | None, config_name: str, **given: Any) -> None:

@@ -227,7 +227,7 @@ def download_settings(config: Config, given: Mapping[str, Any]) -> DownloadSetti
         receipts_topic=v["receipts_topic"] or default_receipts(topic),
         timeout=float(v["timeout"]),
         signing_key=_signing_key(v),
-        cipher=load_cipher(v["encryption_key_file"]),
+        cipher=_reader_cipher(v),
         limits=Limits.from_values({key: v[key] for key in LIMIT_KEYS}),
         telemetry=_telemetry(v),
         stop_grace=max(0.0, float(v["stop_grace_seconds"])),
@@ -294,7 +294,7 @@ def process_settings(config: Config, given: Mapping[str, Any]) -> ProcessSetting
         receipts=bool(v["receipts"]),
         receipts_topic=v["receipts_topic"] or default_receipts(topic),
         signing_key=_signing_key(v),
-        cipher=load_cipher(v["encryption_key_file"]),
+        cipher=_reader_cipher(v),
         limits=Limits.from_values({key: v[key] for key in LIMIT_KEYS}),
         telemetry=_telemetry(v),
         update_seconds=float(v["update_seconds"]),
@@ -342,6 +342,16 @@ def source_name(given: str | None, root: Path | None = None) -> str:
     parts = [socket.gethostname()] + ([root.resolve().name] if root is not None else [])
     name = "-".join(re.sub(r"[^\w.-]+", "-", part).strip("-.") for part in parts if part)
     return check_source(name.strip("-.")[:100].strip("-.") or "instrument")
+
+
+def _reader_cipher(v: Mapping[str, Any]) -> PayloadCipher | None:
+    """A downloader's or processor's key ring, refusing the old envelope if told to."""
+    cipher = load_cipher(v["encryption_key_file"])
+    if v["refuse_old_envelope"]:
+        if cipher is None:
+            raise ConfigError("--refuse-old-envelope needs an encryption key (--encryption-key-file)")
+        cipher.accepts_old_envelope = False
+    return cipher
 
 
 def _placement(value: str) -> str:

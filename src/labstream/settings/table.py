@@ -170,6 +170,14 @@ KEYS: dict[str, Key] = {
             frozenset({DOWNLOAD}),
         ),
         Key(
+            "refuse_old_envelope",
+            False,
+            "bool",
+            "With a key: refuse chunks sealed in the old envelope (0x01, no version time), so "
+            "a replayed old copy cannot roll a file back; once no sender writes it any more.",
+            CONSUMERS,
+        ),
+        Key(
             "polling",
             False,
             "bool",

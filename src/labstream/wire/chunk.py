@@ -200,6 +200,12 @@ def decrypt(chunk: Chunk, cipher: PayloadCipher | None) -> Chunk:
             chunk.index,
         )
     if chunk.envelope == FLAG_ENCRYPTED:
+        if not cipher.accepts_old_envelope:
+            raise DecryptionError(
+                f"{where} is sealed in the old envelope (0x01), refused (refuse_old_envelope)",
+                chunk.key,
+                chunk.index,
+            )
         plain, version_ns = cipher.open(associated_data(chunk), chunk.data), 0
     else:
         plain, version_ns = _open_v2(chunk, cipher, where)

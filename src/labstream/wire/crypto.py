@@ -60,6 +60,9 @@ class PayloadCipher:
                 raise ConfigError("the same encryption key (or key id) is listed twice")
             self._keys[key_id(key)] = AESGCM(key)
         self.key_id = key_id(keys[-1])
+        # The old envelope (flag 0x01) has no version time, so an authentic old copy replayed
+        # after a newer one can roll a file back; a reader can refuse it (refuse_old_envelope).
+        self.accepts_old_envelope = True
 
     @staticmethod
     def associated(path: str, digest: bytes, file_size: int, index: int, n_chunks: int) -> bytes:
