@@ -5,6 +5,17 @@ One connection behind one lock: writes come in batches (one transaction per cons
 batch), reads are a handful of indexed queries. Everything shown comes from the topics,
 so everything stored is already checked (`parse_heartbeat`, `Receipt.from_bytes`) and
 capped: instances, failures and the per-minute series have row limits, receipts an age.
+
+Who may change an instance's row: once a beat with a good signature was applied to it, its
+key owns the row. Only a later beat with a good signature by that key changes it ("later":
+the same run with a higher sequence number, or a run that started later); a beat signed by
+a *trusted* key may also take over a row owned by an untrusted one. Any other beat naming
+it (unsigned, badly signed, signed by another key, replayed) is refused: counted on the row
+as an alert, never applied. Rows never seen signed take unsigned beats, as before.
+
+When the instances are over their cap, rows owned by a trusted key are never dropped; of the
+others, first those heard from once and long silent, then the newest heard from once (a
+flood of invented names), and only then the longest silent of the rest.
 """
 
 from __future__ import annotations
@@ -18,10 +29,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from labstream.heartbeat import Heartbeat
+from labstream.heartbeat import Heartbeat, Trust
 from labstream.receipts import Receipt
 
-__all__ = ["MAX_INSTANCES", "Store"]
+__all__ = ["DROPPED", "MAX_INSTANCES", "REFUSED", "Store"]
 
 MAX_INSTANCES = 2000  # hostile or forgetful senders cannot grow the fleet table without end
 MAX_FAILURES = 1000
@@ -43,12 +54,14 @@ CREATE TABLE IF NOT EXISTS files (
     reason TEXT, at REAL, PRIMARY KEY (topic, path, sha256)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS files_path ON files (path);
+CREATE INDEX IF NOT EXISTS files_at ON files (at);
 CREATE TABLE IF NOT EXISTS receipts (
     topic TEXT, path TEXT, sha256 TEXT, grp TEXT, host TEXT, outcome TEXT, reason TEXT,
     size INTEGER, at REAL, received REAL, PRIMARY KEY (topic, path, sha256, grp)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS receipts_path ON receipts (path);
 CREATE INDEX IF NOT EXISTS receipts_received ON receipts (received);
+CREATE INDEX IF NOT EXISTS receipts_at ON receipts (at);
 CREATE TABLE IF NOT EXISTS groups (
     grp TEXT, topic TEXT, verified INTEGER DEFAULT 0, failed INTEGER DEFAULT 0,
     last_file TEXT DEFAULT '', last_at REAL DEFAULT 0, last_reason TEXT DEFAULT '',
@@ -66,6 +79,23 @@ CREATE TABLE IF NOT EXISTS lag (
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER);
 CREATE TABLE IF NOT EXISTS paths (id INTEGER PRIMARY KEY, path TEXT UNIQUE);
 """
+# Columns added after the first release: added to older databases on open.
+_ADDED_COLUMNS = (
+    ("run", "TEXT DEFAULT ''"),
+    ("seq", "INTEGER DEFAULT 0"),
+    ("owner_key", "TEXT DEFAULT ''"),  # the key whose good signatures alone change the row
+    ("owner_trust", "TEXT DEFAULT ''"),  # "signed" (trusted) or "untrusted-key"
+    ("first_seen", "REAL DEFAULT 0"),
+    ("beats", "INTEGER DEFAULT 1"),
+    ("refused", "INTEGER DEFAULT 0"),  # beats naming it that were not applied
+    ("refused_reason", "TEXT DEFAULT ''"),
+    ("refused_at", "REAL DEFAULT 0"),
+    ("downstream_reason", "TEXT DEFAULT ''"),
+    ("downstream_by", "TEXT DEFAULT ''"),
+    ("downstream_at", "REAL DEFAULT 0"),
+)
+REFUSED = "forged or replayed heartbeats refused"
+DROPPED = "unknown instances dropped"
 # Substring search without a full scan: a trigram index over every path seen (SQLite 3.34+).
 _PATH_INDEX = "CREATE VIRTUAL TABLE IF NOT EXISTS path_index USING fts5(path, tokenize='trigram')"
 
@@ -95,6 +125,8 @@ _INSTANCE_COLUMNS = [
     "last_error",
     "trust",
     "received",
+    "run",
+    "seq",
 ]
 
 
@@ -111,6 +143,10 @@ class Store:
         self._db.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
         self._db.execute("PRAGMA temp_store=FILE")
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(instances)")}
+        for name, declared in _ADDED_COLUMNS:
+            if name not in present:
+                self._db.execute(f"ALTER TABLE instances ADD COLUMN {name} {declared}")
         try:
             self._db.execute(_PATH_INDEX)
             self.indexed = True
@@ -150,13 +186,18 @@ class Store:
     # -- writers ---------------------------------------------------------------------------
 
     def add_heartbeats(self, beats: Iterable[Heartbeat], received: float | None = None) -> None:
+        """Apply each beat its instance's owner would accept (see the module); count the rest."""
         now = time.time() if received is None else received
         with self._write() as db:
             for beat in beats:
+                refusal = _refusal(beat, db)
+                if refusal:
+                    _refuse(db, beat.instance, refusal, now)
+                    continue
                 _upsert_instance(db, beat, now)
                 for item in beat.status.recent:
                     _add_sent(db, beat, item, now)
-            _cap(db, "instances", "received", MAX_INSTANCES)
+            _cap_instances(db, MAX_INSTANCES, now)
 
     def add_receipts(self, receipts: Iterable[tuple[str, Receipt]], received: float | None = None) -> None:
         """(data topic, receipt) pairs; a receipt seen before (same outcome) counts once."""
@@ -217,13 +258,60 @@ def _upsert_instance(db: sqlite3.Connection, beat: Heartbeat, received: float) -
         beat.instance, beat.role, beat.host, beat.pid, beat.version, beat.started, beat.at,
         beat.interval, beat.state, s.folder, s.topic, s.group, s.queued_files, s.queued_bytes,
         s.in_flight, s.sent, s.verified, s.failed, s.bytes, beat.rate, s.last_file, s.last_file_at,
-        s.last_error, beat.trust.value, received,
+        s.last_error, beat.trust.value, received, beat.run, beat.seq,
     )  # fmt: skip
     updates = ", ".join(f"{c} = excluded.{c}" for c in _INSTANCE_COLUMNS[1:])
     db.execute(
-        f"INSERT INTO instances ({', '.join(_INSTANCE_COLUMNS)}) VALUES ({', '.join('?' * len(values))}) "
-        f"ON CONFLICT(instance) DO UPDATE SET {updates}",
-        values,
+        f"INSERT INTO instances ({', '.join(_INSTANCE_COLUMNS)}, first_seen, beats) "
+        f"VALUES ({', '.join('?' * len(values))}, ?, 1) "
+        f"ON CONFLICT(instance) DO UPDATE SET {updates}, beats = beats + 1",
+        (*values, received),
+    )
+    if beat.trust.proven:
+        db.execute(
+            "UPDATE instances SET owner_key = ?, owner_trust = ? WHERE instance = ?",
+            (beat.key_id, beat.trust.value, beat.instance),
+        )
+
+
+_NOT_PROVEN = {
+    Trust.UNSIGNED: "unsigned beat",
+    Trust.BAD_SIGNATURE: "bad signature",
+    Trust.UNCHECKED: "signed by a key that cannot be checked",
+}
+
+
+def _refusal(beat: Heartbeat, db: sqlite3.Connection) -> str:
+    """Why the owner of `beat.instance` would not accept `beat`; "" if it would."""
+    row = db.execute(
+        "SELECT owner_key, owner_trust, run, seq, started, at FROM instances WHERE instance = ?",
+        (beat.instance,),
+    ).fetchone()
+    if row is None or not row[1]:
+        return ""  # never seen signed: anyone's beat is as good as another
+    owner_key, owner_trust, run, seq, started, at = row
+    if not beat.trust.proven:
+        return _NOT_PROVEN.get(beat.trust, beat.trust.value)
+    if beat.key_id != owner_key:
+        if beat.trust is Trust.SIGNED and owner_trust != Trust.SIGNED.value:
+            return ""  # a trusted key takes over from one nobody vouched for
+        return f"signed by another key ({beat.key_id or '?'})"
+    if beat.run and beat.run == run:
+        newer = beat.seq > seq
+    elif beat.started != started:
+        newer = beat.started > started
+    else:
+        newer = beat.at > at
+    return "" if newer else "replayed or older beat"
+
+
+def _refuse(db: sqlite3.Connection, instance: str, reason: str, now: float) -> None:
+    db.execute(
+        "UPDATE instances SET refused = refused + 1, refused_reason = ?, refused_at = ? WHERE instance = ?",
+        (reason, now, instance),
+    )
+    db.execute(
+        "INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", (REFUSED,)
     )
 
 
@@ -253,10 +341,10 @@ def _add_sent(db: sqlite3.Connection, beat: Heartbeat, item: Any, now: float) ->
     if item.outcome == "failed":
         _add_failure(db, now, topic, item.path, beat.instance, item.reason)
     for row in db.execute(
-        "SELECT grp, outcome, at FROM receipts WHERE topic = ? AND path = ? AND sha256 = ?",
+        "SELECT grp, outcome, at, reason FROM receipts WHERE topic = ? AND path = ? AND sha256 = ?",
         (topic, item.path, item.sha256),
     ).fetchall():
-        _credit_instance(db, beat.instance, item.path, row[0], row[1], row[2])
+        _credit_instance(db, beat.instance, item.path, row[0], row[1], min(row[2] or now, now), row[3])
 
 
 def _add_receipt(db: sqlite3.Connection, topic: str, r: Receipt, now: float) -> None:
@@ -288,11 +376,13 @@ def _add_receipt(db: sqlite3.Connection, topic: str, r: Receipt, now: float) -> 
         "SELECT instance FROM files WHERE topic = ? AND path = ? AND sha256 = ?", (topic, r.path, r.sha256)
     ).fetchone()
     if sender is not None:
-        _credit_instance(db, sender[0], r.path, r.group, r.outcome, now)
+        # When it was verified is the receipt's own time (a clock ahead of ours counts as now).
+        at = min(r.at, now) if r.at > 0 else now
+        _credit_instance(db, sender[0], r.path, r.group, r.outcome, at, reason)
 
 
 def _credit_instance(
-    db: sqlite3.Connection, instance: str, path: str, group: str, outcome: str, at: float
+    db: sqlite3.Connection, instance: str, path: str, group: str, outcome: str, at: float, reason: str
 ) -> None:
     if outcome == "verified":
         db.execute(
@@ -302,7 +392,9 @@ def _credit_instance(
         )
     else:
         db.execute(
-            "UPDATE instances SET downstream_failed = downstream_failed + 1 WHERE instance = ?", (instance,)
+            "UPDATE instances SET downstream_failed = downstream_failed + 1, downstream_reason = ?, "
+            "downstream_by = ?, downstream_at = ? WHERE instance = ?",
+            (reason, group, at, instance),
         )
 
 
@@ -329,10 +421,18 @@ def _add_failure(db: sqlite3.Connection, now: float, topic: str, path: str, sour
     db.execute("DELETE FROM failures WHERE id <= (SELECT MAX(id) FROM failures) - ?", (MAX_FAILURES,))
 
 
-def _cap(db: sqlite3.Connection, table: str, column: str, limit: int) -> None:
-    (count,) = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
-    if count > limit:
-        db.execute(
-            f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} ORDER BY {column} LIMIT ?)",
-            (count - limit,),
-        )
+def _cap_instances(db: sqlite3.Connection, limit: int, now: float) -> None:
+    """Drop rows over `limit`, in the order the module docstring gives; count them."""
+    (count,) = db.execute("SELECT COUNT(*) FROM instances").fetchone()
+    if count <= limit:
+        return
+    cursor = db.execute(
+        "DELETE FROM instances WHERE rowid IN (SELECT rowid FROM instances WHERE owner_trust != ? "
+        "ORDER BY CASE WHEN beats > 1 THEN 2 WHEN received < ? - 3 * MIN(interval, 60.0) THEN 0 ELSE 1 END, "
+        "CASE WHEN beats > 1 THEN received ELSE -first_seen END LIMIT ?)",
+        (Trust.SIGNED.value, now, count - limit),
+    )
+    db.execute(
+        "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
+        (DROPPED, cursor.rowcount, cursor.rowcount),
+    )
