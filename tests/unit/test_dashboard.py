@@ -91,7 +91,21 @@ def test_consumers_show_group_lag_and_last_failure(store: Store) -> None:
     store.set_lag("archive", "t", 12, 2)
     (row,) = fleet(store)["consumers"]
     assert (row["lag_messages"], row["lag_files"], row["verified"]) == (12, 2, 3)
-    assert row["last_reason"] == "bad.bin: chunk 2/3 fails its checksum"
+    assert row["last_reason"] == "chunk 2/3 fails its checksum"
+
+
+def test_a_consumers_failures_are_files_with_a_readable_reason(store: Store) -> None:
+    store.add_heartbeats([beat("download@srv:t/keyless", topic="t", group="keyless", failed=79)])
+    line = (
+        "chunk rejected topic=t partition=3 offset=65 reason=run1/a.dat: chunk 1/3: cannot decrypt "
+        "(wrong key): sealed with key id 0011223344556677, which is not among the configured keys"
+    )
+    for i in range(10):
+        for _ in range(3):  # one receipt per chunk today: still one failed file each
+            store.add_receipts([("t", receipt(f"run1/{i}.dat", "failed", "keyless", line))])
+    (row,) = fleet(store)["consumers"]
+    assert (row["failed"], row["last_reason"]) == (10, "cannot decrypt: wrong key")
+    assert fleet(store)["failures"][0]["reason"] == "cannot decrypt: wrong key"
 
 
 def test_files_waiting_counts_sent_files_a_group_has_not_receipted(store: Store) -> None:
