@@ -239,3 +239,67 @@ def test_fleet_metrics_parse_with_prometheus_parser(store: Store) -> None:
         == 1
     )
     assert samples[("labstream_consumer_lag_messages", (("group", "archive"), ("topic", "t")))] == 5
+
+
+def test_summary_counts_states_files_failures_backlog_and_groups_behind(store: Store) -> None:
+    now = time.time()
+    sent = tuple(RecentFile(f"f{i}", f"{i:02x}" * 32, 1000, "sent", now - 600 + i) for i in range(6))
+    store.add_heartbeats([beat("watch@a:/x", at=now, topic="t", queued_files=4, recent=sent)], received=now)
+    store.add_heartbeats([beat("watch@b:/x", at=now - 300)], received=now - 300)
+    old = Receipt("f0", "00" * 32, 1000, "verified", "archive", "srv", "", now - 2 * 86400)
+    store.add_receipts([("t", old)])  # verified, but not in the last 24 h
+    for i in (1, 2, 3):  # verified by two groups: still three files
+        for group in ("archive", "mirror"):
+            store.add_receipts(
+                [("t", Receipt(f"f{i}", f"{i:02x}" * 32, 1000, "verified", group, "s", "", now))]
+            )
+    wrong_key = "f4: chunk 1/1: cannot decrypt (wrong key): sealed with key id 00, which is not among"
+    for _ in range(3):  # a receipt per chunk: one file
+        store.add_receipts([("t", Receipt("f4", "04" * 32, 1000, "failed", "archive", "s", wrong_key, now))])
+    store.set_lag("archive", "t", 0, 2)
+    view = fleet(store, now)
+    got = view["summary"]
+    assert got["instruments"] == {"alive": 1, "stale": 1, "stopped": 0}
+    assert (got["verified_files"], got["verified_bytes"]) == (3, 3000)
+    assert got["failed_files"] == 1
+    assert got["top_reasons"] == [{"reason": "cannot decrypt: wrong key", "files": 1}]
+    assert got["queued_files"] == 4
+    assert got["oldest_unverified"]["path"] == "f5"
+    assert got["behind"] == [{"grp": "archive", "topic": "t", "files": 2, "messages": 0}]
+    assert got["attention"] == ["1 stale (no heartbeat)", "1 failed file(s) in 24 h"]
+
+
+def test_last_verified_is_the_receipts_own_time_not_when_it_was_read(store: Store) -> None:
+    now = time.time()
+    store.add_heartbeats([beat(topic="t", recent=(RecentFile("a.tif", SHA, 100, "sent", now - 700),))])
+    verified_at = now - 660
+    store.add_receipts([("t", Receipt("a.tif", SHA, 100, "verified", "archive", "srv", "", verified_at))])
+    (row,) = fleet(store)["instruments"]
+    assert row["last_verified_at"] == verified_at
+
+
+def test_search_with_a_nul_character_answers(store: Store) -> None:
+    store.add_heartbeats([beat(topic="t", recent=(RecentFile("a.tif", SHA, 100, "sent", time.time()),))])
+    client = TestClient(create_app(store))
+    for query in ("a\x00b", "\x00\x00\x00", "a.tif\x00"):
+        answer = client.get("/api/search", params={"q": query})
+        assert answer.status_code == 200 and answer.json() == {"results": []}
+    assert search(store, "a.tif")[0]["path"] == "a.tif"
+
+
+def test_the_metrics_listener_needs_the_token_when_given_one() -> None:
+    import urllib.error
+    import urllib.request
+
+    from labstream.metrics.exporter import MetricsServer, is_loopback
+
+    with MetricsServer(("127.0.0.1", 0), lambda: iter(()), token=TOKEN) as server:
+        url = f"http://127.0.0.1:{server.port}/metrics"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code == 401
+        refused.value.close()
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("0.0.0.0")

@@ -208,13 +208,17 @@ class Store:
 
     def find_paths(self, text: str, limit: int) -> list[str]:
         """Paths containing `text` (case-sensitive for 3+ characters, through the index)."""
+        if "\x00" in text:
+            return []  # no path holds a NUL (the wire refuses them), and FTS5 cannot parse one
+        rows = None
         if self.indexed and len(text) >= 3:
             quoted = '"' + text.replace('"', '""') + '"'
-            rows = self.read(
-                "SELECT path FROM path_index WHERE path_index MATCH ? AND instr(path, ?) > 0 LIMIT ?",
-                (quoted, text, limit),
-            )
-        else:
+            with contextlib.suppress(sqlite3.OperationalError):  # a query FTS5 cannot parse: scan
+                rows = self.read(
+                    "SELECT path FROM path_index WHERE path_index MATCH ? AND instr(path, ?) > 0 LIMIT ?",
+                    (quoted, text, limit),
+                )
+        if rows is None:
             rows = self.read("SELECT path FROM paths WHERE instr(path, ?) > 0 LIMIT ?", (text, limit))
         return [str(r["path"]) for r in rows]
 

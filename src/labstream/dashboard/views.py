@@ -108,7 +108,7 @@ def fleet(store: Store, now: float | None = None) -> dict[str, Any]:
                 "last_reason": readable(group.get("last_reason") or row["last_error"] or ""),
             }
         )
-    return {
+    view = {
         "now": now,
         "instruments": instruments,
         "consumers": consumers,
@@ -121,6 +121,8 @@ def fleet(store: Store, now: float | None = None) -> dict[str, Any]:
         ],
         "rejected": {r["name"]: r["value"] for r in store.read("SELECT * FROM counters")},
     }
+    view["summary"] = summary(store, view)
+    return view
 
 
 DAY = 86400.0
