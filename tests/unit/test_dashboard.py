@@ -303,3 +303,17 @@ def test_the_metrics_listener_needs_the_token_when_given_one() -> None:
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert answer.status == 200
     assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("0.0.0.0")
+
+
+def test_a_failure_without_the_files_digest_is_news_for_the_instrument_that_sent_the_path(
+    store: Store,
+) -> None:
+    store.add_heartbeats([beat(topic="t", recent=(RecentFile("run1/a.dat", SHA, 100, "sent", time.time()),))])
+    why = "run1/a.dat: chunk 1/2: cannot decrypt (wrong key): sealed with key id 00112233"
+    file_id = "cd" * 32  # not the digest the watcher reported: what a failure may carry instead
+    store.add_receipts(
+        [("t", Receipt("run1/a.dat", file_id, 100, "failed", "old-key", "srv", why, time.time()))]
+    )
+    (row,) = fleet(store)["instruments"]
+    assert (row["downstream_failed"], row["downstream_by"]) == (1, "old-key")
+    assert row["downstream_reason"] == "cannot decrypt: wrong key"

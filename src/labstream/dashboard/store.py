@@ -383,7 +383,8 @@ def _add_receipt(db: sqlite3.Connection, topic: str, r: Receipt, now: float) -> 
         # A failure may not know the file's digest (a file id instead, when it could not be
         # decrypted): it is still news for the instrument that last sent that path.
         sender = db.execute(
-            "SELECT instance FROM files WHERE topic = ? AND path = ? ORDER BY at DESC LIMIT 1", (topic, r.path)
+            "SELECT instance FROM files WHERE topic = ? AND path = ? ORDER BY at DESC LIMIT 1",
+            (topic, r.path),
         ).fetchone()
     if sender is not None:
         # When it was verified is the receipt's own time (a clock ahead of ours counts as now).
