@@ -317,3 +317,33 @@ def test_a_failure_without_the_files_digest_is_news_for_the_instrument_that_sent
     (row,) = fleet(store)["instruments"]
     assert (row["downstream_failed"], row["downstream_by"]) == (1, "old-key")
     assert row["downstream_reason"] == "cannot decrypt: wrong key"
+
+
+def test_a_database_from_before_owners_opens_and_takes_beats(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE instances (instance TEXT PRIMARY KEY, role TEXT, host TEXT, pid INTEGER, "
+        "version TEXT, started REAL, at REAL, interval REAL, state TEXT, folder TEXT, topic TEXT, "
+        "grp TEXT, queued_files INTEGER, queued_bytes INTEGER, in_flight INTEGER, sent INTEGER, "
+        "verified INTEGER, failed INTEGER, bytes INTEGER, rate REAL, last_file TEXT, last_file_at REAL, "
+        "last_error TEXT, trust TEXT, received REAL, last_verified TEXT DEFAULT '', "
+        "last_verified_at REAL DEFAULT 0, last_verified_by TEXT DEFAULT '', "
+        "downstream_failed INTEGER DEFAULT 0)"
+    )
+    old.execute(
+        "INSERT INTO instances (instance, role, host, pid, version, started, at, interval, state, "
+        "trust, received, queued_files, failed) "
+        "VALUES ('watch@old:/x', 'watch', 'old', 1, '0.1', 1, ?, 10, 'running', 'unsigned', ?, 0, 0)",
+        (time.time(), time.time()),
+    )
+    old.commit()
+    old.close()
+    with Store(path) as upgraded:
+        upgraded.add_heartbeats([beat("watch@old:/x"), beat("watch@new:/x")])
+        assert {r["instance"]: r["refused"] for r in fleet(upgraded)["instruments"]} == {
+            "watch@new:/x": 0,
+            "watch@old:/x": 0,
+        }
