@@ -172,3 +172,11 @@ def test_a_flood_of_invented_instances_keeps_every_known_one(store: Store) -> No
     assert len(names) == MAX_INSTANCES
     assert view["rejected"][DROPPED] == flood + len(known) - MAX_INSTANCES
     assert all(r["state"] == "alive" for r in view["instruments"] if r["instance"].startswith("watch@real"))
+
+
+def test_the_owners_last_beat_delivered_again_is_no_alert(store: Store, keys: Keys) -> None:
+    live_signed(store, keys)
+    last = beat(3).to_bytes(keys.mine)
+    apply(store, keys, last)
+    apply(store, keys, last)  # Kafka delivers at least once
+    assert (row(store)["verified"], row(store)["refused"]) == (3, 0)

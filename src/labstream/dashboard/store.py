@@ -191,6 +191,8 @@ class Store:
         with self._write() as db:
             for beat in beats:
                 refusal = _refusal(beat, db)
+                if refusal == _AGAIN:
+                    continue  # the owner's last beat delivered again (at least once): no news
                 if refusal:
                     _refuse(db, beat.instance, refusal, now)
                     continue
@@ -285,6 +287,9 @@ _NOT_PROVEN = {
 }
 
 
+_AGAIN = "again"
+
+
 def _refusal(beat: Heartbeat, db: sqlite3.Connection) -> str:
     """Why the owner of `beat.instance` would not accept `beat`; "" if it would."""
     row = db.execute(
@@ -301,6 +306,8 @@ def _refusal(beat: Heartbeat, db: sqlite3.Connection) -> str:
             return ""  # a trusted key takes over from one nobody vouched for
         return f"signed by another key ({beat.key_id or '?'})"
     if beat.run and beat.run == run:
+        if beat.seq == seq and beat.at == at:
+            return _AGAIN
         newer = beat.seq > seq
     elif beat.started != started:
         newer = beat.started > started
