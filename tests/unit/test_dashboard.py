@@ -347,3 +347,24 @@ def test_a_database_from_before_owners_opens_and_takes_beats(tmp_path: Path) -> 
             "watch@new:/x": 0,
             "watch@old:/x": 0,
         }
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (
+            "chunk rejected topic=t partition=3 offset=65 reason=run1/a.dat: chunk 1/3: cannot decrypt "
+            "(wrong key): sealed with key id 0011, which is not among the configured keys",
+            "cannot decrypt: wrong key",
+        ),
+        ("a.dat: chunk 1/2: cannot decrypt (wrong key, or altered)", "cannot decrypt: wrong key or altered"),
+        ("a.dat: chunk 1/2 is encrypted and no key is configured", "cannot decrypt: no key configured"),
+        ("bad.bin: chunk 2/3 fails its checksum", "chunk 2/3 fails its checksum"),
+        ("", ""),
+    ],
+)
+def test_reasons_read_as_phrases_and_a_phrase_stays_itself(raw: str, shown: str) -> None:
+    from labstream.dashboard.reasons import readable
+
+    assert readable(raw) == shown
+    assert readable(shown) == shown

@@ -15,11 +15,13 @@ __all__ = ["readable"]
 
 _LOG_FIELDS = re.compile(r"^[\w ]*?(?:\b[a-z_]+=\S*\s+)+reason=")
 _CHUNK_PREFIX = re.compile(r"^.*?: (chunk \d+/\d+)(?::| )\s*")
+# (text in the reason, what to show); no phrase contains a text, so `readable` of a phrase
+# is that phrase (the store keeps phrases, the page may pass them through again).
 _KNOWN = (
+    ("cannot decrypt (wrong key, or altered)", "cannot decrypt: wrong key or altered"),
     ("cannot decrypt (wrong key", "cannot decrypt: wrong key"),
     ("is encrypted and no key is configured", "cannot decrypt: no key configured"),
     ("is not encrypted; refused", "refused: not encrypted, but a key is configured"),
-    ("cannot decrypt", "cannot decrypt: wrong key or altered"),
     ("decrypted size is wrong", "cannot decrypt: altered"),
     ("No space left on device", "disk full"),
     ("Permission denied", "permission denied"),

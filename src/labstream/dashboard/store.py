@@ -29,10 +29,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from labstream.dashboard.reasons import readable
 from labstream.heartbeat import Heartbeat, Trust
 from labstream.receipts import Receipt
 
-__all__ = ["DROPPED", "MAX_INSTANCES", "REFUSED", "Store"]
+__all__ = ["DROPPED", "MAX_INSTANCES", "REFUSED", "VERIFIED_FILES", "Store"]
 
 MAX_INSTANCES = 2000  # hostile or forgetful senders cannot grow the fleet table without end
 MAX_FAILURES = 1000
@@ -54,14 +55,17 @@ CREATE TABLE IF NOT EXISTS files (
     reason TEXT, at REAL, PRIMARY KEY (topic, path, sha256)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS files_path ON files (path);
-CREATE INDEX IF NOT EXISTS files_at ON files (at);
 CREATE TABLE IF NOT EXISTS receipts (
     topic TEXT, path TEXT, sha256 TEXT, grp TEXT, host TEXT, outcome TEXT, reason TEXT,
     size INTEGER, at REAL, received REAL, PRIMARY KEY (topic, path, sha256, grp)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS receipts_path ON receipts (path);
 CREATE INDEX IF NOT EXISTS receipts_received ON receipts (received);
-CREATE INDEX IF NOT EXISTS receipts_at ON receipts (at);
+CREATE TABLE IF NOT EXISTS verdicts (
+    topic TEXT, path TEXT, sha256 TEXT, size INTEGER DEFAULT 0, verified_at REAL DEFAULT 0,
+    failed_at REAL DEFAULT 0, reason TEXT DEFAULT '', PRIMARY KEY (topic, path, sha256)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS verdicts_failed ON verdicts (failed_at, reason) WHERE failed_at > 0;
 CREATE TABLE IF NOT EXISTS groups (
     grp TEXT, topic TEXT, verified INTEGER DEFAULT 0, failed INTEGER DEFAULT 0,
     last_file TEXT DEFAULT '', last_at REAL DEFAULT 0, last_reason TEXT DEFAULT '',
@@ -95,6 +99,7 @@ _ADDED_COLUMNS = (
     ("downstream_at", "REAL DEFAULT 0"),
 )
 REFUSED = "forged or replayed heartbeats refused"
+VERIFIED_FILES = "verified-file"  # a `minutes` kind: files first verified in that minute
 DROPPED = "unknown instances dropped"
 # Substring search without a full scan: a trigram index over every path seen (SQLite 3.34+).
 _PATH_INDEX = "CREATE VIRTUAL TABLE IF NOT EXISTS path_index USING fts5(path, tokenize='trigram')"
@@ -143,10 +148,7 @@ class Store:
         self._db.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
         self._db.execute("PRAGMA temp_store=FILE")
         self._db.executescript(_SCHEMA)
-        present = {row[1] for row in self._db.execute("PRAGMA table_info(instances)")}
-        for name, declared in _ADDED_COLUMNS:
-            if name not in present:
-                self._db.execute(f"ALTER TABLE instances ADD COLUMN {name} {declared}")
+        _migrate(self._db)
         try:
             self._db.execute(_PATH_INDEX)
             self.indexed = True
@@ -255,7 +257,38 @@ class Store:
         with self._write() as db:
             db.execute("DELETE FROM receipts WHERE received < ?", (cutoff,))
             db.execute("DELETE FROM files WHERE at < ?", (cutoff,))
+            db.execute("DELETE FROM verdicts WHERE MAX(verified_at, failed_at) < ?", (cutoff,))
             db.execute("DELETE FROM minutes WHERE minute < ?", (int(time.time() // 60) - MINUTES_KEPT,))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a database of an older version up to this one (its rows kept)."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(instances)")}
+    for name, declared in _ADDED_COLUMNS:
+        if name not in present:
+            db.execute(f"ALTER TABLE instances ADD COLUMN {name} {declared}")
+    if "receipted" not in {row[1] for row in db.execute("PRAGMA table_info(files)")}:
+        db.execute("ALTER TABLE files ADD COLUMN receipted INTEGER DEFAULT 0")
+        db.execute(
+            "UPDATE files SET receipted = 1 WHERE EXISTS (SELECT 1 FROM receipts r WHERE r.topic = "
+            "files.topic AND r.path = files.path AND r.sha256 = files.sha256)"
+        )
+        db.execute(
+            "INSERT OR IGNORE INTO verdicts SELECT topic, path, sha256, MAX(size), "
+            "MAX(CASE WHEN outcome = 'verified' THEN at ELSE 0 END), "
+            "MAX(CASE WHEN outcome = 'failed' THEN at ELSE 0 END), MAX(reason) "
+            "FROM receipts GROUP BY topic, path, sha256"
+        )
+        db.execute(
+            "INSERT OR REPLACE INTO minutes SELECT CAST(verified_at / 60 AS INTEGER), ?, COUNT(*), SUM(size) "
+            "FROM verdicts WHERE verified_at > 0 GROUP BY 1",
+            (VERIFIED_FILES,),
+        )
+    # Sent files no group has answered for yet, oldest first: the summary's "oldest backlog".
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS files_waiting ON files (at) WHERE outcome = 'sent' AND receipted = 0"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS files_failed ON files (at, reason) WHERE outcome = 'failed'")
 
 
 def _upsert_instance(db: sqlite3.Connection, beat: Heartbeat, received: float) -> None:
@@ -331,8 +364,13 @@ def _add_sent(db: sqlite3.Connection, beat: Heartbeat, item: Any, now: float) ->
     known = db.execute(
         "SELECT 1 FROM files WHERE topic = ? AND path = ? AND sha256 = ?", (topic, item.path, item.sha256)
     ).fetchone()
+    receipts = db.execute(
+        "SELECT grp, outcome, at, reason FROM receipts WHERE topic = ? AND path = ? AND sha256 = ?",
+        (topic, item.path, item.sha256),
+    ).fetchall()
     db.execute(
-        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO files (topic, path, sha256, size, instance, host, outcome, reason, at, "
+        "receipted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             topic,
             item.path,
@@ -343,6 +381,7 @@ def _add_sent(db: sqlite3.Connection, beat: Heartbeat, item: Any, now: float) ->
             item.outcome,
             item.reason,
             item.at,
+            int(bool(receipts)),
         ),
     )
     if known:
@@ -351,10 +390,7 @@ def _add_sent(db: sqlite3.Connection, beat: Heartbeat, item: Any, now: float) ->
     _bump_minute(db, now, item.outcome, item.size)
     if item.outcome == "failed":
         _add_failure(db, now, topic, item.path, beat.instance, item.reason)
-    for row in db.execute(
-        "SELECT grp, outcome, at, reason FROM receipts WHERE topic = ? AND path = ? AND sha256 = ?",
-        (topic, item.path, item.sha256),
-    ).fetchall():
+    for row in receipts:
         _credit_instance(db, beat.instance, item.path, row[0], row[1], min(row[2] or now, now), row[3])
 
 
@@ -383,6 +419,9 @@ def _add_receipt(db: sqlite3.Connection, topic: str, r: Receipt, now: float) -> 
     _bump_minute(db, now, r.outcome, r.size)
     if not verified:
         _add_failure(db, now, topic, r.path, r.group, reason)
+    # When it happened is the receipt's own time (a clock ahead of ours counts as now).
+    at = min(r.at, now) if r.at > 0 else now
+    _record_verdict(db, topic, r, at)
     sender = db.execute(
         "SELECT instance FROM files WHERE topic = ? AND path = ? AND sha256 = ?", (topic, r.path, r.sha256)
     ).fetchone()
@@ -394,9 +433,35 @@ def _add_receipt(db: sqlite3.Connection, topic: str, r: Receipt, now: float) -> 
             (topic, r.path),
         ).fetchone()
     if sender is not None:
-        # When it was verified is the receipt's own time (a clock ahead of ours counts as now).
-        at = min(r.at, now) if r.at > 0 else now
         _credit_instance(db, sender[0], r.path, r.group, r.outcome, at, reason)
+
+
+def _record_verdict(db: sqlite3.Connection, topic: str, r: Receipt, at: float) -> None:
+    """One row per file (whatever the groups): when last verified, when last failed and why."""
+    db.execute(
+        "UPDATE files SET receipted = 1 WHERE topic = ? AND path = ? AND sha256 = ?",
+        (topic, r.path, r.sha256),
+    )
+    before = db.execute(
+        "SELECT verified_at FROM verdicts WHERE topic = ? AND path = ? AND sha256 = ?",
+        (topic, r.path, r.sha256),
+    ).fetchone()
+    if r.outcome == "verified" and not (before and before[0]):
+        _bump_minute(db, at, VERIFIED_FILES, r.size)  # a file's first verification, by its own time
+    if r.outcome == "verified":
+        db.execute(
+            "INSERT INTO verdicts (topic, path, sha256, size, verified_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET size = excluded.size, "
+            "verified_at = MAX(verified_at, excluded.verified_at)",
+            (topic, r.path, r.sha256, r.size, at),
+        )
+    else:
+        db.execute(
+            "INSERT INTO verdicts (topic, path, sha256, size, failed_at, reason) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET failed_at = MAX(failed_at, excluded.failed_at), "
+            "reason = excluded.reason",
+            (topic, r.path, r.sha256, r.size, at, readable(r.reason)),
+        )
 
 
 def _credit_instance(

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from labstream.dashboard.reasons import readable
-from labstream.dashboard.store import DROPPED, Store
+from labstream.dashboard.store import DROPPED, VERIFIED_FILES, Store
 
 __all__ = ["STALE_BEATS", "fleet", "instance_state", "search", "summary", "throughput"]
 
@@ -139,25 +139,25 @@ def summary(store: Store, view: dict[str, Any]) -> dict[str, Any]:
     for item in view["instruments"]:
         states[item["state"]] += 1
     verified = store.read(
-        "SELECT COUNT(*) AS files, COALESCE(SUM(size), 0) AS bytes FROM (SELECT MAX(size) AS size "
-        "FROM receipts WHERE outcome = 'verified' AND at > ? AND at < ? GROUP BY topic, path, sha256)",
-        (since, until),
+        "SELECT COALESCE(SUM(files), 0) AS files, COALESCE(SUM(bytes), 0) AS bytes FROM minutes "
+        "WHERE kind = ? AND minute >= ? AND minute <= ?",
+        (VERIFIED_FILES, int(since // 60), int(until // 60)),
     )[0]
     failed = store.read(
-        "SELECT topic, path, sha256, MAX(reason) AS reason FROM ("
-        "SELECT topic, path, sha256, reason FROM receipts WHERE outcome = 'failed' AND at > ? AND at < ? "
-        "UNION ALL SELECT topic, path, sha256, reason FROM files WHERE outcome = 'failed' AND at > ?"
-        ") GROUP BY topic, path, sha256",
+        "SELECT reason, COUNT(*) AS n FROM verdicts WHERE failed_at > 0 AND failed_at > ? AND failed_at < ? "
+        "GROUP BY reason "
+        "UNION ALL "
+        "SELECT reason, COUNT(*) AS n FROM files WHERE outcome = 'failed' AND at > ? GROUP BY reason",
         (since, until, since),
     )
     reasons: dict[str, int] = {}
     for row in failed:
         phrase = readable(row["reason"] or "") or "no reason given"
-        reasons[phrase] = reasons.get(phrase, 0) + 1
+        reasons[phrase] = reasons.get(phrase, 0) + int(row["n"])
+    failed_files = sum(reasons.values())
     top = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS]
     oldest = store.read(
-        "SELECT topic, path, at FROM files f WHERE outcome = 'sent' AND at > ? AND NOT EXISTS "
-        "(SELECT 1 FROM receipts r WHERE r.topic = f.topic AND r.path = f.path AND r.sha256 = f.sha256) "
+        "SELECT topic, path, at FROM files WHERE outcome = 'sent' AND receipted = 0 AND at > ? "
         "ORDER BY at LIMIT 1",
         (now - BACKLOG_DAYS * DAY,),
     )
@@ -170,8 +170,8 @@ def summary(store: Store, view: dict[str, Any]) -> dict[str, Any]:
     attention = []
     if states["stale"] or stale_consumers:
         attention.append(f"{states['stale'] + stale_consumers} stale (no heartbeat)")
-    if failed:
-        attention.append(f"{len(failed)} failed file(s) in 24 h")
+    if failed_files:
+        attention.append(f"{failed_files} failed file(s) in 24 h")
     if refused:
         attention.append(f"{refused} forged or replayed heartbeat(s) refused")
     return {
@@ -179,7 +179,7 @@ def summary(store: Store, view: dict[str, Any]) -> dict[str, Any]:
         "stale_consumers": stale_consumers,
         "verified_files": verified["files"],
         "verified_bytes": verified["bytes"],
-        "failed_files": len(failed),
+        "failed_files": failed_files,
         "top_reasons": [{"reason": reason, "files": n} for reason, n in top],
         "queued_files": sum(
             int(i["queued_files"] or 0) for i in view["instruments"] if i["state"] == "alive"
