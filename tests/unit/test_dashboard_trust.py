@@ -157,6 +157,9 @@ def test_a_flood_of_invented_instances_keeps_every_known_one(store: Store) -> No
     known = [replace(beat(i), instance=f"watch@real{i}:/data", role="watch") for i in range(1, 6)]
     store.add_heartbeats(known, received=start)
     store.add_heartbeats([replace(b, seq=b.seq + 10) for b in known], received=start + 2)
+    # Heard from once only, but signed by a trusted key: never dropped for unknown names.
+    signed_once = replace(beat(1), trust=Trust.SIGNED, key_id="00112233aabbccdd")
+    store.add_heartbeats([signed_once], received=start + 3)
     flood = 100_000
     for first in range(0, flood, 1000):
         invented = [
@@ -169,8 +172,9 @@ def test_a_flood_of_invented_instances_keeps_every_known_one(store: Store) -> No
     view = fleet(store, start + 201)
     names = {r["instance"] for r in view["instruments"]}
     assert {b.instance for b in known} <= names
-    assert len(names) == MAX_INSTANCES
-    assert view["rejected"][DROPPED] == flood + len(known) - MAX_INSTANCES
+    assert len(names) == MAX_INSTANCES - 1
+    assert INSTANCE in {r["instance"] for r in view["consumers"]}
+    assert view["rejected"][DROPPED] == flood + len(known) + 1 - MAX_INSTANCES
     assert all(r["state"] == "alive" for r in view["instruments"] if r["instance"].startswith("watch@real"))
 
 
