@@ -368,3 +368,16 @@ def test_reasons_read_as_phrases_and_a_phrase_stays_itself(raw: str, shown: str)
 
     assert readable(raw) == shown
     assert readable(shown) == shown
+
+
+def test_a_consumers_failed_files_metric_counts_files_not_chunks(store: Store) -> None:
+    store.add_heartbeats([beat("download@srv:t/archive", topic="t", group="archive", failed=79)])
+    for i in range(10):
+        store.add_receipts([("t", receipt(f"f{i}", "failed", reason="x"))])
+    samples = {
+        (s.name, s.labels["role"]): s.value
+        for f in fleet_metrics(store)()
+        for s in f.samples
+        if s.name == "labstream_instance_failed_files"
+    }
+    assert samples[("labstream_instance_failed_files", "download")] == 10
