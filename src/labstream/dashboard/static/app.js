@@ -212,7 +212,9 @@ async function find(event) {
     div.appendChild(el("strong", r.path));
     div.appendChild(el("span", "topic " + r.topic + ", sha256 " + r.sha256.slice(0, 12) + "…", "small"));
     if (r.sent) {
-      const text = r.sent.outcome === "sent" ? "sent " : "failed to send ";
+      // The watcher's own time, once the cluster acknowledged every chunk: a downloader may
+      // verify the file a moment before that.
+      const text = r.sent.outcome === "sent" ? "sent (acknowledged) " : "failed to send ";
       div.appendChild(el("div", text + when(r.sent.at, now) + " from " + r.sent.host + " (" + bytes(r.sent.size) + ")",
         r.sent.outcome === "failed" ? "reason" : ""));
       if (r.sent.reason) div.appendChild(el("div", r.sent.reason, "reason"));
