@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,13 +23,16 @@ import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 from prometheus_client.parser import text_string_to_metric_families
 
+from labstream.heartbeat import Heartbeat
 from labstream.wire import Chunk, encode
 
+from .conftest import labstream
 from .test_bad_input import produce_raw
 from .watchproc import Watcher, start_download, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard.png"
+DOCS = Path(__file__).parents[2] / "docs"
+SCREENSHOT = DOCS / "dashboard.png"
 TIMEOUT_MS = 60_000
 
 
@@ -57,11 +61,13 @@ def scrape(port: int) -> dict[str, float]:
 
 
 class Dashboard:
-    def __init__(self, config: Path, state: Path, heartbeats: str, topic: str, metrics_port: int) -> None:
+    def __init__(
+        self, config: Path, state: Path, heartbeats: str, topic: str, metrics_port: int, *extra: object
+    ) -> None:
         self.log = state.parent / "dashboard.log"
         self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         args = ["dashboard", "-c", config, "--port", "0", "--state", state, "--heartbeat-topic", heartbeats]
-        args += ["--receipts-topic", f"{topic}.receipts", "--metrics-port", str(metrics_port)]
+        args += ["--receipts-topic", f"{topic}.receipts", "--metrics-port", str(metrics_port), *extra]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "labstream", *map(str, args)], stdout=self._out, stderr=self._out
         )
@@ -95,25 +101,91 @@ def corrupt_chunks(name: str) -> list[tuple[bytes, bytes]]:
     return [(name.encode(), v) for v in values]
 
 
+def forged_stopped(instance: str) -> bytes:
+    """An unsigned "stopped" beat naming `instance`: what anyone who may write the topic can send."""
+    return Heartbeat(
+        instance,
+        "watch",
+        "pc-forged",
+        1,
+        "0.0.0",
+        time.time(),
+        time.time(),
+        1.0,
+        "stopped",
+        run="x",
+        seq=10**6,
+    ).to_bytes()
+
+
 def test_dashboard_live_in_a_real_browser(
     tmp_path: Path, config_file: Path, topic: str, browser: Browser
 ) -> None:
     heartbeats = f"{topic}.heartbeats"
     beat = ["--heartbeat-seconds", "1", "--heartbeat-topic", heartbeats]
-    root, out = tmp_path / "instrument", tmp_path / "out"
+    root, out, wrong_out = tmp_path / "instrument", tmp_path / "out", tmp_path / "wrong"
     root.mkdir()
+    key, wrong_key = tmp_path / "lab.key", tmp_path / "old.key"
+    labstream("keygen", key)
+    labstream("keygen", wrong_key)
+    labstream("keygen", "--receipts", tmp_path / "instrument-a")  # the instrument's own signing key
     watch_metrics, fleet_metrics = free_port(), free_port()
-    dashboard = Dashboard(config_file, tmp_path / "dash", heartbeats, topic, fleet_metrics)
-    watcher = Watcher(
-        root, config_file, topic, tmp_path / "state", *beat, "--metrics-port", str(watch_metrics)
+    dashboard = Dashboard(
+        config_file,
+        tmp_path / "dash",
+        heartbeats,
+        topic,
+        fleet_metrics,
+        "--receipts-trusted-keys",
+        tmp_path / "instrument-a.pub",
     )
-    downloader = start_download(out, config_file, topic, tmp_path / "download.log", "-g", "archive", *beat)
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    watcher = Watcher(
+        root,
+        config_file,
+        topic,
+        tmp_path / "state",
+        *beat,
+        "--metrics-port",
+        str(watch_metrics),
+        "--encryption-key-file",
+        key,
+        # Today's downloaders receipt a file they cannot decrypt only when its chunks name its
+        # digest (wire v1); a v2 file's failure gets its receipt with issue 30.
+        "--wire",
+        "labstream-v1",
+        "--heartbeat-signing-key",
+        tmp_path / "instrument-a",
+    )
+    downloader = start_download(
+        out,
+        config_file,
+        topic,
+        tmp_path / "download.log",
+        "-g",
+        "archive",
+        "--encryption-key-file",
+        key,
+        *beat,
+    )
+    # A second group whose key is not the lab's: every file fails there, for a readable reason.
+    wrong_group = start_download(
+        wrong_out,
+        config_file,
+        topic,
+        tmp_path / "wrong.log",
+        "-g",
+        "old-key",
+        "--encryption-key-file",
+        wrong_key,
+        *beat,
+    )
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         page.goto(dashboard.url)
         rows = page.locator("#instruments tbody tr")
         expect(rows).to_have_count(1, timeout=TIMEOUT_MS)
         expect(rows.first).to_have_attribute("data-state", "alive", timeout=TIMEOUT_MS)
+        expect(rows.first.locator(".trust-signed")).to_have_text("signed", timeout=TIMEOUT_MS)
         expect(page.locator("#consumers tbody tr").first).to_contain_text("archive", timeout=TIMEOUT_MS)
 
         # Files arrive, are sent and verified downstream: the page follows without a reload.
@@ -125,21 +197,56 @@ def test_dashboard_live_in_a_real_browser(
         expect(rows.first.locator(".last-verified")).to_contain_text("by archive", timeout=TIMEOUT_MS)
         expect(rows.first.locator(".last-sent")).to_contain_text("run1/sample-", timeout=TIMEOUT_MS)
 
+        # The summary first: counts from the receipts, in files.
+        cards = page.locator("#summary-cards .card")
+        expect(cards.nth(0)).to_contain_text("1 alive · 0 stale · 0 stopped", timeout=TIMEOUT_MS)
+        expect(cards.nth(1)).to_contain_text("3 files", timeout=TIMEOUT_MS)
+        expect(cards.nth(2)).to_contain_text("3 files", timeout=TIMEOUT_MS)
+        expect(cards.nth(2)).to_contain_text("cannot decrypt: wrong key (3 files)")
+        expect(page.locator("#attention")).to_contain_text("3 failed file(s) in 24 h")
+
+        # The wrong-key group's failure, readable, on the instrument's own row.
+        expect(rows.first.locator(".downstream-reason")).to_contain_text(
+            "cannot decrypt: wrong key (old-key", timeout=TIMEOUT_MS
+        )
+        expect(rows.first.locator(".failures")).to_contain_text("3 failed downstream")
+        wrong_row = page.locator("#consumers tbody tr", has_text="old-key")
+        expect(wrong_row.locator(".failed-files")).to_have_text("3", timeout=TIMEOUT_MS)
+        expect(wrong_row).to_contain_text("cannot decrypt: wrong key")
+        expect(wrong_row).not_to_contain_text("partition=")
+        page.screenshot(path=str(tmp_path / "summary.png"))
+
         # Where is my file?
         page.fill("#query", "sample-1")
         page.click("#search button")
         expect(page.locator("#results")).to_contain_text("verified by archive", timeout=TIMEOUT_MS)
         expect(page.locator("#results")).to_contain_text("run1/sample-1.dat")
+        page.fill("#query", "sample\x00")
+        page.click("#search button")
+        expect(page.locator("#results")).to_contain_text("no file matches", timeout=TIMEOUT_MS)
 
-        # A corrupt file: its reason shows, live.
+        # A corrupt, unencrypted file: refused where a key is configured, its reason shows, live.
         produce_raw(config_file, topic, corrupt_chunks("bad.bin"))
         failures = page.locator("#failures tbody")
         expect(failures).to_contain_text("bad.bin", timeout=TIMEOUT_MS)
-        expect(failures).to_contain_text("chunk 2/3 fails its checksum", timeout=TIMEOUT_MS)
-        consumer = page.locator("#consumers tbody tr").first
-        expect(consumer).to_contain_text("fails its checksum")
+        expect(failures).to_contain_text(
+            "refused: not encrypted, but a key is configured", timeout=TIMEOUT_MS
+        )
+        consumer = page.locator("#consumers tbody tr", has_text="archive")
+        expect(consumer).to_contain_text("not encrypted")
         # Lag from the admin API: everything consumed, so 0 messages behind.
-        expect(consumer.locator("td.lag-messages")).to_have_text("0", timeout=TIMEOUT_MS)
+        expect(consumer.locator(".lag-messages")).to_have_text("0 msg", timeout=TIMEOUT_MS)
+
+        # A forged "stopped" beat naming the signed watcher is not applied; the row says so.
+        instance = rows.first.get_attribute("data-instance")
+        assert instance
+        produce_raw(config_file, heartbeats, [(instance.encode(), forged_stopped(instance))])
+        expect(rows.first.locator(".alert")).to_have_text("1 forged beat refused", timeout=TIMEOUT_MS)
+        expect(rows.first.locator(".refused")).to_contain_text("unsigned beat")
+        expect(rows.first).to_have_attribute("data-state", "alive")
+        expect(rows.first.locator(".trust-signed")).to_have_text("signed")
+        page.locator("#instruments").scroll_into_view_if_needed()
+        page.screenshot(path=str(tmp_path / "failure.png"))
 
         # Metrics, parsed with prometheus_client's own text parser.
         watched = scrape(watch_metrics)
@@ -157,26 +264,30 @@ def test_dashboard_live_in_a_real_browser(
         )
 
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-        if os.environ.get("LABSTREAM_UPDATE_SCREENSHOT"):  # the README's picture, on request only
+        if os.environ.get("LABSTREAM_UPDATE_SCREENSHOT"):  # the README's pictures, on request only
             shutil.copyfile(tmp_path / "dashboard.png", SCREENSHOT)
+            shutil.copyfile(tmp_path / "summary.png", DOCS / "dashboard-summary.png")
+            shutil.copyfile(tmp_path / "failure.png", DOCS / "dashboard-failure.png")
 
         # A watcher killed with SIGKILL sends no "stopped" beat: it turns stale.
         watcher.proc.kill()
         watcher.wait(30)
         expect(rows.first).to_have_attribute("data-state", "stale", timeout=TIMEOUT_MS)
         expect(rows.first.locator(".state-stale")).to_have_text("stale")
+        expect(cards.nth(0)).to_contain_text("0 alive · 1 stale · 0 stopped", timeout=TIMEOUT_MS)
         wait_for(lambda: _up(scrape(fleet_metrics)).get("watch") == 0.0)
 
         # A downloader stopped cleanly says so.
         downloader.send_signal(signal.SIGTERM)
         downloader.wait(60)
-        expect(page.locator("#consumers tbody tr").first).to_have_attribute(
+        expect(page.locator("#consumers tbody tr", has_text="archive")).to_have_attribute(
             "data-state", "stopped", timeout=TIMEOUT_MS
         )
     finally:
-        if downloader.poll() is None:
-            downloader.kill()
-            downloader.wait(30)
+        for process in (downloader, wrong_group):
+            if process.poll() is None:
+                process.kill()
+                process.wait(30)
         # Stopped while the page still holds its live stream open: must still exit promptly.
         code = dashboard.stop()
         page.close()

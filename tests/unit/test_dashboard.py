@@ -91,7 +91,21 @@ def test_consumers_show_group_lag_and_last_failure(store: Store) -> None:
     store.set_lag("archive", "t", 12, 2)
     (row,) = fleet(store)["consumers"]
     assert (row["lag_messages"], row["lag_files"], row["verified"]) == (12, 2, 3)
-    assert row["last_reason"] == "bad.bin: chunk 2/3 fails its checksum"
+    assert row["last_reason"] == "chunk 2/3 fails its checksum"
+
+
+def test_a_consumers_failures_are_files_with_a_readable_reason(store: Store) -> None:
+    store.add_heartbeats([beat("download@srv:t/keyless", topic="t", group="keyless", failed=79)])
+    line = (
+        "chunk rejected topic=t partition=3 offset=65 reason=run1/a.dat: chunk 1/3: cannot decrypt "
+        "(wrong key): sealed with key id 0011223344556677, which is not among the configured keys"
+    )
+    for i in range(10):
+        for _ in range(3):  # one receipt per chunk today: still one failed file each
+            store.add_receipts([("t", receipt(f"run1/{i}.dat", "failed", "keyless", line))])
+    (row,) = fleet(store)["consumers"]
+    assert (row["failed"], row["last_reason"]) == (10, "cannot decrypt: wrong key")
+    assert fleet(store)["failures"][0]["reason"] == "cannot decrypt: wrong key"
 
 
 def test_files_waiting_counts_sent_files_a_group_has_not_receipted(store: Store) -> None:
@@ -225,3 +239,145 @@ def test_fleet_metrics_parse_with_prometheus_parser(store: Store) -> None:
         == 1
     )
     assert samples[("labstream_consumer_lag_messages", (("group", "archive"), ("topic", "t")))] == 5
+
+
+def test_summary_counts_states_files_failures_backlog_and_groups_behind(store: Store) -> None:
+    now = time.time()
+    sent = tuple(RecentFile(f"f{i}", f"{i:02x}" * 32, 1000, "sent", now - 600 + i) for i in range(6))
+    store.add_heartbeats([beat("watch@a:/x", at=now, topic="t", queued_files=4, recent=sent)], received=now)
+    store.add_heartbeats([beat("watch@b:/x", at=now - 300)], received=now - 300)
+    old = Receipt("f0", "00" * 32, 1000, "verified", "archive", "srv", "", now - 2 * 86400)
+    store.add_receipts([("t", old)])  # verified, but not in the last 24 h
+    for i in (1, 2, 3):  # verified by two groups: still three files
+        for group in ("archive", "mirror"):
+            store.add_receipts(
+                [("t", Receipt(f"f{i}", f"{i:02x}" * 32, 1000, "verified", group, "s", "", now))]
+            )
+    wrong_key = "f4: chunk 1/1: cannot decrypt (wrong key): sealed with key id 00, which is not among"
+    for _ in range(3):  # a receipt per chunk: one file
+        store.add_receipts([("t", Receipt("f4", "04" * 32, 1000, "failed", "archive", "s", wrong_key, now))])
+    store.set_lag("archive", "t", 0, 2)
+    view = fleet(store, now)
+    got = view["summary"]
+    assert got["instruments"] == {"alive": 1, "stale": 1, "stopped": 0}
+    assert (got["verified_files"], got["verified_bytes"]) == (3, 3000)
+    assert got["failed_files"] == 1
+    assert got["top_reasons"] == [{"reason": "cannot decrypt: wrong key", "files": 1}]
+    assert got["queued_files"] == 4
+    assert got["oldest_unverified"]["path"] == "f5"
+    assert got["behind"] == [{"grp": "archive", "topic": "t", "files": 2, "messages": 0}]
+    assert got["attention"] == ["1 stale (no heartbeat)", "1 failed file(s) in 24 h"]
+
+
+def test_last_verified_is_the_receipts_own_time_not_when_it_was_read(store: Store) -> None:
+    now = time.time()
+    store.add_heartbeats([beat(topic="t", recent=(RecentFile("a.tif", SHA, 100, "sent", now - 700),))])
+    verified_at = now - 660
+    store.add_receipts([("t", Receipt("a.tif", SHA, 100, "verified", "archive", "srv", "", verified_at))])
+    (row,) = fleet(store)["instruments"]
+    assert row["last_verified_at"] == verified_at
+
+
+def test_search_with_a_nul_character_answers(store: Store) -> None:
+    store.add_heartbeats([beat(topic="t", recent=(RecentFile("a.tif", SHA, 100, "sent", time.time()),))])
+    client = TestClient(create_app(store))
+    for query in ("a\x00b", "\x00\x00\x00", "a.tif\x00"):
+        answer = client.get("/api/search", params={"q": query})
+        assert answer.status_code == 200 and answer.json() == {"results": []}
+    assert search(store, "a.tif")[0]["path"] == "a.tif"
+
+
+def test_the_metrics_listener_needs_the_token_when_given_one() -> None:
+    import urllib.error
+    import urllib.request
+
+    from labstream.metrics.exporter import MetricsServer, is_loopback
+
+    with MetricsServer(("127.0.0.1", 0), lambda: iter(()), token=TOKEN) as server:
+        url = f"http://127.0.0.1:{server.port}/metrics"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code == 401
+        refused.value.close()
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("0.0.0.0")
+
+
+def test_a_failure_without_the_files_digest_is_news_for_the_instrument_that_sent_the_path(
+    store: Store,
+) -> None:
+    store.add_heartbeats([beat(topic="t", recent=(RecentFile("run1/a.dat", SHA, 100, "sent", time.time()),))])
+    why = "run1/a.dat: chunk 1/2: cannot decrypt (wrong key): sealed with key id 00112233"
+    file_id = "cd" * 32  # not the digest the watcher reported: what a failure may carry instead
+    store.add_receipts(
+        [("t", Receipt("run1/a.dat", file_id, 100, "failed", "old-key", "srv", why, time.time()))]
+    )
+    (row,) = fleet(store)["instruments"]
+    assert (row["downstream_failed"], row["downstream_by"]) == (1, "old-key")
+    assert row["downstream_reason"] == "cannot decrypt: wrong key"
+
+
+def test_a_database_from_before_owners_opens_and_takes_beats(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE instances (instance TEXT PRIMARY KEY, role TEXT, host TEXT, pid INTEGER, "
+        "version TEXT, started REAL, at REAL, interval REAL, state TEXT, folder TEXT, topic TEXT, "
+        "grp TEXT, queued_files INTEGER, queued_bytes INTEGER, in_flight INTEGER, sent INTEGER, "
+        "verified INTEGER, failed INTEGER, bytes INTEGER, rate REAL, last_file TEXT, last_file_at REAL, "
+        "last_error TEXT, trust TEXT, received REAL, last_verified TEXT DEFAULT '', "
+        "last_verified_at REAL DEFAULT 0, last_verified_by TEXT DEFAULT '', "
+        "downstream_failed INTEGER DEFAULT 0)"
+    )
+    old.execute(
+        "INSERT INTO instances (instance, role, host, pid, version, started, at, interval, state, "
+        "trust, received, queued_files, failed) "
+        "VALUES ('watch@old:/x', 'watch', 'old', 1, '0.1', 1, ?, 10, 'running', 'unsigned', ?, 0, 0)",
+        (time.time(), time.time()),
+    )
+    old.commit()
+    old.close()
+    with Store(path) as upgraded:
+        upgraded.add_heartbeats([beat("watch@old:/x"), beat("watch@new:/x")])
+        assert {r["instance"]: r["refused"] for r in fleet(upgraded)["instruments"]} == {
+            "watch@new:/x": 0,
+            "watch@old:/x": 0,
+        }
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (
+            "chunk rejected topic=t partition=3 offset=65 reason=run1/a.dat: chunk 1/3: cannot decrypt "
+            "(wrong key): sealed with key id 0011, which is not among the configured keys",
+            "cannot decrypt: wrong key",
+        ),
+        ("a.dat: chunk 1/2: cannot decrypt (wrong key, or altered)", "cannot decrypt: wrong key or altered"),
+        ("a.dat: chunk 1/2 is encrypted and no key is configured", "cannot decrypt: no key configured"),
+        ("bad.bin: chunk 2/3 fails its checksum", "chunk 2/3 fails its checksum"),
+        ("", ""),
+    ],
+)
+def test_reasons_read_as_phrases_and_a_phrase_stays_itself(raw: str, shown: str) -> None:
+    from labstream.dashboard.reasons import readable
+
+    assert readable(raw) == shown
+    assert readable(shown) == shown
+
+
+def test_a_consumers_failed_files_metric_counts_files_not_chunks(store: Store) -> None:
+    store.add_heartbeats([beat("download@srv:t/archive", topic="t", group="archive", failed=79)])
+    for i in range(10):
+        store.add_receipts([("t", receipt(f"f{i}", "failed", reason="x"))])
+    samples = {
+        (s.name, s.labels["role"]): s.value
+        for f in fleet_metrics(store)()
+        for s in f.samples
+        if s.name == "labstream_instance_failed_files"
+    }
+    assert samples[("labstream_instance_failed_files", "download")] == 10

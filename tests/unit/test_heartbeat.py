@@ -188,6 +188,17 @@ def test_publisher_beats_then_says_stopped_and_its_thread_ends() -> None:
     assert any(b.rate > 0 for b in beats[1:])
 
 
+def test_every_beat_carries_the_runs_id_and_a_growing_sequence_number() -> None:
+    producer = ListProducer()
+    first = HeartbeatPublisher(producer, "hb", role="watch", subject="/x", snapshot=Status, interval=0)
+    again = HeartbeatPublisher(producer, "hb", role="watch", subject="/x", snapshot=Status, interval=0)
+    for publisher in (first, first, first, again):
+        publisher.beat()
+    beats = [parse_heartbeat(value) for _, _, value in producer.sent]
+    assert [b.seq for b in beats] == [1, 2, 3, 1]
+    assert beats[0].run == beats[2].run != beats[3].run and len(beats[0].run) == 16
+
+
 def test_publisher_survives_a_failing_snapshot_and_a_failing_producer() -> None:
     class Broken(ListProducer):
         def send(self, *args: Any) -> None:
@@ -226,7 +237,10 @@ def test_heartbeats_signed_with_a_receipt_key_verify_only_against_trusted_keys(t
     signed = _beat().to_bytes(heartbeat_signer(SigningKey.load(tmp_path / "mine")))
     assert parse_heartbeat(signed, heartbeat_verifier(TrustedKeys.load(str(mine)))).trust is Trust.SIGNED
     untrusted = heartbeat_verifier(TrustedKeys.load(str(other)))
-    assert parse_heartbeat(signed, untrusted).trust is Trust.BAD_SIGNATURE
+    assert parse_heartbeat(signed, untrusted).trust is Trust.UNTRUSTED_KEY  # good, but not vouched for
+    keyless = json.loads(signed)
+    del keyless["sig"]["pub"]  # a signer that does not carry its public key cannot be checked
+    assert parse_heartbeat(json.dumps(keyless).encode(), untrusted).trust is Trust.UNCHECKED
     forged = json.loads(signed)
     forged["sent"] = 12345
     trusted = heartbeat_verifier(TrustedKeys.load(str(mine)))

@@ -93,3 +93,26 @@ def test_upload_takes_its_topic_from_the_file_like_every_role(tmp_path: Path) ->
     path.write_text("[labstream]\ntopic_name = xrd\n[cluster]\nbootstrap.servers = a:1\n")
     assert upload_settings(load_config(path), {}).topic == "xrd"
     assert upload_settings(load_config(path), {"topic": "other"}).topic == "other"
+
+
+def test_a_processor_given_as_a_file_gets_a_group_named_by_its_stem() -> None:
+    from labstream.settings import process_group
+
+    assert process_group("/tmp/tmp.jb2vQ1/slow.py:process") == "labstream-process-slow"
+    assert process_group(r"C:\lab\slow.py:Proc") == "labstream-process-slow"
+    assert process_group("metadata") == "labstream-process-metadata"  # names as before
+    assert process_group("mymod.sub:Proc") == "labstream-process-mymod.sub-Proc"
+
+
+def test_heartbeat_signing_key_is_a_watch_setting(tmp_path: Path) -> None:
+    from labstream.receipts.signing import write_keypair
+
+    write_keypair(tmp_path / "instrument")
+    (tmp_path / "data").mkdir()
+    config = tmp_path / "lab.config"
+    config.write_text(
+        "[cluster]\nbootstrap.servers = x:9092\n[labstream]\ntopic_name = t\n"
+        f"state = {tmp_path.parent / 'state-hb'}\nheartbeat_signing_key = {tmp_path / 'instrument'}\n"
+    )
+    settings = watch_settings(load_config(config), {"file_directory": str(tmp_path / "data")})
+    assert settings.telemetry.signing_key is not None

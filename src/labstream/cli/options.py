@@ -57,4 +57,5 @@ TELEMETRY_OPTIONS = apply(
     setting("heartbeat_seconds", "--heartbeat-seconds", type=float, metavar="SECONDS"),
     setting("heartbeat_topic", "--heartbeat-topic", envvar="LABSTREAM_HEARTBEAT_TOPIC"),
     setting("metrics_port", "--metrics-port", metavar="[HOST:]PORT"),
+    setting("heartbeat_signing_key", "--heartbeat-signing-key", metavar="FILE"),
 )

@@ -31,7 +31,12 @@ def fleet_metrics(store: Store) -> Collect:
         backlog = GaugeMetricFamily(
             "labstream_instance_backlog_files", "files waiting to be sent", labels=_LABELS
         )
-        failed = GaugeMetricFamily("labstream_instance_failed_files", "failed files this run", labels=_LABELS)
+        failed = GaugeMetricFamily(
+            "labstream_instance_failed_files",
+            "files not sent this run (watch); files its group failed, from receipts (download, process)",
+            labels=_LABELS,
+        )
+        groups = {(r["grp"], r["topic"]): int(r["failed"]) for r in store.read("SELECT * FROM groups")}
         for row in store.read("SELECT * FROM instances"):
             state, seconds = instance_state(row, now)
             labels = [row["instance"], row["role"], row["host"], row["topic"], row["grp"]]
@@ -39,7 +44,8 @@ def fleet_metrics(store: Store) -> Collect:
             stopped.add_metric(labels, 1.0 if state == "stopped" else 0.0)
             age.add_metric(labels, seconds)
             backlog.add_metric(labels, row["queued_files"])
-            failed.add_metric(labels, row["failed"])
+            own = row["role"] == "watch"  # a consumer's beat counts chunks, its receipts files
+            failed.add_metric(labels, row["failed"] if own else groups.get((row["grp"], row["topic"]), 0))
         yield from (up, stopped, age, backlog, failed)
         receipts = CounterMetricFamily(
             "labstream_receipts", "receipts seen, by group and outcome", labels=["group", "topic", "outcome"]

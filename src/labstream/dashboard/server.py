@@ -68,9 +68,11 @@ def run_dashboard(
             stack.enter_context(reader)
         stack.enter_context(LagPoller(producer_settings(config), store, every=settings.lag_seconds))
         if settings.metrics is not None:
-            from labstream.metrics.exporter import MetricsServer
+            from labstream.metrics.exporter import MetricsServer, is_loopback
 
-            stack.enter_context(MetricsServer(settings.metrics, fleet_metrics(store)))
+            # Beyond loopback, the fleet's names and counts are the dashboard's to guard.
+            token = None if is_loopback(settings.metrics[0]) else settings.token
+            stack.enter_context(MetricsServer(settings.metrics, fleet_metrics(store), token=token))
         stack.enter_context(_Pruner(store, settings.keep_days))
         app = create_app(store, token=settings.token, readers=readers, stop=stop)
         server = _Server(uvicorn.Config(app, log_config=None, timeout_graceful_shutdown=3), stop)

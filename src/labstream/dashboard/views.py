@@ -1,13 +1,15 @@
-"""What the page and the API show, computed from the store: fleet, file search, throughput."""
+"""What the page and the API show, computed from the store: summary, fleet, file search,
+throughput. Times are the events' own (a receipt's, a watcher's), counts are in files."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from labstream.dashboard.store import Store
+from labstream.dashboard.reasons import readable
+from labstream.dashboard.store import DROPPED, VERIFIED_FILES, Store
 
-__all__ = ["STALE_BEATS", "fleet", "instance_state", "search", "throughput"]
+__all__ = ["STALE_BEATS", "fleet", "instance_state", "search", "summary", "throughput"]
 
 STALE_BEATS = 3  # missed beats before a running process is shown stale
 MAX_RESULTS = 50
@@ -33,6 +35,10 @@ _INSTRUMENT_FIELDS = [
     "last_verified_at",
     "last_verified_by",
     "downstream_failed",
+    "downstream_by",
+    "downstream_at",
+    "refused",
+    "refused_at",
 ]
 _CONSUMER_FIELDS = [
     "instance",
@@ -47,7 +53,8 @@ _CONSUMER_FIELDS = [
     "failed",
     "bytes",
     "rate",
-    "last_error",
+    "refused",
+    "refused_at",
 ]
 
 
@@ -73,31 +80,114 @@ def fleet(store: Store, now: float | None = None) -> dict[str, Any]:
     instruments, consumers = [], []
     for row in rows:
         state, age = instance_state(row, now)
+        alert = {"refused_reason": readable(row["refused_reason"] or "")}
         if row["role"] == "watch":
-            instruments.append({**{k: row[k] for k in _INSTRUMENT_FIELDS}, "state": state, "age": age})
+            instruments.append(
+                {
+                    **{k: row[k] for k in _INSTRUMENT_FIELDS},
+                    **alert,
+                    "state": state,
+                    "age": age,
+                    "last_error": readable(row["last_error"] or ""),
+                    "downstream_reason": readable(row["downstream_reason"] or ""),
+                }
+            )
             continue
         key = (row["grp"], row["topic"])
         lag, group = lags.get(key, {}), groups.get(key, {})
         consumers.append(
             {
                 **{k: row[k] for k in _CONSUMER_FIELDS},
+                **alert,
                 "state": state,
                 "age": age,
+                "failed": group.get("failed", 0),  # files, from receipts (beats count chunks)
                 "lag_messages": lag.get("messages"),
                 "lag_files": lag.get("files"),
                 "last_file": group.get("last_file", ""),
-                "last_reason": group.get("last_reason", ""),
+                "last_reason": readable(group.get("last_reason") or row["last_error"] or ""),
             }
         )
-    return {
+    view = {
         "now": now,
         "instruments": instruments,
         "consumers": consumers,
         "groups": sorted(groups.values(), key=lambda g: (g["topic"], g["grp"])),
-        "failures": store.read(
-            "SELECT at, topic, path, source, reason FROM failures ORDER BY id DESC LIMIT 20"
-        ),
+        "failures": [
+            {**f, "reason": readable(f["reason"]), "detail": f["reason"]}
+            for f in store.read(
+                "SELECT at, topic, path, source, reason FROM failures ORDER BY id DESC LIMIT 20"
+            )
+        ],
         "rejected": {r["name"]: r["value"] for r in store.read("SELECT * FROM counters")},
+    }
+    view["summary"] = summary(store, view)
+    return view
+
+
+DAY = 86400.0
+BACKLOG_DAYS = 7.0
+TOP_REASONS = 3
+
+
+def summary(store: Store, view: dict[str, Any]) -> dict[str, Any]:
+    """The page's first lines, from a `fleet` view: is all well, and if not, what needs a
+    person (`attention`: stale processes, failed files, refused beats, dropped instances)."""
+    now = float(view["now"])
+    since, until = now - DAY, now + 300.0  # a receipt dated in the future is not "last 24 h"
+    states = {"alive": 0, "stale": 0, "stopped": 0}
+    for item in view["instruments"]:
+        states[item["state"]] += 1
+    verified = store.read(
+        "SELECT COALESCE(SUM(files), 0) AS files, COALESCE(SUM(bytes), 0) AS bytes FROM minutes "
+        "WHERE kind = ? AND minute >= ? AND minute <= ?",
+        (VERIFIED_FILES, int(since // 60), int(until // 60)),
+    )[0]
+    failed = store.read(
+        "SELECT reason, COUNT(*) AS n FROM verdicts WHERE failed_at > 0 AND failed_at > ? AND failed_at < ? "
+        "GROUP BY reason "
+        "UNION ALL "
+        "SELECT reason, COUNT(*) AS n FROM files WHERE outcome = 'failed' AND at > ? GROUP BY reason",
+        (since, until, since),
+    )
+    reasons: dict[str, int] = {}
+    for row in failed:
+        phrase = readable(row["reason"] or "") or "no reason given"
+        reasons[phrase] = reasons.get(phrase, 0) + int(row["n"])
+    failed_files = sum(reasons.values())
+    top = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS]
+    oldest = store.read(
+        "SELECT topic, path, at FROM files WHERE outcome = 'sent' AND receipted = 0 AND at > ? "
+        "ORDER BY at LIMIT 1",
+        (now - BACKLOG_DAYS * DAY,),
+    )
+    behind = [
+        {"grp": r["grp"], "topic": r["topic"], "files": r["files"], "messages": r["messages"]}
+        for r in store.read("SELECT * FROM lag WHERE files > 0 ORDER BY files DESC LIMIT 5")
+    ]
+    stale_consumers = sum(1 for c in view["consumers"] if c["state"] == "stale")
+    refused = sum(int(i["refused"] or 0) for i in view["instruments"] + view["consumers"])
+    attention = []
+    if states["stale"] or stale_consumers:
+        attention.append(f"{states['stale'] + stale_consumers} stale (no heartbeat)")
+    if failed_files:
+        attention.append(f"{failed_files} failed file(s) in 24 h")
+    if refused:
+        attention.append(f"{refused} forged or replayed heartbeat(s) refused")
+    return {
+        "instruments": states,
+        "stale_consumers": stale_consumers,
+        "verified_files": verified["files"],
+        "verified_bytes": verified["bytes"],
+        "failed_files": failed_files,
+        "top_reasons": [{"reason": reason, "files": n} for reason, n in top],
+        "queued_files": sum(
+            int(i["queued_files"] or 0) for i in view["instruments"] if i["state"] == "alive"
+        ),
+        "oldest_unverified": oldest[0] if oldest else None,
+        "behind": behind,
+        "dropped_instances": int(view["rejected"].get(DROPPED, 0)),
+        "attention": attention,
     }
 
 

@@ -4,7 +4,13 @@ Anyone with write access to the topic can put anything on it, so `parse_heartbea
 nothing: a size cap before parsing, no NaN/Infinity, a nesting limit, every field's type and
 length checked, unknown fields ignored (newer senders), lists capped. What it returns is
 safe to store and show; what it *claims* (host, counts) is still only a claim, which is what
-`trust` says: unsigned, signed (checked with the verify hook), unchecked, or bad signature.
+`trust` says: unsigned, signed (by a trusted key), signed by a key this reader does not
+trust, unchecked, or bad signature.
+
+Version 1 beats from version 2 senders also carry `run` (random, one per process run) and
+`seq` (1, 2, ... within the run) inside the signed body: a reader that already applied a
+newer beat of the same signer can tell a replay. Beats without them (older senders) still
+parse, with `run` "" and `seq` 0.
 """
 
 from __future__ import annotations
@@ -43,17 +49,24 @@ STATES = ("running", "stopped")
 OUTCOMES = ("sent", "failed")
 _MAX_INT = 2**63 - 1
 
-# (signed payload, the message's "sig" object) -> the signature is good.
-Verifier = Callable[[bytes, Mapping[str, Any]], bool]
-
 
 class Trust(str, enum.Enum):
     """How far a reader can believe who a heartbeat says it is from."""
 
     UNSIGNED = "unsigned"
-    SIGNED = "signed"  # signature checked and good
+    SIGNED = "signed"  # signature checked and good, by a trusted key
+    UNTRUSTED_KEY = "untrusted-key"  # a good signature, by a key this reader does not trust
     UNCHECKED = "unchecked"  # carries a signature, but this reader has no key to check it
     BAD_SIGNATURE = "bad-signature"
+
+    @property
+    def proven(self) -> bool:
+        """The signature is good, so the key it names really signed this beat."""
+        return self in (Trust.SIGNED, Trust.UNTRUSTED_KEY)
+
+
+# (signed payload, the message's "sig" object) -> a `Trust` (or True/False: signed/bad).
+Verifier = Callable[[bytes, Mapping[str, Any]], Trust | bool]
 
 
 @dataclass(frozen=True)
@@ -104,12 +117,16 @@ class Heartbeat:
     status: Status = field(default_factory=Status)
     rate: float = 0.0  # bytes per second since the previous beat
     recent_dropped: int = 0
+    run: str = ""  # random per process run; "" from senders older than run/seq
+    seq: int = 0  # 1, 2, ... within `run`
     trust: Trust = Trust.UNSIGNED
+    key_id: str = ""  # the key that signed it, when `trust.proven`; never read from the body
 
     def body(self) -> dict[str, Any]:
         """The JSON object without signature (what a signer signs)."""
         data = asdict(self)
         data.pop("trust")
+        data.pop("key_id")
         status = data.pop("status")
         status["recent"] = [asdict(r) for r in self.status.recent]
         return {"v": HEARTBEAT_VERSION, **data, **status}
@@ -142,7 +159,9 @@ def parse_heartbeat(value: bytes, verify: Verifier | None = None) -> Heartbeat:
     if body.get("v") != HEARTBEAT_VERSION:
         raise WireError(f"not a version {HEARTBEAT_VERSION} heartbeat")
     beat = _build(_Fields(body))
-    return replace(beat, trust=_trust(body, verify))
+    trust = _trust(body, verify)
+    key_id = str(body["sig"].get("key", ""))[:64] if trust.proven else ""
+    return replace(beat, trust=trust, key_id=key_id)
 
 
 class _Fields:
@@ -214,6 +233,8 @@ def _build(f: _Fields) -> Heartbeat:
         status=status,
         rate=f.number("rate", high=1e15),
         recent_dropped=f.count("recent_dropped"),
+        run=f.text("run", 64),
+        seq=f.count("seq"),
     )
 
 
@@ -250,10 +271,12 @@ def _trust(body: Mapping[str, Any], verify: Verifier | None) -> Trust:
     if verify is None:
         return Trust.UNCHECKED
     try:
-        good = verify(canonical(body), sig)
+        verdict = verify(canonical(body), sig)
     except Exception:  # a verifier choking on hostile input means "not verified", nothing more
-        good = False
-    return Trust.SIGNED if good else Trust.BAD_SIGNATURE
+        return Trust.BAD_SIGNATURE
+    if isinstance(verdict, Trust):
+        return verdict
+    return Trust.SIGNED if verdict else Trust.BAD_SIGNATURE
 
 
 def _depth(value: object) -> int:

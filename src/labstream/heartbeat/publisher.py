@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -37,6 +38,9 @@ class _Producer(Protocol):
 
 class HeartbeatPublisher:
     """Publishes `snapshot()` as a heartbeat; a context manager owning one daemon thread.
+
+    Every beat carries this run's random id and its sequence number (1, 2, ...), inside
+    what `sign` signs: a reader can refuse a replayed or older beat of the same signer.
 
     `snapshot` runs on the heartbeat thread and must be thread-safe and quick. A failing
     snapshot or an unreachable broker is logged and the next beat tried: heartbeats never
@@ -73,7 +77,10 @@ class HeartbeatPublisher:
             at=0.0,
             interval=max(interval, 0.1),
             state="running",
+            run=secrets.token_hex(8),
         )
+        self._seq = 0  # beats of this run
+        self._seq_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="labstream-heartbeat", daemon=True)
         self._previous: tuple[float, int] | None = None
@@ -105,7 +112,8 @@ class HeartbeatPublisher:
         except Exception:  # a bug in a snapshot must not stop the process it reports on
             logger.exception("heartbeat snapshot failed")
             status = Status(last_error="heartbeat snapshot failed")
-        heartbeat = self._heartbeat(status, state)
+        with self._seq_lock:
+            heartbeat = self._heartbeat(status, state)
         try:
             self._producer.send(
                 self._topic, self.instance.encode("utf-8"), heartbeat.to_bytes(self._sign), self._on_delivery
@@ -121,10 +129,17 @@ class HeartbeatPublisher:
         if self._previous is not None and now > self._previous[0]:
             rate = max(0, status.bytes - self._previous[1]) / (now - self._previous[0])
         self._previous = (now, status.bytes)
+        self._seq += 1
         dropped = max(0, len(status.recent) - MAX_RECENT)
         status = replace(status, recent=status.recent[-MAX_RECENT:])
         return replace(
-            self._template, at=time.time(), state=state, status=status, rate=rate, recent_dropped=dropped
+            self._template,
+            at=time.time(),
+            state=state,
+            status=status,
+            rate=rate,
+            recent_dropped=dropped,
+            seq=self._seq,
         )
 
     def _loop(self) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
+import socket
+import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app, start_http_server
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -23,7 +27,7 @@ from labstream.heartbeat.format import Status
 from labstream.metrics.errorlog import ErrorLog
 from labstream.metrics.latency import CHUNK_LATENCY
 
-__all__ = ["CachedLag", "MetricsServer", "parse_address", "process_metrics"]
+__all__ = ["CachedLag", "MetricsServer", "is_loopback", "parse_address", "process_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,20 +48,28 @@ def parse_address(value: str) -> tuple[str, int]:
 
 
 class MetricsServer:
-    """prometheus_client's HTTP server on its own registry, as a context manager."""
+    """prometheus_client's HTTP server on its own registry, as a context manager.
 
-    def __init__(self, address: tuple[str, int], collect: Collect) -> None:
+    With a `token`, every scrape must send `Authorization: Bearer TOKEN` (Prometheus:
+    `authorization: {credentials_file: ...}`); anything else is answered 401.
+    """
+
+    def __init__(self, address: tuple[str, int], collect: Collect, *, token: str | None = None) -> None:
         self.address = address
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(_Collector(collect))
+        self._token = token
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> MetricsServer:
         try:
-            self._server, self._thread = start_http_server(
-                self.address[1], self.address[0], registry=self._registry
-            )
+            if self._token is None:
+                self._server, self._thread = start_http_server(
+                    self.address[1], self.address[0], registry=self._registry
+                )
+            else:
+                self._server, self._thread = _serve_with_token(self.address, self._registry, self._token)
         except OSError as exc:
             raise ConfigError(f"cannot serve metrics on {self.address[0]}:{self.address[1]}: {exc}") from exc
         self.port = int(self._server.server_address[1])
@@ -70,6 +82,44 @@ class MetricsServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join()
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not worth a log line each."""
+
+
+def _serve_with_token(
+    address: tuple[str, int], registry: CollectorRegistry, token: str
+) -> tuple[WSGIServer, threading.Thread]:
+    metrics = make_wsgi_app(registry)
+    expected = f"Bearer {token}".encode()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        given = str(environ.get("HTTP_AUTHORIZATION", "")).encode("latin-1", "replace")
+        if not hmac.compare_digest(given, expected):
+            start_response(
+                "401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")]
+            )
+            return [b"a bearer token is needed\n"]
+        return metrics(environ, start_response)
+
+    class Server(_ThreadingServer):
+        address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+
+    server = make_server(address[0], address[1], app, Server, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, name="labstream-metrics", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def is_loopback(host: str) -> bool:
+    """`host` is only reachable from this machine (127.0.0.0/8, ::1, localhost)."""
+    return host == "localhost" or host.startswith("127.") or host in ("::1", "[::1]")
 
 
 class _Collector:

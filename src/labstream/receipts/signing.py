@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from labstream.errors import ConfigError
+from labstream.heartbeat.format import Trust
 
 __all__ = [
     "SigningKey",
@@ -69,7 +70,8 @@ class SigningKey:
 
     def __init__(self, private_key: Any) -> None:
         self._key = private_key
-        self.key_id = key_id_of(_raw(private_key.public_key()))
+        self.public_raw = _raw(private_key.public_key())
+        self.key_id = key_id_of(self.public_raw)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SigningKey:
@@ -122,15 +124,22 @@ class TrustedKeys:
     def verify(self, key_id: str, message: bytes, signature: bytes) -> bool:
         """True only if `key_id` is trusted and `signature` is its signature of `message`."""
         key = self._keys.get(key_id)
-        if key is None:
-            return False
-        from cryptography.exceptions import InvalidSignature
+        return key is not None and _good(key, message, signature)
 
-        try:
-            key.verify(signature, message)
-        except (InvalidSignature, ValueError, TypeError):
-            return False
-        return True
+
+def _good(key: Any, message: bytes, signature: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        key.verify(signature, message)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def _public_from_raw(raw: bytes) -> Any:
+    _, ed25519 = _crypto()
+    return ed25519.Ed25519PublicKey.from_public_bytes(raw)
 
 
 def _load_public(path: Path) -> Any:
@@ -183,25 +192,49 @@ def exclusive_write(path: Path, data: bytes, mode: int) -> None:
 
 
 def heartbeat_signer(key: SigningKey) -> Callable[[bytes], dict[str, Any]]:
-    """Signs heartbeats with a group's receipt key: the "sig" object they carry."""
+    """Signs heartbeats with an Ed25519 key (an instrument's own, or a group's receipt key):
+    the "sig" object they carry. It names the key by id and carries the public key too, so
+    a reader that does not trust the key can still tell a good signature from a forgery."""
+    public = base64.b64encode(key.public_raw).decode()
 
     def sign(payload: bytes) -> dict[str, Any]:
-        return {"alg": "ed25519", "key": key.key_id, "sig": base64.b64encode(key.sign(payload)).decode()}
+        signature = base64.b64encode(key.sign(payload)).decode()
+        return {"alg": "ed25519", "key": key.key_id, "pub": public, "sig": signature}
 
     return sign
 
 
-def heartbeat_verifier(trusted: TrustedKeys) -> Callable[[bytes, Mapping[str, Any]], bool]:
-    """True only for a heartbeat signed by one of `trusted` (see `heartbeat_signer`)."""
+def heartbeat_verifier(trusted: TrustedKeys) -> Callable[[bytes, Mapping[str, Any]], Trust]:
+    """SIGNED for a heartbeat signed by one of `trusted` (see `heartbeat_signer`);
+    UNTRUSTED_KEY for a good signature by the public key it carries, which is not trusted;
+    UNCHECKED for a key neither trusted nor carried; BAD_SIGNATURE for anything else."""
 
-    def verify(payload: bytes, sig: Mapping[str, Any]) -> bool:
-        key_id, encoded = sig.get("key"), sig.get("sig")
-        if sig.get("alg") != "ed25519" or not isinstance(key_id, str) or not isinstance(encoded, str):
-            return False
+    def verify(payload: bytes, sig: Mapping[str, Any]) -> Trust:
+        key_id, signature = sig.get("key"), _decoded(sig.get("sig"), 64)
+        if sig.get("alg") != "ed25519" or not isinstance(key_id, str) or signature is None:
+            return Trust.BAD_SIGNATURE
+        if key_id in trusted:
+            return Trust.SIGNED if trusted.verify(key_id, payload, signature) else Trust.BAD_SIGNATURE
+        if "pub" not in sig:
+            return Trust.UNCHECKED  # an older signer naming a key we were not given
+        public = _decoded(sig.get("pub"), 32)
+        if public is None or key_id_of(public) != key_id:
+            return Trust.BAD_SIGNATURE
         try:
-            signature = base64.b64decode(encoded, validate=True)
-        except (ValueError, binascii.Error):
-            return False
-        return trusted.verify(key_id, payload, signature)
+            key = _public_from_raw(public)
+        except ValueError:
+            return Trust.BAD_SIGNATURE
+        return Trust.UNTRUSTED_KEY if _good(key, payload, signature) else Trust.BAD_SIGNATURE
 
     return verify
+
+
+def _decoded(text: object, size: int) -> bytes | None:
+    """`text` as base64 of exactly `size` bytes, else None."""
+    if not isinstance(text, str) or len(text) > 4 * size:
+        return None
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        return None
+    return data if len(data) == size else None

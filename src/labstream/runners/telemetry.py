@@ -36,7 +36,10 @@ def monitoring(
     clients: KafkaClients = REAL_CLIENTS,
 ) -> Iterator[None]:
     """Heartbeats and metrics for one process while the block runs; `lag_of` = (group,
-    topic) adds that group's consumer lag to the metrics."""
+    topic) adds that group's consumer lag to the metrics. Heartbeats are signed with the
+    telemetry's own key when it has one, else with `sign`."""
+    if options.signing_key is not None:
+        sign = heartbeat_signer(options.signing_key)
     with ExitStack() as stack:
         errors = stack.enter_context(ErrorLog())
         snapshot = source(lambda: errors.last_error)

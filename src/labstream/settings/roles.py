@@ -59,6 +59,7 @@ class Telemetry:
     heartbeat_seconds: float = 10.0
     heartbeat_topic: str = "labstream.heartbeats"
     metrics_port: str | None = None
+    signing_key: SigningKey | None = None  # signs the heartbeats (a consumer's receipt key else)
 
 
 @dataclass(frozen=True)
@@ -252,8 +253,16 @@ def download_group(config: Config, given: str | None, out_dir: Path) -> str | No
 
 
 def process_group(processor: str) -> str:
-    """The default consumer group of a processor: one per processor."""
-    return f"labstream-process-{processor.replace(':', '-').replace('/', '-')}"
+    """The default consumer group of a processor: one per processor. A processor given as a
+    file ("/path/to/slow.py:Name") is named by its file's stem ("labstream-process-slow"),
+    not by the folder it happens to sit in; a module or built-in by its name."""
+    module, _, _ = processor.rpartition(":")
+    if module.endswith(".py"):
+        name = Path(module.replace("\\", "/")).stem
+    else:
+        name = processor.replace(":", "-").replace("/", "-")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "processor"
+    return f"labstream-process-{name}"
 
 
 def start_position(v: Mapping[str, Any]) -> StartPosition:
@@ -390,7 +399,13 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def _telemetry(v: Mapping[str, Any]) -> Telemetry:
-    return Telemetry(float(v["heartbeat_seconds"]), str(v["heartbeat_topic"]), v["metrics_port"])
+    key = v["heartbeat_signing_key"]
+    return Telemetry(
+        float(v["heartbeat_seconds"]),
+        str(v["heartbeat_topic"]),
+        v["metrics_port"],
+        SigningKey.load(key) if key else None,
+    )
 
 
 def _signing_key(v: Mapping[str, Any]) -> SigningKey | None:

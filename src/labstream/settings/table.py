@@ -261,6 +261,14 @@ KEYS: dict[str, Key] = {
             LONG_RUNNING,
         ),
         Key(
+            "heartbeat_signing_key",
+            None,
+            "str",
+            "Sign heartbeats with this Ed25519 key (`labstream keygen --receipts NAME`); "
+            "downloaders and processors sign with receipts_signing_key when not given.",
+            LONG_RUNNING,
+        ),
+        Key(
             "metrics_port",
             None,
             "str",

@@ -34,11 +34,25 @@ function ago(seconds) {
 
 function when(at, now) { return at ? ago(now - at) : "—"; }
 
+const TRUST_TEXT = {
+  "signed": "signed", "untrusted-key": "untrusted key", "unsigned": "unsigned",
+  "unchecked": "unchecked", "bad-signature": "bad signature",
+};
+
 function stateCell(row, item) {
   const td = cell(row, "");
   td.appendChild(el("span", item.state, "badge state-" + item.state));
-  td.appendChild(el("span", item.trust, "badge trust-" + item.trust));
+  td.appendChild(el("span", TRUST_TEXT[item.trust] || item.trust, "badge trust-" + item.trust));
   td.appendChild(el("span", "beat " + ago(item.age), "small"));
+  if (item.refused) {
+    // Beats naming this row that its owner did not sign: never applied, shown here.
+    const alert = el("span", item.refused + " forged beat" + (item.refused === 1 ? "" : "s") + " refused",
+      "badge alert");
+    alert.title = item.refused_reason;
+    td.appendChild(alert);
+    td.appendChild(el("span", item.refused_reason + (item.refused_at ? ", last " + ago(item.age_now - item.refused_at) : ""),
+      "small refused"));
+  }
 }
 
 function fill(tableId, items, render) {
@@ -65,7 +79,12 @@ function renderInstrument(now) {
     const failures = [];
     if (i.failed) failures.push(i.failed + " not sent");
     if (i.downstream_failed) failures.push(i.downstream_failed + " failed downstream");
-    cell(row, failures.join(", ") || "none", i.last_error ? "reason" : "", i.last_error);
+    const td = cell(row, failures.join(", ") || "none", "failures");
+    if (i.downstream_reason) {
+      td.appendChild(el("span", i.downstream_reason + " (" + i.downstream_by + ", " + when(i.downstream_at, now) + ")",
+        "reason downstream-reason"));
+    }
+    if (i.last_error) td.appendChild(el("span", i.last_error, "reason"));
     return row;
   };
 }
@@ -80,10 +99,10 @@ function renderConsumer(now) {
     cell(row, c.host);
     cell(row, c.grp);
     cell(row, c.topic);
-    cell(row, c.lag_messages ?? "?", "num lag-messages");
-    cell(row, c.lag_files ?? "?", "num lag-files");
+    const lag = cell(row, c.lag_files ?? "?", "num lag-files");
+    lag.appendChild(el("span", (c.lag_messages ?? "?") + " msg", "small lag-messages"));
     cell(row, c.verified, "num", bytes(c.bytes));
-    cell(row, c.failed, "num");
+    cell(row, c.failed, "num failed-files");
     cell(row, c.last_file || "—");
     cell(row, c.last_reason || c.last_error || "", "reason");
     return row;
@@ -97,7 +116,7 @@ function renderFailure(now) {
     cell(row, f.topic);
     cell(row, f.path, "path");
     cell(row, f.source);
-    cell(row, f.reason, "reason");
+    cell(row, f.reason, "reason").title = f.detail;
     return row;
   };
 }
@@ -113,16 +132,51 @@ function renderChart(series) {
       width: Math.max(300, box.clientWidth || 500), height: 200,
       series: [{}, { label: "sent", stroke: "#2e90fa", width: 2 },
         { label: "verified", stroke: "#12b76a", width: 2 }, { label: "failed", stroke: "#f04438", width: 2 }],
-      axes: [{}, { values: (u, ticks) => ticks.map((v) => bytes(v) + "/s"), size: 80 }],
+      // Wide enough for "1023.9 KiB/s" in full.
+      axes: [{}, { values: (u, ticks) => ticks.map((v) => bytes(v) + "/s"), size: 100 }],
     }, data, box);
   } else {
     chart.setData(data);
   }
 }
 
+function card(title, value, detail, tone) {
+  const box = el("div", "", "card " + (tone || ""));
+  box.appendChild(el("div", title, "card-title"));
+  box.appendChild(el("div", value, "card-value"));
+  for (const line of detail || []) box.appendChild(el("div", line, "small"));
+  return box;
+}
+
+function renderSummary(s, now) {
+  const n = s.instruments;
+  const cards = [
+    card("Instruments", n.alive + " alive · " + n.stale + " stale · " + n.stopped + " stopped",
+      s.stale_consumers ? [s.stale_consumers + " downloader/processor stale"] : [],
+      n.stale || s.stale_consumers ? "bad" : "good"),
+    card("Verified, 24 h", s.verified_files + " files", [bytes(s.verified_bytes)]),
+    card("Failed, 24 h", s.failed_files + " files",
+      s.top_reasons.map((r) => r.reason + " (" + r.files + (r.files === 1 ? " file)" : " files)")), s.failed_files ? "bad" : ""),
+    card("Backlog", s.queued_files + " files queued",
+      s.oldest_unverified ? ["oldest unverified: " + s.oldest_unverified.path + ", sent "
+        + when(s.oldest_unverified.at, now)] : ["every sent file has a receipt"]),
+    card("Groups behind", s.behind.length ? s.behind.length + " group" + (s.behind.length === 1 ? "" : "s") : "none",
+      s.behind.map((g) => g.grp + " on " + g.topic + ": " + g.files + " files")),
+  ];
+  document.getElementById("summary-cards").replaceChildren(...cards);
+  const attention = document.getElementById("attention");
+  const lines = s.attention.slice();
+  if (s.dropped_instances) lines.push(s.dropped_instances + " unknown unsigned instances dropped (a flood?)");
+  attention.textContent = s.attention.length ? "Needs a person: " + lines.join(" · ")
+    : "All well" + (lines.length ? " · " + lines.join(" · ") : "");
+  attention.className = s.attention.length ? "bad" : "good";
+}
+
 function render(view) {
   const fleet = view.fleet;
   const now = fleet.now;
+  for (const item of fleet.instruments.concat(fleet.consumers)) item.age_now = now;
+  renderSummary(fleet.summary, now);
   fill("instruments", fleet.instruments, renderInstrument(now));
   fill("consumers", fleet.consumers, renderConsumer(now));
   fill("failures", fleet.failures, renderFailure(now));
@@ -158,7 +212,9 @@ async function find(event) {
     div.appendChild(el("strong", r.path));
     div.appendChild(el("span", "topic " + r.topic + ", sha256 " + r.sha256.slice(0, 12) + "…", "small"));
     if (r.sent) {
-      const text = r.sent.outcome === "sent" ? "sent " : "failed to send ";
+      // The watcher's own time, once the cluster acknowledged every chunk: a downloader may
+      // verify the file a moment before that.
+      const text = r.sent.outcome === "sent" ? "sent (acknowledged) " : "failed to send ";
       div.appendChild(el("div", text + when(r.sent.at, now) + " from " + r.sent.host + " (" + bytes(r.sent.size) + ")",
         r.sent.outcome === "failed" ? "reason" : ""));
       if (r.sent.reason) div.appendChild(el("div", r.sent.reason, "reason"));
