@@ -149,10 +149,8 @@ def test_dashboard_live_in_a_real_browser(
         str(watch_metrics),
         "--encryption-key-file",
         key,
-        # Today's downloaders receipt a file they cannot decrypt only when its chunks name its
-        # digest (wire v1); a v2 file's failure gets its receipt with issue 30.
-        "--wire",
-        "labstream-v1",
+        "--source",
+        "xrd-a",  # the default wire (v2): a failure's receipt names the send and this source
         "--heartbeat-signing-key",
         tmp_path / "instrument-a",
     )
@@ -196,6 +194,7 @@ def test_dashboard_live_in_a_real_browser(
         expect(rows.first.locator(".last-verified")).to_contain_text("run1/sample-", timeout=TIMEOUT_MS)
         expect(rows.first.locator(".last-verified")).to_contain_text("by archive", timeout=TIMEOUT_MS)
         expect(rows.first.locator(".last-sent")).to_contain_text("run1/sample-", timeout=TIMEOUT_MS)
+        expect(rows.first).to_contain_text("xrd-a")  # the instrument by its source name
 
         # The summary first: counts from the receipts, in files.
         cards = page.locator("#summary-cards .card")

@@ -97,6 +97,7 @@ _ADDED_COLUMNS = (
     ("downstream_reason", "TEXT DEFAULT ''"),
     ("downstream_by", "TEXT DEFAULT ''"),
     ("downstream_at", "REAL DEFAULT 0"),
+    ("source", "TEXT DEFAULT ''"),  # a watcher's instrument name
 )
 REFUSED = "forged or replayed heartbeats refused"
 VERIFIED_FILES = "verified-file"  # a `minutes` kind: files first verified in that minute
@@ -132,6 +133,7 @@ _INSTANCE_COLUMNS = [
     "received",
     "run",
     "seq",
+    "source",
 ]
 
 
@@ -297,7 +299,7 @@ def _upsert_instance(db: sqlite3.Connection, beat: Heartbeat, received: float) -
         beat.instance, beat.role, beat.host, beat.pid, beat.version, beat.started, beat.at,
         beat.interval, beat.state, s.folder, s.topic, s.group, s.queued_files, s.queued_bytes,
         s.in_flight, s.sent, s.verified, s.failed, s.bytes, beat.rate, s.last_file, s.last_file_at,
-        s.last_error, beat.trust.value, received, beat.run, beat.seq,
+        s.last_error, beat.trust.value, received, beat.run, beat.seq, s.source,
     )  # fmt: skip
     updates = ", ".join(f"{c} = excluded.{c}" for c in _INSTANCE_COLUMNS[1:])
     db.execute(
@@ -422,9 +424,17 @@ def _add_receipt(db: sqlite3.Connection, topic: str, r: Receipt, now: float) -> 
     # When it happened is the receipt's own time (a clock ahead of ours counts as now).
     at = min(r.at, now) if r.at > 0 else now
     _record_verdict(db, topic, r, at)
-    sender = db.execute(
-        "SELECT instance FROM files WHERE topic = ? AND path = ? AND sha256 = ?", (topic, r.path, r.sha256)
-    ).fetchone()
+    sender = None
+    if r.source:  # the receipt names the instrument: no guessing by path
+        sender = db.execute(
+            "SELECT instance FROM instances WHERE source = ? AND topic = ? ORDER BY at DESC LIMIT 1",
+            (r.source, topic),
+        ).fetchone()
+    if sender is None:
+        sender = db.execute(
+            "SELECT instance FROM files WHERE topic = ? AND path = ? AND sha256 = ?",
+            (topic, r.path, r.sha256),
+        ).fetchone()
     if sender is None and not verified:
         # A failure may not know the file's digest (a file id instead, when it could not be
         # decrypted): it is still news for the instrument that last sent that path.

@@ -15,6 +15,7 @@ STALE_BEATS = 3  # missed beats before a running process is shown stale
 MAX_RESULTS = 50
 _INSTRUMENT_FIELDS = [
     "instance",
+    "source",
     "host",
     "pid",
     "version",

@@ -99,6 +99,7 @@ class Status:
     last_file_at: float = 0.0
     last_error: str = ""
     recent: tuple[RecentFile, ...] = ()
+    source: str = ""  # a watcher's instrument name, carried by its sends (wire v2)
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ def _build(f: _Fields) -> Heartbeat:
         last_file_at=f.number("last_file_at", high=1e11),
         last_error=f.text("last_error"),
         recent=_recent(f._body.get("recent", [])),
+        source=f.text("source", 255),
     )
     return Heartbeat(
         instance=f.text("instance", 1024, required=True),

@@ -26,7 +26,7 @@ class _Streamer(Protocol):
 
 
 def watch_source(
-    streamer: _Streamer, ledger: UploadLedger, topic: str, last_error: Callable[[], str]
+    streamer: _Streamer, ledger: UploadLedger, topic: str, last_error: Callable[[], str], source: str = ""
 ) -> StatusSource:
     """A watcher's state: backlog from the ledger, session counts, files finished since the
     previous call (sent or failed, with reasons), the last error logged."""
@@ -56,6 +56,7 @@ def watch_source(
         return Status(
             folder=str(streamer.root)[:MAX_TEXT],
             topic=topic,
+            source=source,
             queued_files=files,
             queued_bytes=size,
             in_flight=max(len(status.sending), status.awaiting_ack),

@@ -93,7 +93,9 @@ def run_watch(
                 settings.telemetry,
                 role="watch",
                 subject=str(streamer.root),
-                source=lambda last_error: watch_source(streamer, ledger, settings.topic, last_error),
+                source=lambda last_error: watch_source(
+                    streamer, ledger, settings.topic, last_error, settings.source
+                ),
                 clients=clients,
             )
         )

@@ -67,7 +67,7 @@ function renderInstrument(now) {
     row.dataset.instance = i.instance;
     row.dataset.state = i.state;
     stateCell(row, i);
-    cell(row, i.host, "", i.folder);
+    cell(row, i.source || i.host, "", i.source ? i.host + ": " + i.folder : i.folder);
     cell(row, i.topic);
     cell(row, i.queued_files + " files", "num", bytes(i.queued_bytes));
     cell(row, i.in_flight, "num");
