@@ -215,3 +215,33 @@ def test_outgoing_receipts_always_parse_whatever_the_reason_text(tmp_path: Path)
 def test_a_garbled_signature_is_unauthenticated_not_an_error(tmp_path: Path) -> None:
     receipt = Receipt("a.txt", "ab" * 32, 1, "verified", "g", "h", "", 1.0, "ab" * 8, "not base64!")
     assert not receipt.authenticate(TrustedKeys(), "t").authenticated
+
+
+def test_a_v3_receipt_verifies_by_the_documented_recipe_alone_and_covers_the_send(tmp_path: Path) -> None:
+    """docs/wire-format.md, "Receipts": a lab's own tool needs only an Ed25519 library."""
+    import base64
+    import hashlib
+    import struct
+
+    from cryptography.hazmat.primitives import serialization
+
+    write_keypair(tmp_path / "lab")
+    key, trusted = SigningKey.load(tmp_path / "lab"), TrustedKeys.load(str(tmp_path))
+    receipt = Receipt.outgoing(
+        "run1/x.dat", "ab" * 32, 7, "verified", "archive", "pc", "name conflict: …",
+        source="pc-sem", file_id="0f" * 16, stored_as="run1/x.from-pc-sem.dat",
+    ).signed(key, "xrd.receipts")  # fmt: skip
+    body = json.loads(receipt.to_bytes())
+    fields = ["xrd.receipts", body["key_id"], body["group"], body["host"], body["outcome"], body["path"]]
+    fields += [body["sha256"], str(body["size"]), repr(float(body["at"])), body["reason"]]
+    fields += [body["source"], body["file_id"], body["stored_as"]]
+    message = b"labstream-receipt-v3" + b"".join(
+        struct.pack(">I", len(f.encode())) + f.encode() for f in fields
+    )
+    public = serialization.load_pem_public_key((tmp_path / "lab.pub").read_bytes())
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert hashlib.sha256(raw).hexdigest()[:16] == body["key_id"]
+    public.verify(base64.b64decode(body["sig"]), message)  # raises if the recipe were wrong
+    for field, value in [("source", "pc-xrd"), ("file_id", "1f" * 16), ("stored_as", "run1/x.dat")]:
+        forged = json.dumps({**body, field: value}).encode()
+        assert not Receipt.from_bytes(forged).authenticate(trusted, "xrd.receipts").authenticated, field
