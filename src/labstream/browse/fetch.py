@@ -47,6 +47,8 @@ class FetchResult:
     state: FetchState = FetchState.MISSING
     reason: str = ""
     keys: set[tuple[str, bytes, int]] = field(default_factory=set)
+    source: str = ""  # the instrument whose send the verdict was on
+    stored_as: str = ""  # where it was put, when not at its path (another source has it)
 
 
 def fetch_files(
@@ -108,6 +110,7 @@ def _recorder(results: dict[str, FetchResult]) -> OnVerdict:
         result = results.get(verdict.path)
         if result is None:
             return
+        result.source, result.stored_as = verdict.source, verdict.stored_as
         if verdict.verified and verdict.duplicate:  # these bytes were here already
             if result.state is not FetchState.VERIFIED:
                 result.state, result.reason = FetchState.PRESENT, ""

@@ -65,7 +65,9 @@ def get(
         )
     for path, result in results.items():
         reason = f": {shown(result.reason)}" if result.reason else ""
-        click.echo(f"{result.state.value:15}  {shown(path)}{reason}")
+        origin = f" (from {shown(result.source)})" if result.source else ""
+        where = f" -> {shown(result.stored_as)}" if result.stored_as else ""
+        click.echo(f"{result.state.value:15}  {shown(path)}{origin}{where}{reason}")
     good = sum(r.state.ok for r in results.values())
     click.echo(f"{good} of {len(results)} file(s) verified in {out_dir}", err=True)
     if signals["code"]:
