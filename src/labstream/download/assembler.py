@@ -93,9 +93,12 @@ class Assembler:
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
         placement: str = BESIDE,
+        owners: Owners | None = None,
     ) -> None:
+        """`owners`: the names taken, shared by the assemblers of one output folder (made
+        here, with `placement`, when not given)."""
         self._limits = limits or Limits()
-        self._owners = Owners(out_dir, ledger, placement)
+        self._owners = owners or Owners(out_dir, ledger, placement)
         self._stop = stop
         self._clock = clock
         self._cipher = cipher
@@ -507,13 +510,14 @@ class Assembler:
                 f"{avoided[0] or 'a sender without a source'}; stored as {partial.stored}"
             )
         blocking = self._ready_file_above(partial.stored)
-        if blocking is not None:  # as if that file were in place already: first come wins
-            return self._set_aside(
-                partial, f"cannot make the folder for {shown(partial.stored)}: {shown(blocking)} is a file"
-            )
         try:
+            if blocking is not None:  # as if that file were in place already: first come wins
+                raise PlacementError(
+                    f"cannot make the folder for {shown(partial.stored)}: {shown(blocking)} is a file"
+                )
             target = self._targets.path(partial.stored)
         except (UnsafePathError, PlacementError) as exc:
+            self._owners.release(partial.stored, (partial.source, partial.path))
             return self._set_aside(partial, str(exc))
         self._make_ready(partial, target)
         return Outcome.COMPLETE
@@ -571,6 +575,8 @@ class Assembler:
 
     def _forget(self, partial: PartialFile) -> None:
         partial.discard()
+        if partial.verdict_key in self._ready_keys:
+            self._owners.release(partial.stored, (partial.source, partial.path))
         self._unready(partial)
         self._release(partial)
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from labstream.download.assembler import Assembler, DoneFile, Outcome
 from labstream.download.ledger import Ledger
 from labstream.download.limits import Limits
-from labstream.download.owners import BESIDE
+from labstream.download.owners import BESIDE, Owners
 from labstream.download.placement import check_writable
 from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import LabstreamError, OutputError
@@ -93,6 +93,7 @@ class Downloader:
         start at the first message at or after this time."""
         self._accepts = accepts
         self._placement = placement
+        self._shared_owners: Owners | None = None
         self._start_new_at_ms = start_new_at_ms
         self._clients = clients
         self._cipher = cipher
@@ -165,6 +166,13 @@ class Downloader:
             self._last_activity = time.monotonic()
             self._assigned = self._assigned or assigned
 
+    def _owners(self, ledger: Ledger) -> Owners:
+        """One `Owners` for every thread: names claimed by one are seen by the others."""
+        with self._lock:
+            if self._shared_owners is None:
+                self._shared_owners = Owners(self._out_dir, ledger, self._placement)
+            return self._shared_owners
+
     def _idle_for(self) -> float:
         with self._lock:
             return time.monotonic() - self._last_activity
@@ -177,7 +185,7 @@ class Downloader:
             self._cipher,
             limits=self._limits,
             stop=self._halt,
-            placement=self._placement,
+            owners=self._owners(ledger),
         )
         next_offsets: dict[TopicPartition, int] = {}
         stored: dict[TopicPartition, int] = {}

@@ -13,12 +13,15 @@ only a send without a source (older labstream, openmsistream) may replace it.
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
 from pathlib import Path
 
 from labstream.download.ledger import Ledger
 from labstream.errors import UnsafePathError
 from labstream.logsafe import shown
-from labstream.wire.paths import MAX_PART_BYTES, check_relative_path
+from labstream.wire.paths import MAX_PART_BYTES, STATE_DIRNAME, check_relative_path, folded
 
 __all__ = ["BESIDE", "BY_SOURCE", "Claim", "Owners", "beside_name"]
 
@@ -41,55 +44,88 @@ def beside_name(path: str, source: str, n: int = 1) -> str:
 
 
 class Owners:
-    """Resolves (source, path) to the stored path for one assembler; claims made for files
-    waiting for their commit are held here until `committed` records them."""
+    """Resolves (source, path) to the stored path; shared by a downloader's threads.
+
+    Claims made for files waiting for their commit are held here until `committed` records
+    them (or `release` drops them). On a case-insensitive output folder (Windows, macOS)
+    names are compared folded, so `Run1/A.dat` and `run1/a.dat` are one name there.
+    """
 
     def __init__(self, out_dir: Path, ledger: Ledger, placement: str = BESIDE) -> None:
         self._out_dir = out_dir
         self._ledger = ledger
         self._by_source = placement == BY_SOURCE
-        self._pending: dict[str, Claim] = {}
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[str, Claim]] = {}  # name key -> (stored, claim)
+        self._fold = _case_insensitive(out_dir)
 
     def resolve(self, source: str, path: str) -> tuple[str, Claim | None]:
         """(stored path, the claim it had to avoid or None). A new claim is remembered."""
         preferred = f"{source}/{path}" if self._by_source and source else path
         mine: Claim = (source, path)
         avoided: Claim | None = None
-        for n in range(MAX_ALTERNATIVES + 1):
-            stored = preferred if n == 0 else beside_name(preferred, source, n)
-            owner = self._owner(stored)
-            if owner == mine:
-                return stored, avoided
-            if owner is None:
-                self._pending[stored] = mine
-                if avoided is not None:
-                    _tell(path, source, avoided, stored)
-                return stored, avoided
-            avoided = avoided or owner
+        with self._lock:
+            for n in range(MAX_ALTERNATIVES + 1):
+                stored = preferred if n == 0 else beside_name(preferred, source, n)
+                owner = self._owner(stored)
+                if owner == mine:
+                    return stored, avoided
+                if owner is None:
+                    self._pending[self._key(stored)] = (stored, mine)
+                    if avoided is not None:
+                        _tell(path, source, avoided, stored)
+                    return stored, avoided
+                avoided = avoided or owner
         raise UnsafePathError(f"no free name for {shown(path)} from source {shown(source)}")
 
     def committed(self, stored: list[str]) -> None:
-        """Record the claims of files now in place; forget every pending one."""
-        claims = [(s, *self._pending[s]) for s in stored if s in self._pending]
+        """Record the claims of these files, now in place."""
+        with self._lock:
+            claims = []
+            for name in stored:
+                held = self._pending.pop(self._key(name), None)
+                if held is not None:
+                    claims.append((held[0], *held[1]))
         if claims:
             self._ledger.claim_many(claims)
-        self._pending.clear()
+
+    def release(self, stored: str, claim: Claim) -> None:
+        """A file that will not be put in place gives its pending claim up."""
+        with self._lock:
+            if self._pending.get(self._key(stored), ("", None))[1] == claim:
+                del self._pending[self._key(stored)]
+
+    def _key(self, stored: str) -> str:
+        return "/".join(folded(part) for part in stored.split("/")) if self._fold else stored
 
     def _owner(self, stored: str) -> Claim | None:
-        if stored in self._pending:
-            return self._pending[stored]
+        pending = self._pending.get(self._key(stored))
+        if pending is not None:
+            return pending[1]
         owner = self._ledger.owner(stored)
         if owner is not None:
             return owner[0], owner[1] or stored
         try:
             check_relative_path(stored)
-        except UnsafePathError:
-            return None  # refused when it is placed
-        try:
             found = self._out_dir.joinpath(*stored.split("/")).exists()
-        except OSError:
+        except (UnsafePathError, OSError):
             return None  # a name the filesystem refuses: refused when it is placed
         return ("", stored) if found else None  # in the folder, claimed by nobody: no source
+
+
+def _case_insensitive(folder: Path) -> bool:
+    """Whether `folder`'s filesystem takes `X` and `x` for one name (probed once)."""
+    state = folder / STATE_DIRNAME
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        probe = state / f"case-probe-{os.getpid()}-{threading.get_ident()}"
+        probe.write_bytes(b"")
+        try:
+            return (state / probe.name.upper()).exists()
+        finally:
+            probe.unlink()
+    except OSError:
+        return sys.platform in ("win32", "darwin")  # their defaults
 
 
 def _tell(path: str, source: str, avoided: Claim, stored: str) -> None:
