@@ -16,6 +16,8 @@ import queue
 import threading
 from typing import Protocol
 
+from labstream.loops import spawn
+
 __all__ = ["HashPipe", "Updatable"]
 
 OFFLOAD_BYTES = 64 * 1024  # chunks at least this big go to the thread
@@ -53,10 +55,7 @@ class HashPipe:
         if self._queue is None:
             self._queue = queue.Queue(MAX_PENDING)
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name=f"labstream-hash-{next(_numbers)}", daemon=True
-            )
-            self._thread.start()
+            self._thread = spawn(self._run, f"labstream-hash-{next(_numbers)}")
         self._queue.put((hasher, data))
 
     def wait(self) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from labstream.errors import LabstreamError, WireError
 from labstream.heartbeat import Heartbeat, parse_heartbeat
 from labstream.heartbeat.format import Verifier
 from labstream.kafka import Consumer, Record, group_lag
+from labstream.loops import BackgroundLoop
 from labstream.receipts import Receipt
 
 __all__ = ["LagPoller", "TopicReader", "heartbeat_handler", "receipt_handler"]
@@ -30,9 +30,11 @@ RETRY_SECONDS = 5.0
 Handler = Callable[[list[Record]], None]
 
 
-class TopicReader:
+class TopicReader(BackgroundLoop):
     """Consumes `topics` on a thread, hands each batch to `handle`, and stores the offsets
     only after it returned (the batch is in SQLite by then)."""
+
+    restart_seconds = RETRY_SECONDS
 
     def __init__(
         self,
@@ -43,34 +45,26 @@ class TopicReader:
         name: str,
         start_at_ms: int | None = None,
     ) -> None:
+        super().__init__(f"labstream-dashboard-{name}")
         self._settings = settings
         self._topics = topics
         self._handle = handle
         self._start_at_ms = start_at_ms
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"labstream-dashboard-{name}", daemon=True)
         self.error = ""
 
-    def __enter__(self) -> TopicReader:
-        self._thread.start()
-        return self
+    def on_error(self, exc: Exception) -> None:
+        self.error = str(exc)
+        if isinstance(exc, (LabstreamError, sqlite3.Error)):  # the broker or the disk: expected
+            logger.warning("dashboard reader retrying topics=%s reason=%s", self._topics, exc)
+        else:
+            super().on_error(exc)
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with Consumer(self._settings, self._topics, start_at_ms=self._start_at_ms) as consumer:
-                    self._loop(consumer)
-            except (LabstreamError, sqlite3.Error) as exc:
-                self.error = str(exc)
-                logger.warning("dashboard reader retrying topics=%s reason=%s", self._topics, exc)
-                self._stop.wait(RETRY_SECONDS)
+    def run(self) -> None:
+        with Consumer(self._settings, self._topics, start_at_ms=self._start_at_ms) as consumer:
+            self._loop(consumer)
 
     def _loop(self, consumer: Consumer) -> None:
-        while not self._stop.is_set():
+        while self.should_keep_running():
             records = consumer.consume(BATCH, 0.5)
             if not records:
                 continue
@@ -133,32 +127,23 @@ def _receipt(value: bytes) -> Receipt:
     return receipt
 
 
-class LagPoller:
+class LagPoller(BackgroundLoop):
     """Every `every` seconds: the lag (messages, and files not yet receipted) of the groups
     the dashboard knows of, at most `limit` of them, most recently seen first."""
 
     def __init__(self, settings: dict[str, Any], store: Store, every: float = 15.0, limit: int = 50) -> None:
+        super().__init__("labstream-dashboard-lag")
         self._settings = settings
         self._store = store
         self._every = every
         self._limit = limit
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="labstream-dashboard-lag", daemon=True)
 
-    def __enter__(self) -> LagPoller:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def run(self) -> None:
+        while self.should_keep_running():
             started = time.monotonic()
             groups = self.groups()
             for group, topic in groups:
-                if self._stop.is_set():
+                if not self.should_keep_running():
                     return
                 try:
                     lag = group_lag(self._settings, group, topic, timeout=5.0)
@@ -166,7 +151,7 @@ class LagPoller:
                 except LabstreamError as exc:
                     logger.info("lag not available group=%s topic=%s reason=%s", group, topic, exc)
             every = self._every if groups else 1.0  # none known yet: look again soon
-            self._stop.wait(max(1.0, every - (time.monotonic() - started)))
+            self.wait(max(1.0, every - (time.monotonic() - started)))
 
     def groups(self) -> list[tuple[str, str]]:
         rows = self._store.read(

@@ -23,6 +23,7 @@ from labstream.errors import ConfigError
 from labstream.heartbeat import DEFAULT_HEARTBEAT_TOPIC
 from labstream.heartbeat.format import Verifier
 from labstream.kafka import consumer_settings, ensure_topic, producer_settings
+from labstream.loops import BackgroundLoop, spawn
 
 __all__ = ["DashboardSettings", "run_dashboard"]
 
@@ -130,7 +131,8 @@ class _Server:
 
         self._server = Quiet(config)
         self._stop = stop
-        self._watch = threading.Thread(target=self._watch_stop, name="labstream-dashboard-stop", daemon=True)
+        # A thread that only waits for `stop`: uvicorn's loop must not block on our event.
+        self._watch = spawn(self._watch_stop, "labstream-dashboard-stop", start=False)
 
     def run(self, sockets: list[socket.socket]) -> None:
         self._watch.start()
@@ -145,23 +147,14 @@ class _Server:
         self._server.should_exit = True
 
 
-class _Pruner:
+class _Pruner(BackgroundLoop):
     """Forgets data older than `keep_days`, hourly."""
 
     def __init__(self, store: Store, keep_days: float) -> None:
+        super().__init__("labstream-dashboard-prune")
         self._store = store
         self._keep_days = keep_days
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="labstream-dashboard-prune", daemon=True)
 
-    def __enter__(self) -> _Pruner:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(3600.0):
+    def run(self) -> None:
+        while not self.wait(3600.0):
             self._store.prune(self._keep_days)

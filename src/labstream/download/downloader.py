@@ -24,6 +24,7 @@ from labstream.kafka import Record, member_for_thread
 from labstream.kafka.clients import REAL_CLIENTS, ConsumerClient, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
+from labstream.loops import spawn
 from labstream.processes import pid_alive
 from labstream.state import OutputState
 from labstream.wire import peek_path
@@ -130,13 +131,9 @@ class Downloader:
         with InstanceLock(state.lock, "downloader"), Ledger(state.ledger) as ledger:
             _remove_stale_partials(state.partial)
             workers = [
-                threading.Thread(
-                    target=self._work, args=(ledger, i), daemon=True, name=f"labstream-download-{i}"
-                )
+                spawn(functools.partial(self._work, ledger, i), f"labstream-download-{i}")
                 for i in range(self._threads)
             ]
-            for worker in workers:
-                worker.start()
             self._supervise(workers)
         self.report.seconds = time.monotonic() - started
         if self._errors:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from labstream import __version__
 from labstream.heartbeat.format import MAX_RECENT, ROLES, Heartbeat, Status
+from labstream.loops import BackgroundLoop
 
 __all__ = ["HeartbeatPublisher", "Signer"]
 
@@ -36,7 +37,7 @@ class _Producer(Protocol):
         """Wait for delivery; messages still queued."""
 
 
-class HeartbeatPublisher:
+class HeartbeatPublisher(BackgroundLoop):
     """Publishes `snapshot()` as a heartbeat; a context manager owning one daemon thread.
 
     Every beat carries this run's random id and its sequence number (1, 2, ...), inside
@@ -60,6 +61,7 @@ class HeartbeatPublisher:
     ) -> None:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
+        super().__init__("labstream-heartbeat")
         self._producer = producer
         self._topic = topic
         self._snapshot = snapshot
@@ -81,25 +83,21 @@ class HeartbeatPublisher:
         )
         self._seq = 0  # beats of this run
         self._seq_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="labstream-heartbeat", daemon=True)
         self._previous: tuple[float, int] | None = None
         self.beats = 0
 
-    def __enter__(self) -> HeartbeatPublisher:
+    def start(self) -> None:
         if self.interval > 0:
-            self._thread.start()
-        return self
+            super().start()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
         """Stop the thread, publish the "stopped" beat, wait (5 s at most) for delivery."""
-        if not self._thread.is_alive():
+        if not self.alive:
             return
-        self._stop.set()
-        self._thread.join()
+        self.stop()
         self.beat("stopped")
         left = self._producer.flush(5.0)
         if left:
@@ -142,10 +140,10 @@ class HeartbeatPublisher:
             seq=self._seq,
         )
 
-    def _loop(self) -> None:
+    def run(self) -> None:
         while True:
             self.beat()
-            if self._stop.wait(self.interval):
+            if self.wait(self.interval):
                 return
 
     def _on_delivery(self, error: str | None) -> None:

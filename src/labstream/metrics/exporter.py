@@ -24,6 +24,7 @@ from prometheus_client.core import (
 from labstream import __version__
 from labstream.errors import ConfigError, LabstreamError
 from labstream.heartbeat.format import Status
+from labstream.loops import spawn
 from labstream.metrics.errorlog import ErrorLog
 from labstream.metrics.latency import CHUNK_LATENCY
 
@@ -112,9 +113,7 @@ def _serve_with_token(
         address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
 
     server = make_server(address[0], address[1], app, Server, handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, name="labstream-metrics", daemon=True)
-    thread.start()
-    return server, thread
+    return server, spawn(server.serve_forever, "labstream-metrics")
 
 
 def is_loopback(host: str) -> bool:

@@ -9,7 +9,6 @@ after a Kafka error it reconnects.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -17,6 +16,7 @@ from typing import Any, NamedTuple
 from labstream.errors import WireError
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.logsafe import shown
+from labstream.loops import BackgroundLoop
 from labstream.receipts.format import Receipt
 from labstream.receipts.signing import TrustedKeys
 
@@ -26,8 +26,10 @@ logger = logging.getLogger(__name__)
 RECONNECT_SECONDS = 5.0
 
 
-class ReceiptCollector:
+class ReceiptCollector(BackgroundLoop):
     """A thread that hands every receipt to `on_receipt`, storing offsets after it returns."""
+
+    restart_seconds = RECONNECT_SECONDS
 
     def __init__(
         self,
@@ -38,33 +40,20 @@ class ReceiptCollector:
         *,
         clients: KafkaClients = REAL_CLIENTS,
     ) -> None:
+        super().__init__("labstream-receipts")
         self._clients = clients
         self._settings = settings
         self._topic = topic
         self._on_receipt = on_receipt
         self._trusted = trusted
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="labstream-receipts", daemon=True)
 
-    def __enter__(self) -> ReceiptCollector:
-        self._thread.start()
-        return self
+    def on_error(self, exc: Exception) -> None:
+        # A bug or a broker error must not end clean-up for good: logged, then reconnect.
+        logger.error("receipt collector restarting topic=%s", shown(self._topic), exc_info=exc)
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._consume()
-            except Exception:  # a bug or a broker error must not end clean-up for good
-                logger.exception("receipt collector restarting topic=%s", shown(self._topic))
-                self._stop.wait(RECONNECT_SECONDS)
-
-    def _consume(self) -> None:
+    def run(self) -> None:
         with self._clients.consumer(self._settings, [self._topic]) as consumer:
-            while not self._stop.is_set():
+            while self.should_keep_running():
                 for record in consumer.consume(200, 0.5):
                     deliver(record.value, record.topic, self._trusted, self._on_receipt)
                     consumer.store(record.topic, record.partition, record.offset + 1)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 
 from labstream.errors import LabstreamError
+from labstream.loops import spawn
 from labstream.runners.progress import LiveDisplay, RateMeter, Snapshot
 
 __all__ = ["INTERACTIVE", "QUIET", "Console", "ConsoleMode"]
@@ -68,9 +69,9 @@ class Console:
         self._last_lag: int | None = None
         self._lag_at = float("-inf")
         self._closing = threading.Event()
-        self._ticker = threading.Thread(target=self._tick, name="labstream-status", daemon=True)
+        self._ticker = spawn(self._tick, "labstream-status", start=False)
         # A blocking stdin read cannot be interrupted; this daemon thread dies with the process.
-        self._reader = threading.Thread(target=self._read, name="console-stdin", daemon=True)
+        self._reader = spawn(self._read, "console-stdin", start=False)
         self._stack = ExitStack()
 
     def __enter__(self) -> Console:
