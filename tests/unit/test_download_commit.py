@@ -21,10 +21,10 @@ from labstream.download import assembler as assembler_module
 from labstream.download import downloader as downloader_module
 from labstream.download.ledger import Ledger as LedgerClass
 from labstream.download.limits import Limits
-from labstream.download.verdict import Verdict
 from labstream.errors import OutputError
 from labstream.kafka import Record
 from labstream.kafka.memory import MemoryBroker
+from labstream.outcomes import Verdict
 from labstream.wire import Chunk, encode
 
 from .test_download_batch import records as v2_records

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from labstream.download import Downloader
-from labstream.download.verdict import Verdict
 from labstream.errors import DeliveryError, OutputError
 from labstream.kafka.memory import MemoryBroker
+from labstream.outcomes import Verdict
 from labstream.receipts import ReceiptCollector, ReceiptPublisher, SigningKey, TrustedKeys, wait_verified
 from labstream.receipts.collector import read_receipts
 from labstream.receipts.format import Receipt

@@ -12,6 +12,6 @@ from __future__ import annotations
 
 from labstream.browse.fetch import FetchState, fetch_files
 from labstream.browse.index import FileEntry, FileIndex, list_topic
-from labstream.browse.times import parse_time
+from labstream.times import parse_time
 
 __all__ = ["FetchState", "FileEntry", "FileIndex", "fetch_files", "list_topic", "parse_time"]

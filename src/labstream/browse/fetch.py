@@ -17,10 +17,10 @@ from typing import Any
 from labstream.download import Assembler, Ledger
 from labstream.download.limits import Limits
 from labstream.download.placement import check_writable, target_path
-from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import ChecksumError, UnsafePathError, WireError
 from labstream.kafka import read_topic
 from labstream.locks import InstanceLock
+from labstream.outcomes import OnVerdict, Verdict
 from labstream.state import OutputState
 from labstream.wire import check_relative_path, decode
 from labstream.wire.crypto import PayloadCipher

@@ -9,11 +9,11 @@ import click
 
 from labstream.browse import list_topic, parse_time
 from labstream.browse.index import FileEntry, FileIndex
-from labstream.browse.times import format_ms
 from labstream.cli.common import config_option, human_bytes
 from labstream.cli.globals import load
 from labstream.kafka import consumer_settings
 from labstream.logsafe import shown
+from labstream.times import format_ms
 
 __all__ = ["ls"]
 

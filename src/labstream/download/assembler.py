@@ -21,11 +21,11 @@ from labstream.download.limits import Limits
 from labstream.download.owners import BESIDE, Owners
 from labstream.download.partial import HashInterrupted, PartialFile
 from labstream.download.placement import TargetFolders, output_error, target_path
-from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import ChecksumError, GeometryError, PlacementError, UnsafePathError, WireError
 from labstream.hashing import HashPipe
 from labstream.kafka import Record
 from labstream.logsafe import shown
+from labstream.outcomes import OnVerdict, Verdict
 from labstream.state import OutputState
 from labstream.wire import Chunk, decode
 from labstream.wire.chunk import decrypt

@@ -18,13 +18,13 @@ from labstream.download.ledger import Ledger
 from labstream.download.limits import Limits
 from labstream.download.owners import BESIDE, Owners
 from labstream.download.placement import check_writable
-from labstream.download.verdict import OnVerdict, Verdict
 from labstream.errors import LabstreamError, OutputError
 from labstream.kafka import Record, member_for_thread
 from labstream.kafka.clients import REAL_CLIENTS, ConsumerClient, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
 from labstream.loops import spawn
+from labstream.outcomes import OnVerdict, Verdict
 from labstream.processes import pid_alive
 from labstream.state import OutputState
 from labstream.wire import peek_path

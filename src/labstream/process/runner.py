@@ -14,10 +14,10 @@ from labstream.download import DoneFile, Downloader, Ledger
 from labstream.download.ledger import FileState
 from labstream.download.limits import Limits
 from labstream.download.placement import check_writable
-from labstream.download.verdict import Verdict
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
+from labstream.outcomes import Verdict
 from labstream.process.api import BaseProcessor, ReceivedFile
 from labstream.receipts import ReceiptPublisher
 from labstream.state import OutputState

@@ -6,9 +6,9 @@ import logging
 import socket
 from typing import Any
 
-from labstream.download.verdict import Verdict
 from labstream.errors import ConfigError
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
+from labstream.outcomes import Verdict
 from labstream.receipts.format import MAX_NAME, Receipt
 from labstream.receipts.signing import KEYGEN_HINT, SigningKey
 

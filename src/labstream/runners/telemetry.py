@@ -8,12 +8,12 @@ from typing import Any
 
 from labstream.config import Config
 from labstream.heartbeat import HeartbeatPublisher, Signer, Status
-from labstream.heartbeat.sources import counts_source
 from labstream.kafka import group_lag, producer_settings
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.metrics import ErrorLog
 from labstream.receipts import SigningKey
 from labstream.receipts.signing import heartbeat_signer
+from labstream.runners.sources import counts_source
 from labstream.settings import Telemetry
 
 __all__ = ["group_monitoring", "lag_query", "monitoring"]

@@ -9,7 +9,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from labstream.heartbeat.sources import watch_source
 from labstream.kafka import consumer_settings, producer_settings
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
@@ -17,6 +16,7 @@ from labstream.receipts import ReceiptCollector
 from labstream.runners.chunking import choose_chunk_size, fit_batches
 from labstream.runners.console import INTERACTIVE, Console, ConsoleMode
 from labstream.runners.progress import Snapshot, in_progress
+from labstream.runners.sources import watch_source
 from labstream.runners.telemetry import monitoring
 from labstream.settings import WatchSettings
 from labstream.state import WatchState

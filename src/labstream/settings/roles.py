@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labstream.browse.times import format_ms, parse_time
 from labstream.config import Config
 from labstream.download.limits import LIMIT_KEYS, Limits
 from labstream.errors import ConfigError, UnsafePathError
@@ -24,6 +23,7 @@ from labstream.receipts import SigningKey, TrustedKeys
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.receipts.keys import require_trusted
 from labstream.settings.table import DOWNLOAD, PROCESS, UPLOAD, WATCH, resolve
+from labstream.times import format_ms, parse_time
 from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
 from labstream.upload.cleanup import CleanupPolicy
 from labstream.upload.ledger import default_state_dir

@@ -1,4 +1,5 @@
-"""A downloader's verdict on one send of a file: what receipts are made of."""
+"""What became of one send of a file: the verdict receipts are made of (shared by download,
+process and receipts, so neither depends on the other for it)."""
 
 from __future__ import annotations
 
