@@ -47,6 +47,7 @@ _PATH = click.Path(file_okay=False, path_type=Path)
 @setting("wire", "--wire", type=click.Choice(sorted(WIRE_FORMATS)))
 @setting("max_rate", "--max-rate")
 @setting("polling", "--polling/--events")
+@setting("follow_links", "--follow-links/--no-follow-links")
 @trusted_keys_option
 @key_option
 @TELEMETRY_OPTIONS

@@ -149,6 +149,7 @@ class UploadSettings:
     wait_timeout: float = 300.0
     trusted: TrustedKeys = field(default_factory=TrustedKeys)
     auto_chunk_size: bool = False  # chunk_size is a stand-in: choose from the topic's limit
+    follow_links: bool = False  # below a folder: links to files inside it are sent
 
 
 def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
@@ -177,6 +178,7 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
         wire=wire_format(str(v["wire"]), cipher),
         max_rate=parse_rate(v["max_rate"]) if v["max_rate"] else None,
         polling=bool(v["polling"]),
+        follow_links=bool(v["follow_links"]),
     )
     return WatchSettings(
         config=config,
@@ -315,6 +317,7 @@ def upload_settings(config: Config, given: Mapping[str, Any]) -> UploadSettings:
         wait_timeout=float(v["wait_timeout"]),
         trusted=trusted,
         auto_chunk_size=v["chunk_size"] is None,
+        follow_links=bool(v["follow_links"]),
     )
 
 
