@@ -219,9 +219,10 @@ def test_a_name_that_is_not_utf8_never_stalls_the_others(
     time.sleep(3)
     assert watcher.stop() == 0
     text = watcher.text()
-    assert text.count("skipped file=caf\\xe9.dat reason=file name is not valid UTF-8") == 1, text
+    assert text.count("file not sent file=caf\\xe9.dat reason=file name is not valid UTF-8") == 1, text
     assert "Traceback" not in text and "Logging error" not in text
-    assert status_rows(tmp_path / "state")["caf\\xe9.dat"]["state"] == "skipped"
+    row = status_rows(tmp_path / "state")["caf\\xe9.dat"]
+    assert row["state"] == "failed" and row["reason"] == "file name is not valid UTF-8"
     code, out = upload(root, "--config", config_file, "--topic", topic, check=False)
     assert code == 1 and "1 file(s) not fully sent; first: caf\\xe9.dat: " in out, out
     assert "file name is not valid UTF-8" in out and "Traceback" not in out, out

@@ -203,9 +203,11 @@ class DirectoryStreamer:
             self._enqueue(ReadyFile(path, row.relpath, row.size, row.mtime_ns))
 
     def _on_skipped(self, relpath: str, why: str) -> None:
-        """Shown by `status` with its reason; a name that is not UTF-8 under its escaped form."""
+        """Shown by `status` with its reason: `failed` for a name that cannot travel (under
+        its escaped form if it is not UTF-8), `skipped` for a link or a special file."""
         key = relpath if _storable(relpath) else shown(relpath, 4096)
-        self._ledger.set(key, 0, 0, UploadState.SKIPPED, reason=why)
+        state = UploadState.SKIPPED if name_refusal(relpath) is None else UploadState.FAILED
+        self._ledger.set(key, 0, 0, state, reason=why)
 
     def _enqueue(self, ready: ReadyFile) -> None:
         self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.QUEUED)

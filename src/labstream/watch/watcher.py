@@ -27,7 +27,8 @@ __all__ = ["DirectoryWatcher", "OnSkipped", "ReadyFile"]
 logger = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
 RENAMES_KEPT = 4096  # recent renames remembered, to tell a rename from a deletion
-# (relative path as found, reason): a file that is not sent by design, reported once.
+# (relative path as found, reason): a file that is not sent, by design (a link, a special
+# file) or for its name, reported once.
 OnSkipped = Callable[[str, str], None]
 
 
@@ -222,12 +223,9 @@ class DirectoryWatcher:
             return None
         # Links and new paths get the full look (a linked folder above, the name); a
         # candidate seen every tick only its own stat.
-        if link_kind(st) is not None or not stat.S_ISREG(st.st_mode) or path not in self._candidates:
-            why = name_refusal(relpath) or entry_refusal(Path(path), self.tree)
-            if why is not None:
-                self._skip(path, relpath, why)
-                return None
-            self._forget_skipped(path)
+        full_look = link_kind(st) is not None or not stat.S_ISREG(st.st_mode) or path not in self._candidates
+        if full_look and self._refused(path, relpath):
+            return None
         if link_kind(st) is None:
             return st
         try:
@@ -235,13 +233,31 @@ class DirectoryWatcher:
         except OSError:
             return None
 
-    def _skip(self, path: str, relpath: str, why: str) -> None:
+    def _refused(self, path: str, relpath: str) -> bool:
+        """Whether `path` is skipped (reported once): a link, a special file, its name."""
+        why = entry_refusal(Path(path), self.tree)
+        if why is not None:
+            self._skip(path, relpath, why)
+            return True
+        why = name_refusal(relpath)
+        if why is not None:
+            self._skip(path, relpath, why, name=True)
+            return True
+        self._forget_skipped(path)
+        return False
+
+    def _skip(self, path: str, relpath: str, why: str, *, name: bool = False) -> None:
+        """Once per path and reason: a line, and `on_skipped`. `name`: the file is one the lab
+        wants, under a name that cannot travel (an error); else a link or a special file."""
         self._candidates.pop(path, None)
         with self._lock:
             if self._skipped.get(path) == why:
                 return
             self._skipped[path] = why
-        logger.warning("skipped file=%s reason=%s", shown(relpath, 1000), why)
+        if name:
+            logger.error("file not sent file=%s reason=%s", shown(relpath, 1000), why)
+        else:
+            logger.warning("skipped file=%s reason=%s", shown(relpath, 1000), why)
         if self._on_skipped is not None:
             self._on_skipped(relpath, why)
 
