@@ -3,8 +3,9 @@
 Paths, reasons and names that come from messages are attacker-chosen. `shown(text)` keeps
 printable characters (any script) and backslash-escapes everything else: newlines, C0/C1
 controls (ESC of ANSI sequences), bidi and other format characters, line/paragraph
-separators. A backslash is doubled, so an escape in the output always means an escape was
-made. Long text is cut to `limit` characters with a marker.
+separators; a byte of a local file name that is not UTF-8 (Python's surrogate escape) as
+the byte, `caf\\xe9.dat`. A backslash is doubled, so an escape in the output always means
+an escape was made. Long text is cut to `limit` characters with a marker.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ def _escape(char: str) -> str:
     if char == " " or char.isprintable():
         return char
     code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is not UTF-8 (surrogateescape)
+        code -= 0xDC00
     if code <= 0xFF:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"

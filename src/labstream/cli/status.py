@@ -35,6 +35,7 @@ CATEGORIES = (
     "verified",
     "failed downstream",
     "failed",
+    "skipped",
     "ignored",
     "cleaned up",
     "unauthenticated",

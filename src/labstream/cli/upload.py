@@ -49,18 +49,21 @@ from labstream.wire import WIRE_FORMATS
 @setting("wire", "--wire", type=click.Choice(sorted(WIRE_FORMATS)))
 @setting("max_rate", "--max-rate")
 @setting("source", "--source", metavar="NAME")
+@setting("follow_links", "--follow-links/--no-follow-links")
 @trusted_keys_option
 @key_option
 def upload(paths: tuple[str, ...], config_name: str, **given: Any) -> None:
     """Upload files (folders: every file below, subfolders kept) to TOPIC.
 
-    Returns when the cluster has acknowledged every chunk; exits 1 if any was not.
+    Returns when the cluster has acknowledged every chunk; exits 1 if any was not. Below a
+    folder, links (unless --follow-links, and then only to files inside it) and special
+    files are skipped with one line each.
     """
     settings = upload_settings(load(config_name), given)
     config, topic = settings.config, settings.topic
     producer_conf = producer_settings(config)
     started_ms = int(time.time() * 1000) - 5000  # receipts cannot predate the upload
-    files = list(collect(paths))
+    files = list(collect(paths, follow_links=settings.follow_links))
     ensure_topic(producer_conf, topic, timeout=settings.timeout)  # also the reachability check
     chunk_size = settings.chunk_size
     if settings.auto_chunk_size:

@@ -48,6 +48,7 @@ _PATH = click.Path(file_okay=False, path_type=Path)
 @setting("max_rate", "--max-rate")
 @setting("polling", "--polling/--events")
 @setting("source", "--source", metavar="NAME")
+@setting("follow_links", "--follow-links/--no-follow-links")
 @trusted_keys_option
 @key_option
 @TELEMETRY_OPTIONS

@@ -159,6 +159,7 @@ class UploadSettings:
     trusted: TrustedKeys = field(default_factory=TrustedKeys)
     auto_chunk_size: bool = False  # chunk_size is a stand-in: choose from the topic's limit
     source: str = ""  # this instrument's name in every send
+    follow_links: bool = False  # below a folder: links to files inside it are sent
 
 
 def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
@@ -188,6 +189,7 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
         max_rate=parse_rate(v["max_rate"]) if v["max_rate"] else None,
         polling=bool(v["polling"]),
         source=source_name(v["source"], root),
+        follow_links=bool(v["follow_links"]),
     )
     return WatchSettings(
         config=config,
@@ -336,6 +338,7 @@ def upload_settings(config: Config, given: Mapping[str, Any]) -> UploadSettings:
         trusted=trusted,
         auto_chunk_size=v["chunk_size"] is None,
         source=source_name(v["source"]),
+        follow_links=bool(v["follow_links"]),
     )
 
 

@@ -185,6 +185,13 @@ KEYS: dict[str, Key] = {
             frozenset({WATCH}),
         ),
         Key(
+            "follow_links",
+            False,
+            "bool",
+            "Send links to files inside the folder (links leading outside it are refused either way).",
+            frozenset({WATCH, UPLOAD}),
+        ),
+        Key(
             "max_rate",
             None,
             "str",

@@ -1,7 +1,8 @@
 """The upload ledger: every file the watcher has seen, and how far it got. SQLite, durable.
 
 A file is identified by its relative path, size and mtime; the SHA-256 is added once it is
-hashed. Status moves ignored|seen -> queued -> sending -> sent, or -> failed. After a crash,
+hashed. Status moves ignored|seen -> queued -> sending -> sent, or -> failed; a path that
+is not sent by design (labstream.fileaccess) is `skipped`, its reason kept. After a crash,
 rows left `queued` or `sending` are sent again; `sent` rows with the same size and mtime are
 never sent again. While a row is queued or sending it may hold the checkpoint of its send
 (the `resume_*` columns, labstream.upload.resume), so that it continues instead of
@@ -89,6 +90,7 @@ class UploadState(str, enum.Enum):
     SENDING = "sending"  # being read and produced; sent again after a crash
     SENT = "sent"  # every chunk acknowledged by the cluster
     FAILED = "failed"  # not sent (unreadable, vanished, not acknowledged)
+    SKIPPED = "skipped"  # never sent by design: a link, a special file, a name that cannot travel
     DELETED = "deleted"  # cleaned up after enough trusted receipts
     MOVED = "moved"  # cleaned up by moving it out of the watched folder
 

@@ -10,17 +10,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, NamedTuple, cast
+from typing import BinaryIO, NamedTuple
 
-from labstream.errors import LabstreamError, SourceFileError, UnsafePathError
+from labstream.errors import LabstreamError, SourceFileError
+from labstream.fileaccess import name_refusal
 from labstream.hashing import HashPipe
 from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
 from labstream.metrics.latency import CHUNK_LATENCY
 from labstream.upload.rate import RateLimiter
 from labstream.upload.resume import AckedPrefix, Checkpoint, OnCheckpoint
-from labstream.upload.source import SourceFile, hash_file
-from labstream.wire import WIRE_FORMATS, Chunk, WireFormat, check_relative_path, n_chunks_for
+from labstream.upload.source import SourceFile, hash_file, open_source
+from labstream.wire import WIRE_FORMATS, Chunk, WireFormat, n_chunks_for
 from labstream.wire.v2 import aborted_trailer, new_file_id
 
 __all__ = ["FileSender", "OnFileDone", "OnProgress", "SentFile"]
@@ -128,17 +129,16 @@ class FileSender:
         for a later call (no aborted trailer), and a later call given that checkpoint as
         `resume` continues it where the cluster's acknowledgements ended.
         """
-        try:
-            check_relative_path(source.relpath)
-        except UnsafePathError as exc:  # a local name no receiver would accept: this file only
-            raise SourceFileError(f"cannot be sent under this name: {exc}") from exc
+        why = name_refusal(source.relpath)
+        if why is not None:  # a local name no receiver would accept: this file only
+            raise SourceFileError(f"{shown(source.relpath)}: {why}")
         before = _stat(source)
         # The version time (docs/wire-format.md): later sends of a path must carry later times.
         version_ns = time.time_ns()
         if self._wire.chunk_version == 2:
             send = _StreamingSend(self, source, before, version_ns, on_checkpoint)
             return send.run(on_done, resume)
-        size, sha256 = hash_file(source.path, self._wire.hash_name)
+        size, sha256 = hash_file(source, self._wire.hash_name)
         if size != before.size:
             raise SourceFileError(f"{source.relpath}: file changed while it was sent")
         deliveries = _FileDeliveries(n_chunks_for(size, self._chunk_size), on_done, self._on_progress)
@@ -323,15 +323,17 @@ class FileState(NamedTuple):
 @contextlib.contextmanager
 def _reading(source: SourceFile) -> Iterator[BinaryIO]:
     try:
-        with open(source.path, "rb", buffering=0) as handle:
-            yield cast(BinaryIO, handle)
+        with open_source(source) as handle:
+            yield handle
     except OSError as exc:
         raise SourceFileError(f"{source.relpath}: cannot read: {exc.strerror or exc}") from exc
 
 
 def _stat(source: SourceFile) -> FileState:
+    """A link where a file was (and links are not followed) reads as a change."""
+    follow = source.tree is None or source.tree.follow_links
     try:
-        st = os.stat(source.path)
+        st = os.stat(source.path, follow_symlinks=follow)
     except OSError as exc:
         raise SourceFileError(f"{source.relpath}: cannot read: {exc.strerror or exc}") from exc
     return FileState(st.st_size, st.st_mtime_ns, st.st_ctime_ns)

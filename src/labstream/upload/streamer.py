@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labstream.errors import SourceFileError
+from labstream.fileaccess import name_refusal
 from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
 from labstream.units import human_bytes
@@ -51,6 +52,7 @@ class StreamOptions:
     polling: bool = False  # stat the tree instead of OS events (network shares)
     retry_seconds: float = 5.0  # first back-off before a file not acknowledged is sent again
     source: str = ""  # this instrument's name in every send (wire v2); "" none
+    follow_links: bool = False  # links to files inside the folder are sent (never outside)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class DirectoryStreamer:
             settle_seconds=options.settle_seconds,
             rescan_seconds=options.rescan_seconds,
             polling=options.polling,
+            follow_links=options.follow_links,
+            on_skipped=self._on_skipped,
         )
 
     def run(self) -> None:
@@ -190,7 +194,8 @@ class DirectoryStreamer:
                     st = path.stat()
                 except OSError:
                     continue
-                if self._options.filters.accepts(relpath):
+                # A name that cannot travel is reported by the watcher, not recorded here.
+                if self._options.filters.accepts(relpath) and name_refusal(relpath) is None:
                     rows.append((relpath, st.st_size, st.st_mtime_ns))
         self._ledger.set_many(rows, UploadState.IGNORED)
         self._ledger.set_meta("baseline", "done")
@@ -207,6 +212,13 @@ class DirectoryStreamer:
             path = self.root / row.relpath
             logger.info("resuming file interrupted by a stop or crash file=%s", row.relpath)
             self._enqueue(ReadyFile(path, row.relpath, row.size, row.mtime_ns))
+
+    def _on_skipped(self, relpath: str, why: str) -> None:
+        """Shown by `status` with its reason: `failed` for a name that cannot travel (under
+        its escaped form if it is not UTF-8), `skipped` for a link or a special file."""
+        key = relpath if _storable(relpath) else shown(relpath, 4096)
+        state = UploadState.SKIPPED if name_refusal(relpath) is None else UploadState.FAILED
+        self._ledger.set(key, 0, 0, state, reason=why)
 
     def _enqueue(self, ready: ReadyFile) -> None:
         self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.QUEUED)
@@ -241,7 +253,7 @@ class DirectoryStreamer:
 
         try:
             self._sender.send(
-                SourceFile(ready.path, relpath),
+                SourceFile(ready.path, relpath, self._watcher.tree),
                 self._on_done,
                 resume=self._ledger.checkpoint(relpath),
                 on_checkpoint=on_checkpoint,
@@ -260,8 +272,18 @@ class DirectoryStreamer:
         if self._abort.is_set():
             logger.info("file checkpointed, sent again on restart file=%s", ready.relpath)
             return  # stays `sending` in the ledger
-        if not ready.path.exists():
-            logger.warning("file vanished before it could be sent file=%s", ready.relpath)
+        skipped = self._watcher.skipped(str(ready.path))
+        if skipped is not None:  # swapped for a link, say, while it was read: nothing leaked
+            logger.debug("file not sent file=%s reason=%s", shown(ready.relpath), shown(exc))
+            self._on_skipped(ready.relpath, skipped)
+            return
+        renamed = self._watcher.renamed_to(str(ready.path))
+        if renamed is not None:  # a temporary name put in place: the new name is sent
+            logger.debug(
+                "file renamed before it was sent file=%s to=%s", shown(ready.relpath), shown(renamed)
+            )
+        elif not os.path.lexists(ready.path):
+            logger.warning("file vanished before it could be sent file=%s", shown(ready.relpath))
         else:
             logger.error("file not sent file=%s reason=%s", shown(ready.relpath), shown(exc))
         self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.FAILED, reason=str(exc))
@@ -328,3 +350,11 @@ class DirectoryStreamer:
                     return
             self._producer.flush(1.0)
             self._producer.raise_if_fatal()
+
+
+def _storable(relpath: str) -> bool:
+    try:
+        relpath.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -170,4 +170,6 @@ def raise_if_failed(report: UploadReport) -> None:
     """Turn a report with failures into a `DeliveryError` naming them."""
     if report.failed:
         first = next(iter(report.failed.items()))
-        raise DeliveryError(f"{len(report.failed)} file(s) not fully sent; first: {first[0]}: {first[1]}")
+        raise DeliveryError(
+            f"{len(report.failed)} file(s) not fully sent; first: {shown(first[0])}: {shown(first[1])}"
+        )

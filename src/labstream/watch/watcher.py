@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +17,19 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from labstream.errors import LabstreamError
+from labstream.fileaccess import Tree, entry_refusal, link_kind, name_refusal, walk
+from labstream.logsafe import shown
 from labstream.watch.filters import Filters
 from labstream.watch.openfiles import open_for_writing
 
-__all__ = ["DirectoryWatcher", "ReadyFile"]
+__all__ = ["DirectoryWatcher", "OnSkipped", "ReadyFile"]
 
 logger = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
+RENAMES_KEPT = 4096  # recent renames remembered, to tell a rename from a deletion
+# (relative path as found, reason): a file that is not sent, by design (a link, a special
+# file) or for its name, reported once.
+OnSkipped = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -40,14 +48,22 @@ class _Candidate:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, on_path: Callable[[str], None], on_folder: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        on_path: Callable[[str], None],
+        on_folder: Callable[[str], None],
+        on_renamed: Callable[[str, str], None],
+    ) -> None:
         self._on_path = on_path
         self._on_folder = on_folder
+        self._on_renamed = on_renamed
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("deleted", "opened", "closed_no_write"):
             return
         path = getattr(event, "dest_path", "") or event.src_path
+        if event.event_type == "moved" and not event.is_directory:
+            self._on_renamed(os.fsdecode(event.src_path), os.fsdecode(path))
         (self._on_folder if event.is_directory else self._on_path)(os.fsdecode(path))
 
 
@@ -64,18 +80,26 @@ class DirectoryWatcher:
         settle_seconds: float = 2.0,
         rescan_seconds: float = 60.0,
         polling: bool = False,
+        follow_links: bool = False,
+        on_skipped: OnSkipped | None = None,
     ) -> None:
         """`polling`: stat the tree every second instead of OS events (SMB/NFS shares, where
-        events are lost); the rescan stays the safety net either way."""
+        events are lost); the rescan stays the safety net either way. Links, special files
+        and names that cannot travel are skipped (labstream.fileaccess): one warning and
+        one `on_skipped` call each, until the path changes."""
         self.root = root.resolve()
+        self.tree = Tree(self.root, follow_links)
         self._on_ready = on_ready
         self._is_known = is_known
+        self._on_skipped = on_skipped
         self._filters = filters or Filters()
         self._settle = settle_seconds
         self._rescan = rescan_seconds
         self._lock = threading.Lock()
         self._touched: set[str] = set()
         self._candidates: dict[str, _Candidate] = {}
+        self._skipped: dict[str, str] = {}  # path -> reason, reported once
+        self._renamed: OrderedDict[str, str] = OrderedDict()  # old path -> new path
         self._stop = threading.Event()
         self._observer = PollingObserver(timeout=1.0) if polling else Observer()
         self._thread = threading.Thread(target=self._run, name="labstream-watch", daemon=True)
@@ -90,7 +114,8 @@ class DirectoryWatcher:
     def start(self) -> None:
         if not self.root.is_dir():
             raise LabstreamError(f"{self.root}: not a folder (the watched folder must exist)")
-        self._observer.schedule(_Handler(self._touch, self._touch_folder), str(self.root), recursive=True)
+        handler = _Handler(self._touch, self._touch_folder, self._note_rename)
+        self._observer.schedule(handler, str(self.root), recursive=True)
         self._observer.start()
         self._thread.start()
 
@@ -113,8 +138,24 @@ class DirectoryWatcher:
 
     def _touch_folder(self, path: str) -> None:
         # A folder moved in as a whole brings files that raised no events of their own.
-        for found in _walk(Path(path)):
+        for found in walk(Path(path)):
             self._touch(str(found))
+
+    def _note_rename(self, old: str, new: str) -> None:
+        with self._lock:
+            self._renamed[old] = new
+            while len(self._renamed) > RENAMES_KEPT:
+                self._renamed.popitem(last=False)
+
+    def skipped(self, path: str) -> str | None:
+        """Why `path` is skipped now (a link, a special file, its name), or None."""
+        with self._lock:
+            return self._skipped.get(path)
+
+    def renamed_to(self, path: str) -> str | None:
+        """Where a file renamed since it was seen went (a temporary name put in place)."""
+        with self._lock:
+            return self._renamed.get(path)
 
     def _run(self) -> None:
         next_scan = 0.0
@@ -128,7 +169,7 @@ class DirectoryWatcher:
                 logger.exception("watch loop error; continuing")
 
     def _scan(self) -> None:
-        for path in _walk(self.root):
+        for path in walk(self.root):
             self._touch(str(path))
 
     def _settle_candidates(self) -> None:
@@ -157,16 +198,8 @@ class DirectoryWatcher:
             return
         if not self._filters.accepts(relpath):
             return
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            if self._candidates.pop(path, None) is not None:
-                logger.warning("file vanished before it could be sent file=%s", relpath)
-            return
-        except OSError as exc:
-            logger.warning("cannot look at file file=%s reason=%s", relpath, exc.strerror or exc)
-            return
-        if not os.path.isfile(path):
+        st = self._look(path, relpath)
+        if st is None:
             return
         candidate = self._candidates.get(path)
         if candidate is None:
@@ -175,9 +208,69 @@ class DirectoryWatcher:
         elif (candidate.size, candidate.mtime_ns) != (st.st_size, st.st_mtime_ns):
             candidate.size, candidate.mtime_ns, candidate.stable_since = st.st_size, st.st_mtime_ns, now
 
+    def _look(self, path: str, relpath: str) -> os.stat_result | None:
+        """The stat of a file that may be sent; None (and the file is no candidate) if it
+        is gone, a folder, or skipped."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            self._gone(path, relpath)
+            return None
+        except OSError as exc:
+            logger.warning("cannot look at file file=%s reason=%s", shown(relpath), exc.strerror or exc)
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            return None
+        # Links and new paths get the full look (a linked folder above, the name); a
+        # candidate seen every tick only its own stat.
+        full_look = link_kind(st) is not None or not stat.S_ISREG(st.st_mode) or path not in self._candidates
+        if full_look and self._refused(path, relpath):
+            return None
+        if link_kind(st) is None:
+            return st
+        try:
+            return os.stat(path)  # a link followed (--follow-links): its file's size and mtime
+        except OSError:
+            return None
 
-def _walk(root: Path) -> list[Path]:
-    found: list[Path] = []
-    for folder, _dirs, files in os.walk(root):
-        found.extend(Path(folder) / name for name in files)
-    return found
+    def _refused(self, path: str, relpath: str) -> bool:
+        """Whether `path` is skipped (reported once): a link, a special file, its name."""
+        why = entry_refusal(Path(path), self.tree)
+        if why is not None:
+            self._skip(path, relpath, why)
+            return True
+        why = name_refusal(relpath)
+        if why is not None:
+            self._skip(path, relpath, why, name=True)
+            return True
+        self._forget_skipped(path)
+        return False
+
+    def _skip(self, path: str, relpath: str, why: str, *, name: bool = False) -> None:
+        """Once per path and reason: a line, and `on_skipped`. `name`: the file is one the lab
+        wants, under a name that cannot travel (an error); else a link or a special file."""
+        self._candidates.pop(path, None)
+        with self._lock:
+            if self._skipped.get(path) == why:
+                return
+            self._skipped[path] = why
+        if name:
+            logger.error("file not sent file=%s reason=%s", shown(relpath, 1000), why)
+        else:
+            logger.warning("skipped file=%s reason=%s", shown(relpath, 1000), why)
+        if self._on_skipped is not None:
+            self._on_skipped(relpath, why)
+
+    def _forget_skipped(self, path: str) -> None:
+        with self._lock:
+            self._skipped.pop(path, None)
+
+    def _gone(self, path: str, relpath: str) -> None:
+        self._forget_skipped(path)
+        if self._candidates.pop(path, None) is None:
+            return
+        renamed = self.renamed_to(path)
+        if renamed is not None:  # a temporary name put in place (rsync, editors): normal
+            logger.debug("file renamed before it was sent file=%s to=%s", shown(relpath), shown(renamed))
+        else:
+            logger.warning("file vanished before it could be sent file=%s", shown(relpath))
