@@ -22,6 +22,7 @@ from labstream.errors import SourceFileError
 from labstream.fileaccess import name_refusal
 from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
+from labstream.loops import spawn
 from labstream.units import human_bytes
 from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.rate import RateLimiter
@@ -146,7 +147,7 @@ class DirectoryStreamer:
         """Blocks until `stop` is set, then shuts down in order and returns."""
         self._baseline()
         senders = [
-            threading.Thread(target=self._send_loop, name=f"labstream-send-{i}", daemon=True)
+            spawn(self._send_loop, f"labstream-send-{i}", start=False)
             for i in range(max(1, self._options.threads))
         ]
         with ExitStack() as stack:

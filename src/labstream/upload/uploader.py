@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from labstream.errors import ConfigError, DeliveryError, SourceFileError
 from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
+from labstream.loops import spawn
 from labstream.upload.rate import RateLimiter
 from labstream.upload.sender import FileSender, OnProgress, SentFile
 from labstream.upload.source import SourceFile
@@ -87,13 +89,9 @@ class Uploader:
             todo.put(source)
         errors: list[BaseException] = []
         workers = [
-            threading.Thread(
-                target=self._work, args=(todo, report, errors), daemon=True, name=f"labstream-upload-{i}"
-            )
+            spawn(functools.partial(self._work, todo, report, errors), f"labstream-upload-{i}")
             for i in range(self._threads)
         ]
-        for worker in workers:
-            worker.start()
         try:
             # The workers serve delivery reports (a poll after each produce); this thread
             # serves those that arrive while they read or wait, now and then: waking up for
