@@ -10,14 +10,17 @@ from __future__ import annotations
 from labstream.runners.download import run_download
 from labstream.runners.process import ProcessOutcome, run_process
 from labstream.runners.roles import role_settings, run_role
+from labstream.runners.upload import UploadOutcome, run_upload
 from labstream.runners.watch import WatchSummary, run_watch
 
 __all__ = [
     "ProcessOutcome",
+    "UploadOutcome",
     "WatchSummary",
     "role_settings",
     "run_download",
     "run_process",
     "run_role",
+    "run_upload",
     "run_watch",
 ]
