@@ -13,7 +13,8 @@ from typing import Any
 
 from labstream.config import Config
 from labstream.errors import DeliveryError
-from labstream.kafka import Producer, ensure_topic, producer_settings
+from labstream.kafka import producer_settings
+from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.process.api import BaseProcessor, ReceivedFile, _resolve
 
 __all__ = ["MetadataPublisher"]
@@ -23,13 +24,18 @@ logger = logging.getLogger(__name__)
 
 class MetadataPublisher(BaseProcessor):
     def __init__(
-        self, extractor: str, config: Config, topic: str | None = None, data_topic: str | None = None
+        self,
+        extractor: str,
+        config: Config,
+        topic: str | None = None,
+        data_topic: str | None = None,
+        clients: KafkaClients = REAL_CLIENTS,
     ) -> None:
         self._extract: Callable[[ReceivedFile], dict[str, Any]] = _resolve(extractor)
         self._topic = topic or f"{data_topic}.metadata"
         settings = producer_settings(config)
-        ensure_topic(settings, self._topic)
-        self._producer = Producer(settings)
+        clients.ensure_topic(settings, self._topic)
+        self._producer = clients.producer(settings)
 
     def process(self, file: ReceivedFile) -> None:
         record = {

@@ -49,7 +49,9 @@ def run_process(
         stack.enter_context(InstanceLock(OutputState(workdir).lock, "processor"))
         clients.ensure_topic(producer_settings(config), topic)  # also the reachability check
         built = load_processor(
-            settings.processor, dict(settings.processor_options), {"config": config, "data_topic": topic}
+            settings.processor,
+            dict(settings.processor_options),
+            {"config": config, "data_topic": topic, "clients": clients},
         )
         stack.callback(built.close)
         publisher = None

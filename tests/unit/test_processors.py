@@ -1,0 +1,94 @@
+"""Processors: how they are named and built, and the built-in metadata processor end to end on
+the in-memory broker (upload -> process -> metadata topic and receipts naming the send)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from labstream.config import Config
+from labstream.errors import ConfigError
+from labstream.kafka.memory import MemoryBroker
+from labstream.process import BaseProcessor, ReceivedFile, load_processor
+from labstream.receipts import Receipt
+from labstream.runners import run_process, run_upload
+from labstream.settings import process_settings, upload_settings
+from labstream.upload import SourceFile
+
+CONFIG = Config("memory.config", {"cluster": {"bootstrap.servers": "127.0.0.1:1"}})
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_processors_are_named_by_file_module_or_builtin(tmp_path: Path) -> None:
+    mod = write(
+        tmp_path / "lab_procs.py",
+        "seen = []\n"
+        "def record(file):\n    seen.append(file.relpath)\n"
+        "class Plain:\n    def __init__(self, prefix='x', topic=''):\n"
+        "        self.prefix, self.topic = prefix, topic\n"
+        "    def process(self, file):\n        seen.append(self.prefix + file.relpath)\n"
+        "    def close(self):\n        seen.append('closed')\n"
+        "class NoProcess:\n    pass\n"
+        "VALUE = 3\n",
+    )
+    file = ReceivedFile("a.dat", tmp_path / "a.dat", 1, "00", "sha256", "t")
+    function = load_processor(f"{mod}:record", {}, {})
+    function.process(file)
+    assert sys.modules["lab_procs"].seen == ["a.dat"]  # loaded from the file, named by its stem
+    plain = load_processor(f"{mod}:Plain", {"prefix": "p-"}, {"topic": "data", "config": CONFIG})
+    assert isinstance(plain, BaseProcessor)  # a plain class is adapted
+    plain.process(file)
+    plain.close()
+    assert sys.modules["lab_procs"].seen == ["p-a.dat", "closed"]  # each load reads the file anew
+    for spec, options, message in [
+        (f"{mod}:NoProcess", {}, "no process"),
+        (f"{mod}:record", {"a": "1"}, "takes no --option"),
+        (f"{mod}:VALUE", {}, "neither a class nor a function"),
+        (f"{mod}:Plain", {"nope": "1"}, "unexpected keyword"),
+        (f"{mod}:Missing", {}, "has no Missing"),
+        ("no_such_module_here:X", {}, "cannot import"),
+        ("nocolon", {}, "expected module:Name"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            load_processor(spec, options, {})
+    with pytest.raises(NotImplementedError):
+        BaseProcessor().process(file)
+
+
+def test_the_metadata_processor_publishes_each_files_metadata_and_a_receipt_naming_the_send(
+    tmp_path: Path,
+) -> None:
+    broker = MemoryBroker()
+    (tmp_path / "run1.csv").write_text("a,b\n1,2\n")
+    run_upload(
+        upload_settings(CONFIG, {"topic": "data", "source": "pc-xrd"}),
+        [SourceFile(tmp_path / "run1.csv", "run1/run1.csv")],
+        clients=broker,
+    )
+    write(
+        tmp_path / "extract.py",
+        "def rows(file):\n    return {'lines': len(file.read_bytes().splitlines())}\n",
+    )
+    given = {
+        "processor": "metadata",
+        "processor_options": (f"extractor={tmp_path / 'extract.py'}:rows",),
+        "topic": "data",
+        "workdir": tmp_path / "work",
+        "exit_when_idle": 0.5,
+        "heartbeat_seconds": 0.0,
+    }
+    outcome = run_process(process_settings(CONFIG, given), threading.Event(), clients=broker)
+    assert outcome.report.processed == 1
+    (record,) = [json.loads(m.value) for m in broker.messages("data.metadata")]
+    assert record["path"] == "run1/run1.csv" and record["metadata"] == {"lines": 2} and record["size"] == 8
+    (receipt,) = [Receipt.from_bytes(m.value) for m in broker.messages("data.receipts")]
+    assert (receipt.path, receipt.outcome, receipt.source) == ("run1/run1.csv", "verified", "pc-xrd")
+    assert len(receipt.file_id) == 32  # it names the send, so only that instrument acts on it
