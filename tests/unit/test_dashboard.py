@@ -381,3 +381,30 @@ def test_a_consumers_failed_files_metric_counts_files_not_chunks(store: Store) -
         if s.name == "labstream_instance_failed_files"
     }
     assert samples[("labstream_instance_failed_files", "download")] == 10
+
+
+def test_topic_readers_feed_the_store_from_the_in_memory_broker_and_survive_garbage(store: Store) -> None:
+    from labstream.dashboard.readers import TopicReader
+    from labstream.kafka.memory import MemoryBroker
+
+    broker = MemoryBroker()
+    with broker.producer() as producer:
+        producer.send(
+            "labstream.heartbeats", b"w", beat(source="pc-xrd", topic="data").to_bytes(), lambda _e: None
+        )
+        producer.send("labstream.heartbeats", b"x", b"not a heartbeat", lambda _e: None)
+        producer.send("data.receipts", b"a.tif", receipt().to_bytes(), lambda _e: None)
+        producer.flush(5.0)
+    beats = TopicReader(
+        {"group.id": "d"}, ["labstream.heartbeats"], heartbeat_handler(store), name="b", clients=broker
+    )
+    receipts = TopicReader(
+        {"group.id": "d"}, ["data.receipts"], receipt_handler(store), name="r", clients=broker
+    )
+    with beats, receipts:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (fleet(store)["instruments"] and broker.committed("d")):
+            time.sleep(0.05)
+    (instrument,) = fleet(store)["instruments"]
+    assert instrument["source"] == "pc-xrd" and not beats.alive and not receipts.error
+    assert broker.committed("d")  # offsets stored only after the batch was handled

@@ -16,7 +16,8 @@ from labstream.dashboard.store import Store
 from labstream.errors import LabstreamError, WireError
 from labstream.heartbeat import Heartbeat, parse_heartbeat
 from labstream.heartbeat.format import Verifier
-from labstream.kafka import Consumer, Record, group_lag
+from labstream.kafka import Record, group_lag
+from labstream.kafka.clients import REAL_CLIENTS, ConsumerClient, KafkaClients
 from labstream.loops import BackgroundLoop
 from labstream.receipts import Receipt
 
@@ -44,8 +45,10 @@ class TopicReader(BackgroundLoop):
         *,
         name: str,
         start_at_ms: int | None = None,
+        clients: KafkaClients = REAL_CLIENTS,
     ) -> None:
         super().__init__(f"labstream-dashboard-{name}")
+        self._clients = clients
         self._settings = settings
         self._topics = topics
         self._handle = handle
@@ -60,10 +63,10 @@ class TopicReader(BackgroundLoop):
             super().on_error(exc)
 
     def run(self) -> None:
-        with Consumer(self._settings, self._topics, start_at_ms=self._start_at_ms) as consumer:
+        with self._clients.consumer(self._settings, self._topics, start_at_ms=self._start_at_ms) as consumer:
             self._loop(consumer)
 
-    def _loop(self, consumer: Consumer) -> None:
+    def _loop(self, consumer: ConsumerClient) -> None:
         while self.should_keep_running():
             records = consumer.consume(BATCH, 0.5)
             if not records:
