@@ -48,6 +48,7 @@ JOIN_GRACE_SECONDS = 30.0
 # On a stop, a file more than this part received may still finish within `stop_grace`
 # seconds: restarting would read all of it again (its offsets are held at its first chunk).
 GRACE_FRACTION = 0.5
+STOP_GRACE_SECONDS = 10.0  # the default of `stop_grace` (stop_grace_seconds)
 TopicPartition = tuple[str, int]
 T = TypeVar("T")
 
@@ -83,7 +84,7 @@ class Downloader:
         cipher: PayloadCipher | None = None,
         limits: Limits | None = None,
         clients: KafkaClients = REAL_CLIENTS,
-        stop_grace: float = 10.0,
+        stop_grace: float = STOP_GRACE_SECONDS,
         accepts: Callable[[str], bool] | None = None,
         start_new_at_ms: int | None = None,
         placement: str = BESIDE,

@@ -27,6 +27,8 @@ __all__ = ["ProcessReport", "ProcessRunner"]
 
 logger = logging.getLogger(__name__)
 
+PROCESS_RETRIES = 2  # attempts after a processor's first failure (the default of `retries`)
+
 
 @dataclass
 class ProcessReport:
@@ -52,7 +54,7 @@ class ProcessRunner:
         workdir: Path,
         *,
         threads: int = 1,
-        retries: int = 2,
+        retries: int = PROCESS_RETRIES,
         retry_seconds: float = 1.0,
         exit_when_idle: float | None = None,
         stop: threading.Event | None = None,

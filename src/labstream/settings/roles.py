@@ -22,7 +22,7 @@ from labstream.errors import ConfigError, UnsafePathError
 from labstream.receipts import SigningKey, TrustedKeys
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.receipts.keys import require_trusted
-from labstream.settings.table import DOWNLOAD, PROCESS, UPLOAD, WATCH, resolve
+from labstream.settings.table import DOWNLOAD, PROCESS, UPLOAD, WATCH, default_of, resolve
 from labstream.times import format_ms, parse_time
 from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
 from labstream.upload.cleanup import CleanupPolicy
@@ -56,7 +56,7 @@ __all__ = [
 class Telemetry:
     """Heartbeats and metrics of one long-running process."""
 
-    heartbeat_seconds: float = 10.0
+    heartbeat_seconds: float = default_of("heartbeat_seconds")
     heartbeat_topic: str = "labstream.heartbeats"
     metrics_port: str | None = None
     signing_key: SigningKey | None = None  # signs the heartbeats (a consumer's receipt key else)
@@ -115,11 +115,11 @@ class DownloadSettings:
     cipher: PayloadCipher | None
     limits: Limits
     telemetry: Telemetry
-    stop_grace: float = 10.0
+    stop_grace: float = default_of("stop_grace_seconds")
     placement: str = "beside"  # where another source's file of a taken path goes
     pick: Filters = field(default_factory=lambda: Filters((), ()))  # which files to rebuild
     start: StartPosition = field(default_factory=lambda: StartPosition())
-    update_seconds: float = 30.0  # still-alive lines
+    update_seconds: float = default_of("update_seconds")  # still-alive lines
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class ProcessSettings:
     cipher: PayloadCipher | None
     limits: Limits
     telemetry: Telemetry
-    update_seconds: float = 30.0  # still-alive lines
+    update_seconds: float = default_of("update_seconds")  # still-alive lines
 
 
 @dataclass(frozen=True)
@@ -154,8 +154,8 @@ class UploadSettings:
     receipts_topic: str
     max_rate: float | None = None  # payload bytes per second, all threads together
     wait_verified: bool = False
-    verified_by: int = 1
-    wait_timeout: float = 300.0
+    verified_by: int = default_of("verified_by")
+    wait_timeout: float = default_of("wait_timeout")
     trusted: TrustedKeys = field(default_factory=TrustedKeys)
     auto_chunk_size: bool = False  # chunk_size is a stand-in: choose from the topic's limit
     source: str = ""  # this instrument's name in every send

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from labstream.config import PROGRAM_SECTION, Config, parse_bool
+from labstream.download.downloader import STOP_GRACE_SECONDS
 from labstream.download.limits import Limits
 from labstream.errors import ConfigError
 from labstream.heartbeat import DEFAULT_HEARTBEAT_TOPIC
+from labstream.process.runner import PROCESS_RETRIES
 from labstream.upload import DEFAULT_CHUNK_SIZE
+from labstream.upload.streamer import StreamOptions
 
 __all__ = ["FILE_KEYS", "KEYS", "Key", "default_of", "help_of", "program_values", "resolve"]
 
@@ -38,6 +41,8 @@ class Key:
 
 
 _LIMITS = Limits()
+# Components own their defaults; the table shows and applies the same values.
+_STREAM = StreamOptions()
 KEYS: dict[str, Key] = {
     key.name: key
     for key in (
@@ -64,7 +69,7 @@ KEYS: dict[str, Key] = {
             "KEY=VALUE options for the processor, comma-separated (or -o, repeatable).",
             frozenset({PROCESS}),
         ),
-        Key("n_threads", 2, "int", "Files read and produced in parallel.", frozenset({WATCH})),
+        Key("n_threads", _STREAM.threads, "int", "Files read and produced in parallel.", frozenset({WATCH})),
         Key("consumer_threads", 1, "int", "Consumers in this process.", CONSUMERS, in_file=False),
         Key(
             "chunk_size",
@@ -75,7 +80,13 @@ KEYS: dict[str, Key] = {
             shown=f"auto: the largest power of two the topic's message limit takes, up to 4 MiB; "
             f"{DEFAULT_CHUNK_SIZE} when the limit cannot be read",
         ),
-        Key("queue_max_size", 3000, "int", "Ready files waiting to be sent.", frozenset({WATCH})),
+        Key(
+            "queue_max_size",
+            _STREAM.queue_max_size,
+            "int",
+            "Ready files waiting to be sent.",
+            frozenset({WATCH}),
+        ),
         Key(
             "new_files_only",
             True,
@@ -110,14 +121,14 @@ KEYS: dict[str, Key] = {
         ),
         Key(
             "settle_seconds",
-            2.0,
+            _STREAM.settle_seconds,
             "float",
             "A file must keep its size and mtime this long to count as finished.",
             frozenset({WATCH}),
         ),
         Key(
             "rescan_seconds",
-            60.0,
+            _STREAM.rescan_seconds,
             "float",
             "Full rescan interval, the safety net for missed events.",
             frozenset({WATCH}),
@@ -340,12 +351,12 @@ KEYS: dict[str, Key] = {
         ),
         Key(
             "stop_grace_seconds",
-            10.0,
+            STOP_GRACE_SECONDS,
             "float",
             "On Ctrl+C/SIGTERM, files more than half received may finish this long; 0: stop at once.",
             frozenset({DOWNLOAD}),
         ),
-        Key("retries", 2, "int", "Attempts after the first failure.", in_file=False),
+        Key("retries", PROCESS_RETRIES, "int", "Attempts after the first failure.", in_file=False),
         Key(
             "wait_timeout",
             300.0,

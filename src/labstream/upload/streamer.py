@@ -31,6 +31,7 @@ from labstream.upload.retry import RetrySchedule
 from labstream.upload.sender import FileSender, SentFile
 from labstream.upload.source import SourceFile
 from labstream.watch import DirectoryWatcher, Filters, ReadyFile
+from labstream.watch.watcher import RESCAN_SECONDS, SETTLE_SECONDS
 from labstream.wire import WIRE_FORMATS, WireFormat
 
 __all__ = ["DirectoryStreamer", "SessionCounts", "StreamOptions", "StreamerStatus"]
@@ -45,8 +46,8 @@ class StreamOptions:
     queue_max_size: int = 3000
     upload_existing: bool = False
     filters: Filters = field(default_factory=Filters)
-    settle_seconds: float = 2.0
-    rescan_seconds: float = 60.0
+    settle_seconds: float = SETTLE_SECONDS
+    rescan_seconds: float = RESCAN_SECONDS
     drain_seconds: float = 10.0
     wire: WireFormat = WIRE_FORMATS["labstream"]
     max_rate: float | None = None  # payload bytes per second for all sender threads

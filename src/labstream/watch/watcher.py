@@ -40,6 +40,10 @@ class ReadyFile:
     mtime_ns: int
 
 
+SETTLE_SECONDS = 2.0  # a file unchanged this long is finished (settle_seconds)
+RESCAN_SECONDS = 60.0  # the full rescan, the safety net for lost events (rescan_seconds)
+
+
 class _Candidate:
     __slots__ = ("mtime_ns", "size", "stable_since")
 
@@ -77,8 +81,8 @@ class DirectoryWatcher:
         *,
         is_known: Callable[[str, int, int], bool],
         filters: Filters | None = None,
-        settle_seconds: float = 2.0,
-        rescan_seconds: float = 60.0,
+        settle_seconds: float = SETTLE_SECONDS,
+        rescan_seconds: float = RESCAN_SECONDS,
         polling: bool = False,
         follow_links: bool = False,
         on_skipped: OnSkipped | None = None,
