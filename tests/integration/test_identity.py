@@ -212,3 +212,21 @@ def test_twenty_sources_on_one_topic_nothing_replaced(tmp_path: Path, config_fil
     rows = [json.loads(line) for line in listing]
     assert sorted(row["source"] for row in rows) == sorted(f"pc{n}" for n in range(20))
     assert all(row["state"] == "complete" for row in rows)
+
+
+def test_resend_sends_under_the_watchers_source_and_its_receipt_cleans_up(
+    tmp_path: Path, config_file: Path, topic: str, keys: Path
+) -> None:
+    root, state, out = tmp_path / "instrument", tmp_path / "state", tmp_path / "out"
+    root.mkdir()
+    watcher = Watcher(root, config_file, topic, state, "--source", "pc-xrd", *trusting(keys))
+    (root / "run.dat").write_bytes(b"first")
+    wait_for(lambda: watcher.statuses().get("run.dat") == "sent")
+    assert watcher.stop() == 0
+    assert download(out, config_file, topic, *signing(keys)).returncode == 0
+    (root / "run.dat").write_bytes(b"second, corrected by hand")
+    labstream("resend", root / "run.dat", "--state", state)
+    assert download(out, config_file, topic, *signing(keys)).returncode == 0
+    # The same instrument's newer version replaces its own file; nothing is kept beside it.
+    assert archived(out) == {"run.dat": b"second, corrected by hand"}
+    wait_for(lambda: category(status(state), "run.dat") == "verified", timeout=30)

@@ -50,7 +50,11 @@ def resend(
         settings = producer_settings(config)
         ping(settings)
         with Producer(settings) as producer:
-            report = Uploader(producer, topic, chunk_size=chunk_size, wire=wire).upload(sources)
+            # As the watcher sends: under its source, so the copy replaces the watcher's own.
+            source = ledger.meta("source") or ""
+            report = Uploader(producer, topic, chunk_size=chunk_size, wire=wire, source=source).upload(
+                sources
+            )
         for sent in report.sent:
             st = os.stat(sent.source.path)
             ledger.set(
@@ -60,6 +64,7 @@ def resend(
                 UploadState.SENT,
                 sha256=sent.sha256,
                 reason="resent on request",
+                file_id=sent.file_id,  # its receipts name this send
             )
     raise_if_failed(report)
     click.echo(f"resent {report.files} file(s) to {topic}")
