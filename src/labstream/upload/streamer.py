@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labstream.errors import SourceFileError
+from labstream.errors import ConfigError, SourceFileError
 from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
 from labstream.units import human_bytes
@@ -41,6 +41,7 @@ class StreamOptions:
     threads: int = 2
     queue_max_size: int = 3000
     upload_existing: bool = False
+    ignore_existing: bool = False  # a new ledger in a non-empty folder: record, do not send
     filters: Filters = field(default_factory=Filters)
     settle_seconds: float = 2.0
     rescan_seconds: float = 60.0
@@ -86,6 +87,22 @@ class StreamerStatus:
             + (f", {self.session.retried} send(s) retried" if self.session.retried else ""),
             f"ledger (all time): {counts}",
         ]
+
+
+_BASELINE_LINES = {
+    UploadState.QUEUED: "the files already in the folder are sent (--upload-existing, or none)",
+    UploadState.IGNORED: "the files already in the folder are recorded, not sent (--ignore-existing)",
+}
+
+
+def existing_choice(n_existing: int, options: StreamOptions) -> UploadState | None:
+    """What a new ledger does with the files already there: send them (QUEUED), record them
+    unsent (IGNORED), or None: no choice was made and there are files to lose."""
+    if options.upload_existing or n_existing == 0:
+        return UploadState.QUEUED
+    if options.ignore_existing:
+        return UploadState.IGNORED
+    return None
 
 
 class DirectoryStreamer:
@@ -166,10 +183,31 @@ class DirectoryStreamer:
         )
 
     def _baseline(self) -> None:
-        """First run with new-files-only: what is already there is recorded, not sent."""
-        if self._ledger.meta("baseline") is not None or self._options.upload_existing:
-            self._ledger.set_meta("baseline", "done")
+        """A new ledger: send what is already there, record it unsent, or stop and ask.
+
+        A new ledger in a folder that holds files is a first start or a lost ledger (a
+        reinstall, a cleaned profile), and nothing here tells them apart; recording the files
+        unsent would silently lose those written while the old ledger was gone. So without an
+        explicit choice (`--upload-existing`, `--ignore-existing`) the watcher stops and asks.
+        """
+        if self._ledger.meta("baseline") is not None:
             return
+        existing = self._existing()
+        choice = existing_choice(len(existing), self._options)
+        if choice is None:
+            raise ConfigError(
+                f"new ledger in {self._ledger.path.parent}, but {self.root} already holds "
+                f"{len(existing)} file(s): a first start, or a lost ledger whose files would be lost? "
+                "Start once with --ignore-existing to send only new files, or with --upload-existing "
+                "to send these too (downstream keeps one copy of identical content)"
+            )
+        if choice == UploadState.IGNORED:
+            self._ledger.set_many(existing, UploadState.IGNORED)
+        self._ledger.set_meta("baseline", "done")
+        logger.info("new ledger: %s files=%d", _BASELINE_LINES[choice], len(existing))
+
+    def _existing(self) -> list[tuple[str, int, int]]:
+        """(relpath, size, mtime_ns) of every file below the root that the filters accept."""
         rows = []
         for folder, _dirs, names in os.walk(self.root):
             for name in names:
@@ -181,9 +219,7 @@ class DirectoryStreamer:
                     continue
                 if self._options.filters.accepts(relpath):
                     rows.append((relpath, st.st_size, st.st_mtime_ns))
-        self._ledger.set_many(rows, UploadState.IGNORED)
-        self._ledger.set_meta("baseline", "done")
-        logger.info("existing files ignored (new files only) files=%d", len(rows))
+        return rows
 
     def _is_known(self, relpath: str, size: int, mtime_ns: int) -> bool:
         row = self._ledger.get(relpath)
