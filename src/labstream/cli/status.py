@@ -95,7 +95,7 @@ def _one_state(entry: dict[str, Any]) -> dict[str, Any]:
     times as ISO 8601 UTC."""
     state = _category(entry)
     entry["ledger_status"] = entry.pop("status")
-    for key in ("updated_at", "verified_at"):
+    for key in ("updated_at", "verified_at", "retry_at"):
         entry[key] = _iso(entry[key])
     return {"path": entry.pop("path"), "state": state, **entry}
 
@@ -159,6 +159,14 @@ def _category(entry: dict[str, Any]) -> str:
     return str(names.get(status, status))
 
 
+def _reason(entry: dict[str, Any]) -> str:
+    """Why a file is where it is; for a failed one, also when it is tried again."""
+    reason = entry["reason"] or ""
+    if entry.get("retry_at"):
+        reason += f" (tried again when it changes, or at {_local(entry['retry_at'])})"
+    return reason
+
+
 def _unauthenticated(receipt: dict[str, str]) -> str:
     return (
         f"unauthenticated {receipt['outcome']} from {receipt['group']!r} (key {receipt['key_id'] or 'none'})"
@@ -191,6 +199,6 @@ def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) 
             _local(entry["updated_at"]),
             _local(entry["verified_at"]),
             escape(shown(", ".join(entry["verified_by"]) or "-")),
-            escape(shown(detail or (entry["reason"] or ""))),
+            escape(shown(detail or _reason(entry))),
         )
     console.print(table)

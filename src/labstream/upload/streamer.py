@@ -21,12 +21,13 @@ from labstream.errors import ConfigError, SourceFileError
 from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
 from labstream.units import human_bytes
+from labstream.upload.changes import Change, Version, change_of, retry_delay
 from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.rate import RateLimiter
 from labstream.upload.resume import Checkpoint
 from labstream.upload.retry import RetrySchedule
 from labstream.upload.sender import FileSender, SentFile
-from labstream.upload.source import SourceFile
+from labstream.upload.source import SourceFile, hash_file
 from labstream.watch import DirectoryWatcher, Filters, ReadyFile
 from labstream.wire import WIRE_FORMATS, WireFormat
 
@@ -134,6 +135,7 @@ class DirectoryStreamer:
         self.in_flight = 0
         self.session = {"sent": 0, "failed": 0, "bytes": 0, "retried": 0}
         self._retries: RetrySchedule[ReadyFile] = RetrySchedule(options.retry_seconds)
+        self._failures: dict[str, int] = {}  # path -> failed sends in a row (this run): the back-off
         self._watcher = DirectoryWatcher(
             self.root,
             self._enqueue,
@@ -221,17 +223,35 @@ class DirectoryStreamer:
                     rows.append((relpath, st.st_size, st.st_mtime_ns))
         return rows
 
-    def _is_known(self, relpath: str, size: int, mtime_ns: int) -> bool:
-        row = self._ledger.get(relpath)
-        if row is None or (row.size, row.mtime_ns) != (size, mtime_ns):
-            return False
-        return not (row.status == UploadState.IGNORED and self._options.upload_existing)
+    def _is_known(self, relpath: str, size: int, mtime_ns: int, ctime_ns: int) -> bool:
+        row, seen = self._ledger.get(relpath), Version(size, mtime_ns, ctime_ns)
+        change = change_of(row, seen, time.time(), upload_existing=self._options.upload_existing)
+        if change is Change.ADOPT_CTIME:
+            self._ledger.set_ctime(relpath, ctime_ns)
+        elif change is Change.CHECK_CONTENT:
+            assert row is not None
+            return self._same_content(relpath, row.sha256, ctime_ns)
+        return change is not Change.SEND
+
+    def _same_content(self, relpath: str, recorded: str | None, ctime_ns: int) -> bool:
+        """A sent file whose ctime moved with its size and mtime kept: a chmod (the same bytes:
+        remember the new ctime) or a rewrite with the mtime put back (send it again)."""
+        algorithm = "sha512" if len(recorded or "") == 128 else "sha256"  # openmsistream's: SHA-512
+        try:
+            _, digest = hash_file(self.root / relpath, algorithm)
+        except SourceFileError:
+            return True  # unreadable now: looked at again when its ctime next moves
+        if digest.hex() == recorded:
+            self._ledger.set_ctime(relpath, ctime_ns)
+            return True
+        logger.info("file rewritten with its size and mtime kept; sending it again file=%s", shown(relpath))
+        return False
 
     def _requeue_unfinished(self) -> None:
         for row in self._ledger.unfinished():
             path = self.root / row.relpath
             logger.info("resuming file interrupted by a stop or crash file=%s", row.relpath)
-            self._enqueue(ReadyFile(path, row.relpath, row.size, row.mtime_ns))
+            self._enqueue(ReadyFile(path, row.relpath, row.size, row.mtime_ns, row.ctime_ns or 0))
 
     def _enqueue(self, ready: ReadyFile) -> None:
         self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.QUEUED)
@@ -285,11 +305,27 @@ class DirectoryStreamer:
         if self._abort.is_set():
             logger.info("file checkpointed, sent again on restart file=%s", ready.relpath)
             return  # stays `sending` in the ledger
+        with self._lock:
+            failures = self._failures[ready.relpath] = self._failures.get(ready.relpath, 0) + 1
+        delay = retry_delay(failures)
         if not ready.path.exists():
             logger.warning("file vanished before it could be sent file=%s", ready.relpath)
         else:
-            logger.error("file not sent file=%s reason=%s", shown(ready.relpath), shown(exc))
-        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.FAILED, reason=str(exc))
+            logger.error(
+                "file not sent file=%s reason=%s retry=on change or in %gs",
+                shown(ready.relpath),
+                shown(exc),
+                delay,
+            )
+        self._ledger.set(
+            ready.relpath,
+            ready.size,
+            ready.mtime_ns,
+            UploadState.FAILED,
+            reason=str(exc),
+            ctime_ns=ready.ctime_ns,
+            retry_at=time.time() + delay,
+        )
         self._count("failed")
         with self._lock:
             self._acked.pop(ready.relpath, None)
@@ -298,7 +334,16 @@ class DirectoryStreamer:
         relpath = sent.source.relpath
         if error is None:
             self._retries.succeeded(relpath)
-            self._ledger.set(relpath, sent.size, sent.mtime_ns, UploadState.SENT, sha256=sent.sha256)
+            with self._lock:
+                self._failures.pop(relpath, None)
+            self._ledger.set(
+                relpath,
+                sent.size,
+                sent.mtime_ns,
+                UploadState.SENT,
+                sha256=sent.sha256,
+                ctime_ns=sent.ctime_ns,
+            )
             self._count("sent", sent.size)
             logger.info(
                 "file sent file=%s size=%d chunks=%d sha256=%s",
@@ -317,7 +362,7 @@ class DirectoryStreamer:
         """Not acknowledged (an outage longer than message.timeout.ms, a lost network): the row
         stays `sending` (a restart resumes it) and the file is sent again after a back-off."""
         relpath = sent.source.relpath
-        ready = ReadyFile(sent.source.path, relpath, sent.size, sent.mtime_ns)
+        ready = ReadyFile(sent.source.path, relpath, sent.size, sent.mtime_ns, sent.ctime_ns)
         delay = self._retries.add(relpath, ready)
         reason = f"not acknowledged, sent again in {delay:g} s: {error}"
         self._ledger.set(relpath, sent.size, sent.mtime_ns, UploadState.SENDING, reason=reason)

@@ -30,13 +30,19 @@ class ReadyFile:
     relpath: str
     size: int
     mtime_ns: int
+    ctime_ns: int = 0  # when settled: a fixed permission or a rewrite with the mtime put back
 
 
 class _Candidate:
-    __slots__ = ("mtime_ns", "size", "stable_since")
+    __slots__ = ("ctime_ns", "mtime_ns", "size", "stable_since")
 
-    def __init__(self, size: int, mtime_ns: int, now: float) -> None:
-        self.size, self.mtime_ns, self.stable_since = size, mtime_ns, now
+    def __init__(self, version: tuple[int, int, int], now: float) -> None:
+        self.size, self.mtime_ns, self.ctime_ns = version
+        self.stable_since = now
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        return self.size, self.mtime_ns, self.ctime_ns
 
 
 class _Handler(FileSystemEventHandler):
@@ -59,7 +65,7 @@ class DirectoryWatcher:
         root: Path,
         on_ready: Callable[[ReadyFile], None],
         *,
-        is_known: Callable[[str, int, int], bool],
+        is_known: Callable[[str, int, int, int], bool],
         filters: Filters | None = None,
         settle_seconds: float = 2.0,
         rescan_seconds: float = 60.0,
@@ -148,7 +154,7 @@ class DirectoryWatcher:
                 continue
             del self._candidates[path]
             relpath = Path(path).relative_to(self.root).as_posix()
-            self._on_ready(ReadyFile(Path(path), relpath, candidate.size, candidate.mtime_ns))
+            self._on_ready(ReadyFile(Path(path), relpath, *candidate.version))
 
     def _observe(self, path: str, now: float) -> None:
         try:
@@ -168,12 +174,13 @@ class DirectoryWatcher:
             return
         if not os.path.isfile(path):
             return
+        version = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         candidate = self._candidates.get(path)
         if candidate is None:
-            if not self._is_known(relpath, st.st_size, st.st_mtime_ns):
-                self._candidates[path] = _Candidate(st.st_size, st.st_mtime_ns, now)
-        elif (candidate.size, candidate.mtime_ns) != (st.st_size, st.st_mtime_ns):
-            candidate.size, candidate.mtime_ns, candidate.stable_since = st.st_size, st.st_mtime_ns, now
+            if not self._is_known(relpath, *version):
+                self._candidates[path] = _Candidate(version, now)
+        elif candidate.version != version:
+            self._candidates[path] = _Candidate(version, now)
 
 
 def _walk(root: Path) -> list[Path]:
