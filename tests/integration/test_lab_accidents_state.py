@@ -9,7 +9,12 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
+
+from labstream.config import load_config
+from labstream.kafka import Consumer, consumer_settings
 
 from .conftest import labstream
 from .watchproc import Watcher, chunk_counts, wait_for
@@ -143,3 +148,110 @@ def test_a_rewrite_with_the_mtime_put_back_is_sent_again_and_a_chmod_alone_is_no
     wait_for(lambda: _row(state, "data.bin")["ctime_ns"] == data.stat().st_ctime_ns, timeout=60)
     assert watcher.stop() == 0
     assert chunk_counts(config_file, topic)["data.bin"] == 2
+
+
+def _fill(folder: Path) -> Path:
+    """Fill the filesystem of `folder` to the last byte; the filler, to delete later."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for piece in (65536, 512, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * piece)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def _problems(state: Path) -> list[str]:
+    report = json.loads(labstream("status", "--state", state, "--no-refresh", "--json").stdout)
+    return list(report["problems"])
+
+
+def _heartbeat_problems(config: Path, topic: str, folder: Path) -> list[str]:
+    """The `problems` field of heartbeats from the watcher of `folder`, until one has some."""
+    settings = consumer_settings(load_config(config), f"hb-{time.monotonic_ns()}")
+    found = []
+    deadline = time.monotonic() + 20
+    with Consumer(settings, [topic]) as consumer:
+        while time.monotonic() < deadline and not any(found):
+            for record in consumer.consume(100, 0.5):
+                beat = json.loads(record.value)
+                if beat.get("folder") == str(folder):
+                    found.append(str(beat.get("problems", "")))
+    return found
+
+
+def test_a_full_state_folder_is_said_once_per_10s_without_tracebacks_and_nothing_is_lost(
+    small_disk: Path, tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    # The state folder is the small disk itself: the watcher's stderr log lands beside it.
+    root, state, beats = tmp_path / "instrument", small_disk, f"{topic}.heartbeats"
+    root.mkdir()
+    watcher = Watcher(root, config_file, topic, state, "--heartbeat-seconds", "1", "--heartbeat-topic", beats)
+    (root / "first.txt").write_text("before the disk filled")
+    wait_for(lambda: watcher.statuses().get("first.txt") == "sent")
+    filler = _fill(small_disk)
+    started = len(watcher.text().splitlines())
+    for i in range(30):
+        (root / f"during-{i:02d}.dat").write_bytes(os.urandom(2000))
+    wait_for(lambda: "state folder cannot be written" in watcher.text(), timeout=60)
+    time.sleep(21)  # two more 10 s periods
+    during = watcher.text().splitlines()[started:]
+    said = [line for line in during if "state folder cannot be written" in line]
+    assert 1 <= len(said) <= 4, said
+    assert len(during) < 80, "\n".join(during[:100])
+    assert "Traceback" not in watcher.text() and "Logging error" not in watcher.text()
+    assert any("its ledger cannot grow" in problem for problem in _problems(state))
+    assert any("state folder cannot be written" in p for p in _heartbeat_problems(config_file, beats, root))
+    filler.unlink()
+    wait_for(lambda: list(watcher.statuses().values()).count("sent") == 31, timeout=120)
+    assert "state folder takes writes again" in watcher.text()
+    assert watcher.stop() == 0
+    assert "Traceback" not in watcher.text()
+
+
+def test_a_watched_folder_that_disappears_is_reported_and_watched_again_when_back(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    root, away, state = tmp_path / "instrument", tmp_path / "moved-away", tmp_path / "state"
+    root.mkdir()
+    watcher = Watcher(root, config_file, topic, state)
+    (root / "before.txt").write_text("before")
+    wait_for(lambda: watcher.statuses().get("before.txt") == "sent")
+    root.rename(away)  # deleted, moved, or the share it lives on unmounted
+    wait_for(lambda: "watched folder is gone" in watcher.text(), timeout=30)
+    assert any("is gone" in problem for problem in _problems(state))
+    time.sleep(12)
+    said = [line for line in watcher.text().splitlines() if "watched folder is gone" in line]
+    assert 1 <= len(said) <= 3, said
+    away.rename(root)
+    wait_for(lambda: "watched folder is back" in watcher.text(), timeout=30)
+    (root / "after.txt").write_text("after it came back")
+    wait_for(lambda: watcher.statuses().get("after.txt") == "sent", timeout=60)
+    assert watcher.stop() == 0
+    assert "Traceback" not in watcher.text() and "vanished" not in watcher.text()
+
+
+def test_an_unmounted_share_is_reported_and_watched_again_when_mounted(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    root, state = tmp_path / "share", tmp_path / "state"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(root)], check=True)
+    try:
+        watcher = Watcher(root, config_file, topic, state)
+        (root / "before.txt").write_text("before")
+        wait_for(lambda: watcher.statuses().get("before.txt") == "sent")
+        subprocess.run(["umount", "-l", str(root)], check=True)
+        wait_for(lambda: "is no longer mounted" in watcher.text(), timeout=30)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(root)], check=True)
+        wait_for(lambda: "watched folder is back" in watcher.text(), timeout=30)
+        (root / "after.txt").write_text("after the share came back")
+        wait_for(lambda: watcher.statuses().get("after.txt") == "sent", timeout=60)
+        assert watcher.stop() == 0
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=False)

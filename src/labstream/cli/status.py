@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from labstream.upload.ledger import UploadLedger, default_state_dir, state_diges
 
 logger = logging.getLogger(__name__)
 PIPE_WIDTH = 160
+LOW_SPACE_BYTES = 1 << 20  # below this, SQLite soon fails to write the ledger
 CATEGORIES = (
     "waiting",
     "sending",
@@ -83,11 +85,27 @@ def status(
     with UploadLedger(WatchState(state).ledger) as ledger:
         refreshed = _refresh(ledger, state, config_name, receipts_trusted_keys) if refresh else None
         files = [_one_state(entry) for entry in ledger.report()]
+        problems = local_problems(state, ledger.meta("root"))
     totals = {name: sum(1 for f in files if f["state"] == name) for name in CATEGORIES}
     if as_json:
-        click.echo(json.dumps({"totals": totals, "refreshed": refreshed, "files": files}, indent=2))
+        report = {"totals": totals, "refreshed": refreshed, "problems": problems, "files": files}
+        click.echo(json.dumps(report, indent=2))
         return
+    for problem in problems:
+        click.echo(f"problem: {problem}")
     _print(files, totals, show_all)
+
+
+def local_problems(state: Path, root: str | None) -> list[str]:
+    """What status sees for itself of the conditions a watcher reports (its heartbeat has them
+    too): the watched folder gone, the state folder's disk full."""
+    problems = []
+    if root and not Path(root).is_dir():
+        problems.append(f"watched folder {root} is gone (deleted, moved or its share unmounted)")
+    free = shutil.disk_usage(state).free
+    if free < LOW_SPACE_BYTES:
+        problems.append(f"state folder {state} has {human_bytes(free)} free: its ledger cannot grow")
+    return problems
 
 
 def _one_state(entry: dict[str, Any]) -> dict[str, Any]:

@@ -86,6 +86,7 @@ class Status:
     last_file_at: float = 0.0
     last_error: str = ""
     recent: tuple[RecentFile, ...] = ()
+    problems: str = ""  # local conditions that hold now ("; "-separated): state folder full, ...
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ def _build(f: _Fields) -> Heartbeat:
         last_file_at=f.number("last_file_at", high=1e11),
         last_error=f.text("last_error"),
         recent=_recent(f._body.get("recent", [])),
+        problems=f.text("problems"),
     )
     return Heartbeat(
         instance=f.text("instance", 1024, required=True),

@@ -139,12 +139,20 @@ def _absolute(spec: str | None) -> str:
     return ",".join(str(Path(part).expanduser().resolve()) for part in parts if part)
 
 
+class _QuietFileHandler(logging.FileHandler):
+    """A line the state folder cannot take (a full disk) is dropped, not printed to stderr with
+    a traceback: the streamer says once per 10 s that the state folder cannot be written."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 class _log_to_file:
     """The watcher's own log of every file sent, for the life of the run."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handler = logging.FileHandler(path, encoding="utf-8")
+        self._handler = _QuietFileHandler(path, encoding="utf-8")
         self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         self._handler.setLevel(logging.INFO)
 

@@ -17,12 +17,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labstream.conditions import Conditions
 from labstream.errors import ConfigError, SourceFileError
 from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
 from labstream.units import human_bytes
 from labstream.upload.changes import Change, Version, change_of, retry_delay
 from labstream.upload.ledger import UploadLedger, UploadState
+from labstream.upload.ledgerwrites import LedgerWrites
 from labstream.upload.rate import RateLimiter
 from labstream.upload.resume import Checkpoint
 from labstream.upload.retry import RetrySchedule
@@ -75,6 +77,7 @@ class StreamerStatus:
     ledger: dict[str, int]
     # (path, bytes acknowledged, size) of large files being sent (wire v2: from checkpoints)
     progress: tuple[tuple[str, int, int], ...] = ()
+    problems: tuple[str, ...] = ()  # local conditions that hold now (labstream.conditions)
 
     def lines(self) -> list[str]:
         """The snapshot as a person reads it."""
@@ -87,6 +90,7 @@ class StreamerStatus:
             f"{human_bytes(self.session.bytes)}"
             + (f", {self.session.retried} send(s) retried" if self.session.retried else ""),
             f"ledger (all time): {counts}",
+            *(f"problem: {problem}" for problem in self.problems),
         ]
 
 
@@ -94,6 +98,10 @@ _BASELINE_LINES = {
     UploadState.QUEUED: "the files already in the folder are sent (--upload-existing, or none)",
     UploadState.IGNORED: "the files already in the folder are recorded, not sent (--ignore-existing)",
 }
+
+
+def _version(ready: ReadyFile) -> tuple[str, int, int]:
+    return ready.relpath, ready.size, ready.mtime_ns
 
 
 def existing_choice(n_existing: int, options: StreamOptions) -> UploadState | None:
@@ -136,6 +144,9 @@ class DirectoryStreamer:
         self.session = {"sent": 0, "failed": 0, "bytes": 0, "retried": 0}
         self._retries: RetrySchedule[ReadyFile] = RetrySchedule(options.retry_seconds)
         self._failures: dict[str, int] = {}  # path -> failed sends in a row (this run): the back-off
+        self.conditions = Conditions(logger)
+        self._writes = LedgerWrites(ledger, self.conditions)
+        self._parked: dict[str, ReadyFile] = {}  # files the ledger could not record yet
         self._watcher = DirectoryWatcher(
             self.root,
             self._enqueue,
@@ -144,6 +155,7 @@ class DirectoryStreamer:
             settle_seconds=options.settle_seconds,
             rescan_seconds=options.rescan_seconds,
             polling=options.polling,
+            conditions=self.conditions,
         )
 
     def run(self) -> None:
@@ -164,6 +176,7 @@ class DirectoryStreamer:
             logger.info("watching folder=%s", self.root)
             while not self.stop.wait(0.5):
                 self._producer.poll(0)
+                self._catch_up()
                 for ready in self._retries.due():
                     logger.info("sending again a file not acknowledged file=%s", shown(ready.relpath))
                     self._enqueue(ready)
@@ -182,6 +195,7 @@ class DirectoryStreamer:
             awaiting_ack=in_flight,
             session=session,
             ledger=self._ledger.counts(),
+            problems=tuple(self.conditions.current().values()),
         )
 
     def _baseline(self) -> None:
@@ -227,7 +241,7 @@ class DirectoryStreamer:
         row, seen = self._ledger.get(relpath), Version(size, mtime_ns, ctime_ns)
         change = change_of(row, seen, time.time(), upload_existing=self._options.upload_existing)
         if change is Change.ADOPT_CTIME:
-            self._ledger.set_ctime(relpath, ctime_ns)
+            self._writes.attempt(lambda ledger: ledger.set_ctime(relpath, ctime_ns))
         elif change is Change.CHECK_CONTENT:
             assert row is not None
             return self._same_content(relpath, row.sha256, ctime_ns)
@@ -242,7 +256,7 @@ class DirectoryStreamer:
         except SourceFileError:
             return True  # unreadable now: looked at again when its ctime next moves
         if digest.hex() == recorded:
-            self._ledger.set_ctime(relpath, ctime_ns)
+            self._writes.attempt(lambda ledger: ledger.set_ctime(relpath, ctime_ns))
             return True
         logger.info("file rewritten with its size and mtime kept; sending it again file=%s", shown(relpath))
         return False
@@ -254,7 +268,9 @@ class DirectoryStreamer:
             self._enqueue(ReadyFile(path, row.relpath, row.size, row.mtime_ns, row.ctime_ns or 0))
 
     def _enqueue(self, ready: ReadyFile) -> None:
-        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.QUEUED)
+        if not self._writes.attempt(lambda ledger: ledger.set(*_version(ready), UploadState.QUEUED)):
+            self._park(ready)
+            return
         while not self.stop.is_set():
             try:
                 self._queue.put(ready, timeout=0.5)
@@ -270,15 +286,31 @@ class DirectoryStreamer:
                 continue
             self._send(ready)
 
+    def _park(self, ready: ReadyFile) -> None:
+        """The ledger cannot record `ready` now: queued again once it can (`_catch_up`)."""
+        with self._lock:
+            self._parked[ready.relpath] = ready
+
+    def _catch_up(self) -> None:
+        """Once the state folder takes writes again: what waited is written, parked files queued."""
+        if not self._writes.catch_up():
+            return
+        with self._lock:
+            parked, self._parked = self._parked, {}
+        for ready in parked.values():
+            self._enqueue(ready)
+
     def _send(self, ready: ReadyFile) -> None:
-        self._ledger.set(ready.relpath, ready.size, ready.mtime_ns, UploadState.SENDING)
+        if not self._writes.attempt(lambda ledger: ledger.set(*_version(ready), UploadState.SENDING)):
+            self._park(ready)
+            return
         with self._lock:
             self.sending.add(ready.relpath)
             self.in_flight += 1
         relpath = ready.relpath
 
         def on_checkpoint(checkpoint: Checkpoint) -> None:
-            self._ledger.save_checkpoint(relpath, checkpoint)
+            self._writes.attempt(lambda ledger: ledger.save_checkpoint(relpath, checkpoint))
             done = min(checkpoint.size, checkpoint.acked * checkpoint.chunk_size)
             if done < checkpoint.size:
                 with self._lock:
@@ -317,14 +349,15 @@ class DirectoryStreamer:
                 shown(exc),
                 delay,
             )
-        self._ledger.set(
-            ready.relpath,
-            ready.size,
-            ready.mtime_ns,
-            UploadState.FAILED,
-            reason=str(exc),
-            ctime_ns=ready.ctime_ns,
-            retry_at=time.time() + delay,
+        retry_at = time.time() + delay
+        self._writes.must(
+            lambda ledger: ledger.set(
+                *_version(ready),
+                UploadState.FAILED,
+                reason=str(exc),
+                ctime_ns=ready.ctime_ns,
+                retry_at=retry_at,
+            )
         )
         self._count("failed")
         with self._lock:
@@ -336,13 +369,15 @@ class DirectoryStreamer:
             self._retries.succeeded(relpath)
             with self._lock:
                 self._failures.pop(relpath, None)
-            self._ledger.set(
-                relpath,
-                sent.size,
-                sent.mtime_ns,
-                UploadState.SENT,
-                sha256=sent.sha256,
-                ctime_ns=sent.ctime_ns,
+            self._writes.must(
+                lambda ledger: ledger.set(
+                    relpath,
+                    sent.size,
+                    sent.mtime_ns,
+                    UploadState.SENT,
+                    sha256=sent.sha256,
+                    ctime_ns=sent.ctime_ns,
+                )
             )
             self._count("sent", sent.size)
             logger.info(
@@ -365,7 +400,7 @@ class DirectoryStreamer:
         ready = ReadyFile(sent.source.path, relpath, sent.size, sent.mtime_ns, sent.ctime_ns)
         delay = self._retries.add(relpath, ready)
         reason = f"not acknowledged, sent again in {delay:g} s: {error}"
-        self._ledger.set(relpath, sent.size, sent.mtime_ns, UploadState.SENDING, reason=reason)
+        self._writes.must(lambda ledger: ledger.set(*_version(ready), UploadState.SENDING, reason=reason))
         self._count("retried")
         logger.error("file not acknowledged file=%s retry_in=%gs reason=%s", shown(relpath), delay, error)
 

@@ -14,6 +14,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
+from labstream.conditions import Conditions
 from labstream.errors import LabstreamError
 from labstream.watch.filters import Filters
 from labstream.watch.openfiles import open_for_writing
@@ -22,6 +23,7 @@ __all__ = ["DirectoryWatcher", "ReadyFile"]
 
 logger = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
+FOLDER_GONE = "folder-gone"  # the condition's name (labstream.conditions)
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,11 @@ class DirectoryWatcher:
         settle_seconds: float = 2.0,
         rescan_seconds: float = 60.0,
         polling: bool = False,
+        conditions: Conditions | None = None,
     ) -> None:
         """`polling`: stat the tree every second instead of OS events (SMB/NFS shares, where
-        events are lost); the rescan stays the safety net either way."""
+        events are lost); the rescan stays the safety net either way. `conditions`: where a
+        watched folder that disappears (deleted, unmounted) is reported, and its return."""
         self.root = root.resolve()
         self._on_ready = on_ready
         self._is_known = is_known
@@ -83,7 +87,11 @@ class DirectoryWatcher:
         self._touched: set[str] = set()
         self._candidates: dict[str, _Candidate] = {}
         self._stop = threading.Event()
+        self._conditions = conditions or Conditions(logger)
+        self._was_mount = False
+        self._next_scan = 0.0
         self._observer = PollingObserver(timeout=1.0) if polling else Observer()
+        self._handler = _Handler(self._touch, self._touch_folder)
         self._thread = threading.Thread(target=self._run, name="labstream-watch", daemon=True)
 
     def __enter__(self) -> DirectoryWatcher:
@@ -96,7 +104,8 @@ class DirectoryWatcher:
     def start(self) -> None:
         if not self.root.is_dir():
             raise LabstreamError(f"{self.root}: not a folder (the watched folder must exist)")
-        self._observer.schedule(_Handler(self._touch, self._touch_folder), str(self.root), recursive=True)
+        self._was_mount = os.path.ismount(self.root)
+        self._observer.schedule(self._handler, str(self.root), recursive=True)
         self._observer.start()
         self._thread.start()
 
@@ -123,15 +132,48 @@ class DirectoryWatcher:
             self._touch(str(found))
 
     def _run(self) -> None:
-        next_scan = 0.0
         while not self._stop.wait(TICK_SECONDS):
             try:
-                if time.monotonic() >= next_scan:
+                if not self._root_present():
+                    continue  # nothing to scan, and its files are not "vanished"
+                if time.monotonic() >= self._next_scan:
                     self._scan()
-                    next_scan = time.monotonic() + self._rescan
+                    self._next_scan = time.monotonic() + self._rescan
                 self._settle_candidates()
             except Exception:  # a bug must not silently end watching
                 logger.exception("watch loop error; continuing")
+
+    def _root_present(self) -> bool:
+        """Is the watched folder there? Reported while it is not; once back, watched anew."""
+        problem = self._root_problem()
+        if problem:
+            self._conditions.report(
+                FOLDER_GONE, f"watched folder {problem}; waiting for it folder={self.root}"
+            )
+            return False
+        if self._conditions.holds(FOLDER_GONE):
+            self._conditions.clear(FOLDER_GONE, f"watched folder is back; rescanning folder={self.root}")
+            self._reattach()
+            self._next_scan = 0.0
+        return True
+
+    def _root_problem(self) -> str:
+        try:
+            if not os.path.isdir(self.root):
+                return "is gone (deleted, moved or its share unmounted)"
+        except OSError as exc:  # isdir says False for most; a hung share may say more
+            return f"cannot be looked at ({exc.strerror or exc})"
+        if self._was_mount and not os.path.ismount(self.root):
+            return "is no longer mounted (only the empty mount point is left)"
+        return ""
+
+    def _reattach(self) -> None:
+        """OS events stopped with the folder: watch the one that is there now."""
+        try:
+            self._observer.unschedule_all()
+            self._observer.schedule(self._handler, str(self.root), recursive=True)
+        except OSError as exc:
+            logger.warning("events not watched, rescans only folder=%s reason=%s", self.root, exc)
 
     def _scan(self) -> None:
         for path in _walk(self.root):
