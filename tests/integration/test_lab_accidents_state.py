@@ -255,3 +255,31 @@ def test_an_unmounted_share_is_reported_and_watched_again_when_mounted(
         assert watcher.stop() == 0
     finally:
         subprocess.run(["umount", "-l", str(root)], check=False)
+
+
+def test_a_crash_loop_sends_twice_only_files_sending_at_a_kill_and_loses_none(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    """What the README states: after kill -9 a file may go complete twice only if its send had
+    begun and its acknowledgement was not recorded (`sending` in the ledger at the kill)."""
+    root, state = tmp_path / "instrument", tmp_path / "state"
+    root.mkdir()
+    names = {f"f{i:03d}.dat" for i in range(300)}
+    for name in names:
+        (root / name).write_bytes(os.urandom(2000))  # one chunk each: a send is one message
+    at_risk: set[str] = set()
+    for _ in range(3):
+        # 100 files a second: each kill lands while files are being sent
+        watcher = Watcher(root, config_file, topic, state, "--upload-existing", "--max-rate", "200KB/s")
+        target = list(watcher.statuses().values()).count("sent") + 50
+        wait_for(lambda: list(watcher.statuses().values()).count("sent") >= target)  # noqa: B023
+        watcher.proc.kill()
+        watcher.wait(30)
+        at_risk |= {path for path, status in watcher.statuses().items() if status == "sending"}
+    last = Watcher(root, config_file, topic, state, "--upload-existing")
+    wait_for(lambda: list(last.statuses().values()).count("sent") == len(names))
+    assert last.stop() == 0
+    counts = chunk_counts(config_file, topic)
+    assert set(counts) == names  # none lost
+    twice = {path for path, n in counts.items() if n > 1}
+    assert twice <= at_risk, sorted(twice - at_risk)
