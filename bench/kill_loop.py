@@ -70,7 +70,7 @@ def main() -> None:
         at_risk = 0
         for round_ in range(args.rounds):
             # Each kill while files are being sent: after this run sent a share of them.
-            target = _sent(state) + args.files // (2 * (args.rounds + 1))
+            target = min(args.files, _sent(state) + args.files // (2 * (args.rounds + 1)))
             proc = _start(config, root, topic, state, work / f"round{round_}.log")
             _wait(lambda: _sent(state) >= target or proc.poll() is not None, 120)  # noqa: B023
             time.sleep(rng.uniform(0.0, 0.2))
