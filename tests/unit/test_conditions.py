@@ -10,6 +10,8 @@ import pytest
 
 from labstream.conditions import Conditions
 from labstream.errors import OutputError
+from labstream.receipts import Receipt
+from labstream.upload.cleanup import Cleaner, CleanupPolicy
 from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.ledgerwrites import STATE_UNWRITABLE, LedgerWrites
 
@@ -68,3 +70,26 @@ def test_writes_that_must_not_be_lost_wait_in_order_and_the_end_is_said(tmp_path
         assert writes.catch_up() and writes.waiting() == 0
         assert ledger.get("a").status == "sent"  # type: ignore[union-attr]
         assert not conditions.holds(STATE_UNWRITABLE)
+
+
+class FullLedger(UploadLedger):
+    """A ledger whose receipts table is on a full disk."""
+
+    def add_receipt(self, receipt: Receipt) -> None:
+        raise OutputError(f"ledger {self.path}: database or disk is full")
+
+
+def test_a_receipt_the_state_folder_cannot_take_is_one_condition_not_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a.dat").write_bytes(b"a")
+    conditions = Conditions(logging.getLogger("test.receipts"))
+    caplog.set_level(logging.INFO)
+    with FullLedger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.set("a.dat", 1, 1, UploadState.SENT, sha256=b"\1" * 32)
+        cleaner = Cleaner(tmp_path, ledger, CleanupPolicy(), conditions)
+        for _ in range(50):
+            cleaner.on_receipt(Receipt("a.dat", "01" * 32, 1, "verified", "g", "host", "", 1.0))
+    assert conditions.holds(STATE_UNWRITABLE)
+    lines = [r for r in caplog.records if "receipt is not recorded" in r.getMessage()]
+    assert len(lines) == 1 and not any(r.exc_info for r in caplog.records)

@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from labstream.conditions import Conditions
 from labstream.heartbeat.sources import watch_source
 from labstream.kafka import consumer_settings, producer_settings
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
@@ -66,7 +67,8 @@ def run_watch(
         ledger = stack.enter_context(UploadLedger(state.ledger))
         _record(ledger, settings, stream.chunk_size)
         producer = stack.enter_context(clients.producer(producer_conf))
-        cleaner = Cleaner(settings.root.resolve(), ledger, settings.cleanup)
+        conditions = Conditions(logging.getLogger("labstream.upload.streamer"))
+        cleaner = Cleaner(settings.root.resolve(), ledger, settings.cleanup, conditions)
         group = f"labstream-receipts-{state_digest(settings.state)}"
         stack.enter_context(
             ReceiptCollector(
@@ -77,7 +79,9 @@ def run_watch(
                 clients=clients,
             )
         )
-        streamer = DirectoryStreamer(settings.root, producer, settings.topic, ledger, stream, stop)
+        streamer = DirectoryStreamer(
+            settings.root, producer, settings.topic, ledger, stream, stop, conditions=conditions
+        )
         logger.info("starting folder=%s topic=%s state=%s", streamer.root, settings.topic, settings.state)
         stack.enter_context(
             monitoring(

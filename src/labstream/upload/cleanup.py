@@ -15,8 +15,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from labstream.conditions import Conditions
+from labstream.errors import LedgerError, OutputError
 from labstream.receipts import Receipt
 from labstream.upload.ledger import UploadLedger, UploadState
+from labstream.upload.ledgerwrites import STATE_UNWRITABLE
 from labstream.upload.source import hash_file
 
 __all__ = ["Cleaner", "CleanupPolicy"]
@@ -33,16 +36,29 @@ class CleanupPolicy:
 class Cleaner:
     """Records receipts in the ledger and applies the clean-up policy to each."""
 
-    def __init__(self, root: Path, ledger: UploadLedger, policy: CleanupPolicy) -> None:
+    def __init__(
+        self, root: Path, ledger: UploadLedger, policy: CleanupPolicy, conditions: Conditions | None = None
+    ) -> None:
+        """`conditions`: where a state folder that cannot take a receipt is said (the
+        watcher's, so that one line per 10 s covers every ledger write)."""
         self._root = root
         self._ledger = ledger
         self._policy = policy
+        self._conditions = conditions or Conditions(logger)
 
     def on_receipt(self, receipt: Receipt) -> None:
         row = self._ledger.get(receipt.path)
         if row is None:
             return  # not one of ours
-        self._ledger.add_receipt(receipt)
+        try:
+            self._ledger.add_receipt(receipt)
+        except (OutputError, LedgerError) as exc:
+            self._conditions.report(
+                STATE_UNWRITABLE,
+                f"state folder cannot be written; a receipt is not recorded (`labstream status` reads "
+                f"receipts again) reason={exc}",
+            )
+            return
         current = row.sha256 == receipt.sha256
         if not receipt.authenticated:
             if current:

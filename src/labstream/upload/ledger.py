@@ -268,7 +268,7 @@ class UploadLedger:
 
     def add_receipt(self, receipt: Receipt) -> None:
         """Remember the latest outcome per (file version, group, key id, authenticated)."""
-        with self._lock:
+        with self._lock, translated(self.path):
             self._db.execute(
                 "INSERT OR REPLACE INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (

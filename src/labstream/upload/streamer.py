@@ -129,7 +129,10 @@ class DirectoryStreamer:
         ledger: UploadLedger,
         options: StreamOptions,
         stop: threading.Event,
+        conditions: Conditions | None = None,
     ) -> None:
+        """`conditions`: where lasting local problems are said (one shared with the receipt
+        collector's clean-up covers every ledger write)."""
         self.root = root.resolve()
         self._producer = producer
         self._ledger = ledger
@@ -148,7 +151,7 @@ class DirectoryStreamer:
         self.session = {"sent": 0, "failed": 0, "bytes": 0, "retried": 0}
         self._retries: RetrySchedule[ReadyFile] = RetrySchedule(options.retry_seconds)
         self._failures: dict[str, int] = {}  # path -> failed sends in a row (this run): the back-off
-        self.conditions = Conditions(logger)
+        self.conditions = conditions or Conditions(logger)
         self._writes = LedgerWrites(ledger, self.conditions)
         self._parked: dict[str, ReadyFile] = {}  # files the ledger could not record yet
         self._watcher = DirectoryWatcher(
