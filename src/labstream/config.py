@@ -23,7 +23,7 @@ from pathlib import Path
 
 from labstream.errors import ConfigError
 
-__all__ = ["Config", "builtin_names", "is_secret", "load_config", "mask", "parse_bool"]
+__all__ = ["Config", "builtin_names", "ini_error", "is_secret", "load_config", "mask", "parse_bool"]
 
 CLIENT_SECTIONS = ("cluster", "producer", "consumer")
 PROGRAM_SECTION = "labstream"
@@ -142,7 +142,7 @@ def parse_bool(value: str, where: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(f"{where} = {value}: expected true or false")
+    raise ConfigError(f"{where} = {mask(where, value)}: expected true or false")
 
 
 def _resolve(name: str, relative_to: Path | None) -> Path:
@@ -170,7 +170,7 @@ def _load(name: str, relative_to: Path | None, depth: int) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     except configparser.Error as exc:
-        raise ConfigError(f"config file {path} is not valid INI: {exc}".replace("\n", " ")) from exc
+        raise ConfigError(f"config file {path} is not valid INI: {ini_error(exc)}") from None
     sections: dict[str, dict[str, str]] = {}
     origins: dict[tuple[str, str], str] = {}
     for raw_name in parser.sections():
@@ -186,6 +186,23 @@ def _load(name: str, relative_to: Path | None, depth: int) -> Config:
         if target:
             config = _merge(config, _load(target, path.parent, depth + 1))
     return config
+
+
+def ini_error(exc: configparser.Error) -> str:
+    """What is wrong, by line number, without the line's text: a line that failed to parse
+    may be a secret (`sasl.password s3cret`, a `=` forgotten), and so may the value of any key."""
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return (
+            f"line {exc.lineno}: a setting before any [section] (the line is not shown: it may hold a secret)"
+        )
+    if isinstance(exc, configparser.ParsingError):
+        lines = ", ".join(str(lineno) for lineno, _ in exc.errors)
+        return f"line {lines}: not `key = value` (the line is not shown: it may hold a secret)"
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f"line {exc.lineno}: key {exc.option!r} given twice in [{exc.section}]"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"line {exc.lineno}: section [{exc.section}] given twice"
+    return type(exc).__name__  # any other parse error: its text may quote the file
 
 
 def _section_name(raw: str, path: Path) -> str:

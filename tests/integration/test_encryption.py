@@ -103,7 +103,7 @@ def test_resend_seals_with_the_watchers_key_and_chunk_size(
     root.mkdir()
     content = b"confidential resend " * 10_000  # 200 kB: 4 chunks of 64 KiB
     (root / "again.dat").write_bytes(content)  # there before the watcher: it is not sent
-    assert Watcher(root, config, topic, state).stop() == 0
+    assert Watcher(root, config, topic, state, "--ignore-existing").stop() == 0
     assert "resent 1 file(s)" in labstream("resend", root / "again.dat", "--state", state).stdout
     settings = consumer_settings(load_config(config), f"{topic}-raw")
     with Consumer(settings, [topic]) as consumer:

@@ -84,13 +84,11 @@ def test_kill_9_mid_file_resumes_and_never_resends_completed(
     assert tree(out) == tree(root)
 
 
-def test_existing_files_ignored_by_default_and_sent_on_request(
-    tmp_path: Path, config_file: Path, topic: str
-) -> None:
+def test_existing_files_ignored_or_sent_as_asked(tmp_path: Path, config_file: Path, topic: str) -> None:
     root = tmp_path / "instrument"
     (root / "old").mkdir(parents=True)
     (root / "old" / "before.txt").write_text("was here first")
-    default = Watcher(root, config_file, topic, tmp_path / "state-default")
+    default = Watcher(root, config_file, topic, tmp_path / "state-default", "--ignore-existing")
     (root / "after.txt").write_text("new")
     wait_for(lambda: default.statuses().get("after.txt") == "sent")
     assert default.statuses()["old/before.txt"] == "ignored"

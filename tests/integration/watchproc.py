@@ -27,7 +27,10 @@ def kill_leftovers() -> None:
 
 
 class Watcher:
-    def __init__(self, root: Path, config: Path, topic: str, state: Path, *extra: str) -> None:
+    def __init__(
+        self, root: Path, config: Path, topic: str, state: Path, *extra: str, prefix: tuple[str, ...] = ()
+    ) -> None:
+        """`prefix`: a command the watcher runs under (e.g. `setpriv` dropping capabilities)."""
         self.state = state
         self.log = state.parent / f"{state.name}-stderr.log"
         self._err = open(self.log, "ab")  # noqa: SIM115 - closed in wait()
@@ -49,7 +52,7 @@ class Watcher:
             *extra,
         ]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "labstream", *map(str, args)],
+            [*prefix, sys.executable, "-m", "labstream", *map(str, args)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._err,

@@ -99,3 +99,14 @@ def test_the_default_group_is_found_even_with_an_unknown_key(tmp_path: Path) -> 
     config = load_config(path)
     wanted = download_group(config, None, tmp_path / "out")
     assert default_group(config, DoctorSettings(str(path), role="download")) == wanted
+
+
+def test_a_watcher_as_root_is_a_warning_with_the_fix() -> None:
+    from labstream.doctor.local import check_account
+    from labstream.doctor.render import render_text
+
+    warned = check_account("watch", is_root=True)
+    assert warned.status is Status.WARN and "--run-as" in warned.fix
+    assert check_account("watch", is_root=False).status is Status.OK
+    assert check_account("download", is_root=True).status is Status.INFO
+    assert render_text([warned], "ascii").splitlines()[-1] == "1 checks (1 warning(s)), all passed"

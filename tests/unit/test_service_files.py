@@ -83,3 +83,54 @@ def test_bad_names_and_missing_secrets_are_refused(config: Path, monkeypatch: py
 
     with pytest.raises(ConfigError, match=r"\$LAB_KAFKA_PASSWORD is not set; set it so the service"):
         referenced_env(config)
+
+
+def test_run_as_puts_the_account_in_every_service_file(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labstream.service.systemd import render_unit
+    from labstream.service.windows import SERVICE_PASSWORD_ENV, install_arguments
+
+    spec = ServiceSpec("xrd", config, run_as="nobody")
+    unit = render_unit(spec, tmp_path / "xrd.env")
+    assert "\nUser=nobody\n" in unit and unit.index("User=") < unit.index("ExecStart=")
+    assert "User=" not in render_unit(ServiceSpec("xrd", config), tmp_path / "xrd.env")
+
+    monkeypatch.setenv("LABSTREAM_LAUNCHD_ROOT", str(tmp_path / "mac"))
+    (path,) = LaunchdManager(Recorder()).install(spec)
+    assert path == tmp_path / "mac" / "Library" / "LaunchDaemons" / "org.labstream.xrd.plist"
+    assert plistlib.loads(path.read_bytes())["UserName"] == "nobody"
+
+    monkeypatch.setenv(SERVICE_PASSWORD_ENV, "account-password")
+    windows = install_arguments(spec, auto_start=2)
+    assert (windows["userName"], windows["password"], windows["startType"]) == (
+        "nobody",
+        "account-password",
+        2,
+    )
+    assert "userName" not in install_arguments(ServiceSpec("xrd", config), auto_start=2)
+
+
+@pytest.mark.parametrize(
+    ("account", "why"),
+    [
+        ("nobody\nExecStartPre=/bin/sh", "not an account name"),
+        ("no-such-account-here", "no such account"),
+    ],
+)
+def test_run_as_refuses_what_a_unit_could_not_hold_or_no_one_is(config: Path, account: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        ServiceSpec("xrd", config, run_as=account)
+
+
+def test_run_as_is_for_system_services(config: Path) -> None:
+    with pytest.raises(ConfigError, match="system services"):
+        ServiceSpec("xrd", config, user=True, run_as="nobody")
+
+
+def test_windows_accounts_may_name_a_domain(config: Path) -> None:
+    from labstream.service.base import check_account
+
+    check_account("NT SERVICE\\labstream-xrd", user_service=False, platform="win32")
+    with pytest.raises(ConfigError):
+        check_account("bad\r\nname", user_service=False, platform="win32")

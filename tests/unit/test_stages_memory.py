@@ -115,7 +115,7 @@ def test_streamer_sends_again_what_was_not_acknowledged_ignores_existing_files_a
     (root / "old.txt").write_text("there before")
     stop = threading.Event()
     with UploadLedger(tmp_path / "ledger.sqlite") as ledger:
-        streamer = _streamer(broker, root, ledger, stop, retry_seconds=1.0)
+        streamer = _streamer(broker, root, ledger, stop, retry_seconds=1.0, ignore_existing=True)
         thread = threading.Thread(target=streamer.run, name="labstream-test-stream")
         thread.start()
         try:

@@ -54,10 +54,18 @@ def _spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _spec(config_path: Path, role: str, name: str | None, user: bool, state: Path | None) -> ServiceSpec:
+def _spec(
+    config_path: Path, role: str, name: str | None, user: bool, state: Path | None, run_as: str | None = None
+) -> ServiceSpec:
     default = config_path.stem if role == "watch" else f"{config_path.stem}-{role}"
     return ServiceSpec(
-        name or default, config_path.resolve(), user=user, state=state, role=role, bootstrap=bootstrap_given()
+        name or default,
+        config_path.resolve(),
+        user=user,
+        state=state,
+        role=role,
+        bootstrap=bootstrap_given(),
+        run_as=run_as,
     )
 
 
@@ -75,8 +83,22 @@ def service() -> None:
 @service.command()
 @_spec_options
 @click.option("--start", "start_now", is_flag=True, help="Start it right away.")
+@click.option(
+    "--run-as",
+    "run_as",
+    metavar="USER",
+    default=None,
+    help="The account the service runs under (systemd User=, launchd UserName, a Windows service "
+    "account): a dedicated one that can read the instrument folder, not root.",
+)
 def install(
-    config_path: Path, role: str, name: str | None, user: bool, state: Path | None, start_now: bool
+    config_path: Path,
+    role: str,
+    name: str | None,
+    user: bool,
+    state: Path | None,
+    start_now: bool,
+    run_as: str | None,
 ) -> None:
     """Install (and enable at boot) a ROLE service for CONFIG.
 
@@ -85,13 +107,19 @@ def install(
     """
     # refused now, not at the first start
     role_settings(role, load_config(config_path, bootstrap=bootstrap_given()), state)
-    spec = _spec(config_path, role, name, user, state)
+    spec = _spec(config_path, role, name, user, state, run_as)
     manager = manager_for_platform()
     for path in manager.install(spec):
         click.echo(f"wrote {path}")
     click.echo(f"installed {spec.unit_name}: {spec.command_line()}")
     for hint in manager.hints(spec):
         click.echo(f"hint: {hint}")
+    if not (spec.user or spec.run_as):
+        click.echo(
+            "hint: the service runs as the service manager's default account (root, LocalSystem), "
+            "which can read every file; install it with --run-as USER, a dedicated account that can "
+            "read the instrument folder"
+        )
     if start_now:
         manager.start(spec)
         click.echo(f"started {spec.unit_name}")

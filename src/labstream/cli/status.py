@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from labstream.upload.ledger import UploadLedger, default_state_dir, state_diges
 
 logger = logging.getLogger(__name__)
 PIPE_WIDTH = 160
+LOW_SPACE_BYTES = 1 << 20  # below this, SQLite soon fails to write the ledger
 CATEGORIES = (
     "waiting",
     "sending",
@@ -85,14 +87,29 @@ def status(
         refreshed = _refresh(ledger, state, config_name, receipts_trusted_keys) if refresh else None
         files = [_one_state(entry) for entry in ledger.report()]
         source = ledger.meta("source") or ""
+        problems = local_problems(state, ledger.meta("root"))
     totals = {name: sum(1 for f in files if f["state"] == name) for name in CATEGORIES}
     if as_json:
-        body = {"source": source, "totals": totals, "refreshed": refreshed, "files": files}
-        click.echo(json.dumps(body, indent=2))
+        report = {"source": source, "totals": totals, "refreshed": refreshed, "problems": problems}
+        click.echo(json.dumps({**report, "files": files}, indent=2))
         return
     if source:
         click.echo(f"source: {shown(source)}")
+    for problem in problems:
+        click.echo(f"problem: {problem}")
     _print(files, totals, show_all)
+
+
+def local_problems(state: Path, root: str | None) -> list[str]:
+    """What status sees for itself of the conditions a watcher reports (its heartbeat has them
+    too): the watched folder gone, the state folder's disk full."""
+    problems = []
+    if root and not Path(root).is_dir():
+        problems.append(f"watched folder {root} is gone (deleted, moved or its share unmounted)")
+    free = shutil.disk_usage(state).free
+    if free < LOW_SPACE_BYTES:
+        problems.append(f"state folder {state} has {human_bytes(free)} free: its ledger cannot grow")
+    return problems
 
 
 def _one_state(entry: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +117,7 @@ def _one_state(entry: dict[str, Any]) -> dict[str, Any]:
     times as ISO 8601 UTC."""
     state = _category(entry)
     entry["ledger_status"] = entry.pop("status")
-    for key in ("updated_at", "verified_at"):
+    for key in ("updated_at", "verified_at", "retry_at"):
         entry[key] = _iso(entry[key])
     return {"path": entry.pop("path"), "state": state, **entry}
 
@@ -136,7 +153,9 @@ def _refresh(ledger: UploadLedger, state: Path, config_name: str | None, given_k
     program_values(config)  # a typo in [labstream] is refused here as by every command
     trusted = trusted_keys(config, given_keys or ledger.meta("receipts_trusted_keys"))
     settings = consumer_settings(config, f"labstream-status-{state_digest(state)}")
-    cleaner = Cleaner(Path(ledger.meta("root") or "."), ledger, CleanupPolicy(), ledger.meta("source") or "")
+    cleaner = Cleaner(
+        Path(ledger.meta("root") or "."), ledger, CleanupPolicy(), source=ledger.meta("source") or ""
+    )
     quiet = logging.getLogger("labstream")
     level = quiet.level
     if not quiet.isEnabledFor(logging.DEBUG):
@@ -162,6 +181,14 @@ def _category(entry: dict[str, Any]) -> str:
         return "unauthenticated"  # receipts came, none signed by a trusted key
     names = {"queued": "waiting", "sending": "sending", "sent": "sent", "failed": "failed"}
     return str(names.get(status, status))
+
+
+def _reason(entry: dict[str, Any]) -> str:
+    """Why a file is where it is; for a failed one, also when it is tried again."""
+    reason = entry["reason"] or ""
+    if entry.get("retry_at"):
+        reason += f" (tried again when it changes, or at {_local(entry['retry_at'])})"
+    return reason
 
 
 def _unauthenticated(receipt: dict[str, str]) -> str:
@@ -196,6 +223,6 @@ def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) 
             _local(entry["updated_at"]),
             _local(entry["verified_at"]),
             escape(shown(", ".join(entry["verified_by"]) or "-")),
-            escape(shown(detail or (entry["reason"] or ""))),
+            escape(shown(detail or _reason(entry))),
         )
     console.print(table)

@@ -15,6 +15,7 @@ class Status(enum.Enum):
     OK = "ok"
     FAIL = "fail"
     INFO = "info"  # reported, not judged: unknown, not applicable, optional
+    WARN = "warn"  # works, but unsafe: said with its fix, does not fail the run
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class Check:
     @classmethod
     def fail(cls, name: str, detail: str, fix: str) -> Check:
         return cls(name, Status.FAIL, detail, fix)
+
+    @classmethod
+    def warn(cls, name: str, detail: str, fix: str) -> Check:
+        return cls(name, Status.WARN, detail, fix)
 
     @classmethod
     def info(cls, name: str, detail: str, fix: str = "") -> Check:

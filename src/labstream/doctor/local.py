@@ -11,7 +11,7 @@ from pathlib import Path
 
 from labstream.doctor.check import Check
 
-__all__ = ["MIN_FREE_BYTES", "check_folder", "check_java", "check_service_manager"]
+__all__ = ["MIN_FREE_BYTES", "check_account", "check_folder", "check_java", "check_service_manager"]
 
 MIN_FREE_BYTES = 1 << 30
 
@@ -39,6 +39,27 @@ def check_folder(folder: Path, role: str) -> list[Check]:
     else:
         checks.append(Check.ok("free space", detail))
     return checks
+
+
+def check_account(role: str, is_root: bool) -> Check:
+    """A watcher reads whatever the watched folder names: as root, anyone who can write into
+    the folder can have any file of the machine streamed (a link, a hard link, a bind mount)."""
+    if not is_root:
+        return Check.ok("account", "not root")
+    if role != "watch":
+        return Check.info("account", f"root (the {role} writes its files as root)")
+    return Check.warn(
+        "account",
+        "a watcher run as root can read every file of this machine, and anyone who can write into "
+        "the instrument folder chooses what it reads",
+        "run it under a dedicated account that can read the folder: labstream service install --run-as USER",
+    )
+
+
+def running_as_root() -> bool:
+    """Root on POSIX; on Windows the question is the service account (`--run-as`)."""
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is not None and geteuid() == 0
 
 
 def check_java(local_broker: bool) -> list[Check]:

@@ -10,8 +10,8 @@ from labstream.logsafe import shown
 
 __all__ = ["render_json", "render_text", "symbols_for"]
 
-UNICODE = {Status.OK: "✓", Status.FAIL: "✗", Status.INFO: "·"}
-ASCII = {Status.OK: "[ok]", Status.FAIL: "[FAIL]", Status.INFO: "[--]"}
+UNICODE = {Status.OK: "✓", Status.FAIL: "✗", Status.INFO: "·", Status.WARN: "!"}
+ASCII = {Status.OK: "[ok]", Status.FAIL: "[FAIL]", Status.INFO: "[--]", Status.WARN: "[WARN]"}
 
 
 def symbols_for(encoding: str | None) -> dict[Status, str]:
@@ -32,7 +32,9 @@ def render_text(checks: Sequence[Check], encoding: str | None) -> str:
             line += f" -> fix: {shown(check.fix, 500)}"
         lines.append(line)
     failed = sum(c.status is Status.FAIL for c in checks)
-    lines.append(f"{len(checks)} checks, {failed} failed" if failed else f"{len(checks)} checks, all passed")
+    warned = sum(c.status is Status.WARN for c in checks)
+    counted = f"{len(checks)} checks" + (f" ({warned} warning(s))" if warned else "")
+    lines.append(f"{counted}, {failed} failed" if failed else f"{counted}, all passed")
     return "\n".join(lines)
 
 

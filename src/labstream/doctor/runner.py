@@ -16,7 +16,13 @@ from labstream.doctor.access import (
 from labstream.doctor.check import Check, DoctorSettings, Status
 from labstream.doctor.clock import check_clock
 from labstream.doctor.config_checks import check_config
-from labstream.doctor.local import check_folder, check_java, check_service_manager
+from labstream.doctor.local import (
+    check_account,
+    check_folder,
+    check_java,
+    check_service_manager,
+    running_as_root,
+)
 from labstream.doctor.network import check_brokers, check_kafka, check_reachable, parse_servers
 from labstream.doctor.sample import Sample, sample_topic
 from labstream.doctor.topic import check_message_size, check_replication, check_retention, check_topic
@@ -48,6 +54,7 @@ def run_doctor(settings: DoctorSettings) -> list[Check]:
             checks += _cluster_checks(config, settings, producer, consumer, servers)
     if settings.folder is not None:
         checks += check_folder(settings.folder, settings.role)
+    checks.append(check_account(settings.role, running_as_root()))
     checks += check_java(bool(servers) and all(host in LOCAL_HOSTS for host, _ in servers))
     checks.append(check_service_manager())
     return checks

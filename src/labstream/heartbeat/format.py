@@ -100,6 +100,7 @@ class Status:
     last_error: str = ""
     recent: tuple[RecentFile, ...] = ()
     source: str = ""  # a watcher's instrument name, carried by its sends (wire v2)
+    problems: str = ""  # local conditions that hold now ("; "-separated): state folder full, ...
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,7 @@ def _build(f: _Fields) -> Heartbeat:
         last_error=f.text("last_error"),
         recent=_recent(f._body.get("recent", [])),
         source=f.text("source", 255),
+        problems=f.text("problems"),
     )
     return Heartbeat(
         instance=f.text("instance", 1024, required=True),

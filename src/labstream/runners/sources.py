@@ -67,6 +67,7 @@ def watch_source(
             last_file_at=last_at,
             last_error=last_error()[:MAX_TEXT],
             recent=recent,
+            problems="; ".join(status.problems)[:MAX_TEXT],
         )
 
     return snapshot

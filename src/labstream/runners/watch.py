@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from labstream.conditions import Conditions
 from labstream.kafka import consumer_settings, producer_settings
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
@@ -66,7 +67,8 @@ def run_watch(
         ledger = stack.enter_context(UploadLedger(state.ledger))
         _record(ledger, settings, stream.chunk_size)
         producer = stack.enter_context(clients.producer(producer_conf))
-        cleaner = Cleaner(settings.root.resolve(), ledger, settings.cleanup, settings.source)
+        conditions = Conditions(logging.getLogger("labstream.upload.streamer"))
+        cleaner = Cleaner(settings.root.resolve(), ledger, settings.cleanup, conditions, settings.source)
         group = f"labstream-receipts-{state_digest(settings.state)}"
         stack.enter_context(
             ReceiptCollector(
@@ -78,7 +80,14 @@ def run_watch(
             )
         )
         streamer = DirectoryStreamer(
-            settings.root, producer, settings.topic, ledger, stream, stop, on_sent=cleaner.settle
+            settings.root,
+            producer,
+            settings.topic,
+            ledger,
+            stream,
+            stop,
+            conditions=conditions,
+            on_sent=cleaner.settle,
         )
         logger.info(
             "starting folder=%s topic=%s source=%s state=%s",
@@ -150,12 +159,20 @@ def _absolute(spec: str | None) -> str:
     return ",".join(str(Path(part).expanduser().resolve()) for part in parts if part)
 
 
+class _QuietFileHandler(logging.FileHandler):
+    """A line the state folder cannot take (a full disk) is dropped, not printed to stderr with
+    a traceback: the streamer says once per 10 s that the state folder cannot be written."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 class _log_to_file:
     """The watcher's own log of every file sent, for the life of the run."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handler = logging.FileHandler(path, encoding="utf-8")
+        self._handler = _QuietFileHandler(path, encoding="utf-8")
         self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         self._handler.setLevel(logging.INFO)
 

@@ -20,6 +20,7 @@ __all__ = [
     "Runner",
     "ServiceManager",
     "ServiceSpec",
+    "check_account",
     "manager_for_platform",
     "referenced_env",
     "run_command",
@@ -29,6 +30,10 @@ __all__ = [
 # The watcher drains for up to 10 s, then waits for delivery reports; give it room.
 STOP_TIMEOUT_SECONDS = 120
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# A POSIX account name (systemd User=, launchd UserName); Windows accounts may also hold a
+# domain, spaces and a backslash (NT AUTHORITY\LocalService, .\labstream).
+_POSIX_USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
+_WINDOWS_USER_RE = re.compile(r"^[A-Za-z0-9_. $@\\-]{1,256}$")
 _ENV_RE = re.compile(r"\$\{?(\w+)")
 # Read by the roles themselves, not through the config: passed on when set at install.
 OWN_ENV = ("LABSTREAM_ENCRYPTION_KEY", "LABSTREAM_ENCRYPTION_KEY_FILE", "LABSTREAM_HEARTBEAT_TOPIC")
@@ -72,6 +77,7 @@ class ServiceSpec:
     python: str = field(default_factory=stable_python)
     role: str = "watch"
     bootstrap: str | None = None  # -b/--bootstrap given at install: the service runs with it
+    run_as: str | None = None  # --run-as: the account the service runs under (None: the manager's)
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -82,6 +88,8 @@ class ServiceSpec:
             raise ConfigError(f"service role {self.role!r}: one of {', '.join(ROLES)}")
         if self.state is not None and self.role != "watch":
             raise ConfigError("--state is the watcher's; a download or process service has none")
+        if self.run_as is not None:
+            check_account(self.run_as, self.user)
 
     @property
     def unit_name(self) -> str:
@@ -98,6 +106,26 @@ class ServiceSpec:
 
     def command_line(self) -> str:
         return shlex.join(self.command())
+
+
+def check_account(name: str, user_service: bool, platform: str = sys.platform) -> None:
+    """Refuse an account name a service file could not hold safely (a newline would add a line
+    to a systemd unit), or one this platform does not know."""
+    if user_service:
+        raise ConfigError("--run-as is for system services; a --user service runs as its user")
+    pattern = _WINDOWS_USER_RE if platform == "win32" else _POSIX_USER_RE
+    if not pattern.match(name):
+        raise ConfigError(f"--run-as {name!r}: not an account name")
+    if platform != "win32":
+        import pwd
+
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            raise ConfigError(
+                f"--run-as {name}: no such account; create it first (e.g. useradd --system {name}) "
+                "and let it read the instrument folder"
+            ) from None
 
 
 def referenced_env(config: Path) -> dict[str, str]:

@@ -16,14 +16,21 @@ def label(spec: ServiceSpec) -> str:
 
 
 def plist_path(spec: ServiceSpec) -> Path:
+    """A LaunchAgent of the user installing it; with --run-as a LaunchDaemon (launchd honours
+    UserName only there). LABSTREAM_LAUNCHD_ROOT relocates both (for tests)."""
+    if spec.run_as:
+        root = Path(os.environ.get("LABSTREAM_LAUNCHD_ROOT") or "/")
+        return root / "Library" / "LaunchDaemons" / f"{label(spec)}.plist"
     home = Path(os.environ.get("LABSTREAM_LAUNCHD_ROOT") or Path.home())
     return home / "Library" / "LaunchAgents" / f"{label(spec)}.plist"
 
 
 def render_plist(spec: ServiceSpec, env: dict[str, str], log: Path) -> bytes:
+    account = {"UserName": spec.run_as} if spec.run_as else {}
     return plistlib.dumps(
         {
             "Label": label(spec),
+            **account,
             "ProgramArguments": spec.command(),
             "EnvironmentVariables": {"PYTHONUNBUFFERED": "1", **env},
             "RunAtLoad": True,

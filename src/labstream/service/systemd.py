@@ -43,13 +43,16 @@ def render_unit(spec: ServiceSpec, env_file: Path) -> str:
     # A user manager has no network-online.target: naming it makes the unit wait for nothing
     # (and `systemd-analyze verify` complain); the role retries the broker itself.
     network = "" if spec.user else "Wants=network-online.target\nAfter=network-online.target\n"
+    # Least privilege: anyone who can write into the watched folder chooses what the watcher
+    # reads, so it should read no more than its own account may.
+    account = f"User={spec.run_as}\n" if spec.run_as else ""
     return f"""\
 [Unit]
 Description=labstream {_DESCRIPTIONS[spec.role].format(spec.name)}
 {network}
 [Service]
 Type=simple
-ExecStart={spec.command_line()}
+{account}ExecStart={spec.command_line()}
 EnvironmentFile=-{env_file}
 Environment=PYTHONUNBUFFERED=1
 # SIGTERM is the graceful stop: finish or checkpoint, flush, exit 0.

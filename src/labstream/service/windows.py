@@ -8,15 +8,17 @@ gracefully through its stop Event (the same path as Ctrl+C), then waits for it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from labstream.errors import LabstreamError
 from labstream.service.base import ServiceManager, ServiceSpec, referenced_env
 
-__all__ = ["HOST_CLASS", "WindowsManager"]
+__all__ = ["HOST_CLASS", "SERVICE_PASSWORD_ENV", "WindowsManager", "install_arguments"]
 
 HOST_CLASS = "labstream.service.windows_host.LabstreamService"
+SERVICE_PASSWORD_ENV = "LABSTREAM_SERVICE_PASSWORD"  # the --run-as account's, if it has one
 
 
 def _win32() -> tuple[Any, Any]:
@@ -28,6 +30,20 @@ def _win32() -> tuple[Any, Any]:
     return win32service, win32serviceutil
 
 
+def install_arguments(spec: ServiceSpec, auto_start: int) -> dict[str, Any]:
+    """pywin32's InstallService keyword arguments. With --run-as the service logs on as that
+    account (a virtual account such as `NT SERVICE\\labstream-xrd`, or a local one whose
+    password is in LABSTREAM_SERVICE_PASSWORD); without it, as LocalSystem."""
+    arguments: dict[str, Any] = {
+        "startType": auto_start,
+        "description": f"labstream {spec.role} with {spec.config.resolve()}",
+    }
+    if spec.run_as:
+        arguments["userName"] = spec.run_as
+        arguments["password"] = os.environ.get(SERVICE_PASSWORD_ENV)
+    return arguments
+
+
 class WindowsManager(ServiceManager):
     def install(self, spec: ServiceSpec) -> list[Path]:
         referenced_env(spec.config)  # fail now, not at boot, if a secret is missing
@@ -36,8 +52,7 @@ class WindowsManager(ServiceManager):
             HOST_CLASS,
             spec.unit_name,
             f"labstream {spec.role} {spec.name}",
-            startType=win32service.SERVICE_AUTO_START,
-            description=f"labstream {spec.role} with {spec.config.resolve()}",
+            **install_arguments(spec, win32service.SERVICE_AUTO_START),
         )
         util.SetServiceCustomOption(spec.unit_name, "config", str(spec.config.resolve()))
         util.SetServiceCustomOption(spec.unit_name, "role", spec.role)

@@ -182,6 +182,7 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
         threads=int(v["n_threads"]),
         queue_max_size=int(v["queue_max_size"]),
         upload_existing=not v["new_files_only"],
+        ignore_existing=bool(v["ignore_existing"]),
         filters=Filters(tuple(v["include"]), (*DEFAULT_EXCLUDES, *v["exclude"])),
         settle_seconds=float(v["settle_seconds"]),
         rescan_seconds=float(v["rescan_seconds"]),

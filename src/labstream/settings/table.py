@@ -91,8 +91,19 @@ KEYS: dict[str, Key] = {
             "new_files_only",
             True,
             "bool",
-            "Ignore (default) or send the files already there on the first start.",
+            "False: send the files already there when the ledger is new; true (default): a new "
+            "ledger in a folder holding files stops and asks (--upload-existing or --ignore-existing).",
             frozenset({WATCH}),
+        ),
+        Key(
+            "ignore_existing",
+            False,
+            "bool",
+            "A new ledger in a folder that already holds files: record them, send only new ones "
+            "(a first start). Without it the watcher stops and asks: it cannot tell a first start "
+            "from a lost ledger.",
+            frozenset({WATCH}),
+            in_file=False,  # a choice for one start, never a service's standing order
         ),
         Key(
             "update_seconds",

@@ -16,8 +16,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from labstream.conditions import Conditions
+from labstream.errors import LedgerError, OutputError
 from labstream.receipts import Receipt
 from labstream.upload.ledger import UploadLedger, UploadState
+from labstream.upload.ledgerwrites import STATE_UNWRITABLE
 from labstream.upload.source import hash_file
 
 __all__ = ["Cleaner", "CleanupPolicy"]
@@ -41,10 +44,20 @@ class Cleaner:
     the streamer calls once the send is recorded.
     """
 
-    def __init__(self, root: Path, ledger: UploadLedger, policy: CleanupPolicy, source: str = "") -> None:
+    def __init__(
+        self,
+        root: Path,
+        ledger: UploadLedger,
+        policy: CleanupPolicy,
+        conditions: Conditions | None = None,
+        source: str = "",
+    ) -> None:
+        """`conditions`: where a state folder that cannot take a receipt is said (the
+        watcher's, so that one line per 10 s covers every ledger write)."""
         self._root = root
         self._ledger = ledger
         self._policy = policy
+        self._conditions = conditions or Conditions(logger)
         self._source = source
         self._lock = threading.Lock()  # receipts and delivery reports settle from two threads
 
@@ -52,7 +65,15 @@ class Cleaner:
         row = self._ledger.get(receipt.path)
         if row is None or (receipt.source and receipt.source != self._source):
             return  # not one of ours: another instrument's file of the same path
-        self._ledger.add_receipt(receipt)
+        try:
+            self._ledger.add_receipt(receipt)
+        except (OutputError, LedgerError) as exc:
+            self._conditions.report(
+                STATE_UNWRITABLE,
+                f"state folder cannot be written; a receipt is not recorded (`labstream status` reads "
+                f"receipts again) reason={exc}",
+            )
+            return
         if not receipt.authenticated:
             logger.warning(
                 "unauthenticated receipt recorded, not acted upon file=%r outcome=%s group=%r key_id=%s",

@@ -1,10 +1,11 @@
 """The upload ledger: every file the watcher has seen, and how far it got. SQLite, durable.
 
-A file is identified by its relative path, size and mtime; the SHA-256 is added once it is
-hashed. Status moves ignored|seen -> queued -> sending -> sent, or -> failed; a path that
-is not sent by design (labstream.fileaccess) is `skipped`, its reason kept. After a crash,
-rows left `queued` or `sending` are sent again; `sent` rows with the same size and mtime are
-never sent again. While a row is queued or sending it may hold the checkpoint of its send
+A file is identified by its relative path, size and mtime, with its ctime kept beside them
+(labstream.upload.changes); the SHA-256 is added once it is hashed. Status moves
+ignored|seen -> queued -> sending -> sent, or -> failed (with `retry_at`); a path that is
+not sent by design (labstream.fileaccess) is `skipped`, its reason kept. After a crash, rows
+left `queued` or `sending` are sent again; `sent` rows with the same size, mtime and content
+are never sent again. While a row is queued or sending it may hold the checkpoint of its send
 (the `resume_*` columns, labstream.upload.resume), so that it continues instead of
 starting over; any other status clears it.
 
@@ -47,6 +48,12 @@ CREATE TABLE IF NOT EXISTS sends (
 );
 """
 _BASE = "relpath, size, mtime_ns, sha256, status, reason, updated_at"
+# Added to ledgers of older versions on open (their rows have NULL: compared by size and mtime
+# only until the watcher next looks at them). ctime_ns: the file's ctime when it was looked at
+# or sent, so that a rewrite with the mtime put back or a fixed permission is seen;
+# retry_at: time.time() when a `failed` file is tried again even if unchanged.
+_CHANGE = (("ctime_ns", "INTEGER"), ("retry_at", "REAL"))
+_ROW = f"{_BASE}, ctime_ns, retry_at"
 # The checkpoint of a send in progress (added to ledgers of older versions on open), in the
 # order of `Checkpoint`'s fields.
 _RESUME = (
@@ -111,6 +118,8 @@ class LedgerRow:
     status: str
     reason: str | None
     updated_at: float
+    ctime_ns: int | None = None
+    retry_at: float | None = None  # `failed` rows: when they are tried again even if unchanged
 
 
 class UploadLedger:
@@ -124,7 +133,7 @@ class UploadLedger:
         self._db = connect(path, synchronous="NORMAL")
         with translated(path):
             self._db.executescript(_SCHEMA)
-            for column, declaration in _RESUME:
+            for column, declaration in (*_RESUME, *_CHANGE):
                 add_column(self._db, "files", column, declaration)
             self._migrate_receipts()
 
@@ -140,7 +149,7 @@ class UploadLedger:
 
     def get(self, relpath: str) -> LedgerRow | None:
         with self._lock:
-            row = self._db.execute(f"SELECT {_BASE} FROM files WHERE relpath = ?", (relpath,)).fetchone()
+            row = self._db.execute(f"SELECT {_ROW} FROM files WHERE relpath = ?", (relpath,)).fetchone()
         return None if row is None else LedgerRow(*row)
 
     def set(
@@ -153,29 +162,38 @@ class UploadLedger:
         sha256: bytes | None = None,
         reason: str | None = None,
         file_id: bytes = b"",
+        ctime_ns: int | None = None,
+        retry_at: float | None = None,
     ) -> None:
         """Record a file's status; a checkpoint survives only `queued` and `sending`.
         `file_id`: the acknowledged wire-v2 send that made it `sent` (kept in `sends`)."""
         state = UploadState(status).value
-        row = (relpath, size, mtime_ns, sha256.hex() if sha256 else None, state, reason, time.time())
+        digest = sha256.hex() if sha256 else None
+        row = (relpath, size, mtime_ns, digest, state, reason, time.time(), ctime_ns, retry_at)
         keep = state in UNFINISHED
         # REPLACE deletes the old row, checkpoint included; the upsert keeps it.
         upsert = (
             " ON CONFLICT(relpath) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,"
             " sha256 = excluded.sha256, status = excluded.status, reason = excluded.reason,"
-            " updated_at = excluded.updated_at"
+            " updated_at = excluded.updated_at, ctime_ns = excluded.ctime_ns,"
+            " retry_at = excluded.retry_at"
         )
         verb = "INSERT" if keep else "INSERT OR REPLACE"
         with self._lock, translated(self.path), self._db:
             self._db.execute("BEGIN")
             self._db.execute(
-                f"{verb} INTO files ({_BASE}) VALUES (?, ?, ?, ?, ?, ?, ?){upsert if keep else ''}", row
+                f"{verb} INTO files ({_ROW}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?){upsert if keep else ''}", row
             )
             if file_id and sha256:
                 self._db.execute(
                     "INSERT OR REPLACE INTO sends VALUES (?, ?, ?, ?)",
                     (relpath, file_id.hex(), sha256.hex(), time.time()),
                 )
+
+    def set_ctime(self, relpath: str, ctime_ns: int) -> None:
+        """The file is the version recorded (same size, mtime and content); only its ctime moved."""
+        with self._lock, translated(self.path):
+            self._db.execute("UPDATE files SET ctime_ns = ? WHERE relpath = ?", (ctime_ns, relpath))
 
     def checkpoint(self, relpath: str) -> Checkpoint | None:
         """The checkpoint of `relpath`'s unfinished send, if one was written."""
@@ -220,7 +238,7 @@ class UploadLedger:
     def unfinished(self) -> list[LedgerRow]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_BASE} FROM files WHERE status IN (?, ?) ORDER BY updated_at", UNFINISHED
+                f"SELECT {_ROW} FROM files WHERE status IN (?, ?) ORDER BY updated_at", UNFINISHED
             ).fetchall()
         return [LedgerRow(*row) for row in rows]
 
@@ -241,7 +259,7 @@ class UploadLedger:
         """Rows that became `sent` or `failed` after `after` (a time.time()), oldest first."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_BASE} FROM files WHERE updated_at > ? AND status IN ('sent', 'failed') "
+                f"SELECT {_ROW} FROM files WHERE updated_at > ? AND status IN ('sent', 'failed') "
                 "ORDER BY updated_at LIMIT ?",
                 (after, limit),
             ).fetchall()
@@ -249,7 +267,7 @@ class UploadLedger:
 
     def all(self) -> list[LedgerRow]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {_BASE} FROM files ORDER BY relpath").fetchall()
+            rows = self._db.execute(f"SELECT {_ROW} FROM files ORDER BY relpath").fetchall()
         return [LedgerRow(*row) for row in rows]
 
     def _migrate_receipts(self) -> None:
@@ -281,7 +299,7 @@ class UploadLedger:
 
     def add_receipt(self, receipt: Receipt) -> None:
         """Remember the latest outcome per (file version, send, group, key id, authenticated)."""
-        with self._lock:
+        with self._lock, translated(self.path):
             self._db.execute(
                 "INSERT OR REPLACE INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -317,7 +335,7 @@ class UploadLedger:
     def report(self) -> list[dict[str, object]]:
         """Per file: ledger status plus downstream verdicts for its current version."""
         with self._lock:
-            files = self._db.execute(f"SELECT {_BASE} FROM files ORDER BY relpath").fetchall()
+            files = self._db.execute(f"SELECT {_ROW} FROM files ORDER BY relpath").fetchall()
             # A receipt of a send that failed before its digest arrived names only the send:
             # it counts for the file's current version, the newest send.
             receipts = self._db.execute(
@@ -345,7 +363,7 @@ class UploadLedger:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
+        with self._lock, translated(self.path):
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
 
@@ -363,6 +381,7 @@ def _entry(row: LedgerRow, mine: list[tuple[str, str, str, str, int, float]]) ->
         "sha256": row.sha256,
         "reason": row.reason,
         "updated_at": row.updated_at,  # time.time() of the watcher's last change of this row
+        "retry_at": row.retry_at if row.status == UploadState.FAILED else None,  # tried again then
         "verified_at": max(verified_at) if verified_at else None,  # the latest trusted receipt's
         "verified_by": sorted({g for g, o, _, _, _ in trusted if o == "verified"}),
         "verified_keys": len({k for _, o, _, k, _ in trusted if o == "verified"}),

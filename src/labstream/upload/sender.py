@@ -40,6 +40,7 @@ class SentFile:
     sha256: bytes  # the file digest: SHA-256, or SHA-512 in openmsistream's format
     n_chunks: int
     file_id: bytes = b""  # wire v2: the send's random id (receipts name it)
+    ctime_ns: int = 0  # the file's ctime when reading began
 
 
 # Called once per file from a delivery callback: (what was sent, None) when every chunk is
@@ -142,7 +143,8 @@ class FileSender:
         if size != before.size:
             raise SourceFileError(f"{source.relpath}: file changed while it was sent")
         deliveries = _FileDeliveries(n_chunks_for(size, self._chunk_size), on_done, self._on_progress)
-        sent = SentFile(source, size, before.mtime_ns, sha256, n_chunks_for(size, self._chunk_size))
+        n = n_chunks_for(size, self._chunk_size)
+        sent = SentFile(source, size, before.mtime_ns, sha256, n, before.ctime_ns)
         deliveries.sent = sent
         with _reading(source) as handle:
             for index in range(sent.n_chunks):
@@ -222,7 +224,13 @@ class _StreamingSend:
                         self._check_unchanged(handle)
                         final = digest.digest()
                         deliveries.sent = SentFile(
-                            source, size, self._before.mtime_ns, final, n, self._file_id
+                            source,
+                            size,
+                            self._before.mtime_ns,
+                            final,
+                            n,
+                            self._file_id,
+                            self._before.ctime_ns,
                         )
                     self._sender._produce(self._chunk(index, data, final), deliveries)
         except SourceFileError:

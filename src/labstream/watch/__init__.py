@@ -1,8 +1,8 @@
 """Filesystem -> "this file is complete and ready to send" events. Only place importing watchdog.
 
 Input: a folder tree where instruments write files, possibly slowly.
-Output: calls to `on_ready(path, relpath, size, mtime_ns)` for files whose size and mtime
-have been stable for the settle time and that no process holds open for writing, found by
+Output: calls to `on_ready(ReadyFile)` for files whose size, mtime and ctime have been
+stable for the settle time and that no process holds open for writing, found by
 watchdog events and by periodic rescans (the safety net for missed events and shares).
 """
 

@@ -16,6 +16,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
+from labstream.conditions import Conditions
 from labstream.errors import LabstreamError
 from labstream.fileaccess import Tree, entry_refusal, link_kind, name_refusal, walk
 from labstream.logsafe import shown
@@ -30,6 +31,7 @@ RENAMES_KEPT = 4096  # recent renames remembered, to tell a rename from a deleti
 # (relative path as found, reason): a file that is not sent, by design (a link, a special
 # file) or for its name, reported once.
 OnSkipped = Callable[[str, str], None]
+FOLDER_GONE = "folder-gone"  # the condition's name (labstream.conditions)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class ReadyFile:
     relpath: str
     size: int
     mtime_ns: int
+    ctime_ns: int = 0  # when settled: a fixed permission or a rewrite with the mtime put back
 
 
 SETTLE_SECONDS = 2.0  # a file unchanged this long is finished (settle_seconds)
@@ -45,10 +48,15 @@ RESCAN_SECONDS = 60.0  # the full rescan, the safety net for lost events (rescan
 
 
 class _Candidate:
-    __slots__ = ("mtime_ns", "size", "stable_since")
+    __slots__ = ("ctime_ns", "mtime_ns", "size", "stable_since")
 
-    def __init__(self, size: int, mtime_ns: int, now: float) -> None:
-        self.size, self.mtime_ns, self.stable_since = size, mtime_ns, now
+    def __init__(self, version: tuple[int, int, int], now: float) -> None:
+        self.size, self.mtime_ns, self.ctime_ns = version
+        self.stable_since = now
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        return self.size, self.mtime_ns, self.ctime_ns
 
 
 class _Handler(FileSystemEventHandler):
@@ -79,18 +87,20 @@ class DirectoryWatcher:
         root: Path,
         on_ready: Callable[[ReadyFile], None],
         *,
-        is_known: Callable[[str, int, int], bool],
+        is_known: Callable[[str, int, int, int], bool],
         filters: Filters | None = None,
         settle_seconds: float = SETTLE_SECONDS,
         rescan_seconds: float = RESCAN_SECONDS,
         polling: bool = False,
         follow_links: bool = False,
         on_skipped: OnSkipped | None = None,
+        conditions: Conditions | None = None,
     ) -> None:
         """`polling`: stat the tree every second instead of OS events (SMB/NFS shares, where
         events are lost); the rescan stays the safety net either way. Links, special files
         and names that cannot travel are skipped (labstream.fileaccess): one warning and
-        one `on_skipped` call each, until the path changes."""
+        one `on_skipped` call each, until the path changes. `conditions`: where a watched
+        folder that disappears (deleted, unmounted) is reported, and its return."""
         self.root = root.resolve()
         self.tree = Tree(self.root, follow_links)
         self._on_ready = on_ready
@@ -105,7 +115,11 @@ class DirectoryWatcher:
         self._skipped: dict[str, str] = {}  # path -> reason, reported once
         self._renamed: OrderedDict[str, str] = OrderedDict()  # old path -> new path
         self._stop = threading.Event()
+        self._conditions = conditions or Conditions(logger)
+        self._was_mount = False
+        self._next_scan = 0.0
         self._observer = PollingObserver(timeout=1.0) if polling else Observer()
+        self._handler = _Handler(self._touch, self._touch_folder, self._note_rename)
         self._thread = threading.Thread(target=self._run, name="labstream-watch", daemon=True)
 
     def __enter__(self) -> DirectoryWatcher:
@@ -118,8 +132,8 @@ class DirectoryWatcher:
     def start(self) -> None:
         if not self.root.is_dir():
             raise LabstreamError(f"{self.root}: not a folder (the watched folder must exist)")
-        handler = _Handler(self._touch, self._touch_folder, self._note_rename)
-        self._observer.schedule(handler, str(self.root), recursive=True)
+        self._was_mount = os.path.ismount(self.root)
+        self._observer.schedule(self._handler, str(self.root), recursive=True)
         self._observer.start()
         self._thread.start()
 
@@ -162,15 +176,48 @@ class DirectoryWatcher:
             return self._renamed.get(path)
 
     def _run(self) -> None:
-        next_scan = 0.0
         while not self._stop.wait(TICK_SECONDS):
             try:
-                if time.monotonic() >= next_scan:
+                if not self._root_present():
+                    continue  # nothing to scan, and its files are not "vanished"
+                if time.monotonic() >= self._next_scan:
                     self._scan()
-                    next_scan = time.monotonic() + self._rescan
+                    self._next_scan = time.monotonic() + self._rescan
                 self._settle_candidates()
             except Exception:  # a bug must not silently end watching
                 logger.exception("watch loop error; continuing")
+
+    def _root_present(self) -> bool:
+        """Is the watched folder there? Reported while it is not; once back, watched anew."""
+        problem = self._root_problem()
+        if problem:
+            self._conditions.report(
+                FOLDER_GONE, f"watched folder {problem}; waiting for it folder={self.root}"
+            )
+            return False
+        if self._conditions.holds(FOLDER_GONE):
+            self._conditions.clear(FOLDER_GONE, f"watched folder is back; rescanning folder={self.root}")
+            self._reattach()
+            self._next_scan = 0.0
+        return True
+
+    def _root_problem(self) -> str:
+        try:
+            if not os.path.isdir(self.root):
+                return "is gone (deleted, moved or its share unmounted)"
+        except OSError as exc:  # isdir says False for most; a hung share may say more
+            return f"cannot be looked at ({exc.strerror or exc})"
+        if self._was_mount and not os.path.ismount(self.root):
+            return "is no longer mounted (only the empty mount point is left)"
+        return ""
+
+    def _reattach(self) -> None:
+        """OS events stopped with the folder: watch the one that is there now."""
+        try:
+            self._observer.unschedule_all()
+            self._observer.schedule(self._handler, str(self.root), recursive=True)
+        except OSError as exc:
+            logger.warning("events not watched, rescans only folder=%s reason=%s", self.root, exc)
 
     def _scan(self) -> None:
         for path in walk(self.root):
@@ -193,7 +240,7 @@ class DirectoryWatcher:
                 continue
             del self._candidates[path]
             relpath = Path(path).relative_to(self.root).as_posix()
-            self._on_ready(ReadyFile(Path(path), relpath, candidate.size, candidate.mtime_ns))
+            self._on_ready(ReadyFile(Path(path), relpath, *candidate.version))
 
     def _observe(self, path: str, now: float) -> None:
         try:
@@ -205,12 +252,13 @@ class DirectoryWatcher:
         st = self._look(path, relpath)
         if st is None:
             return
+        version = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         candidate = self._candidates.get(path)
         if candidate is None:
-            if not self._is_known(relpath, st.st_size, st.st_mtime_ns):
-                self._candidates[path] = _Candidate(st.st_size, st.st_mtime_ns, now)
-        elif (candidate.size, candidate.mtime_ns) != (st.st_size, st.st_mtime_ns):
-            candidate.size, candidate.mtime_ns, candidate.stable_since = st.st_size, st.st_mtime_ns, now
+            if not self._is_known(relpath, *version):
+                self._candidates[path] = _Candidate(version, now)
+        elif candidate.version != version:
+            self._candidates[path] = _Candidate(version, now)
 
     def _look(self, path: str, relpath: str) -> os.stat_result | None:
         """The stat of a file that may be sent; None (and the file is no candidate) if it
