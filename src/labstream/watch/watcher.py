@@ -20,6 +20,7 @@ from labstream.conditions import Conditions
 from labstream.errors import LabstreamError
 from labstream.fileaccess import Tree, entry_refusal, link_kind, name_refusal, walk
 from labstream.logsafe import shown
+from labstream.loops import BackgroundLoop
 from labstream.watch.filters import Filters
 from labstream.watch.openfiles import open_for_writing
 
@@ -114,13 +115,12 @@ class DirectoryWatcher:
         self._candidates: dict[str, _Candidate] = {}
         self._skipped: dict[str, str] = {}  # path -> reason, reported once
         self._renamed: OrderedDict[str, str] = OrderedDict()  # old path -> new path
-        self._stop = threading.Event()
         self._conditions = conditions or Conditions(logger)
         self._was_mount = False
         self._next_scan = 0.0
         self._observer = PollingObserver(timeout=1.0) if polling else Observer()
         self._handler = _Handler(self._touch, self._touch_folder, self._note_rename)
-        self._thread = threading.Thread(target=self._run, name="labstream-watch", daemon=True)
+        self._loop = _Ticker(self._tick)
 
     def __enter__(self) -> DirectoryWatcher:
         self.start()
@@ -135,15 +135,13 @@ class DirectoryWatcher:
         self._was_mount = os.path.ismount(self.root)
         self._observer.schedule(self._handler, str(self.root), recursive=True)
         self._observer.start()
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
         if self._observer.is_alive():
             self._observer.stop()
             self._observer.join(timeout=10)
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        self._loop.stop()
 
     def pending(self) -> int:
         """Files seen but not yet settled."""
@@ -175,17 +173,13 @@ class DirectoryWatcher:
         with self._lock:
             return self._renamed.get(path)
 
-    def _run(self) -> None:
-        while not self._stop.wait(TICK_SECONDS):
-            try:
-                if not self._root_present():
-                    continue  # nothing to scan, and its files are not "vanished"
-                if time.monotonic() >= self._next_scan:
-                    self._scan()
-                    self._next_scan = time.monotonic() + self._rescan
-                self._settle_candidates()
-            except Exception:  # a bug must not silently end watching
-                logger.exception("watch loop error; continuing")
+    def _tick(self) -> None:
+        if not self._root_present():
+            return  # nothing to scan, and its files are not "vanished"
+        if time.monotonic() >= self._next_scan:
+            self._scan()
+            self._next_scan = time.monotonic() + self._rescan
+        self._settle_candidates()
 
     def _root_present(self) -> bool:
         """Is the watched folder there? Reported while it is not; once back, watched anew."""
@@ -326,3 +320,22 @@ class DirectoryWatcher:
             logger.debug("file renamed before it was sent file=%s to=%s", shown(relpath), shown(renamed))
         else:
             logger.warning("file vanished before it could be sent file=%s", shown(relpath))
+
+
+class _Ticker(BackgroundLoop):
+    """The watcher's thread: settles candidates and rescans every TICK_SECONDS. A bug in one
+    tick is logged and the next tick comes (restarting after one tick's pause)."""
+
+    restart_seconds = TICK_SECONDS
+    join_seconds = 10.0
+
+    def __init__(self, tick: Callable[[], None]) -> None:
+        super().__init__("labstream-watch")
+        self._tick = tick
+
+    def run(self) -> None:
+        while not self.wait(TICK_SECONDS):
+            self._tick()
+
+    def on_error(self, exc: Exception) -> None:  # a bug must not silently end watching
+        logger.error("watch loop error; continuing", exc_info=exc)
