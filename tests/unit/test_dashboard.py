@@ -408,3 +408,33 @@ def test_topic_readers_feed_the_store_from_the_in_memory_broker_and_survive_garb
     (instrument,) = fleet(store)["instruments"]
     assert instrument["source"] == "pc-xrd" and not beats.alive and not receipts.error
     assert broker.committed("d")  # offsets stored only after the batch was handled
+
+
+def test_a_reader_whose_store_fails_says_why_and_reads_on(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlite3
+
+    from labstream.dashboard.readers import TopicReader
+    from labstream.kafka.memory import MemoryBroker
+
+    broker = MemoryBroker()
+    with broker.producer() as producer:
+        producer.send("labstream.heartbeats", b"w", beat().to_bytes(), lambda _e: None)
+        producer.flush(5.0)
+    calls: list[int] = []
+
+    def flaky(records: list[Record]) -> None:
+        calls.append(len(records))
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        heartbeat_handler(store)(records)
+
+    reader = TopicReader({"group.id": "d"}, ["labstream.heartbeats"], flaky, name="b", clients=broker)
+    reader.restart_seconds = 0.05
+    with reader:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not fleet(store)["instruments"]:
+            time.sleep(0.05)
+    assert reader.restarts == 1 and len(calls) == 2  # the batch is read again: its offsets were not stored
+    assert fleet(store)["instruments"] and "dashboard reader retrying" in caplog.text
