@@ -83,3 +83,24 @@ def test_on_a_case_insensitive_folder_names_differing_in_case_are_one_name(
 def test_the_probe_tells_this_filesystem_apart(tmp_path: Path) -> None:
     assert owners_module._case_insensitive(tmp_path / "out") is False  # Linux tmp: case-sensitive
     assert not list((tmp_path / "out" / ".labstream").iterdir())  # the probe leaves nothing
+
+
+def test_the_per_chunk_and_per_file_lookups_use_an_index_not_a_scan(ledger: Ledger) -> None:
+    """newest_version runs per chunk with a key, copies per file: a scan would cost O(ledger)."""
+    from labstream.download import ledger as ledger_module
+
+    plans = [
+        ledger._db.execute("EXPLAIN QUERY PLAN " + ledger_module._NEWEST, ("p", "s", "p", "s")).fetchall(),
+        ledger._db.execute(
+            "EXPLAIN QUERY PLAN SELECT path, status FROM files"
+            " WHERE sha256 = ? AND size = ? AND (path = ? OR sent_path = ?)",
+            ("a", 1, "p", "p"),
+        ).fetchall(),
+        ledger._db.execute(
+            "EXPLAIN QUERY PLAN SELECT source FROM owners WHERE stored = ?", ("p",)
+        ).fetchall(),
+    ]
+    for plan in plans:
+        details = [row[3] for row in plan]
+        assert not any(d.startswith("SCAN files") or d.startswith("SCAN owners") for d in details), details
+        assert any("USING" in d for d in details), details

@@ -60,9 +60,18 @@ ON CONFLICT (path, sha256, size) DO UPDATE SET
 """
 # Versions that were written to the output folder ("held"): verified, or processed since.
 _NEWEST = """
-SELECT max(version_ns) FROM files
-WHERE source = ? AND (CASE sent_path WHEN '' THEN path ELSE sent_path END) = ?
-AND status IN ('verified', 'processed', 'process-failed')
+SELECT max(v) FROM (
+    SELECT version_ns AS v FROM files WHERE path = ? AND +sent_path = '' AND source = ?
+    AND status IN ('verified', 'processed', 'process-failed')
+    UNION ALL
+    SELECT version_ns FROM files WHERE sent_path = ? AND source = ?
+    AND status IN ('verified', 'processed', 'process-failed')
+)
+"""
+# Looked up per chunk (version times) and per file (copies): by index, never by a scan.
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS files_sent_path ON files (sent_path);
+CREATE INDEX IF NOT EXISTS files_digest ON files (sha256, size);
 """
 _OWNERS = """
 CREATE TABLE IF NOT EXISTS owners (
@@ -99,6 +108,7 @@ class Ledger:
             add_column(self._db, "files", "source", "TEXT NOT NULL DEFAULT ''")
             add_column(self._db, "files", "sent_path", "TEXT NOT NULL DEFAULT ''")
             self._db.execute(_OWNERS)
+            self._db.executescript(_INDEXES)
 
     def __enter__(self) -> Ledger:
         return self
@@ -153,7 +163,7 @@ class Ledger:
         """The newest version time of any version of `path` from `source` written to the
         output (0: none)."""
         with self._lock, translated(self.path):
-            row = self._db.execute(_NEWEST, (source, path)).fetchone()
+            row = self._db.execute(_NEWEST, (path, source, path, source)).fetchone()
         return int(row[0] or 0)
 
     def copies(self, sent_path: str, sha256: bytes, size: int) -> list[tuple[str, FileState]]:
