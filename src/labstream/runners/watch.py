@@ -68,7 +68,14 @@ def run_watch(
         _record(ledger, settings, stream.chunk_size)
         producer = stack.enter_context(clients.producer(producer_conf))
         conditions = Conditions(logging.getLogger("labstream.upload.streamer"))
-        cleaner = Cleaner(settings.root.resolve(), ledger, settings.cleanup, conditions, settings.source)
+        cleaner = Cleaner(
+            settings.root.resolve(),
+            ledger,
+            settings.cleanup,
+            conditions,
+            settings.source,
+            expects_signed=len(settings.trusted) > 0,
+        )
         group = f"labstream-receipts-{state_digest(settings.state)}"
         stack.enter_context(
             ReceiptCollector(

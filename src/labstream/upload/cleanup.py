@@ -51,15 +51,20 @@ class Cleaner:
         policy: CleanupPolicy,
         conditions: Conditions | None = None,
         source: str = "",
+        *,
+        expects_signed: bool = False,
     ) -> None:
         """`conditions`: where a state folder that cannot take a receipt is said (the
-        watcher's, so that one line per 10 s covers every ledger write)."""
+        watcher's, so that one line per 10 s covers every ledger write). `expects_signed`:
+        trusted keys are configured, so each unsigned receipt is worth a line."""
         self._root = root
         self._ledger = ledger
         self._policy = policy
         self._conditions = conditions or Conditions(logger)
         self._source = source
         self._lock = threading.Lock()  # receipts and delivery reports settle from two threads
+        self._told_unauthenticated = False
+        self._expects_signed = expects_signed
 
     def on_receipt(self, receipt: Receipt) -> None:
         row = self._ledger.get(receipt.path)
@@ -75,8 +80,16 @@ class Cleaner:
             )
             return
         if not receipt.authenticated:
-            logger.warning(
-                "unauthenticated receipt recorded, not acted upon file=%r outcome=%s group=%r key_id=%s",
+            # A watcher that trusts keys says each such receipt (it should have been signed);
+            # one that trusts none (a lab without signed receipts) says it once per run, then
+            # at debug level: `status` lists them all as unauthenticated anyway.
+            quiet = self._told_unauthenticated and not self._expects_signed
+            level = logging.DEBUG if quiet else logging.WARNING
+            self._told_unauthenticated = True
+            logger.log(
+                level,
+                "unauthenticated receipt recorded, not acted upon (status lists such receipts; "
+                "trust the downstream keys with receipts_trusted_keys) file=%r outcome=%s group=%r key_id=%s",
                 receipt.path,
                 receipt.outcome,
                 receipt.group,
