@@ -7,6 +7,7 @@ implements the same interface in memory for unit tests of the threaded stages.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 from labstream.errors import KafkaError
@@ -136,6 +137,8 @@ class RealClients:
             if refused is None:
                 raise
             info = None  # e.g. an invalid name: the creation's reason says it best
+        if info is None and refused is None:
+            info = _described_once_known(settings, topic, timeout)
         if info is None:
             raise KafkaError(
                 f"topic {topic!r} does not exist and cannot be created ({refused or 'not found'}); "
@@ -150,6 +153,19 @@ class RealClients:
 
 
 REAL_CLIENTS: KafkaClients = RealClients()
+METADATA_SETTLE_SECONDS = 5.0  # a topic just created may take this long to be known cluster-wide
+
+
+def _described_once_known(settings: dict[str, Any], topic: str, timeout: float) -> Any:
+    """A topic created a moment ago may not yet be in the metadata of the broker asked (a
+    cluster of several): asked again for a few seconds before it counts as not found."""
+    deadline = time.monotonic() + min(timeout, METADATA_SETTLE_SECONDS)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        info = describe_topic(settings, topic, timeout)
+        if info is not None:
+            return info
+    return None
 
 
 def _int(value: str | None) -> int | None:
