@@ -171,3 +171,42 @@ def test_v2_aborted_trailer_is_sealed_too(cipher: PayloadCipher) -> None:
     sealed[HEADER_V2_SIZE - 48 : HEADER_V2_SIZE - 32] = other.file_id  # moved to another file
     with pytest.raises(DecryptionError):
         decrypt(decode(bytes(sealed)), cipher)
+
+
+def test_the_source_travels_in_byte_7_after_the_path_and_a_send_without_one_reads_as_before() -> None:
+    (chunk,) = v2_chunks_of("run1/x.dat", b"data", 1024)
+    plain = encode(chunk)
+    named = encode(dataclasses.replace(chunk, source="pc-sem"))
+    assert plain[7] == 0 and named[7] == len("pc-sem")
+    assert named[HEADER_V2_SIZE + len("run1/x.dat") :].startswith(b"pc-sem")
+    assert decode(plain).source == "" and decode(named).source == "pc-sem"
+    assert bytes(decode(named).data) == b"data"
+
+
+@pytest.mark.parametrize("source", ["a/b", "..", "CON", "x" * 256, "bad\u202ename", ".labstream"])
+def test_a_source_no_filesystem_could_name_a_folder_after_is_refused_both_ways(source: str) -> None:
+    (chunk,) = v2_chunks_of("x.dat", b"d", 1024)
+    with pytest.raises(WireError):
+        encode(dataclasses.replace(chunk, source=source))
+    if len(source.encode()) > 255:
+        return  # its length cannot even be written in the byte that carries it
+    good = bytearray(encode(dataclasses.replace(chunk, source="s" * len(source.encode()[:255]))))
+    raw = source.encode()[:255]
+    start = HEADER_V2_SIZE + len("x.dat")
+    good[7] = len(raw)
+    good[start : start + len(raw)] = raw  # the same length: only the name differs
+    with pytest.raises(WireError):
+        decode(bytes(good))
+
+
+def test_with_a_key_the_source_is_authenticated() -> None:
+    cipher = PayloadCipher(os.urandom(32))
+    (chunk,) = v2_chunks_of("x.dat", b"secret", 1024)
+    sealed = bytearray(encode(dataclasses.replace(chunk, source="pc-xrd", version_ns=1), cipher))
+    assert decrypt(decode(bytes(sealed)), cipher).source == "pc-xrd"
+    start = HEADER_V2_SIZE + len("x.dat")
+    sealed[start : start + 6] = b"pc-sem"  # another instrument's name, same length
+    moved = decode(bytes(sealed))
+    assert moved.source == "pc-sem"
+    with pytest.raises(DecryptionError, match="cannot decrypt"):
+        decrypt(moved, cipher)
