@@ -226,7 +226,7 @@ def phase_upload(args: argparse.Namespace) -> dict[str, float]:
 
 def phase_download(args: argparse.Namespace) -> dict[str, float]:
     from labstream.download import Downloader
-    from labstream.download.verdict import Verdict
+    from labstream.outcomes import Verdict
 
     stop = threading.Event()
     done = {"files": 0}
