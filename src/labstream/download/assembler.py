@@ -441,7 +441,7 @@ class Assembler:
                 p.received_bytes,
                 p.size,
                 p.source,
-                p.path if p.path != p.stored else "",
+                p.sent_as,
                 p.file_id,
             )
             for p, t in ready
@@ -619,12 +619,9 @@ class Assembler:
 
 
 def _verdict(partial: PartialFile, outcome: str, reason: str = "") -> Verdict:
-    stored = partial.stored if partial.stored != partial.path else ""
-    return Verdict(
-        partial.path, partial.sha256, partial.size, outcome, reason, partial.source, partial.file_id, stored
-    )
+    p = partial
+    return Verdict(p.path, p.sha256, p.size, outcome, reason, p.source, p.file_id, p.stored_as)
 
 
 def _verified_row(p: PartialFile) -> tuple[str, bytes, int, str, str, int, str, str, str]:
-    sent_path = p.path if p.path != p.stored else ""
-    return (p.stored, p.sha256, p.size, "verified", "", p.version_ns, p.hash_name, p.source, sent_path)
+    return (p.stored, p.sha256, p.size, "verified", "", p.version_ns, p.hash_name, p.source, p.sent_as)

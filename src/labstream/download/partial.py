@@ -120,6 +120,17 @@ class PartialFile:
         return (self.path, self.sha256, self.size) if self.sha256 else None
 
     @property
+    def sent_as(self) -> str:
+        """The path it was sent as, when it is stored under another name (another source
+        holds its path); "" when stored where it was sent."""
+        return self.path if self.stored != self.path else ""
+
+    @property
+    def stored_as(self) -> str:
+        """Where it is stored, when that is not the path it was sent as; else ""."""
+        return self.stored if self.stored != self.path else ""
+
+    @property
     def received_bytes(self) -> int:
         return self._ranges.total
 
