@@ -144,7 +144,7 @@ class FileSender:
             raise SourceFileError(f"{source.relpath}: file changed while it was sent")
         deliveries = _FileDeliveries(n_chunks_for(size, self._chunk_size), on_done, self._on_progress)
         n = n_chunks_for(size, self._chunk_size)
-        sent = SentFile(source, size, before.mtime_ns, sha256, n, before.ctime_ns)
+        sent = SentFile(source, size, before.mtime_ns, sha256, n, ctime_ns=before.ctime_ns)
         deliveries.sent = sent
         with _reading(source) as handle:
             for index in range(sent.n_chunks):
