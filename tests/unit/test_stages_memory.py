@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from labstream.download import Downloader
+from labstream.download.options import DownloadOptions
 from labstream.errors import DeliveryError, OutputError
 from labstream.kafka.memory import MemoryBroker
 from labstream.outcomes import Verdict
@@ -22,6 +23,7 @@ from labstream.upload import SourceFile, Uploader, collect, raise_if_failed
 from labstream.upload.ledger import UploadLedger
 from labstream.upload.streamer import DirectoryStreamer, StreamOptions
 from labstream.watch import Filters
+from labstream.wire import wire_format
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -142,6 +144,28 @@ def test_streamer_sends_again_what_was_not_acknowledged_ignores_existing_files_a
     assert len([r for r in broker.messages("t") if r.key and b"new" in r.key]) == 1  # the retry
 
 
+@pytest.mark.parametrize("wire", ["labstream-v1", "openmsistream"])
+def test_a_watcher_on_an_older_wire_format_records_its_files_as_sent(tmp_path: Path, wire: str) -> None:
+    """Sends of the formats without a file id record none (no stray value in its place)."""
+    broker = MemoryBroker()
+    root = tmp_path / "w"
+    root.mkdir()
+    stop = threading.Event()
+    with UploadLedger(tmp_path / "ledger.sqlite") as ledger:
+        streamer = _streamer(broker, root, ledger, stop, wire=wire_format(wire), upload_existing=True)
+        (root / "a.txt").write_bytes(b"a" * 3000)
+        thread = threading.Thread(target=streamer.run, name="labstream-test-stream")
+        thread.start()
+        try:
+            wait_for(lambda: (row := ledger.get("a.txt")) is not None and row.status == "sent")
+        finally:
+            stop.set()
+            thread.join(10)
+        assert ledger.unfinished() == []
+        row = ledger.get("a.txt")
+        assert row is not None and row.size == 3000 and row.sha256
+
+
 def test_downloader_waits_while_the_output_is_full_then_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -171,7 +195,7 @@ def test_downloader_waits_while_the_output_is_full_then_goes_on(
         {"group.id": "d"},
         "t",
         tmp_path / "out",
-        exit_when_idle=0.5,
+        DownloadOptions(exit_when_idle=0.5),
         on_verdict=verdicts.append,
         clients=broker,
     ).run()
@@ -188,7 +212,7 @@ def test_downloader_stale_partials_of_dead_processes_are_removed(tmp_path: Path)
     (partial / "999999999-0").mkdir(parents=True)
     (partial / f"{os.getpid()}-7").mkdir()
     report = Downloader(
-        {"group.id": "d"}, "t", tmp_path / "out", exit_when_idle=0.2, clients=MemoryBroker()
+        {"group.id": "d"}, "t", tmp_path / "out", DownloadOptions(exit_when_idle=0.2), clients=MemoryBroker()
     ).run()
     assert report.files == 0
     assert not (partial / "999999999-0").exists() and (partial / f"{os.getpid()}-7").exists()
