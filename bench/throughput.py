@@ -226,6 +226,7 @@ def phase_upload(args: argparse.Namespace) -> dict[str, float]:
 
 def phase_download(args: argparse.Namespace) -> dict[str, float]:
     from labstream.download import Downloader
+    from labstream.download.options import DownloadOptions
     from labstream.outcomes import Verdict
 
     stop = threading.Event()
@@ -243,7 +244,12 @@ def phase_download(args: argparse.Namespace) -> dict[str, float]:
     out = Path(tempfile.mkdtemp(prefix="bench-out-", dir=args.scratch))
     threads = _threads(args, "consumer_threads")
     report = Downloader(
-        settings("consumer"), args.topic, out, threads=threads, stop=stop, on_verdict=on_verdict
+        settings("consumer"),
+        args.topic,
+        out,
+        DownloadOptions(consumer_threads=threads),
+        stop=stop,
+        on_verdict=on_verdict,
     ).run()
     assert report.files == args.files and report.failed == 0, report
     shutil.rmtree(out)

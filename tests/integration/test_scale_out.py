@@ -10,6 +10,7 @@ from pathlib import Path
 
 from labstream.config import load_config
 from labstream.download import Downloader, Outcome
+from labstream.download.options import DownloadOptions
 from labstream.kafka import Producer, consumer_settings, ensure_topic, producer_settings
 from labstream.upload import Uploader, collect
 
@@ -44,7 +45,12 @@ def test_a_downloader_joining_mid_stream_verifies_nothing_a_second_time(
             verdicts[i] += 1
 
         Downloader(
-            settings, topic, outs[i], exit_when_idle=6, on_outcome=on_outcome, on_verdict=on_verdict
+            settings,
+            topic,
+            outs[i],
+            DownloadOptions(exit_when_idle=6),
+            on_outcome=on_outcome,
+            on_verdict=on_verdict,
         ).run()
 
     first = threading.Thread(target=download, args=(0,))

@@ -21,6 +21,7 @@ from labstream.download import assembler as assembler_module
 from labstream.download import downloader as downloader_module
 from labstream.download.ledger import Ledger as LedgerClass
 from labstream.download.limits import Limits
+from labstream.download.options import DownloadOptions
 from labstream.errors import OutputError
 from labstream.kafka import Record
 from labstream.kafka.memory import MemoryBroker
@@ -81,7 +82,9 @@ def test_many_small_files_queued_are_committed_with_one_flush(
     with kafka.producer() as producer:
         for record in v2_records([f"f{i:03d}.bin" for i in range(count)], size=100):
             producer.send(TOPIC, record.key or b"", record.value, lambda _error: None)
-    report = Downloader({"group.id": "g"}, TOPIC, out, exit_when_idle=0.3, clients=kafka).run()
+    report = Downloader(
+        {"group.id": "g"}, TOPIC, out, DownloadOptions(exit_when_idle=0.3), clients=kafka
+    ).run()
     assert report.files == count
     assert flushes == [count]  # not one flush per consume call of BATCH messages
     assert len(list(out.glob("f*.bin"))) == count
@@ -168,7 +171,7 @@ def test_a_full_disk_while_recording_a_commit_is_carried_on_by_the_retry(
 def test_no_thread_is_left_after_a_batched_download(out: Path) -> None:
     kafka = MemoryBroker()
     kafka.create_topic(TOPIC, partitions=1)
-    Downloader({"group.id": "g"}, TOPIC, out, exit_when_idle=0.1, clients=kafka).run()
+    Downloader({"group.id": "g"}, TOPIC, out, DownloadOptions(exit_when_idle=0.1), clients=kafka).run()
     assert not [t for t in threading.enumerate() if t.name.startswith("labstream-download")]
 
 
@@ -218,7 +221,13 @@ def test_a_stop_between_a_batch_and_its_commit_commits_what_is_verified(
 
     monkeypatch.setattr(Assembler, "expire", expire_then_stop)
     downloader = Downloader(  # no grace: nothing more is read after the stop
-        {"group.id": "g"}, TOPIC, out, stop=stop, on_outcome=on_outcome, clients=kafka, stop_grace=0
+        {"group.id": "g"},
+        TOPIC,
+        out,
+        DownloadOptions(stop_grace_seconds=0),
+        stop=stop,
+        on_outcome=on_outcome,
+        clients=kafka,
     )
     report = downloader.run()
     assert complete[0] >= 64
@@ -236,7 +245,9 @@ def test_files_verified_before_a_rebalance_are_committed_not_read_again(
     them instead of reading and verifying them again."""
     kafka = MemoryBroker()
     count = _one_batch_then_a_newcomer(kafka, monkeypatch)
-    report = Downloader({"group.id": "g"}, TOPIC, out, exit_when_idle=0.3, clients=kafka).run()
+    report = Downloader(
+        {"group.id": "g"}, TOPIC, out, DownloadOptions(exit_when_idle=0.3), clients=kafka
+    ).run()
     # Every file is in place and counted once, and the committed offsets of all four
     # partitions (two now the newcomer's) are past every file: nothing is read again.
     assert report.files == count and report.failed == 0
@@ -290,7 +301,9 @@ def test_a_full_disk_during_the_revoke_drops_the_files_without_waiting(
         kafka, monkeypatch, lambda: monkeypatch.setattr(assembler_module, "flush_files", flush)
     )
     # Idle time long enough that a revoke waiting for space (1 s) would get it and commit all.
-    report = Downloader({"group.id": "g"}, TOPIC, out, exit_when_idle=2.5, clients=kafka).run()
+    report = Downloader(
+        {"group.id": "g"}, TOPIC, out, DownloadOptions(exit_when_idle=2.5), clients=kafka
+    ).run()
     assert report.failed == 0 and 0 < report.files < count  # only the partitions kept
     assert len(list(out.glob("f*.bin"))) == report.files == sum(kafka.committed("g").values())
 
@@ -308,7 +321,7 @@ def test_a_processor_hands_its_uncommitted_files_over_at_a_revoke(
         {"group.id": "g"},
         TOPIC,
         out,
-        exit_when_idle=0.3,
+        DownloadOptions(exit_when_idle=0.3),
         clients=kafka,
         after_commit=lambda done, _ledger: handed.extend(f.relpath for f in done),
     ).run()

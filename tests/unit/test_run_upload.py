@@ -10,6 +10,7 @@ import pytest
 from labstream.config import Config
 from labstream.download import Downloader
 from labstream.download.limits import Limits
+from labstream.download.options import DownloadOptions
 from labstream.errors import DeliveryError
 from labstream.kafka.memory import MemoryBroker
 from labstream.receipts import ReceiptPublisher, SigningKey
@@ -56,10 +57,9 @@ def _download_and_sign(broker: MemoryBroker, out: Path, key: SigningKey, max_fil
             {"group.id": "archive"},
             "data",
             out,
-            exit_when_idle=0.3,
+            DownloadOptions(exit_when_idle=0.3, limits=Limits.from_values({"max_file_size": max_file_size})),
             on_verdict=publisher.publish,
             clients=broker,
-            limits=Limits.from_values({"max_file_size": max_file_size}),
         ).run()
 
 

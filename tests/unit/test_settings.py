@@ -50,7 +50,7 @@ def test_every_key_of_any_role_is_accepted_by_every_role(tmp_path: Path) -> None
     down = download_settings(config, {"out_dir": tmp_path / "o", "topic": "t"})
     up = upload_settings(config, {"topic": "t"})
     assert watch.stream.chunk_size == 8192 and watch.receipts_topic == "r"
-    assert down.limits.max_file_size == 1 << 30 and down.receipts_topic == "r"
+    assert down.options.limits.max_file_size == 1 << 30 and down.receipts_topic == "r"
     assert up.auto_chunk_size and not watch.auto_chunk_size  # the watcher's key, not upload's
     assert up.receipts_topic == "r"
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from labstream.download import Downloader
+from labstream.download.options import DownloadOptions
 from labstream.kafka.memory import MemoryBroker
 from labstream.wire import Chunk, encode, n_chunks_for
 
@@ -79,8 +80,8 @@ class Running:
             {"group.id": GROUP},
             TOPIC,
             out,
+            DownloadOptions(stop_grace_seconds=grace),
             stop=self.stop,
-            stop_grace=grace,
             on_outcome=self._count,
             clients=kafka,
         )

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 from labstream.download.assembler import Assembler, DoneFile, Outcome
 from labstream.download.ledger import Ledger
-from labstream.download.limits import Limits
-from labstream.download.owners import BESIDE, Owners
+from labstream.download.options import DownloadOptions
+from labstream.download.owners import Owners
 from labstream.download.placement import check_writable
 from labstream.errors import LabstreamError, OutputError
 from labstream.kafka import Record, member_for_thread
@@ -45,10 +45,9 @@ SPACE_PROBE_SECONDS = 0.25  # while the output folder is full: how often free sp
 # Before any partition is assigned (a group still rebalancing after a crash), idleness
 # counts only after this long, so --exit-when-idle does not quit while joining.
 JOIN_GRACE_SECONDS = 30.0
-# On a stop, a file more than this part received may still finish within `stop_grace`
+# On a stop, a file more than this part received may still finish within `stop_grace_seconds`
 # seconds: restarting would read all of it again (its offsets are held at its first chunk).
 GRACE_FRACTION = 0.5
-STOP_GRACE_SECONDS = 10.0  # the default of `stop_grace` (stop_grace_seconds)
 TopicPartition = tuple[str, int]
 T = TypeVar("T")
 
@@ -74,39 +73,27 @@ class Downloader:
         settings: dict[str, Any],
         topic: str,
         out_dir: Path,
+        options: DownloadOptions | None = None,
         *,
-        threads: int = 1,
-        exit_when_idle: float | None = None,
         stop: threading.Event | None = None,
         on_outcome: Callable[[Outcome, int], None] | None = None,
         on_verdict: OnVerdict | None = None,
         after_commit: Callable[[list[DoneFile], Ledger], None] | None = None,
         cipher: PayloadCipher | None = None,
-        limits: Limits | None = None,
         clients: KafkaClients = REAL_CLIENTS,
-        stop_grace: float = STOP_GRACE_SECONDS,
         accepts: Callable[[str], bool] | None = None,
-        start_new_at_ms: int | None = None,
-        placement: str = BESIDE,
     ) -> None:
-        """`stop_grace`: seconds after `stop` during which files mostly received may finish.
-        `accepts(relative_path)`: False skips the file's chunks before the assembler sees them
-        (their offsets still move). `start_new_at_ms`: partitions without a committed offset
-        start at the first message at or after this time."""
+        """`settings`: librdkafka consumer settings. `accepts(relative_path)`: False skips the
+        file's chunks before the assembler sees them (their offsets still move)."""
+        self._options = options or DownloadOptions()
         self._accepts = accepts
-        self._placement = placement
         self._shared_owners: Owners | None = None
-        self._start_new_at_ms = start_new_at_ms
         self._clients = clients
         self._cipher = cipher
-        self._stop_grace = stop_grace
         self._halt = threading.Event()  # the grace is over (or there is none): stop at once
-        self._limits = limits or Limits()
         self._settings = settings
         self._topic = topic
         self._out_dir = out_dir
-        self._threads = max(1, threads)
-        self._idle_seconds = exit_when_idle
         self.stop = stop or threading.Event()
         self._on_outcome = on_outcome
         self._on_verdict = on_verdict
@@ -133,7 +120,7 @@ class Downloader:
             _remove_stale_partials(state.partial)
             workers = [
                 spawn(functools.partial(self._work, ledger, i), f"labstream-download-{i}")
-                for i in range(self._threads)
+                for i in range(self._options.consumer_threads)
             ]
             self._supervise(workers)
         self.report.seconds = time.monotonic() - started
@@ -146,14 +133,14 @@ class Downloader:
         while any(w.is_alive() for w in workers):
             if self.stop.is_set() and stopped_at is None:
                 stopped_at = time.monotonic()
-            if stopped_at is not None and time.monotonic() - stopped_at >= self._stop_grace:
+            if stopped_at is not None and time.monotonic() - stopped_at >= self._options.stop_grace_seconds:
                 self._halt.set()
-            limit = self._idle_seconds
+            limit = self._options.exit_when_idle
             if limit is not None and not self._assigned:
                 limit = max(limit, JOIN_GRACE_SECONDS)
             idle = limit is not None and self._idle_for() > limit
             if idle and not self.stop.is_set():
-                logger.info("idle, stopping idle_seconds=%g", self._idle_seconds)
+                logger.info("idle, stopping idle_seconds=%g", self._options.exit_when_idle)
                 self._halt.set()  # idle: nothing is coming that a grace could wait for
                 self.stop.set()
             for worker in workers:
@@ -168,7 +155,7 @@ class Downloader:
         """One `Owners` for every thread: names claimed by one are seen by the others."""
         with self._lock:
             if self._shared_owners is None:
-                self._shared_owners = Owners(self._out_dir, ledger, self._placement)
+                self._shared_owners = Owners(self._out_dir, ledger, self._options.placement)
             return self._shared_owners
 
     def _idle_for(self) -> float:
@@ -181,7 +168,7 @@ class Downloader:
             ledger,
             self._verdict,
             self._cipher,
-            limits=self._limits,
+            limits=self._options.limits,
             stop=self._halt,
             owners=self._owners(ledger),
         )
@@ -206,7 +193,7 @@ class Downloader:
                 [self._topic],
                 on_revoke=on_revoke,
                 on_assign=lambda _: self._touch(assigned=True),
-                start_new_at_ms=self._start_new_at_ms,
+                start_new_at_ms=self._options.start_new_at_ms,
             ) as consumer:
                 opened.append(consumer)
                 while not self.stop.is_set():
@@ -281,7 +268,7 @@ class Downloader:
         than GRACE_FRACTION received, so they can finish. Records of other partitions are
         dropped unhandled, so their offsets are not stored (the next run reads them); the
         set only shrinks, so no partition read here has a gap."""
-        wanted = assembler.nearly_done(GRACE_FRACTION) if self._stop_grace > 0 else set()
+        wanted = assembler.nearly_done(GRACE_FRACTION) if self._options.stop_grace_seconds > 0 else set()
         if wanted and not self._halt.is_set():
             logger.info("stopping after files mostly received partitions=%d", len(wanted))
         while wanted and not self._halt.is_set():

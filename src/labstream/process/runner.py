@@ -12,13 +12,13 @@ from typing import Any
 
 from labstream.download import DoneFile, Downloader, Ledger
 from labstream.download.ledger import FileState
-from labstream.download.limits import Limits
 from labstream.download.placement import check_writable
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
 from labstream.outcomes import Verdict
 from labstream.process.api import BaseProcessor, ReceivedFile
+from labstream.process.options import ProcessOptions
 from labstream.receipts import ReceiptPublisher
 from labstream.state import OutputState
 from labstream.wire.crypto import PayloadCipher
@@ -26,8 +26,6 @@ from labstream.wire.crypto import PayloadCipher
 __all__ = ["ProcessReport", "ProcessRunner"]
 
 logger = logging.getLogger(__name__)
-
-PROCESS_RETRIES = 2  # attempts after a processor's first failure (the default of `retries`)
 
 
 @dataclass
@@ -52,21 +50,19 @@ class ProcessRunner:
         settings: dict[str, Any],
         topic: str,
         workdir: Path,
+        options: ProcessOptions | None = None,
         *,
-        threads: int = 1,
-        retries: int = PROCESS_RETRIES,
         retry_seconds: float = 1.0,
-        exit_when_idle: float | None = None,
         stop: threading.Event | None = None,
         publisher: ReceiptPublisher | None = None,
         cipher: PayloadCipher | None = None,
-        limits: Limits | None = None,
         clients: KafkaClients = REAL_CLIENTS,
     ) -> None:
+        """`settings`: librdkafka consumer settings."""
         self._processor = processor
         self._topic = topic
         self._workdir = workdir
-        self._retries = max(0, retries)
+        self._options = options or ProcessOptions()
         self._retry_seconds = retry_seconds
         self._publisher = publisher
         self.stop = stop or threading.Event()
@@ -76,13 +72,11 @@ class ProcessRunner:
             settings,
             topic,
             workdir,
-            threads=threads,
-            exit_when_idle=exit_when_idle,
+            self._options.download,
             stop=self.stop,
             on_verdict=self._on_verification_failure,
             after_commit=self._after_commit,
             cipher=cipher,
-            limits=limits,
             clients=clients,
         )
 
@@ -142,7 +136,7 @@ class ProcessRunner:
 
     def _attempt(self, file: ReceivedFile) -> str | None:
         error = None
-        for attempt in range(self._retries + 1):
+        for attempt in range(self._options.retries + 1):
             try:
                 self._processor.process(file)
                 return None
@@ -152,10 +146,10 @@ class ProcessRunner:
                     "processor failed file=%s attempt=%d/%d error=%s",
                     shown(file.relpath),
                     attempt + 1,
-                    self._retries + 1,
+                    self._options.retries + 1,
                     shown(error),
                 )
-                if attempt < self._retries and self.stop.wait(self._retry_seconds * (2**attempt)):
+                if attempt < self._options.retries and self.stop.wait(self._retry_seconds * (2**attempt)):
                     break
         return error
 

@@ -56,17 +56,12 @@ def run_download(
             consumer_conf,
             topic,
             settings.out_dir,
-            threads=settings.threads,
-            exit_when_idle=settings.exit_when_idle,
+            settings.options,
             stop=stop,
             on_verdict=publisher.publish if publisher else None,
             cipher=settings.cipher,
-            limits=settings.limits,
             clients=clients,
-            stop_grace=settings.stop_grace,
             accepts=settings.pick.accepts if settings.pick.include or settings.pick.exclude else None,
-            start_new_at_ms=settings.start.at_ms,
-            placement=settings.placement,
         )
         stack.enter_context(
             group_monitoring(
@@ -96,7 +91,7 @@ def run_download(
             lag=lag_query(config, group, topic),
         ):
             report = downloader.run()
-    if not (report.files or report.failed or report.rejected) and settings.exit_when_idle is not None:
+    if not (report.files or report.failed or report.rejected) and settings.options.exit_when_idle is not None:
         if report.aborted:  # the group's offsets are at the end now, but not from an earlier run
             explain_aborted(report, topic)
         else:

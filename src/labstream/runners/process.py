@@ -64,13 +64,10 @@ def run_process(
             consumer_conf,
             topic,
             workdir,
-            threads=settings.threads,
-            retries=settings.retries,
-            exit_when_idle=settings.exit_when_idle,
+            settings.options,
             stop=stop,
             publisher=publisher,
             cipher=settings.cipher,
-            limits=settings.limits,
             clients=clients,
         )
         stack.enter_context(

@@ -11,7 +11,6 @@ from labstream.settings.roles import (
     DownloadSettings,
     ProcessSettings,
     StartPosition,
-    Telemetry,
     UploadSettings,
     WatchSettings,
     check_state_dir,
@@ -22,6 +21,7 @@ from labstream.settings.roles import (
     upload_settings,
     watch_settings,
 )
+from labstream.settings.sections import Telemetry
 from labstream.settings.table import FILE_KEYS, KEYS, Key, default_of, help_of, program_values, resolve
 
 __all__ = [

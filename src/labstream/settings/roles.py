@@ -3,7 +3,8 @@
 Each `*_settings(config, given)` resolves the keys of its role (`table.resolve`), checks them
 and loads what they name (keys, key rings): everything that can be refused without a broker
 is refused here, once. Components then take the small section objects (`StreamOptions`,
-`CleanupPolicy`, `Limits`, `Telemetry`), never the whole settings.
+`DownloadOptions`, `ProcessOptions`, `CleanupPolicy`, `Limits`, `Telemetry`), never the whole
+settings; those of them named after settings are filled by `section`.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from typing import Any
 
 from labstream.config import Config
 from labstream.download.limits import LIMIT_KEYS, Limits
+from labstream.download.options import DownloadOptions
 from labstream.errors import ConfigError, UnsafePathError
+from labstream.process.options import ProcessOptions
 from labstream.receipts import SigningKey, TrustedKeys
 from labstream.receipts import receipts_topic as default_receipts
 from labstream.receipts.keys import require_trusted
+from labstream.settings.sections import Telemetry, section
 from labstream.settings.table import DOWNLOAD, PROCESS, UPLOAD, WATCH, default_of, resolve
 from labstream.times import format_ms, parse_time
 from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
@@ -34,13 +38,10 @@ from labstream.wire import WireFormat, wire_format
 from labstream.wire.crypto import PayloadCipher, load_cipher
 from labstream.wire.paths import check_source
 
-PLACEMENTS = ("beside", "by-source")
-
 __all__ = [
     "DownloadSettings",
     "ProcessSettings",
     "StartPosition",
-    "Telemetry",
     "UploadSettings",
     "WatchSettings",
     "download_group",
@@ -50,16 +51,6 @@ __all__ = [
     "upload_settings",
     "watch_settings",
 ]
-
-
-@dataclass(frozen=True)
-class Telemetry:
-    """Heartbeats and metrics of one long-running process."""
-
-    heartbeat_seconds: float = default_of("heartbeat_seconds")
-    heartbeat_topic: str = "labstream.heartbeats"
-    metrics_port: str | None = None
-    signing_key: SigningKey | None = None  # signs the heartbeats (a consumer's receipt key else)
 
 
 @dataclass(frozen=True)
@@ -106,17 +97,13 @@ class DownloadSettings:
     out_dir: Path
     topic: str
     group: str | None
-    threads: int
-    exit_when_idle: float | None
     receipts: bool
     receipts_topic: str
     timeout: float
     signing_key: SigningKey | None
     cipher: PayloadCipher | None
-    limits: Limits
     telemetry: Telemetry
-    stop_grace: float = default_of("stop_grace_seconds")
-    placement: str = "beside"  # where another source's file of a taken path goes
+    options: DownloadOptions = field(default_factory=DownloadOptions)
     pick: Filters = field(default_factory=lambda: Filters((), ()))  # which files to rebuild
     start: StartPosition = field(default_factory=lambda: StartPosition())
     update_seconds: float = default_of("update_seconds")  # still-alive lines
@@ -129,17 +116,14 @@ class ProcessSettings:
     processor_options: Mapping[str, str]
     topic: str
     group: str
-    threads: int
-    retries: int
     reprocess_failed: bool
     workdir: Path | None  # None: a per-user folder named after topic and group
-    exit_when_idle: float | None
     receipts: bool
     receipts_topic: str
     signing_key: SigningKey | None
     cipher: PayloadCipher | None
-    limits: Limits
     telemetry: Telemetry
+    options: ProcessOptions = field(default_factory=ProcessOptions)
     update_seconds: float = default_of("update_seconds")  # still-alive lines
 
 
@@ -220,24 +204,21 @@ def download_settings(config: Config, given: Mapping[str, Any]) -> DownloadSetti
     if not (given.get("out_dir") or v["download_directory"]):
         raise ConfigError("no output folder: give DIRECTORY or download_directory in [labstream]")
     out_dir = Path(given.get("out_dir") or v["download_directory"])
+    start = start_position(v)
     return DownloadSettings(
         config=config,
         out_dir=out_dir,
         topic=topic,
         group=download_group(config, given.get("group"), out_dir),
-        threads=_positive(v["consumer_threads"], "--threads"),
-        exit_when_idle=v["exit_when_idle"],
         receipts=bool(v["receipts"]),
         receipts_topic=v["receipts_topic"] or default_receipts(topic),
         timeout=float(v["timeout"]),
         signing_key=_signing_key(v),
         cipher=_reader_cipher(v),
-        limits=Limits.from_values({key: v[key] for key in LIMIT_KEYS}),
         telemetry=_telemetry(v),
-        stop_grace=max(0.0, float(v["stop_grace_seconds"])),
-        placement=_placement(v["placement"]),
+        options=_download_options(v, start),
         pick=Filters(tuple(v["download_include"]), tuple(v["download_exclude"])),
-        start=start_position(v),
+        start=start,
         update_seconds=float(v["update_seconds"]),
     )
 
@@ -298,17 +279,14 @@ def process_settings(config: Config, given: Mapping[str, Any]) -> ProcessSetting
         processor_options=dict(_split(o) for o in options),
         topic=topic,
         group=group,
-        threads=_positive(v["consumer_threads"], "--threads"),
-        retries=int(v["retries"]),
         reprocess_failed=bool(given.get("reprocess_failed")),
         workdir=Path(given["workdir"]) if given.get("workdir") else None,
-        exit_when_idle=v["exit_when_idle"],
         receipts=bool(v["receipts"]),
         receipts_topic=v["receipts_topic"] or default_receipts(topic),
         signing_key=_signing_key(v),
         cipher=_reader_cipher(v),
-        limits=Limits.from_values({key: v[key] for key in LIMIT_KEYS}),
         telemetry=_telemetry(v),
+        options=section(ProcessOptions, v, download=_download_options(v)),
         update_seconds=float(v["update_seconds"]),
     )
 
@@ -367,10 +345,10 @@ def _reader_cipher(v: Mapping[str, Any]) -> PayloadCipher | None:
     return cipher
 
 
-def _placement(value: str) -> str:
-    if value not in PLACEMENTS:
-        raise ConfigError(f"--placement / placement {value!r}: choose {' or '.join(PLACEMENTS)}")
-    return value
+def _download_options(v: Mapping[str, Any], start: StartPosition | None = None) -> DownloadOptions:
+    limits = Limits.from_values({key: v[key] for key in LIMIT_KEYS})
+    at_ms = start.at_ms if start is not None else None
+    return section(DownloadOptions, v, limits=limits, start_new_at_ms=at_ms)
 
 
 def _chunk_size(v: Mapping[str, Any]) -> int:
@@ -404,12 +382,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 def _telemetry(v: Mapping[str, Any]) -> Telemetry:
     key = v["heartbeat_signing_key"]
-    return Telemetry(
-        float(v["heartbeat_seconds"]),
-        str(v["heartbeat_topic"]),
-        v["metrics_port"],
-        SigningKey.load(key) if key else None,
-    )
+    return section(Telemetry, v, signing_key=SigningKey.load(key) if key else None)
 
 
 def _signing_key(v: Mapping[str, Any]) -> SigningKey | None:
@@ -423,11 +396,6 @@ def _topic(given: Mapping[str, Any], v: Mapping[str, Any] | None = None) -> str:
     if not topic:
         raise ConfigError("no topic: give --topic" + (" or topic_name in [labstream]" if v else ""))
     return str(topic)
-
-
-def _positive(value: Any, option: str) -> int:
-    """At least one (as the components have always counted `--threads 0`)."""
-    return max(1, int(value))
 
 
 def _split(option: str) -> tuple[str, str]:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from labstream.config import PROGRAM_SECTION, Config, parse_bool
-from labstream.download.downloader import STOP_GRACE_SECONDS
 from labstream.download.limits import Limits
+from labstream.download.options import DownloadOptions
 from labstream.errors import ConfigError
-from labstream.heartbeat import DEFAULT_HEARTBEAT_TOPIC
-from labstream.process.runner import PROCESS_RETRIES
+from labstream.process.options import ProcessOptions
+from labstream.settings.sections import Telemetry
 from labstream.upload import DEFAULT_CHUNK_SIZE
 from labstream.upload.streamer import StreamOptions
 
@@ -40,9 +40,12 @@ class Key:
     shown: str | None = None  # the default as the help text shows it, when not str(default)
 
 
+# Components own their defaults in their section objects; the table shows and applies them.
 _LIMITS = Limits()
-# Components own their defaults; the table shows and applies the same values.
 _STREAM = StreamOptions()
+_DOWNLOAD = DownloadOptions()
+_PROCESS = ProcessOptions()
+_TELEMETRY = Telemetry()
 KEYS: dict[str, Key] = {
     key.name: key
     for key in (
@@ -70,7 +73,14 @@ KEYS: dict[str, Key] = {
             frozenset({PROCESS}),
         ),
         Key("n_threads", _STREAM.threads, "int", "Files read and produced in parallel.", frozenset({WATCH})),
-        Key("consumer_threads", 1, "int", "Consumers in this process.", CONSUMERS, in_file=False),
+        Key(
+            "consumer_threads",
+            _DOWNLOAD.consumer_threads,
+            "int",
+            "Consumers in this process.",
+            CONSUMERS,
+            in_file=False,
+        ),
         Key(
             "chunk_size",
             None,
@@ -184,7 +194,7 @@ KEYS: dict[str, Key] = {
         ),
         Key(
             "placement",
-            "beside",
+            _DOWNLOAD.placement,
             "str",
             "Where a file goes when another instrument (source) already has one at its path: "
             "beside (kept next to it as NAME.from-SOURCE.EXT) or by-source (every file under "
@@ -277,14 +287,14 @@ KEYS: dict[str, Key] = {
         ),
         Key(
             "heartbeat_seconds",
-            10.0,
+            _TELEMETRY.heartbeat_seconds,
             "float",
             "Publish a heartbeat for `labstream dashboard` this often; 0 turns it off.",
             LONG_RUNNING,
         ),
         Key(
             "heartbeat_topic",
-            DEFAULT_HEARTBEAT_TOPIC,
+            _TELEMETRY.heartbeat_topic,
             "str",
             "Topic the heartbeats go to (or LABSTREAM_HEARTBEAT_TOPIC).",
             LONG_RUNNING,
@@ -314,7 +324,7 @@ KEYS: dict[str, Key] = {
         ),
         Key(
             "exit_when_idle",
-            None,
+            _DOWNLOAD.exit_when_idle,
             "float",
             "Stop after SECONDS without new messages.",
             in_file=False,
@@ -362,12 +372,12 @@ KEYS: dict[str, Key] = {
         ),
         Key(
             "stop_grace_seconds",
-            STOP_GRACE_SECONDS,
+            _DOWNLOAD.stop_grace_seconds,
             "float",
             "On Ctrl+C/SIGTERM, files more than half received may finish this long; 0: stop at once.",
             frozenset({DOWNLOAD}),
         ),
-        Key("retries", PROCESS_RETRIES, "int", "Attempts after the first failure.", in_file=False),
+        Key("retries", _PROCESS.retries, "int", "Attempts after the first failure.", in_file=False),
         Key(
             "wait_timeout",
             300.0,
