@@ -15,9 +15,11 @@ __all__ = ["ProcessOptions"]
 @dataclass(frozen=True)
 class ProcessOptions:
     """`retries`: attempts after a processor's first failure on a file (fewer than none count
-    as none). `download`: how its files are received."""
+    as none), the first after `processor_retry_seconds`, each further one after twice as long.
+    `download`: how its files are received."""
 
     retries: int = 2
+    processor_retry_seconds: float = 1.0
     download: DownloadOptions = field(default_factory=DownloadOptions)
 
     def __post_init__(self) -> None:

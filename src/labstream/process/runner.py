@@ -52,7 +52,6 @@ class ProcessRunner:
         workdir: Path,
         options: ProcessOptions | None = None,
         *,
-        retry_seconds: float = 1.0,
         stop: threading.Event | None = None,
         publisher: ReceiptPublisher | None = None,
         cipher: PayloadCipher | None = None,
@@ -63,7 +62,6 @@ class ProcessRunner:
         self._topic = topic
         self._workdir = workdir
         self._options = options or ProcessOptions()
-        self._retry_seconds = retry_seconds
         self._publisher = publisher
         self.stop = stop or threading.Event()
         self._lock = threading.Lock()
@@ -149,7 +147,8 @@ class ProcessRunner:
                     self._options.retries + 1,
                     shown(error),
                 )
-                if attempt < self._options.retries and self.stop.wait(self._retry_seconds * (2**attempt)):
+                wait = self._options.processor_retry_seconds * (2**attempt)
+                if attempt < self._options.retries and self.stop.wait(wait):
                     break
         return error
 

@@ -379,6 +379,13 @@ KEYS: dict[str, Key] = {
         ),
         Key("retries", _PROCESS.retries, "int", "Attempts after the first failure.", in_file=False),
         Key(
+            "processor_retry_seconds",
+            _PROCESS.processor_retry_seconds,
+            "float",
+            "Seconds before a failed file's first retry, doubling for each further attempt.",
+            frozenset({PROCESS}),
+        ),
+        Key(
             "wait_timeout",
             300.0,
             "float",
