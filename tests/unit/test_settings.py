@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,21 @@ from click.testing import CliRunner
 
 from labstream.cli import cli
 from labstream.config import load_config
+from labstream.download.limits import Limits
+from labstream.download.options import DownloadOptions
 from labstream.errors import ConfigError
-from labstream.settings import FILE_KEYS, KEYS, download_settings, help_of, upload_settings, watch_settings
+from labstream.process.options import ProcessOptions
+from labstream.settings import (
+    FILE_KEYS,
+    KEYS,
+    Telemetry,
+    download_settings,
+    help_of,
+    process_settings,
+    upload_settings,
+    watch_settings,
+)
+from labstream.upload.streamer import StreamOptions
 
 
 @pytest.fixture
@@ -116,3 +130,28 @@ def test_heartbeat_signing_key_is_a_watch_setting(tmp_path: Path) -> None:
     )
     settings = watch_settings(load_config(config), {"file_directory": str(tmp_path / "data")})
     assert settings.telemetry.signing_key is not None
+
+
+@pytest.mark.parametrize("section_type", [DownloadOptions, ProcessOptions, Telemetry, StreamOptions, Limits])
+def test_a_setting_named_in_a_section_object_has_the_same_default_in_the_table(section_type: type) -> None:
+    """The section object is the one home of the default: the table shows and applies it."""
+    defaults = section_type()
+    named = [f.name for f in fields(section_type) if f.name in KEYS and KEYS[f.name].default is not None]
+    for name in named:
+        value = getattr(defaults, name)
+        assert KEYS[name].default == getattr(value, "name", value), name  # a wire format by its name
+    if section_type in (DownloadOptions, ProcessOptions, Telemetry):
+        assert named  # the test checks something for these
+
+
+def test_a_processor_setting_reaches_its_section_object_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "lab.config"
+    path.write_text(
+        "[cluster]\nbootstrap.servers = 127.0.0.1:1\n"
+        "[labstream]\nprocessor_retry_seconds = 0.25\nstop_grace_seconds = 3\n"
+    )
+    settings = process_settings(load_config(str(path)), {"processor": "metadata", "topic": "t"})
+    assert settings.options.processor_retry_seconds == 0.25
+    assert settings.options.download.consumer_threads == 1  # the table's default, from the object
+    down = download_settings(load_config(str(path)), {"out_dir": tmp_path / "o", "topic": "t"})
+    assert down.options.stop_grace_seconds == 3.0 and down.options.placement == "beside"
