@@ -27,6 +27,7 @@ from labstream.receipts import receipts_topic as default_receipts
 from labstream.receipts.keys import require_trusted
 from labstream.settings.sections import Telemetry, section
 from labstream.settings.table import DOWNLOAD, PROCESS, UPLOAD, WATCH, default_of, resolve
+from labstream.state import WatchState
 from labstream.times import format_ms, parse_time
 from labstream.upload import DEFAULT_CHUNK_SIZE, check_chunk_size
 from labstream.upload.cleanup import CleanupPolicy
@@ -181,7 +182,7 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
         root=root,
         topic=topic,
         state=state,
-        log_file=Path(v["log_file"] or state / "watch.log"),
+        log_file=Path(v["log_file"]) if v["log_file"] else WatchState(state).log,
         receipts_topic=v["receipts_topic"] or default_receipts(topic),
         stream=stream,
         cleanup=cleanup,
