@@ -26,6 +26,7 @@ from labstream.logsafe import shown
 from labstream.loops import spawn
 from labstream.units import human_bytes
 from labstream.upload.changes import Change, Version, change_of, retry_delay
+from labstream.upload.inflight import InFlight, log_sent
 from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.ledgerwrites import LedgerWrites
 from labstream.upload.rate import RateLimiter
@@ -162,7 +163,7 @@ class DirectoryStreamer:
         self._lock = threading.Lock()
         self.sending: set[str] = set()
         self._acked: dict[str, tuple[int, int]] = {}  # path -> (bytes acknowledged, size)
-        self.in_flight = 0
+        self.in_flight = InFlight()
         self.session = {"sent": 0, "failed": 0, "bytes": 0, "retried": 0}
         self._retries: RetrySchedule[ReadyFile] = RetrySchedule(options.retry_seconds)
         self._failures: dict[str, int] = {}  # path -> failed sends in a row (this run): the back-off
@@ -208,7 +209,7 @@ class DirectoryStreamer:
     def status(self) -> StreamerStatus:
         with self._lock:
             sending = tuple(sorted(self.sending))
-            in_flight = self.in_flight
+            in_flight = self.in_flight.count
             session = SessionCounts(**self.session)
             progress = tuple((path, done, size) for path, (done, size) in sorted(self._acked.items()))
         return StreamerStatus(
@@ -338,7 +339,6 @@ class DirectoryStreamer:
             return
         with self._lock:
             self.sending.add(ready.relpath)
-            self.in_flight += 1
         relpath = ready.relpath
 
         def on_checkpoint(checkpoint: Checkpoint) -> None:
@@ -349,20 +349,19 @@ class DirectoryStreamer:
                     self._acked[relpath] = (done, checkpoint.size)
 
         try:
-            self._sender.send(
-                SourceFile(ready.path, relpath, self._watcher.tree),
-                self._on_done,
-                resume=self._ledger.checkpoint(relpath),
-                on_checkpoint=on_checkpoint,
-            )
+            with self.in_flight.sending():
+                self._sender.send(
+                    SourceFile(ready.path, relpath, self._watcher.tree),
+                    self._on_done,
+                    resume=self._ledger.checkpoint(relpath),
+                    on_checkpoint=on_checkpoint,
+                )
         except SourceFileError as exc:
-            with self._lock:
-                self.in_flight -= 1
             self._on_error(ready, exc)
         finally:
             with self._lock:
                 self.sending.discard(ready.relpath)
-                if not self.in_flight:
+                if not self.in_flight.count:
                     self._acked.clear()
 
     def _on_error(self, ready: ReadyFile, exc: SourceFileError) -> None:
@@ -423,20 +422,14 @@ class DirectoryStreamer:
                 )
             )
             self._count("sent", sent.size)
-            logger.info(
-                "file sent file=%s size=%d chunks=%d sha256=%s",
-                relpath,
-                sent.size,
-                sent.n_chunks,
-                sent.sha256.hex(),
-            )
+            log_sent(sent)
             if self._on_sent is not None:
                 self._on_sent(relpath)  # receipts that came before this line apply now
         else:
             self._retry(sent, error)
         with self._lock:
-            self.in_flight -= 1
             self._acked.pop(relpath, None)
+        self.in_flight.done()
 
     def _retry(self, sent: SentFile, error: str) -> None:
         """Not acknowledged (an outage longer than message.timeout.ms, a lost network): the row
@@ -468,12 +461,7 @@ class DirectoryStreamer:
                 thread.join()
 
     def _flush(self) -> None:
-        while True:
-            with self._lock:
-                if self.in_flight <= 0:
-                    return
-            self._producer.flush(1.0)
-            self._producer.raise_if_fatal()
+        self.in_flight.flush(self._producer)
 
 
 def _storable(relpath: str) -> bool:

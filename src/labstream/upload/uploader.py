@@ -13,6 +13,7 @@ from labstream.errors import ConfigError, DeliveryError, SourceFileError
 from labstream.kafka.clients import ProducerClient
 from labstream.logsafe import shown
 from labstream.loops import spawn
+from labstream.upload.inflight import InFlight, log_sent
 from labstream.upload.rate import RateLimiter
 from labstream.upload.sender import FileSender, OnProgress, SentFile
 from labstream.upload.source import SourceFile
@@ -78,7 +79,7 @@ class Uploader:
             source_name=source,
         )
         self._lock = threading.Lock()
-        self._in_flight = 0
+        self._in_flight = InFlight()
 
     def upload(self, files: list[SourceFile]) -> UploadReport:
         """Send `files`; returns once every chunk is acknowledged or has failed."""
@@ -106,9 +107,7 @@ class Uploader:
             raise
         if errors:
             raise errors[0]
-        while self._pending() > 0:
-            self._producer.flush(0.5)
-            self._producer.raise_if_fatal()
+        self._in_flight.flush(self._producer, 0.5)
         report.seconds = time.monotonic() - started
         return report
 
@@ -134,34 +133,19 @@ class Uploader:
     def _send(self, source: SourceFile, report: UploadReport) -> None:
         def on_done(sent: SentFile, error: str | None) -> None:
             with self._lock:
-                self._in_flight -= 1
                 if error is None:
                     report.files += 1
                     report.bytes += sent.size
                     report.chunks += sent.n_chunks
                     report.sent.append(sent)
-                    logger.info(
-                        "file sent file=%s size=%d chunks=%d sha256=%s",
-                        sent.source.relpath,
-                        sent.size,
-                        sent.n_chunks,
-                        sent.sha256.hex(),
-                    )
                 else:
                     report.failed[sent.source.relpath] = error
+            if error is None:
+                log_sent(sent)
+            self._in_flight.done()
 
-        with self._lock:
-            self._in_flight += 1
-        try:
+        with self._in_flight.sending():
             self._sender.send(source, on_done)
-        except BaseException:
-            with self._lock:
-                self._in_flight -= 1
-            raise
-
-    def _pending(self) -> int:
-        with self._lock:
-            return self._in_flight
 
 
 def raise_if_failed(report: UploadReport) -> None:
