@@ -58,10 +58,12 @@ def _default(key: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _row(key: Any, with_roles: bool) -> str:
+def _row(key: Any, with_roles: bool, options: dict[str, str] | None = None) -> str:
     cells = [f"`{key.name}`"]
     if with_roles:
         cells.append(", ".join(sorted(key.roles)) or "-")
+    if options is not None:
+        cells.append(options.get(key.name, "-"))
     cells += [_cell(_default(key)), _cell(key.help)]
     return "| " + " | ".join(cells) + " |"
 
@@ -79,11 +81,24 @@ def settings_page() -> str:
         "These are options of the commands, not keys of the file: a `[labstream]` section that "
         "names one is refused like any unknown key.",
         "",
-        "| option | default | meaning |",
-        "|---|---|---|",
+        "| key | option | default | meaning |",
+        "|---|---|---|---|",
     ]
-    lines += [_row(key, False) for key in KEYS.values() if not key.in_file]
+    options = _options_by_name()
+    lines += [_row(key, False, options) for key in KEYS.values() if not key.in_file]
     return "\n".join(lines) + "\n"
+
+
+def _options_by_name() -> dict[str, str]:
+    """Each option's destination name -> its spellings, over every command (`from_time` -> `--from`)."""
+    from labstream.cli import cli
+
+    found: dict[str, str] = {}
+    for _path, ctx in walk_commands(cli):
+        for param in ctx.command.params:
+            if isinstance(param, click.Option) and param.name and param.name not in found:
+                found[param.name] = ", ".join(f"`{opt}`" for opt in param.opts + param.secondary_opts)
+    return found
 
 
 def walk_commands(
