@@ -17,7 +17,7 @@ from labstream.download.placement import check_writable
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
-from labstream.outcomes import Verdict
+from labstream.outcomes import ReceiptOutcome, Verdict
 from labstream.process.api import BaseProcessor, ReceivedFile
 from labstream.receipts import ReceiptPublisher
 from labstream.state import OutputState
@@ -186,7 +186,7 @@ class ProcessRunner:
             path.unlink(missing_ok=True)
             self._count("processed")
             logger.info("file processed file=%s %s=%s", file.relpath, file.hash_name, file.digest)
-            self._publish(done.verdict("verified"))
+            self._publish(done.verdict(ReceiptOutcome.VERIFIED))
             return
         kept = self.failed_dir / file.relpath
         kept.parent.mkdir(parents=True, exist_ok=True)
@@ -209,7 +209,7 @@ class ProcessRunner:
             kept,
             shown(error),
         )
-        self._publish(done.verdict("failed", f"processing: {error}"))
+        self._publish(done.verdict(ReceiptOutcome.FAILED, f"processing: {error}"))
 
     def _reprocess_failed(self) -> None:
         for file, key_size, path, ledger in self._kept(FileState.PROCESS_FAILED, self.failed_dir):

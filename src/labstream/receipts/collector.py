@@ -17,6 +17,7 @@ from labstream.errors import WireError
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.logsafe import shown
 from labstream.loops import BackgroundLoop
+from labstream.outcomes import ReceiptOutcome
 from labstream.receipts.format import Receipt
 from labstream.receipts.signing import TrustedKeys
 
@@ -141,14 +142,14 @@ def wait_verified(
                 receipt.key_id or "-",
             )
             return
-        if receipt.outcome == "failed":
+        if receipt.outcome == ReceiptOutcome.FAILED:
             verdict[receipt.path] = (
                 f"failed: {receipt.reason!r} (group {receipt.group!r}, key {receipt.key_id})"
             )
             return
         keys[receipt.path].add(receipt.key_id)
         if len(keys[receipt.path]) >= verified_by:
-            verdict[receipt.path] = "verified"
+            verdict[receipt.path] = ReceiptOutcome.VERIFIED
 
     read_receipts(
         settings,
