@@ -12,7 +12,6 @@ import enum
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from labstream.download import Assembler, Ledger
 from labstream.download.ledger import FileState
@@ -20,6 +19,7 @@ from labstream.download.limits import Limits
 from labstream.download.placement import check_writable, target_path
 from labstream.errors import ChecksumError, UnsafePathError, WireError
 from labstream.kafka import read_topic
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.locks import InstanceLock
 from labstream.outcomes import OnVerdict, Verdict
 from labstream.state import OutputState
@@ -55,7 +55,7 @@ class FetchResult:
 
 
 def fetch_files(
-    settings: dict[str, Any],
+    librdkafka: LibrdkafkaConfig,
     topic: str,
     paths: list[str],
     out_dir: Path,
@@ -77,7 +77,7 @@ def fetch_files(
             out_dir, ledger, _recorder(results), cipher, limits=limits or Limits(), stop=stop
         )
         try:
-            for count, timed in enumerate(read_topic(settings, topic, since_ms=since_ms, stop=stop), 1):
+            for count, timed in enumerate(read_topic(librdkafka, topic, since_ms=since_ms, stop=stop), 1):
                 keys = _wanted_keys(timed.record.value, results)
                 if keys:
                     results[keys[0][0]].keys.update(keys)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from labstream.download.assembler import Assembler, DoneFile, Outcome
 from labstream.download.ledger import Ledger
@@ -21,6 +21,7 @@ from labstream.download.placement import check_writable
 from labstream.errors import LabstreamError, OutputError
 from labstream.kafka import Record, member_for_thread
 from labstream.kafka.clients import REAL_CLIENTS, ConsumerClient, KafkaClients
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
 from labstream.loops import spawn
@@ -71,7 +72,7 @@ class Downloader:
 
     def __init__(
         self,
-        settings: dict[str, Any],
+        librdkafka: LibrdkafkaConfig,
         topic: str,
         out_dir: Path,
         *,
@@ -102,7 +103,7 @@ class Downloader:
         self._stop_grace = stop_grace
         self._halt = threading.Event()  # the grace is over (or there is none): stop at once
         self._limits = limits or Limits()
-        self._settings = settings
+        self._settings = librdkafka
         self._topic = topic
         self._out_dir = out_dir
         self._threads = max(1, threads)

@@ -8,13 +8,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from labstream.download import DoneFile, Downloader, Ledger
 from labstream.download.ledger import FileState
 from labstream.download.limits import Limits
 from labstream.download.placement import check_writable
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
 from labstream.outcomes import ReceiptOutcome, Verdict
@@ -49,7 +49,7 @@ class ProcessRunner:
     def __init__(
         self,
         processor: BaseProcessor,
-        settings: dict[str, Any],
+        librdkafka: LibrdkafkaConfig,
         topic: str,
         workdir: Path,
         *,
@@ -73,7 +73,7 @@ class ProcessRunner:
         self._lock = threading.Lock()
         self.report = ProcessReport()
         self._downloader = Downloader(
-            settings,
+            librdkafka,
             topic,
             workdir,
             threads=threads,

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from labstream.errors import WireError
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.logsafe import shown
 from labstream.loops import BackgroundLoop
 from labstream.outcomes import ReceiptOutcome
@@ -34,7 +35,7 @@ class ReceiptCollector(BackgroundLoop):
 
     def __init__(
         self,
-        settings: dict[str, Any],
+        librdkafka: LibrdkafkaConfig,
         topic: str,
         on_receipt: Callable[[Receipt], None],
         trusted: TrustedKeys,
@@ -43,7 +44,7 @@ class ReceiptCollector(BackgroundLoop):
     ) -> None:
         super().__init__("labstream-receipts")
         self._clients = clients
-        self._settings = settings
+        self._librdkafka = librdkafka
         self._topic = topic
         self._on_receipt = on_receipt
         self._trusted = trusted
@@ -53,7 +54,7 @@ class ReceiptCollector(BackgroundLoop):
         logger.error("receipt collector restarting topic=%s", shown(self._topic), exc_info=exc)
 
     def run(self) -> None:
-        with self._clients.consumer(self._settings, [self._topic]) as consumer:
+        with self._clients.consumer(self._librdkafka, [self._topic]) as consumer:
             while self.should_keep_running():
                 for record in consumer.consume(200, 0.5):
                     deliver(record.value, record.topic, self._trusted, self._on_receipt)
@@ -61,7 +62,7 @@ class ReceiptCollector(BackgroundLoop):
 
 
 def read_receipts(
-    settings: dict[str, Any],
+    librdkafka: LibrdkafkaConfig,
     topic: str,
     on_receipt: Callable[[Receipt], None],
     trusted: TrustedKeys,
@@ -74,7 +75,7 @@ def read_receipts(
 ) -> None:
     """Read receipts until `until()` is true, nothing arrives for `idle_seconds`, or timeout."""
     deadline = time.monotonic() + timeout
-    with clients.consumer(settings, [topic], start_at_ms=start_at_ms) as consumer:
+    with clients.consumer(librdkafka, [topic], start_at_ms=start_at_ms) as consumer:
         last = time.monotonic()
         while time.monotonic() < deadline and not until():
             records = consumer.consume(200, 0.5)
@@ -104,7 +105,7 @@ def deliver(value: bytes, topic: str, trusted: TrustedKeys, on_receipt: Callable
 
 
 def wait_verified(
-    settings: dict[str, Any],
+    librdkafka: LibrdkafkaConfig,
     topic: str,
     files: dict[str, str | SentSpec],
     trusted: TrustedKeys,
@@ -152,7 +153,7 @@ def wait_verified(
             verdict[receipt.path] = ReceiptOutcome.VERIFIED
 
     read_receipts(
-        settings,
+        librdkafka,
         topic,
         on_receipt,
         trusted,
