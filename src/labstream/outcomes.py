@@ -3,15 +3,28 @@ process and receipts, so neither depends on the other for it)."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["OnVerdict", "Verdict"]
+__all__ = ["OnVerdict", "ReceiptOutcome", "Verdict"]
+
+
+class ReceiptOutcome(str, enum.Enum):
+    """What a downloader or processor says of one send, in a `Verdict` and on the wire in a
+    receipt's "outcome" (and the ledgers' outcome columns): the value is what is written, so
+    the JSON and the SQLite rows are the plain strings they always were."""
+
+    VERIFIED = "verified"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """`outcome` is "verified" or "failed" (with a `reason`).
+    """`outcome` is VERIFIED or FAILED (with a `reason`).
 
     `source` and `file_id` name the send (wire v2; "" and b"" for v1 and openmsistream);
     `digest` is b"" for a send that failed before its digest arrived. `stored_as` is where
@@ -21,7 +34,7 @@ class Verdict:
     path: str
     digest: bytes
     size: int
-    outcome: str
+    outcome: ReceiptOutcome
     reason: str = ""
     source: str = ""
     file_id: bytes = b""
@@ -30,7 +43,7 @@ class Verdict:
 
     @property
     def verified(self) -> bool:
-        return self.outcome == "verified"
+        return self.outcome == ReceiptOutcome.VERIFIED
 
     @property
     def names_a_send(self) -> bool:

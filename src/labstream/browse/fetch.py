@@ -12,13 +12,14 @@ import enum
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from labstream.download import Assembler, Ledger
+from labstream.download.ledger import FileState
 from labstream.download.limits import Limits
 from labstream.download.placement import check_writable, target_path
 from labstream.errors import ChecksumError, UnsafePathError, WireError
 from labstream.kafka import read_topic
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.locks import InstanceLock
 from labstream.outcomes import OnVerdict, Verdict
 from labstream.state import OutputState
@@ -28,6 +29,8 @@ from labstream.wire.crypto import PayloadCipher
 __all__ = ["FetchResult", "FetchState", "fetch_files"]
 
 COMMIT_EVERY = 64  # records between commits: verified files are placed as the read goes
+# A file version in one of these states was verified here before (and maybe processed since).
+_HELD = (FileState.VERIFIED, FileState.PROCESSED, FileState.PROCESS_FAILED)
 
 
 class FetchState(enum.Enum):
@@ -52,7 +55,7 @@ class FetchResult:
 
 
 def fetch_files(
-    settings: dict[str, Any],
+    librdkafka: LibrdkafkaConfig,
     topic: str,
     paths: list[str],
     out_dir: Path,
@@ -74,7 +77,7 @@ def fetch_files(
             out_dir, ledger, _recorder(results), cipher, limits=limits or Limits(), stop=stop
         )
         try:
-            for count, timed in enumerate(read_topic(settings, topic, since_ms=since_ms, stop=stop), 1):
+            for count, timed in enumerate(read_topic(librdkafka, topic, since_ms=since_ms, stop=stop), 1):
                 keys = _wanted_keys(timed.record.value, results)
                 if keys:
                     results[keys[0][0]].keys.update(keys)
@@ -127,7 +130,7 @@ def _settle(results: dict[str, FetchResult], ledger: Ledger, out_dir: Path) -> N
     for path, result in results.items():
         if result.state is not FetchState.MISSING or not result.keys:
             continue
-        held = any(ledger.status(*key) in ("verified", "processed", "process-failed") for key in result.keys)
+        held = any(ledger.status(*key) in _HELD for key in result.keys)
         try:
             present = held and target_path(out_dir, path, create=False).exists()
         except (UnsafePathError, OSError):

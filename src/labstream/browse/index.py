@@ -20,6 +20,7 @@ from typing import Any
 
 from labstream.errors import WireError
 from labstream.kafka import TimedRecord, read_topic
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.wire import Chunk, decode
 
 __all__ = ["FileEntry", "FileIndex", "list_topic"]
@@ -224,7 +225,7 @@ class FileIndex:
 
 
 def list_topic(
-    settings: dict[str, Any],
+    librdkafka: LibrdkafkaConfig,
     topic: str,
     *,
     since_ms: int | None = None,
@@ -233,7 +234,7 @@ def list_topic(
     """Read `topic` once (from `since_ms`) into a `FileIndex`; the caller closes it."""
     index = FileIndex()
     try:
-        feed(index, read_topic(settings, topic, since_ms=since_ms, stop=stop))
+        feed(index, read_topic(librdkafka, topic, since_ms=since_ms, stop=stop))
     except BaseException:
         index.close()
         raise

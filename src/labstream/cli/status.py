@@ -25,7 +25,7 @@ from labstream.receipts.keys import trusted_keys
 from labstream.settings import program_values
 from labstream.state import WatchState
 from labstream.upload.cleanup import Cleaner, CleanupPolicy
-from labstream.upload.ledger import UploadLedger, default_state_dir, state_digest
+from labstream.upload.ledger import CLEANED, UploadLedger, UploadState, default_state_dir, state_digest
 
 logger = logging.getLogger(__name__)
 PIPE_WIDTH = 160
@@ -175,12 +175,11 @@ def _category(entry: dict[str, Any]) -> str:
     status = entry["status"]
     if entry["failed_downstream"]:  # any group's latest verdict on this version is a failure
         return "failed downstream"
-    if status in ("sent", "deleted", "moved") and entry["verified_by"]:
-        return "cleaned up" if status in ("deleted", "moved") else "verified"
-    if status == "sent" and entry["unauthenticated"]:
+    if (status == UploadState.SENT or status in CLEANED) and entry["verified_by"]:
+        return "cleaned up" if status in CLEANED else "verified"
+    if status == UploadState.SENT and entry["unauthenticated"]:
         return "unauthenticated"  # receipts came, none signed by a trusted key
-    names = {"queued": "waiting", "sending": "sending", "sent": "sent", "failed": "failed"}
-    return str(names.get(status, status))
+    return "waiting" if status == UploadState.QUEUED else str(status)
 
 
 def _reason(entry: dict[str, Any]) -> str:

@@ -9,8 +9,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 
 from labstream import __version__
 from labstream.dashboard.store import Store
-from labstream.dashboard.views import instance_state
+from labstream.dashboard.views import Liveness, instance_state
 from labstream.metrics.exporter import Collect
+from labstream.outcomes import ReceiptOutcome
 
 __all__ = ["fleet_metrics"]
 
@@ -40,8 +41,8 @@ def fleet_metrics(store: Store) -> Collect:
         for row in store.read("SELECT * FROM instances"):
             state, seconds = instance_state(row, now)
             labels = [row["instance"], row["role"], row["host"], row["topic"], row["grp"]]
-            up.add_metric(labels, 1.0 if state == "alive" else 0.0)
-            stopped.add_metric(labels, 1.0 if state == "stopped" else 0.0)
+            up.add_metric(labels, 1.0 if state is Liveness.ALIVE else 0.0)
+            stopped.add_metric(labels, 1.0 if state is Liveness.STOPPED else 0.0)
             age.add_metric(labels, seconds)
             backlog.add_metric(labels, row["queued_files"])
             own = row["role"] == "watch"  # a consumer's beat counts chunks, its receipts files
@@ -51,8 +52,8 @@ def fleet_metrics(store: Store) -> Collect:
             "labstream_receipts", "receipts seen, by group and outcome", labels=["group", "topic", "outcome"]
         )
         for row in store.read("SELECT * FROM groups"):
-            receipts.add_metric([row["grp"], row["topic"], "verified"], row["verified"])
-            receipts.add_metric([row["grp"], row["topic"], "failed"], row["failed"])
+            receipts.add_metric([row["grp"], row["topic"], ReceiptOutcome.VERIFIED.value], row["verified"])
+            receipts.add_metric([row["grp"], row["topic"], ReceiptOutcome.FAILED.value], row["failed"])
         yield receipts
         lag = GaugeMetricFamily(
             "labstream_consumer_lag_messages", "messages not yet committed", labels=["group", "topic"]

@@ -10,7 +10,6 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
 
 from labstream.dashboard.store import Store
 from labstream.errors import LabstreamError, WireError
@@ -18,6 +17,7 @@ from labstream.heartbeat import Heartbeat, parse_heartbeat
 from labstream.heartbeat.format import Verifier
 from labstream.kafka import Record, group_lag
 from labstream.kafka.clients import REAL_CLIENTS, ConsumerClient, KafkaClients
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.loops import BackgroundLoop
 from labstream.receipts import Receipt
 
@@ -39,7 +39,7 @@ class TopicReader(BackgroundLoop):
 
     def __init__(
         self,
-        settings: dict[str, Any],
+        librdkafka: LibrdkafkaConfig,
         topics: list[str],
         handle: Handler,
         *,
@@ -49,7 +49,7 @@ class TopicReader(BackgroundLoop):
     ) -> None:
         super().__init__(f"labstream-dashboard-{name}")
         self._clients = clients
-        self._settings = settings
+        self._librdkafka = librdkafka
         self._topics = topics
         self._handle = handle
         self._start_at_ms = start_at_ms
@@ -63,7 +63,9 @@ class TopicReader(BackgroundLoop):
             super().on_error(exc)
 
     def run(self) -> None:
-        with self._clients.consumer(self._settings, self._topics, start_at_ms=self._start_at_ms) as consumer:
+        with self._clients.consumer(
+            self._librdkafka, self._topics, start_at_ms=self._start_at_ms
+        ) as consumer:
             self._loop(consumer)
 
     def _loop(self, consumer: ConsumerClient) -> None:
@@ -134,9 +136,11 @@ class LagPoller(BackgroundLoop):
     """Every `every` seconds: the lag (messages, and files not yet receipted) of the groups
     the dashboard knows of, at most `limit` of them, most recently seen first."""
 
-    def __init__(self, settings: dict[str, Any], store: Store, every: float = 15.0, limit: int = 50) -> None:
+    def __init__(
+        self, librdkafka: LibrdkafkaConfig, store: Store, every: float = 15.0, limit: int = 50
+    ) -> None:
         super().__init__("labstream-dashboard-lag")
-        self._settings = settings
+        self._librdkafka = librdkafka
         self._store = store
         self._every = every
         self._limit = limit
@@ -149,7 +153,7 @@ class LagPoller(BackgroundLoop):
                 if not self.should_keep_running():
                     return
                 try:
-                    lag = group_lag(self._settings, group, topic, timeout=5.0)
+                    lag = group_lag(self._librdkafka, group, topic, timeout=5.0)
                     self._store.set_lag(group, topic, lag.messages, self._store.files_waiting(group, topic))
                 except LabstreamError as exc:
                     logger.info("lag not available group=%s topic=%s reason=%s", group, topic, exc)

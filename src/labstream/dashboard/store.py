@@ -31,6 +31,8 @@ from typing import Any
 
 from labstream.dashboard.reasons import readable
 from labstream.heartbeat import Heartbeat, Trust
+from labstream.heartbeat.format import SendOutcome
+from labstream.outcomes import ReceiptOutcome
 from labstream.receipts import Receipt
 
 __all__ = ["DROPPED", "MAX_INSTANCES", "REFUSED", "VERIFIED_FILES", "Store"]
@@ -390,7 +392,7 @@ def _add_sent(db: sqlite3.Connection, beat: Heartbeat, item: Any, now: float) ->
         return
     _remember_path(db, item.path)
     _bump_minute(db, now, item.outcome, item.size)
-    if item.outcome == "failed":
+    if item.outcome == SendOutcome.FAILED:
         _add_failure(db, now, topic, item.path, beat.instance, item.reason)
     for row in receipts:
         _credit_instance(db, beat.instance, item.path, row[0], row[1], min(row[2] or now, now), row[3])
@@ -409,7 +411,7 @@ def _add_receipt(db: sqlite3.Connection, topic: str, r: Receipt, now: float) -> 
     if before is not None and before[0] == r.outcome:
         return  # redelivered: already counted
     _remember_path(db, r.path)
-    verified = int(r.outcome == "verified")
+    verified = int(r.outcome == ReceiptOutcome.VERIFIED)
     db.execute(
         "INSERT INTO groups (grp, topic, verified, failed, last_file, last_at, last_reason) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(grp, topic) DO UPDATE SET "
@@ -456,9 +458,9 @@ def _record_verdict(db: sqlite3.Connection, topic: str, r: Receipt, at: float) -
         "SELECT verified_at FROM verdicts WHERE topic = ? AND path = ? AND sha256 = ?",
         (topic, r.path, r.sha256),
     ).fetchone()
-    if r.outcome == "verified" and not (before and before[0]):
+    if r.outcome == ReceiptOutcome.VERIFIED and not (before and before[0]):
         _bump_minute(db, at, VERIFIED_FILES, r.size)  # a file's first verification, by its own time
-    if r.outcome == "verified":
+    if r.outcome == ReceiptOutcome.VERIFIED:
         db.execute(
             "INSERT INTO verdicts (topic, path, sha256, size, verified_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT DO UPDATE SET size = excluded.size, "
@@ -477,7 +479,7 @@ def _record_verdict(db: sqlite3.Connection, topic: str, r: Receipt, at: float) -
 def _credit_instance(
     db: sqlite3.Connection, instance: str, path: str, group: str, outcome: str, at: float, reason: str
 ) -> None:
-    if outcome == "verified":
+    if outcome == ReceiptOutcome.VERIFIED:
         db.execute(
             "UPDATE instances SET last_verified = ?, last_verified_at = ?, last_verified_by = ? "
             "WHERE instance = ? AND last_verified_at <= ?",

@@ -3,13 +3,15 @@ throughput. Times are the events' own (a receipt's, a watcher's), counts are in 
 
 from __future__ import annotations
 
+import enum
 import time
 from typing import Any
 
 from labstream.dashboard.reasons import readable
 from labstream.dashboard.store import DROPPED, VERIFIED_FILES, Store
+from labstream.heartbeat import BeatState
 
-__all__ = ["STALE_BEATS", "fleet", "instance_state", "search", "summary", "throughput"]
+__all__ = ["STALE_BEATS", "Liveness", "fleet", "instance_state", "search", "summary", "throughput"]
 
 STALE_BEATS = 3  # missed beats before a running process is shown stale
 MAX_RESULTS = 50
@@ -59,8 +61,19 @@ _CONSUMER_FIELDS = [
 ]
 
 
-def instance_state(row: dict[str, Any], now: float) -> tuple[str, float]:
-    """("alive" | "stale" | "stopped", seconds since the last beat).
+class Liveness(str, enum.Enum):
+    """What the page says of a process from its beats; the value is what the API's JSON holds."""
+
+    ALIVE = "alive"
+    STALE = "stale"  # running, but no beat for STALE_BEATS intervals
+    STOPPED = "stopped"  # its last beat said so
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def instance_state(row: dict[str, Any], now: float) -> tuple[Liveness, float]:
+    """(ALIVE | STALE | STOPPED, seconds since the last beat).
 
     The last beat counts from when it arrived, or from when it says it was sent if that is
     earlier (a beat replayed after a dashboard restart must not look fresh); a sender's
@@ -68,9 +81,9 @@ def instance_state(row: dict[str, Any], now: float) -> tuple[str, float]:
     """
     seen = min(float(row["received"]), float(row["at"]))
     age = max(0.0, now - seen)
-    if row["state"] == "stopped":
-        return "stopped", age
-    return ("stale" if age > STALE_BEATS * float(row["interval"]) else "alive"), age
+    if row["state"] == BeatState.STOPPED:
+        return Liveness.STOPPED, age
+    return (Liveness.STALE if age > STALE_BEATS * float(row["interval"]) else Liveness.ALIVE), age
 
 
 def fleet(store: Store, now: float | None = None) -> dict[str, Any]:
@@ -136,7 +149,7 @@ def summary(store: Store, view: dict[str, Any]) -> dict[str, Any]:
     person (`attention`: stale processes, failed files, refused beats, dropped instances)."""
     now = float(view["now"])
     since, until = now - DAY, now + 300.0  # a receipt dated in the future is not "last 24 h"
-    states = {"alive": 0, "stale": 0, "stopped": 0}
+    states = dict.fromkeys(Liveness, 0)
     for item in view["instruments"]:
         states[item["state"]] += 1
     verified = store.read(
@@ -166,11 +179,11 @@ def summary(store: Store, view: dict[str, Any]) -> dict[str, Any]:
         {"grp": r["grp"], "topic": r["topic"], "files": r["files"], "messages": r["messages"]}
         for r in store.read("SELECT * FROM lag WHERE files > 0 ORDER BY files DESC LIMIT 5")
     ]
-    stale_consumers = sum(1 for c in view["consumers"] if c["state"] == "stale")
+    stale_consumers = sum(1 for c in view["consumers"] if c["state"] == Liveness.STALE)
     refused = sum(int(i["refused"] or 0) for i in view["instruments"] + view["consumers"])
     attention = []
-    if states["stale"] or stale_consumers:
-        attention.append(f"{states['stale'] + stale_consumers} stale (no heartbeat)")
+    if states[Liveness.STALE] or stale_consumers:
+        attention.append(f"{states[Liveness.STALE] + stale_consumers} stale (no heartbeat)")
     if failed_files:
         attention.append(f"{failed_files} failed file(s) in 24 h")
     if refused:
@@ -183,7 +196,7 @@ def summary(store: Store, view: dict[str, Any]) -> dict[str, Any]:
         "failed_files": failed_files,
         "top_reasons": [{"reason": reason, "files": n} for reason, n in top],
         "queued_files": sum(
-            int(i["queued_files"] or 0) for i in view["instruments"] if i["state"] == "alive"
+            int(i["queued_files"] or 0) for i in view["instruments"] if i["state"] == Liveness.ALIVE
         ),
         "oldest_unverified": oldest[0] if oldest else None,
         "behind": behind,

@@ -4,12 +4,11 @@ listing rights needed, nothing written."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from labstream.doctor.check import Check
 from labstream.errors import KafkaError
 from labstream.kafka import DeniedError, TopicInfo, describe_topic
 from labstream.kafka.inspect import group_operations
+from labstream.kafka.settings import LibrdkafkaConfig
 
 __all__ = ["ROLE_NEEDS", "check_group", "check_operations"]
 
@@ -45,11 +44,11 @@ def check_operations(name: str, info: TopicInfo | None, need: set[str], principa
     return Check.ok(name, f"{principal} may {'/'.join(sorted(need))} topic {info.name}")
 
 
-def check_group(settings: dict[str, Any], group: str, principal: str, timeout: float) -> Check:
+def check_group(librdkafka: LibrdkafkaConfig, group: str, principal: str, timeout: float) -> Check:
     """Consuming with a group and committing its offsets both need READ on the group."""
     name = "group rights"
     try:
-        have = group_operations(settings, group, timeout)
+        have = group_operations(librdkafka, group, timeout)
     except DeniedError:
         have = frozenset()
     except KafkaError as exc:
@@ -63,9 +62,9 @@ def check_group(settings: dict[str, Any], group: str, principal: str, timeout: f
     return Check.ok(name, f"{principal} may consume and commit as group {group}")
 
 
-def receipts_info(settings: dict[str, Any], topic: str, timeout: float) -> TopicInfo | str | None:
+def receipts_info(librdkafka: LibrdkafkaConfig, topic: str, timeout: float) -> TopicInfo | str | None:
     """The receipts topic's description, None if missing, or why it cannot be described."""
     try:
-        return describe_topic(settings, topic, timeout)
+        return describe_topic(librdkafka, topic, timeout)
     except KafkaError as exc:
         return str(exc)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import socket
-from typing import Any
 
 from labstream.doctor.check import Check
 from labstream.errors import BrokerUnreachableError, KafkaError
 from labstream.kafka import describe_cluster, ping
+from labstream.kafka.settings import LibrdkafkaConfig
 
 __all__ = ["check_brokers", "check_kafka", "check_reachable", "parse_servers"]
 
@@ -55,14 +55,16 @@ def check_reachable(host: str, port: int, what: str, timeout: float) -> list[Che
     ]
 
 
-def check_kafka(settings: dict[str, Any], timeout: float) -> list[Check]:
+def check_kafka(librdkafka: LibrdkafkaConfig, timeout: float) -> list[Check]:
     """A metadata request with the configured security: TLS and SASL succeed or fail here."""
-    protocol = str(settings.get("security.protocol", "plaintext")).upper()
+    protocol = str(librdkafka.get("security.protocol", "plaintext")).upper()
     security = protocol
     if "SASL" in protocol:
-        security += f" ({settings.get('sasl.mechanism', 'GSSAPI')} as {settings.get('sasl.username', '?')})"
+        security += (
+            f" ({librdkafka.get('sasl.mechanism', 'GSSAPI')} as {librdkafka.get('sasl.username', '?')})"
+        )
     try:
-        ping(settings, timeout)
+        ping(librdkafka, timeout)
     except BrokerUnreachableError as exc:
         return [Check.fail("kafka metadata", str(exc), "start the broker or correct bootstrap.servers")]
     except KafkaError as exc:
@@ -75,10 +77,10 @@ def check_kafka(settings: dict[str, Any], timeout: float) -> list[Check]:
     return checks
 
 
-def check_brokers(settings: dict[str, Any], timeout: float) -> list[Check]:
+def check_brokers(librdkafka: LibrdkafkaConfig, timeout: float) -> list[Check]:
     """Clients talk to the brokers' advertised addresses: each must answer from here too."""
     try:
-        cluster = describe_cluster(settings, timeout)
+        cluster = describe_cluster(librdkafka, timeout)
     except KafkaError as exc:
         return [Check.info("brokers", f"cannot list the brokers: {exc}")]
     checks = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from labstream.config import PROGRAM_SECTION, Config
 from labstream.doctor.access import (
@@ -29,6 +28,7 @@ from labstream.doctor.topic import check_message_size, check_replication, check_
 from labstream.errors import ConfigError, KafkaError
 from labstream.heartbeat import DEFAULT_HEARTBEAT_TOPIC
 from labstream.kafka import TopicInfo, consumer_settings, describe_cluster, producer_settings
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.receipts import receipts_topic
 from labstream.settings import download_group, process_group
 from labstream.upload import DEFAULT_CHUNK_SIZE
@@ -63,8 +63,8 @@ def run_doctor(settings: DoctorSettings) -> list[Check]:
 def _cluster_checks(
     config: Config,
     settings: DoctorSettings,
-    producer: dict[str, Any],
-    consumer: dict[str, Any],
+    producer: LibrdkafkaConfig,
+    consumer: LibrdkafkaConfig,
     servers: list[tuple[str, int]],
 ) -> list[Check]:
     checks: list[Check] = []
@@ -81,7 +81,7 @@ def _cluster_checks(
 
 
 def _topic_checks(
-    config: Config, settings: DoctorSettings, producer: dict[str, Any], consumer: dict[str, Any]
+    config: Config, settings: DoctorSettings, producer: LibrdkafkaConfig, consumer: LibrdkafkaConfig
 ) -> list[Check]:
     topic, timeout = str(settings.topic), settings.timeout
     principal = str(producer.get("sasl.username") or "this client")
@@ -126,7 +126,9 @@ def default_group(config: Config, settings: DoctorSettings) -> str | None:
     return None
 
 
-def _group_check(config: Config, settings: DoctorSettings, consumer: dict[str, Any], principal: str) -> Check:
+def _group_check(
+    config: Config, settings: DoctorSettings, consumer: LibrdkafkaConfig, principal: str
+) -> Check:
     if settings.role == "watch":
         return check_group(consumer, WATCH_GROUP_PROBE, principal, settings.timeout)
     named = settings.group or config.consumer_settings().get("group.id")
@@ -137,8 +139,8 @@ def _group_check(config: Config, settings: DoctorSettings, consumer: dict[str, A
 
 def _receipt_checks(
     settings: DoctorSettings,
-    producer: dict[str, Any],
-    consumer: dict[str, Any],
+    producer: LibrdkafkaConfig,
+    consumer: LibrdkafkaConfig,
     needs: set[str],
     principal: str,
     samples: list[Sample],
@@ -166,7 +168,7 @@ def _may_read(info: TopicInfo) -> bool:
     return info.operations is None or bool({"READ", "ALL"} & info.operations)
 
 
-def _sample(consumer: dict[str, Any], topic: str, timeout: float) -> Sample | str:
+def _sample(consumer: LibrdkafkaConfig, topic: str, timeout: float) -> Sample | str:
     try:
         return sample_topic(consumer, topic, timeout)
     except KafkaError as exc:

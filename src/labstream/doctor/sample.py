@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from labstream.kafka import read_topic
+from labstream.kafka.settings import LibrdkafkaConfig
 
 __all__ = ["Sample", "sample_topic"]
 
@@ -23,11 +23,11 @@ class Sample:
     read_at_ms: int  # our clock when the read finished
 
 
-def sample_topic(settings: dict[str, Any], topic: str, timeout: float) -> Sample:
+def sample_topic(librdkafka: LibrdkafkaConfig, topic: str, timeout: float) -> Sample:
     """Reads the last PER_PARTITION messages of each partition; `KafkaError` if it cannot."""
     count = total = 0
     newest: tuple[int, bool] | None = None
-    for timed in read_topic(settings, topic, last=PER_PARTITION, timeout=timeout):
+    for timed in read_topic(librdkafka, topic, last=PER_PARTITION, timeout=timeout):
         count += 1
         total += len(timed.record.value) + len(timed.record.key or b"")
         if timed.timestamp_ms >= 0 and (newest is None or timed.timestamp_ms > newest[0]):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from labstream.doctor.check import Check
 from labstream.errors import ConfigError, KafkaError
 from labstream.kafka import DeniedError, TopicInfo, describe_topic
 from labstream.kafka.inspect import broker_config, may_create_topic, partition_offsets
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.upload.chunk_size import auto_chunk_size, chunk_overhead, message_limit
 
 __all__ = ["check_message_size", "check_replication", "check_retention", "check_topic"]
@@ -20,17 +20,17 @@ CREATE_PARTITIONS = 4  # what ensure_topic creates
 
 
 def check_topic(
-    settings: dict[str, Any], topic: str, brokers: int, timeout: float
+    librdkafka: LibrdkafkaConfig, topic: str, brokers: int, timeout: float
 ) -> tuple[TopicInfo | None, Check]:
     try:
-        info = describe_topic(settings, topic, timeout)
+        info = describe_topic(librdkafka, topic, timeout)
     except DeniedError as exc:
         return None, Check.fail("topic", str(exc), f"grant DESCRIBE (and the role's rights) on topic {topic}")
     except KafkaError as exc:
         return None, Check.fail("topic", str(exc), "see the kafka checks above")
     if info is not None:
         return info, Check.ok("topic", f"{topic} exists: {info.partitions} partitions")
-    refused = may_create_topic(settings, topic, CREATE_PARTITIONS, min(3, max(1, brokers)), timeout)
+    refused = may_create_topic(librdkafka, topic, CREATE_PARTITIONS, min(3, max(1, brokers)), timeout)
     if refused is None:
         return None, Check.ok("topic", f"{topic} does not exist yet; this principal may create it")
     return None, Check.fail(
@@ -41,16 +41,20 @@ def check_topic(
 
 
 def check_message_size(
-    settings: dict[str, Any], info: TopicInfo | None, broker_id: int | None, chunk_size: int, timeout: float
+    librdkafka: LibrdkafkaConfig,
+    info: TopicInfo | None,
+    broker_id: int | None,
+    chunk_size: int,
+    timeout: float,
 ) -> Check:
     topic_max = _int(info.configs.get("max.message.bytes")) if info else None
     broker_max = None
     if broker_id is not None:
         try:
-            broker_max = _int(broker_config(settings, broker_id, timeout).get("message.max.bytes"))
+            broker_max = _int(broker_config(librdkafka, broker_id, timeout).get("message.max.bytes"))
         except KafkaError:
             broker_max = None  # needs DESCRIBE_CONFIGS on the cluster, which users rarely have
-    client_max = _int(str(settings.get("message.max.bytes", 1_000_000)))
+    client_max = _int(str(librdkafka.get("message.max.bytes", 1_000_000)))
     limit = message_limit(topic_max, broker_max, client_max)
     if limit is None:
         return Check.info("message size", "the topic's and broker's limits are unknown")
@@ -88,7 +92,7 @@ def check_replication(info: TopicInfo) -> Check:
 
 
 def check_retention(
-    settings: dict[str, Any], info: TopicInfo, average_bytes: float | None, timeout: float
+    librdkafka: LibrdkafkaConfig, info: TopicInfo, average_bytes: float | None, timeout: float
 ) -> Check:
     """How long may the receiving side be away before data is deleted unread, at the rate of
     the last hour (per partition, the busiest one counts)."""
@@ -99,7 +103,7 @@ def check_retention(
     by_time = float("inf") if retention_ms < 0 else retention_ms / 1000
     since = int((time.time() - RATE_WINDOW_SECONDS) * 1000)
     try:
-        offsets = partition_offsets(settings, info.name, info.partitions, since, timeout)
+        offsets = partition_offsets(librdkafka, info.name, info.partitions, since, timeout)
     except KafkaError as exc:
         offsets, rate_text = [], f"unknown rate ({exc})"
     busiest = max((o.latest - o.at_time for o in offsets), default=0) / RATE_WINDOW_SECONDS

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labstream.download.durability import flush_files, flush_folders
-from labstream.download.ledger import DONE_STATUSES, Ledger
+from labstream.download.ledger import DONE_STATUSES, FileState, Ledger
 from labstream.download.limits import Limits
 from labstream.download.owners import BESIDE, Owners
 from labstream.download.partial import HashInterrupted, PartialFile
@@ -25,7 +25,7 @@ from labstream.errors import ChecksumError, GeometryError, PlacementError, Unsaf
 from labstream.hashing import HashPipe
 from labstream.kafka import Record
 from labstream.logsafe import shown
-from labstream.outcomes import OnVerdict, Verdict
+from labstream.outcomes import OnVerdict, ReceiptOutcome, Verdict
 from labstream.state import OutputState
 from labstream.wire import Chunk, decode
 from labstream.wire.chunk import decrypt
@@ -57,7 +57,7 @@ class DoneFile:
     sent_path: str = ""  # the path it was sent as, when it is stored under another
     file_id: bytes = b""  # wire v2: the send's id
 
-    def verdict(self, outcome: str, reason: str = "") -> Verdict:
+    def verdict(self, outcome: ReceiptOutcome, reason: str = "") -> Verdict:
         """A verdict on this file that names its send (the path it was sent as, source, id)."""
         sent = self.sent_path or self.relpath
         stored = self.relpath if sent != self.relpath else ""
@@ -370,7 +370,7 @@ class Assembler:
         if partial.verdict_key in self._ready_keys:
             return next(p.stored for p, _ in self._ready if p.verdict_key == partial.verdict_key)
         for stored, status in self._ledger.copies(partial.path, partial.sha256, partial.size):
-            if status in DONE_STATUSES or (status == "verified" and self._exists(stored)):
+            if status in DONE_STATUSES or (status == FileState.VERIFIED and self._exists(stored)):
                 return stored
         return None
 
@@ -378,7 +378,7 @@ class Assembler:
         status = self._ledger.status(path, digest, size)
         if status in DONE_STATUSES:
             return True  # handed to a processor: done whether or not the file is still here
-        return status == "verified" and self._exists(path)
+        return status == FileState.VERIFIED and self._exists(path)
 
     def _exists(self, stored: str) -> bool:
         try:
@@ -427,7 +427,7 @@ class Assembler:
                     partial.sha256.hex(),
                     f" source={shown(partial.source)}" if partial.source else "",
                 )
-            self._on_verdict(_verdict(partial, "verified", partial.conflict))
+            self._on_verdict(_verdict(partial, ReceiptOutcome.VERIFIED, partial.conflict))
         placed = {p.stored for p, _ in ready}
         for echo in echoes:
             if echo.stored_as in placed or echo.path in placed:
@@ -494,7 +494,7 @@ class Assembler:
             if held_at is not None:  # the same bytes sent again (new file id): already here
                 self._forget(partial)
                 partial.stored = held_at
-                echo = dataclasses.replace(_verdict(partial, "verified"), duplicate=True)
+                echo = dataclasses.replace(_verdict(partial, ReceiptOutcome.VERIFIED), duplicate=True)
                 if held_at in self._ready_paths:
                     self._echoes.append(echo)  # announced once that copy is in place
                 else:
@@ -547,7 +547,7 @@ class Assembler:
             return Outcome.DUPLICATE  # a damaged extra copy of a file verified, to be committed
         if partial is not None:
             return self._set_aside(partial, reason)
-        if self._ledger.status(*key) == "verified":
+        if self._ledger.status(*key) == FileState.VERIFIED:
             return Outcome.DUPLICATE  # a damaged extra copy of a file already verified
         return self._failed_verdict(key, reason, source=source)
 
@@ -562,10 +562,10 @@ class Assembler:
         if verdict is None and not file_id:
             verdict = key
         if verdict is not None:
-            self._ledger.record(verdict[0], verdict[1], verdict[2], "failed", reason, source=source)
-            self._on_verdict(Verdict(*verdict, "failed", reason, source, file_id))
+            self._ledger.record(verdict[0], verdict[1], verdict[2], FileState.FAILED, reason, source=source)
+            self._on_verdict(Verdict(*verdict, ReceiptOutcome.FAILED, reason, source, file_id))
         else:
-            self._on_verdict(Verdict(key[0], b"", key[2], "failed", reason, source, file_id))
+            self._on_verdict(Verdict(key[0], b"", key[2], ReceiptOutcome.FAILED, reason, source, file_id))
         return Outcome.FAILED
 
     def _remember_failed(self, key: FileKey) -> None:
@@ -618,10 +618,20 @@ class Assembler:
         return self._failed_verdict(partial.key, reason, partial.verdict_key, source=partial.source)
 
 
-def _verdict(partial: PartialFile, outcome: str, reason: str = "") -> Verdict:
+def _verdict(partial: PartialFile, outcome: ReceiptOutcome, reason: str = "") -> Verdict:
     p = partial
     return Verdict(p.path, p.sha256, p.size, outcome, reason, p.source, p.file_id, p.stored_as)
 
 
-def _verified_row(p: PartialFile) -> tuple[str, bytes, int, str, str, int, str, str, str]:
-    return (p.stored, p.sha256, p.size, "verified", "", p.version_ns, p.hash_name, p.source, p.sent_as)
+def _verified_row(p: PartialFile) -> tuple[str, bytes, int, FileState, str, int, str, str, str]:
+    return (
+        p.stored,
+        p.sha256,
+        p.size,
+        FileState.VERIFIED,
+        "",
+        p.version_ns,
+        p.hash_name,
+        p.source,
+        p.sent_as,
+    )

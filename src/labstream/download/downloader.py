@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from labstream.download.assembler import Assembler, DoneFile, Outcome
 from labstream.download.ledger import Ledger
@@ -21,6 +21,7 @@ from labstream.download.placement import check_writable
 from labstream.errors import LabstreamError, OutputError
 from labstream.kafka import Record, member_for_thread
 from labstream.kafka.clients import REAL_CLIENTS, ConsumerClient, KafkaClients
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
 from labstream.loops import spawn
@@ -70,7 +71,7 @@ class Downloader:
 
     def __init__(
         self,
-        settings: dict[str, Any],
+        librdkafka: LibrdkafkaConfig,
         topic: str,
         out_dir: Path,
         options: DownloadOptions | None = None,
@@ -83,7 +84,7 @@ class Downloader:
         clients: KafkaClients = REAL_CLIENTS,
         accepts: Callable[[str], bool] | None = None,
     ) -> None:
-        """`settings`: librdkafka consumer settings. `accepts(relative_path)`: False skips the
+        """`librdkafka`: the consumer settings. `accepts(relative_path)`: False skips the
         file's chunks before the assembler sees them (their offsets still move)."""
         self._options = options or DownloadOptions()
         self._accepts = accepts
@@ -91,7 +92,7 @@ class Downloader:
         self._clients = clients
         self._cipher = cipher
         self._halt = threading.Event()  # the grace is over (or there is none): stop at once
-        self._settings = settings
+        self._settings = librdkafka
         self._topic = topic
         self._out_dir = out_dir
         self.stop = stop or threading.Event()

@@ -29,8 +29,10 @@ __all__ = [
     "HEARTBEAT_VERSION",
     "MAX_HEARTBEAT_BYTES",
     "ROLES",
+    "BeatState",
     "Heartbeat",
     "RecentFile",
+    "SendOutcome",
     "Status",
     "Trust",
     "Verifier",
@@ -45,9 +47,32 @@ MAX_RECENT = 200  # files listed per beat; more are counted in `recent_dropped`
 MAX_DEPTH = 6  # the format nests 3 deep; anything deeper is not a heartbeat
 MAX_TEXT = 4096
 ROLES = ("watch", "download", "process")
-STATES = ("running", "stopped")
-OUTCOMES = ("sent", "failed")
 _MAX_INT = 2**63 - 1
+
+
+class BeatState(str, enum.Enum):
+    """A beat's "state": the process runs, or this is its last beat. The value is what the
+    JSON and the dashboard's rows hold."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class SendOutcome(str, enum.Enum):
+    """A watcher's recent file's "outcome": every chunk acknowledged, or not sent."""
+
+    SENT = "sent"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STATES = tuple(state.value for state in BeatState)
+OUTCOMES = tuple(outcome.value for outcome in SendOutcome)
 
 
 class Trust(str, enum.Enum):
@@ -76,7 +101,7 @@ class RecentFile:
     path: str
     sha256: str
     size: int
-    outcome: str
+    outcome: SendOutcome
     at: float
     reason: str = ""
 
@@ -115,7 +140,7 @@ class Heartbeat:
     started: float
     at: float
     interval: float
-    state: str
+    state: BeatState
     status: Status = field(default_factory=Status)
     rate: float = 0.0  # bytes per second since the previous beat
     recent_dropped: int = 0
@@ -233,7 +258,7 @@ def _build(f: _Fields) -> Heartbeat:
         started=f.number("started", high=1e11),
         at=f.number("at", high=1e11),
         interval=f.number("interval", low=0.1, high=86400.0),
-        state=f.choice("state", STATES),
+        state=BeatState(f.choice("state", STATES)),
         status=status,
         rate=f.number("rate", high=1e15),
         recent_dropped=f.count("recent_dropped"),
@@ -258,7 +283,7 @@ def _recent(items: object) -> tuple[RecentFile, ...]:
                 path=f.text("path", required=True),
                 sha256=sha,
                 size=f.count("size"),
-                outcome=f.choice("outcome", OUTCOMES),
+                outcome=SendOutcome(f.choice("outcome", OUTCOMES)),
                 at=f.number("at", high=1e11),
                 reason=f.text("reason"),
             )

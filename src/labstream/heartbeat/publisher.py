@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from labstream import __version__
-from labstream.heartbeat.format import MAX_RECENT, ROLES, Heartbeat, Status
+from labstream.heartbeat.format import MAX_RECENT, ROLES, BeatState, Heartbeat, Status
 from labstream.loops import BackgroundLoop
 
 __all__ = ["HeartbeatPublisher", "Signer"]
@@ -78,7 +78,7 @@ class HeartbeatPublisher(BackgroundLoop):
             started=time.time(),
             at=0.0,
             interval=max(interval, 0.1),
-            state="running",
+            state=BeatState.RUNNING,
             run=secrets.token_hex(8),
         )
         self._seq = 0  # beats of this run
@@ -98,12 +98,12 @@ class HeartbeatPublisher(BackgroundLoop):
         if not self.alive:
             return
         self.stop()
-        self.beat("stopped")
+        self.beat(BeatState.STOPPED)
         left = self._producer.flush(5.0)
         if left:
             logger.warning("final heartbeat not delivered topic=%s", self._topic)
 
-    def beat(self, state: str = "running") -> None:
+    def beat(self, state: BeatState = BeatState.RUNNING) -> None:
         """Publish one heartbeat now."""
         try:
             status = self._snapshot()
@@ -121,7 +121,7 @@ class HeartbeatPublisher(BackgroundLoop):
             logger.warning("heartbeat not sent topic=%s reason=%s", self._topic, exc)
         self.beats += 1
 
-    def _heartbeat(self, status: Status, state: str) -> Heartbeat:
+    def _heartbeat(self, status: Status, state: BeatState) -> Heartbeat:
         now = time.monotonic()
         rate = 0.0
         if self._previous is not None and now > self._previous[0]:

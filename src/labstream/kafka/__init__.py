@@ -15,6 +15,7 @@ from labstream.kafka.lag import GroupLag, group_lag
 from labstream.kafka.producer import Producer
 from labstream.kafka.reader import TimedRecord, read_topic
 from labstream.kafka.settings import (
+    LibrdkafkaConfig,
     consumer_settings,
     member_for_thread,
     producer_settings,
@@ -24,6 +25,7 @@ from labstream.kafka.settings import (
 __all__ = [
     "Consumer",
     "GroupLag",
+    "LibrdkafkaConfig",
     "Producer",
     "Record",
     "consumer_settings",

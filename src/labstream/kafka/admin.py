@@ -10,7 +10,7 @@ import confluent_kafka
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from labstream.errors import BrokerUnreachableError, KafkaError
-from labstream.kafka.settings import librdkafka_logger
+from labstream.kafka.settings import LibrdkafkaConfig, librdkafka_logger
 
 __all__ = ["create_topic", "ensure_topic", "ping"]
 
@@ -31,17 +31,17 @@ _CONNECTION_PREFIXES = (
 )
 
 
-def ping(settings: dict[str, Any], timeout: float = 10.0) -> list[str]:
+def ping(librdkafka: LibrdkafkaConfig, timeout: float = 10.0) -> list[str]:
     """Topic names in the cluster; raises `BrokerUnreachableError` if nobody answers in time,
     and `KafkaError` at once when the cluster refuses our credentials or TLS."""
-    return sorted(_metadata(settings, timeout).topics)
+    return sorted(_metadata(librdkafka, timeout).topics)
 
 
-def _metadata(settings: dict[str, Any], timeout: float) -> Any:
+def _metadata(librdkafka: LibrdkafkaConfig, timeout: float) -> Any:
     """The cluster's metadata (topics, brokers), with `ping`'s errors."""
     refused: list[str] = []
-    admin = _admin(settings, on_error=lambda e: _note_refusal(e, refused))
-    where = settings.get("bootstrap.servers", "?")
+    admin = _admin(librdkafka, on_error=lambda e: _note_refusal(e, refused))
+    where = librdkafka.get("bootstrap.servers", "?")
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -67,21 +67,23 @@ def _note_refusal(error: confluent_kafka.KafkaError, refused: list[str]) -> None
         refused.append(error.str())
 
 
-def ensure_topic(settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0) -> None:
+def ensure_topic(
+    librdkafka: LibrdkafkaConfig, topic: str, partitions: int = 4, timeout: float = 10.0
+) -> None:
     """Create `topic` if it does not exist (replication up to 3); fine if creation is refused."""
-    refused = create_topic(settings, topic, partitions, timeout)
+    refused = create_topic(librdkafka, topic, partitions, timeout)
     if refused:
         logger.warning("could not create topic topic=%s error=%s", topic, refused)
 
 
 def create_topic(
-    settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0
+    librdkafka: LibrdkafkaConfig, topic: str, partitions: int = 4, timeout: float = 10.0
 ) -> str | None:
     """Create `topic` unless it exists; None when it exists afterwards, else the broker's reason."""
-    metadata = _metadata(settings, timeout)
+    metadata = _metadata(librdkafka, timeout)
     if topic in metadata.topics and metadata.topics[topic].error is None:
         return None
-    admin = _admin(settings)
+    admin = _admin(librdkafka)
     brokers = len(metadata.brokers)
     future = admin.create_topics([NewTopic(topic, partitions, min(3, max(1, brokers)))])[topic]
     try:
@@ -100,8 +102,8 @@ _probe_logger = logging.getLogger("labstream.librdkafka.probe")
 _probe_logger.setLevel(logging.CRITICAL)
 
 
-def _admin(settings: dict[str, Any], on_error: Any = None) -> AdminClient:
-    conf: dict[str, Any] = {k: v for k, v in settings.items() if k.startswith(_CONNECTION_PREFIXES)}
+def _admin(librdkafka: LibrdkafkaConfig, on_error: Any = None) -> AdminClient:
+    conf: dict[str, Any] = {k: v for k, v in librdkafka.items() if k.startswith(_CONNECTION_PREFIXES)}
     conf["logger"] = _probe_logger if on_error is not None else librdkafka_logger
     if on_error is not None:
         conf["error_cb"] = on_error

@@ -15,6 +15,7 @@ from labstream.kafka.admin import create_topic, ensure_topic
 from labstream.kafka.consumer import Consumer, OnPartitions, Record
 from labstream.kafka.inspect import DeniedError, broker_config, describe_cluster, describe_topic
 from labstream.kafka.producer import OnDelivery, Producer
+from labstream.kafka.settings import LibrdkafkaConfig
 
 __all__ = ["REAL_CLIENTS", "ConsumerClient", "KafkaClients", "ProducerClient", "RealClients"]
 
@@ -52,11 +53,11 @@ class ConsumerClient(Protocol):
 class KafkaClients(Protocol):
     """Opens clients; the settings are librdkafka's (`producer_settings`, `consumer_settings`)."""
 
-    def producer(self, settings: dict[str, Any]) -> ProducerClient: ...
+    def producer(self, librdkafka: LibrdkafkaConfig) -> ProducerClient: ...
 
     def consumer(
         self,
-        settings: dict[str, Any],
+        librdkafka: LibrdkafkaConfig,
         topics: list[str],
         *,
         on_assign: OnPartitions | None = None,
@@ -66,14 +67,14 @@ class KafkaClients(Protocol):
     ) -> ConsumerClient: ...
 
     def ensure_topic(
-        self, settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0
+        self, librdkafka: LibrdkafkaConfig, topic: str, partitions: int = 4, timeout: float = 10.0
     ) -> None: ...
 
-    def message_limit(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> int | None:
+    def message_limit(self, librdkafka: LibrdkafkaConfig, topic: str, timeout: float = 10.0) -> int | None:
         """The largest record batch the cluster takes on `topic` (the topic's max.message.bytes,
         else the broker's message.max.bytes), or None when neither can be read."""
 
-    def ensure_writable(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> None:
+    def ensure_writable(self, librdkafka: LibrdkafkaConfig, topic: str, timeout: float = 10.0) -> None:
         """`topic` exists (created if need be) and this principal may produce to it, else
         `KafkaError` (`DeniedError` for a missing right) in one line naming the fix."""
 
@@ -81,12 +82,12 @@ class KafkaClients(Protocol):
 class RealClients:
     """librdkafka clients (confluent-kafka)."""
 
-    def producer(self, settings: dict[str, Any]) -> ProducerClient:
-        return Producer(settings)
+    def producer(self, librdkafka: LibrdkafkaConfig) -> ProducerClient:
+        return Producer(librdkafka)
 
     def consumer(
         self,
-        settings: dict[str, Any],
+        librdkafka: LibrdkafkaConfig,
         topics: list[str],
         *,
         on_assign: OnPartitions | None = None,
@@ -95,7 +96,7 @@ class RealClients:
         start_new_at_ms: int | None = None,
     ) -> ConsumerClient:
         return Consumer(
-            settings,
+            librdkafka,
             topics,
             on_assign=on_assign,
             on_revoke=on_revoke,
@@ -104,30 +105,30 @@ class RealClients:
         )
 
     def ensure_topic(
-        self, settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0
+        self, librdkafka: LibrdkafkaConfig, topic: str, partitions: int = 4, timeout: float = 10.0
     ) -> None:
-        ensure_topic(settings, topic, partitions=partitions, timeout=timeout)
+        ensure_topic(librdkafka, topic, partitions=partitions, timeout=timeout)
 
-    def message_limit(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> int | None:
-        info = describe_topic(settings, topic, timeout)
+    def message_limit(self, librdkafka: LibrdkafkaConfig, topic: str, timeout: float = 10.0) -> int | None:
+        info = describe_topic(librdkafka, topic, timeout)
         topic_max = _int(info.configs.get("max.message.bytes")) if info else None
         broker_max = None
         if topic_max is None:
             try:
-                brokers = describe_cluster(settings, timeout).brokers
+                brokers = describe_cluster(librdkafka, timeout).brokers
                 if brokers:
                     broker_max = _int(
-                        broker_config(settings, brokers[0][0], timeout).get("message.max.bytes")
+                        broker_config(librdkafka, brokers[0][0], timeout).get("message.max.bytes")
                     )
             except KafkaError:
                 broker_max = None  # needs DESCRIBE_CONFIGS on the cluster
         return topic_max if topic_max is not None else broker_max
 
-    def ensure_writable(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> None:
-        refused = create_topic(settings, topic, timeout=timeout)
-        principal = settings.get("sasl.username") or "PRINCIPAL"
+    def ensure_writable(self, librdkafka: LibrdkafkaConfig, topic: str, timeout: float = 10.0) -> None:
+        refused = create_topic(librdkafka, topic, timeout=timeout)
+        principal = librdkafka.get("sasl.username") or "PRINCIPAL"
         try:
-            info = describe_topic(settings, topic, timeout)
+            info = describe_topic(librdkafka, topic, timeout)
         except DeniedError as exc:
             raise DeniedError(
                 f"may not use topic {topic!r} ({exc}); fix: kafka-acls.sh --add --allow-principal "
@@ -138,7 +139,7 @@ class RealClients:
                 raise
             info = None  # e.g. an invalid name: the creation's reason says it best
         if info is None and refused is None:
-            info = _described_once_known(settings, topic, timeout)
+            info = _described_once_known(librdkafka, topic, timeout)
         if info is None:
             raise KafkaError(
                 f"topic {topic!r} does not exist and cannot be created ({refused or 'not found'}); "
@@ -156,13 +157,13 @@ REAL_CLIENTS: KafkaClients = RealClients()
 METADATA_SETTLE_SECONDS = 5.0  # a topic just created may take this long to be known cluster-wide
 
 
-def _described_once_known(settings: dict[str, Any], topic: str, timeout: float) -> Any:
+def _described_once_known(librdkafka: LibrdkafkaConfig, topic: str, timeout: float) -> Any:
     """A topic created a moment ago may not yet be in the metadata of the broker asked (a
     cluster of several): asked again for a few seconds before it counts as not found."""
     deadline = time.monotonic() + min(timeout, METADATA_SETTLE_SECONDS)
     while time.monotonic() < deadline:
         time.sleep(0.2)
-        info = describe_topic(settings, topic, timeout)
+        info = describe_topic(librdkafka, topic, timeout)
         if info is not None:
             return info
     return None

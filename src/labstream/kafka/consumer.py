@@ -13,6 +13,7 @@ import confluent_kafka
 
 from labstream.errors import KafkaError
 from labstream.kafka.quiet import in_outage, note_success, outage_filter
+from labstream.kafka.settings import LibrdkafkaConfig
 
 __all__ = ["Consumer", "OnPartitions", "Record"]
 
@@ -42,7 +43,7 @@ class Consumer:
 
     def __init__(
         self,
-        settings: dict[str, Any],
+        librdkafka: LibrdkafkaConfig,
         topics: list[str],
         *,
         on_assign: OnPartitions | None = None,
@@ -54,8 +55,8 @@ class Consumer:
         `start_new_at_ms`: the same, but only for partitions the group has no committed offset
         on (a new group); the others resume."""
         self._start_new_at_ms = start_new_at_ms
-        self._settings = settings
-        self._member = settings.get("group.instance.id")
+        self._librdkafka = librdkafka
+        self._member = librdkafka.get("group.instance.id")
         self._topics = topics
         self._probed = 0.0
         self._fenced_at = -REJOIN_SECONDS
@@ -65,7 +66,7 @@ class Consumer:
         self._consumer = self._open()
 
     def _open(self) -> Any:
-        consumer = confluent_kafka.Consumer({**self._settings, "error_cb": _on_error})
+        consumer = confluent_kafka.Consumer({**self._librdkafka, "error_cb": _on_error})
         consumer.subscribe(
             self._topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked
         )

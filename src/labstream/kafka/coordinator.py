@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
 
 import confluent_kafka
 
 from labstream.errors import BrokerUnreachableError
+from labstream.kafka.settings import LibrdkafkaConfig
 
 __all__ = ["wait_for_coordinator"]
 
@@ -19,11 +19,11 @@ __all__ = ["wait_for_coordinator"]
 _quiet = logging.getLogger("labstream.librdkafka.probe")
 
 
-def wait_for_coordinator(settings: dict[str, Any], timeout: float = 60.0) -> None:
+def wait_for_coordinator(librdkafka: LibrdkafkaConfig, timeout: float = 60.0) -> None:
     """Return once the cluster's transaction coordinator answers (it assigns producer ids)."""
     deadline = time.monotonic() + timeout
     conf = {
-        "bootstrap.servers": settings["bootstrap.servers"],
+        "bootstrap.servers": librdkafka["bootstrap.servers"],
         "transactional.id": f"labstream-ready-{uuid.uuid4().hex[:8]}",
         "logger": _quiet,
     }

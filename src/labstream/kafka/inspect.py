@@ -22,6 +22,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from labstream.errors import KafkaError
 from labstream.kafka.admin import _admin
+from labstream.kafka.settings import LibrdkafkaConfig
 
 __all__ = [
     "ClusterInfo",
@@ -73,8 +74,8 @@ class PartitionOffsets:
     at_time: int  # first offset at or after the asked time; `latest` if none
 
 
-def describe_cluster(settings: dict[str, Any], timeout: float = 10.0) -> ClusterInfo:
-    admin = _admin(settings)
+def describe_cluster(librdkafka: LibrdkafkaConfig, timeout: float = 10.0) -> ClusterInfo:
+    admin = _admin(librdkafka)
     try:
         found = admin.describe_cluster(include_authorized_operations=True, request_timeout=timeout).result()
     except confluent_kafka.KafkaException as exc:
@@ -83,10 +84,10 @@ def describe_cluster(settings: dict[str, Any], timeout: float = 10.0) -> Cluster
     return ClusterInfo(str(found.cluster_id), brokers, _names(found.authorized_operations))
 
 
-def describe_topic(settings: dict[str, Any], topic: str, timeout: float = 10.0) -> TopicInfo | None:
+def describe_topic(librdkafka: LibrdkafkaConfig, topic: str, timeout: float = 10.0) -> TopicInfo | None:
     """The topic with its configs and this principal's rights; None if it does not exist.
     `DeniedError` if the principal may not even describe it."""
-    admin = _admin(settings)
+    admin = _admin(librdkafka)
     future = admin.describe_topics(
         TopicCollection([topic]), include_authorized_operations=True, request_timeout=timeout
     )[topic]
@@ -102,20 +103,22 @@ def describe_topic(settings: dict[str, Any], topic: str, timeout: float = 10.0) 
     return TopicInfo(topic, len(found.partitions), replication, operations, configs, error)
 
 
-def broker_config(settings: dict[str, Any], broker_id: int, timeout: float = 10.0) -> dict[str, str]:
+def broker_config(librdkafka: LibrdkafkaConfig, broker_id: int, timeout: float = 10.0) -> dict[str, str]:
     """One broker's configs; `DeniedError` without DESCRIBE_CONFIGS on the cluster."""
-    configs, error = _configs(_admin(settings), ConfigResource(ResourceType.BROKER, str(broker_id)), timeout)
+    configs, error = _configs(
+        _admin(librdkafka), ConfigResource(ResourceType.BROKER, str(broker_id)), timeout
+    )
     if error:
         raise DeniedError(error) if "AUTHORIZATION" in error else KafkaError(error)
     return configs
 
 
 def may_create_topic(
-    settings: dict[str, Any], topic: str, partitions: int, replication: int, timeout: float = 10.0
+    librdkafka: LibrdkafkaConfig, topic: str, partitions: int, replication: int, timeout: float = 10.0
 ) -> str | None:
     """None if this principal may create `topic`, else the broker's reason. Nothing is created
     (CreateTopics with validate_only)."""
-    admin = _admin(settings)
+    admin = _admin(librdkafka)
     new = NewTopic(topic, partitions, replication)
     future = admin.create_topics([new], validate_only=True, request_timeout=timeout)[topic]
     try:
@@ -126,11 +129,11 @@ def may_create_topic(
     return None
 
 
-def group_operations(settings: dict[str, Any], group: str, timeout: float = 10.0) -> frozenset[str]:
+def group_operations(librdkafka: LibrdkafkaConfig, group: str, timeout: float = 10.0) -> frozenset[str]:
     """What this principal may do with consumer group `group` (which need not exist yet).
     While the group coordinator is still being set up (a new cluster: the offsets topic is
     created on first use), asks again until `timeout`."""
-    admin = _admin(settings)
+    admin = _admin(librdkafka)
     deadline = time.monotonic() + timeout
     while True:
         future = admin.describe_consumer_groups(
@@ -147,10 +150,10 @@ def group_operations(settings: dict[str, Any], group: str, timeout: float = 10.0
 
 
 def partition_offsets(
-    settings: dict[str, Any], topic: str, partitions: int, at_ms: int, timeout: float = 10.0
+    librdkafka: LibrdkafkaConfig, topic: str, partitions: int, at_ms: int, timeout: float = 10.0
 ) -> list[PartitionOffsets]:
     """Earliest, latest and first-at-or-after-`at_ms` offsets of each partition."""
-    admin = _admin(settings)
+    admin = _admin(librdkafka)
     specs = {
         "earliest": OffsetSpec.earliest(),  # type: ignore[no-untyped-call]
         "latest": OffsetSpec.latest(),  # type: ignore[no-untyped-call]

@@ -12,6 +12,7 @@ from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 
 from labstream.errors import KafkaError
 from labstream.kafka.admin import _admin
+from labstream.kafka.settings import LibrdkafkaConfig
 
 __all__ = ["GroupLag", "group_lag"]
 
@@ -29,9 +30,9 @@ class GroupLag:
     committed: bool  # False: the group has committed nothing on this topic yet
 
 
-def group_lag(settings: dict[str, Any], group: str, topic: str, timeout: float = 10.0) -> GroupLag:
+def group_lag(librdkafka: LibrdkafkaConfig, group: str, topic: str, timeout: float = 10.0) -> GroupLag:
     """Lag of one group on one topic; raises `KafkaError` when the cluster does not answer."""
-    admin = _admin(settings)
+    admin = _admin(librdkafka)
     try:
         ends = _ends(admin, topic, timeout)
         request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in ends])

@@ -15,11 +15,11 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
 
 from labstream.errors import DeliveryError, KafkaError
 from labstream.kafka.consumer import OnPartitions, Record
 from labstream.kafka.producer import OnDelivery
+from labstream.kafka.settings import LibrdkafkaConfig
 
 __all__ = ["MemoryBroker", "MemoryConsumer", "MemoryProducer"]
 
@@ -52,12 +52,12 @@ class MemoryBroker:
         self.fatal: str | None = None
 
     # -- clients -------------------------------------------------------------------------
-    def producer(self, settings: dict[str, Any] | None = None) -> MemoryProducer:
+    def producer(self, librdkafka: LibrdkafkaConfig | None = None) -> MemoryProducer:
         return MemoryProducer(self)
 
     def consumer(
         self,
-        settings: dict[str, Any],
+        librdkafka: LibrdkafkaConfig,
         topics: list[str],
         *,
         on_assign: OnPartitions | None = None,
@@ -67,13 +67,13 @@ class MemoryBroker:
     ) -> MemoryConsumer:
         return MemoryConsumer(
             self,
-            str(settings.get("group.id", "labstream-download")),
+            str(librdkafka.get("group.id", "labstream-download")),
             topics,
             on_assign=on_assign,
             on_revoke=on_revoke,
             start_at_ms=start_at_ms,
             start_new_at_ms=start_new_at_ms,
-            from_end=str(settings.get("auto.offset.reset", "earliest")) in ("latest", "end", "largest"),
+            from_end=str(librdkafka.get("auto.offset.reset", "earliest")) in ("latest", "end", "largest"),
         )
 
     # -- topics --------------------------------------------------------------------------
@@ -82,16 +82,16 @@ class MemoryBroker:
             self._topics.setdefault(topic, [[] for _ in range(partitions or self.default_partitions)])
 
     def ensure_topic(
-        self, settings: dict[str, Any], topic: str, partitions: int = 4, timeout: float = 10.0
+        self, librdkafka: LibrdkafkaConfig, topic: str, partitions: int = 4, timeout: float = 10.0
     ) -> None:
         """`KafkaClients.ensure_topic`: the topic exists afterwards."""
         self.create_topic(topic, partitions)
 
-    def message_limit(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> int | None:
+    def message_limit(self, librdkafka: LibrdkafkaConfig, topic: str, timeout: float = 10.0) -> int | None:
         """`KafkaClients.message_limit`: unknown, as with a broker that does not say."""
         return None
 
-    def ensure_writable(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> None:
+    def ensure_writable(self, librdkafka: LibrdkafkaConfig, topic: str, timeout: float = 10.0) -> None:
         """`KafkaClients.ensure_writable`: every principal may write every topic here."""
         self.create_topic(topic)
 

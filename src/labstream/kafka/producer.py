@@ -12,6 +12,7 @@ import confluent_kafka
 
 from labstream.errors import DeliveryError, KafkaError
 from labstream.kafka.quiet import in_outage, note_success, outage_filter
+from labstream.kafka.settings import LibrdkafkaConfig
 
 __all__ = ["OnDelivery", "Producer"]
 
@@ -27,10 +28,10 @@ OnDelivery = Callable[[str | None], None]
 class Producer:
     """Wraps confluent_kafka.Producer: back-pressure on a full queue, fatal errors raised."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, librdkafka: LibrdkafkaConfig) -> None:
         self._fatal: str | None = None
         self._lock = threading.Lock()
-        self._producer = confluent_kafka.Producer({**settings, "error_cb": self._on_error})
+        self._producer = confluent_kafka.Producer({**librdkafka, "error_cb": self._on_error})
         self._probed = 0.0
 
     def __enter__(self) -> Producer:

@@ -17,6 +17,7 @@ import confluent_kafka
 
 from labstream.errors import KafkaError
 from labstream.kafka.consumer import Record
+from labstream.kafka.settings import LibrdkafkaConfig
 
 __all__ = ["TimedRecord", "read_topic", "reader_settings"]
 
@@ -31,10 +32,10 @@ class TimedRecord:
     log_append: bool  # True: the broker's clock stamped it (LogAppendTime), not the sender's
 
 
-def reader_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """Consumer `settings` for a reader that never commits. librdkafka insists on a group id
+def reader_settings(librdkafka: LibrdkafkaConfig) -> LibrdkafkaConfig:
+    """`librdkafka` for a consumer that reads and never commits. librdkafka insists on a group id
     even for assigned partitions; a fresh one is never joined."""
-    kept = {k: v for k, v in settings.items() if k not in ("group.instance.id", "error_cb")}
+    kept = {k: v for k, v in librdkafka.items() if k not in ("group.instance.id", "error_cb")}
     return {
         **kept,
         "group.id": f"labstream-reader-{uuid.uuid4().hex[:12]}",
@@ -46,7 +47,7 @@ def reader_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_topic(
-    settings: dict[str, Any],
+    librdkafka: LibrdkafkaConfig,
     topic: str,
     *,
     since_ms: int | None = None,
@@ -56,7 +57,7 @@ def read_topic(
 ) -> Iterator[TimedRecord]:
     """Every message of `topic` (from `since_ms`, or only the `last` ones per partition) up to
     the high watermarks captured at the start; `KafkaError` if the topic is missing."""
-    consumer = confluent_kafka.Consumer(reader_settings(settings))
+    consumer = confluent_kafka.Consumer(reader_settings(librdkafka))
     try:
         starts, ends = _bounds(consumer, topic, since_ms, last, timeout)
         pending = {p for p in ends if starts[p] < ends[p]}

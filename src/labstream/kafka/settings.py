@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import confluent_kafka
 
@@ -19,12 +19,19 @@ from labstream.errors import ConfigError
 from labstream.kafka.quiet import outage_filter
 
 __all__ = [
+    "LibrdkafkaConfig",
     "consumer_settings",
     "member_for_thread",
     "producer_settings",
     "static_membership",
     "validate",
 ]
+
+# What confluent_kafka's Producer, Consumer and AdminClient take: librdkafka's own dotted keys
+# ("bootstrap.servers", "sasl.username", ...), plus our "logger" once `validate` added it. The
+# name keeps it apart from labstream's typed role settings (labstream.settings), which are
+# what a parameter called `settings` holds.
+LibrdkafkaConfig: TypeAlias = dict[str, Any]
 
 logger = logging.getLogger(__name__)
 librdkafka_logger = logging.getLogger("labstream.librdkafka")
@@ -101,24 +108,24 @@ _validated_lock = threading.Lock()
 _PROPERTY_RE = re.compile(r'property "([^"]+)"|property: "?([^"\s]+)"?')
 
 
-def producer_settings(config: Config, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def producer_settings(config: Config, overrides: LibrdkafkaConfig | None = None) -> LibrdkafkaConfig:
     """Settings for an idempotent acks=all producer; refuses weaker guarantees."""
-    settings = {**PRODUCER_DEFAULTS, **_client_keys(config.producer_settings())}
+    librdkafka = {**PRODUCER_DEFAULTS, **_client_keys(config.producer_settings())}
     for key, allowed in PRODUCER_REQUIRED.items():
-        value = str(settings.get(key, allowed[0])).lower()
+        value = str(librdkafka.get(key, allowed[0])).lower()
         if value not in allowed:
             raise ConfigError(
                 f"{config.where(key)} = {value}: labstream requires {allowed[0]} "
                 "so that no chunk is lost or written twice"
             )
-        settings[key] = allowed[0]
-    settings.update(overrides or {})
-    return validate(settings, config, confluent_kafka.Producer)
+        librdkafka[key] = allowed[0]
+    librdkafka.update(overrides or {})
+    return validate(librdkafka, config, confluent_kafka.Producer)
 
 
 def consumer_settings(
-    config: Config, group: str | None, overrides: dict[str, Any] | None = None
-) -> dict[str, Any]:
+    config: Config, group: str | None, overrides: LibrdkafkaConfig | None = None
+) -> LibrdkafkaConfig:
     """Settings for a consumer that stores offsets only when told to."""
     section = _client_keys(config.consumer_settings())
     # A static identity belongs to the long-running data consumers only (`static_membership`):
@@ -128,18 +135,18 @@ def consumer_settings(
     if str(section.get("group.protocol", "classic")).strip().lower() == "consumer":
         # KIP-848: the broker runs the group; librdkafka refuses these client-side keys.
         defaults = {k: v for k, v in defaults.items() if k not in CLASSIC_ONLY}
-    settings = {**defaults, **section, **CONSUMER_FORCED}
+    librdkafka = {**defaults, **section, **CONSUMER_FORCED}
     if group:
-        settings["group.id"] = group
-    if str(settings.get("group.id", "")).lower() in ("new", "create_new"):
-        settings["group.id"] = f"labstream-{uuid.uuid4().hex[:12]}"
-    settings.setdefault("group.id", "labstream-download")
-    settings.update(overrides or {})
-    return validate(settings, config, confluent_kafka.Consumer)
+        librdkafka["group.id"] = group
+    if str(librdkafka.get("group.id", "")).lower() in ("new", "create_new"):
+        librdkafka["group.id"] = f"labstream-{uuid.uuid4().hex[:12]}"
+    librdkafka.setdefault("group.id", "labstream-download")
+    librdkafka.update(overrides or {})
+    return validate(librdkafka, config, confluent_kafka.Consumer)
 
 
-def static_membership(settings: dict[str, Any], config: Config, place: Path) -> dict[str, Any]:
-    """`settings` with a `group.instance.id` stable across restarts of the consumer of `place`.
+def static_membership(librdkafka: LibrdkafkaConfig, config: Config, place: Path) -> LibrdkafkaConfig:
+    """`librdkafka` with a `group.instance.id` stable across restarts of the consumer of `place`.
 
     Derived from host + resolved `place` (the output or work folder) + group, so a restarted
     downloader or processor takes its partitions back at once, without a rebalance. `[consumer]
@@ -148,39 +155,39 @@ def static_membership(settings: dict[str, Any], config: Config, place: Path) -> 
     """
     given = config.consumer_settings().get(INSTANCE_KEY)
     if given is not None and given.strip().lower() in _OFF:
-        return dict(settings)
-    if str(settings.get("group.protocol", "classic")).lower() == "consumer" and given is None:
+        return dict(librdkafka)
+    if str(librdkafka.get("group.protocol", "classic")).lower() == "consumer" and given is None:
         # Measured (bench/recovery.py): a static KIP-848 member restarted after kill -9 is
         # refused (UNRELEASED_INSTANCE_ID) until the broker's 45 s session ends, exactly as
         # long as a dynamic one waits for the dead member's partitions; no gain, one more way
         # to fail, so the derived id is for the classic protocol only.
-        return dict(settings)
+        return dict(librdkafka)
     if given is None:
-        origin = f"{socket.gethostname()}\0{Path(place).resolve()}\0{settings.get('group.id', '')}"
+        origin = f"{socket.gethostname()}\0{Path(place).resolve()}\0{librdkafka.get('group.id', '')}"
         given = "labstream-" + hashlib.sha256(origin.encode()).hexdigest()[:32]
-    return {**settings, INSTANCE_KEY: given.strip()}
+    return {**librdkafka, INSTANCE_KEY: given.strip()}
 
 
-def member_for_thread(settings: dict[str, Any], index: int) -> dict[str, Any]:
+def member_for_thread(librdkafka: LibrdkafkaConfig, index: int) -> LibrdkafkaConfig:
     """The settings of consumer thread `index`: each thread is a member of its own."""
-    if INSTANCE_KEY not in settings:
-        return settings
-    return {**settings, INSTANCE_KEY: f"{settings[INSTANCE_KEY]}-{index}"}
+    if INSTANCE_KEY not in librdkafka:
+        return librdkafka
+    return {**librdkafka, INSTANCE_KEY: f"{librdkafka[INSTANCE_KEY]}-{index}"}
 
 
 def validate(
-    settings: dict[str, Any], config: Config, kind: Callable[[dict[str, Any]], Any]
-) -> dict[str, Any]:
+    librdkafka: LibrdkafkaConfig, config: Config, kind: Callable[[LibrdkafkaConfig], Any]
+) -> LibrdkafkaConfig:
     """Build (and drop) a client to let librdkafka check every key and value offline.
 
     Once per distinct settings and client kind: building a client starts librdkafka threads,
     and the commands ask for the same settings several times (data, receipts, heartbeats)."""
-    seen = (getattr(kind, "__name__", repr(kind)), tuple(sorted((k, repr(v)) for k, v in settings.items())))
+    seen = (getattr(kind, "__name__", repr(kind)), tuple(sorted((k, repr(v)) for k, v in librdkafka.items())))
     with _validated_lock:
         if seen in _validated:
-            return {**settings, "logger": librdkafka_logger}
+            return {**librdkafka, "logger": librdkafka_logger}
     try:
-        client = kind({**settings, "logger": librdkafka_logger})
+        client = kind({**librdkafka, "logger": librdkafka_logger})
     except (confluent_kafka.KafkaException, ValueError, TypeError) as exc:
         message = str(exc.args[0].str() if isinstance(exc, confluent_kafka.KafkaException) else exc)
         match = _PROPERTY_RE.search(message)
@@ -190,7 +197,7 @@ def validate(
         client.close()
     with _validated_lock:
         _validated.add(seen)
-    return {**settings, "logger": librdkafka_logger}
+    return {**librdkafka, "logger": librdkafka_logger}
 
 
 def _client_keys(section: dict[str, str]) -> dict[str, str]:

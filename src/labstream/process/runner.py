@@ -8,15 +8,15 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from labstream.download import DoneFile, Downloader, Ledger
 from labstream.download.ledger import FileState
 from labstream.download.placement import check_writable
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
-from labstream.outcomes import Verdict
+from labstream.outcomes import ReceiptOutcome, Verdict
 from labstream.process.api import BaseProcessor, ReceivedFile
 from labstream.process.options import ProcessOptions
 from labstream.receipts import ReceiptPublisher
@@ -47,7 +47,7 @@ class ProcessRunner:
     def __init__(
         self,
         processor: BaseProcessor,
-        settings: dict[str, Any],
+        librdkafka: LibrdkafkaConfig,
         topic: str,
         workdir: Path,
         options: ProcessOptions | None = None,
@@ -57,7 +57,7 @@ class ProcessRunner:
         cipher: PayloadCipher | None = None,
         clients: KafkaClients = REAL_CLIENTS,
     ) -> None:
-        """`settings`: librdkafka consumer settings."""
+        """`librdkafka`: the consumer settings."""
         self._processor = processor
         self._topic = topic
         self._workdir = workdir
@@ -67,7 +67,7 @@ class ProcessRunner:
         self._lock = threading.Lock()
         self.report = ProcessReport()
         self._downloader = Downloader(
-            settings,
+            librdkafka,
             topic,
             workdir,
             self._options.download,
@@ -179,7 +179,7 @@ class ProcessRunner:
             path.unlink(missing_ok=True)
             self._count("processed")
             logger.info("file processed file=%s %s=%s", file.relpath, file.hash_name, file.digest)
-            self._publish(done.verdict("verified"))
+            self._publish(done.verdict(ReceiptOutcome.VERIFIED))
             return
         kept = self.failed_dir / file.relpath
         kept.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +202,7 @@ class ProcessRunner:
             kept,
             shown(error),
         )
-        self._publish(done.verdict("failed", f"processing: {error}"))
+        self._publish(done.verdict(ReceiptOutcome.FAILED, f"processing: {error}"))
 
     def _reprocess_failed(self) -> None:
         for file, key_size, path, ledger in self._kept(FileState.PROCESS_FAILED, self.failed_dir):

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from labstream.errors import WireError
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.logsafe import shown
 from labstream.loops import BackgroundLoop
+from labstream.outcomes import ReceiptOutcome
 from labstream.receipts.format import Receipt
 from labstream.receipts.signing import TrustedKeys
 
@@ -33,7 +35,7 @@ class ReceiptCollector(BackgroundLoop):
 
     def __init__(
         self,
-        settings: dict[str, Any],
+        librdkafka: LibrdkafkaConfig,
         topic: str,
         on_receipt: Callable[[Receipt], None],
         trusted: TrustedKeys,
@@ -42,7 +44,7 @@ class ReceiptCollector(BackgroundLoop):
     ) -> None:
         super().__init__("labstream-receipts")
         self._clients = clients
-        self._settings = settings
+        self._librdkafka = librdkafka
         self._topic = topic
         self._on_receipt = on_receipt
         self._trusted = trusted
@@ -52,7 +54,7 @@ class ReceiptCollector(BackgroundLoop):
         logger.error("receipt collector restarting topic=%s", shown(self._topic), exc_info=exc)
 
     def run(self) -> None:
-        with self._clients.consumer(self._settings, [self._topic]) as consumer:
+        with self._clients.consumer(self._librdkafka, [self._topic]) as consumer:
             while self.should_keep_running():
                 for record in consumer.consume(200, 0.5):
                     deliver(record.value, record.topic, self._trusted, self._on_receipt)
@@ -60,7 +62,7 @@ class ReceiptCollector(BackgroundLoop):
 
 
 def read_receipts(
-    settings: dict[str, Any],
+    librdkafka: LibrdkafkaConfig,
     topic: str,
     on_receipt: Callable[[Receipt], None],
     trusted: TrustedKeys,
@@ -73,7 +75,7 @@ def read_receipts(
 ) -> None:
     """Read receipts until `until()` is true, nothing arrives for `idle_seconds`, or timeout."""
     deadline = time.monotonic() + timeout
-    with clients.consumer(settings, [topic], start_at_ms=start_at_ms) as consumer:
+    with clients.consumer(librdkafka, [topic], start_at_ms=start_at_ms) as consumer:
         last = time.monotonic()
         while time.monotonic() < deadline and not until():
             records = consumer.consume(200, 0.5)
@@ -103,7 +105,7 @@ def deliver(value: bytes, topic: str, trusted: TrustedKeys, on_receipt: Callable
 
 
 def wait_verified(
-    settings: dict[str, Any],
+    librdkafka: LibrdkafkaConfig,
     topic: str,
     files: dict[str, str | SentSpec],
     trusted: TrustedKeys,
@@ -141,17 +143,17 @@ def wait_verified(
                 receipt.key_id or "-",
             )
             return
-        if receipt.outcome == "failed":
+        if receipt.outcome == ReceiptOutcome.FAILED:
             verdict[receipt.path] = (
                 f"failed: {receipt.reason!r} (group {receipt.group!r}, key {receipt.key_id})"
             )
             return
         keys[receipt.path].add(receipt.key_id)
         if len(keys[receipt.path]) >= verified_by:
-            verdict[receipt.path] = "verified"
+            verdict[receipt.path] = ReceiptOutcome.VERIFIED
 
     read_receipts(
-        settings,
+        librdkafka,
         topic,
         on_receipt,
         trusted,

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from labstream.errors import WireError
+from labstream.outcomes import ReceiptOutcome
 from labstream.wire.paths import check_relative_path, check_source
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ __all__ = ["MAX_RECEIPT_BYTES", "RECEIPT_VERSION", "Receipt", "receipts_topic"]
 
 RECEIPT_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
-OUTCOMES = ("verified", "failed")
+OUTCOMES = tuple(outcome.value for outcome in ReceiptOutcome)
 MAX_RECEIPT_BYTES = 64 * 1024  # checked before parsing: a receipt is a few hundred bytes
 MAX_NAME = 255
 MAX_REASON = 4096
@@ -60,7 +61,7 @@ class Receipt:
     path: str
     sha256: str  # hex digest in the file's own algorithm (SHA-256, or SHA-512)
     size: int
-    outcome: str
+    outcome: ReceiptOutcome
     group: str
     host: str
     reason: str = ""
@@ -79,7 +80,7 @@ class Receipt:
         path: str,
         digest: str,
         size: int,
-        outcome: str,
+        outcome: ReceiptOutcome,
         group: str,
         host: str,
         reason: str = "",
@@ -200,9 +201,10 @@ def _from_body(body: object) -> Receipt:
     size = body.get("size")
     if type(size) is not int or not 0 <= size <= MAX_SIZE:
         raise WireError("malformed receipt: size is not an integer file size")
-    outcome = _text(body, "outcome", 16, required=True)
-    if outcome not in OUTCOMES:
+    outcome_text = _text(body, "outcome", 16, required=True)
+    if outcome_text not in OUTCOMES:
         raise WireError("malformed receipt: outcome is neither verified nor failed")
+    outcome = ReceiptOutcome(outcome_text)
     at = body.get("at", 0.0)
     if type(at) not in (int, float) or not math.isfinite(at) or at < 0:
         raise WireError("malformed receipt: at is not a finite time")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Any
 
 from labstream.errors import ConfigError
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.outcomes import Verdict
 from labstream.receipts.format import MAX_NAME, Receipt
 from labstream.receipts.signing import KEYGEN_HINT, SigningKey
@@ -22,7 +22,7 @@ class ReceiptPublisher:
 
     def __init__(
         self,
-        settings: dict[str, Any],
+        librdkafka: LibrdkafkaConfig,
         topic: str,
         group: str,
         key: SigningKey | None = None,
@@ -44,7 +44,7 @@ class ReceiptPublisher:
                 KEYGEN_HINT,
                 topic,
             )
-        self._producer = clients.producer(settings)
+        self._producer = clients.producer(librdkafka)
 
     def __enter__(self) -> ReceiptPublisher:
         return self

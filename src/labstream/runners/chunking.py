@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from labstream.errors import KafkaError
 from labstream.kafka.clients import KafkaClients
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.upload import DEFAULT_CHUNK_SIZE
 from labstream.upload.chunk_size import LIBRDKAFKA_MESSAGE_MAX_BYTES, auto_chunk_size, message_limit
 
@@ -15,29 +15,29 @@ __all__ = ["choose_chunk_size", "fit_batches"]
 logger = logging.getLogger("labstream.upload")
 
 
-def fit_batches(settings: dict[str, Any], limit: int | None) -> dict[str, Any]:
-    """`settings` with librdkafka's `batch.size` no larger than the topic's message limit: the
+def fit_batches(librdkafka: LibrdkafkaConfig, limit: int | None) -> LibrdkafkaConfig:
+    """`librdkafka` with its `batch.size` no larger than the topic's message limit: the
     broker checks whole batches against it, so a topic limit below librdkafka's default batch
     (1,000,000 bytes) would refuse several chunks sent together, whatever their size."""
-    batch = int(settings.get("batch.size", LIBRDKAFKA_MESSAGE_MAX_BYTES))
+    batch = int(librdkafka.get("batch.size", LIBRDKAFKA_MESSAGE_MAX_BYTES))
     if limit is None or batch <= limit:
-        return settings
-    return {**settings, "batch.size": limit}
+        return librdkafka
+    return {**librdkafka, "batch.size": limit}
 
 
 def choose_chunk_size(
-    clients: KafkaClients, settings: dict[str, Any], topic: str, *, encrypted: bool, timeout: float = 10.0
+    clients: KafkaClients, librdkafka: LibrdkafkaConfig, topic: str, *, encrypted: bool, timeout: float = 10.0
 ) -> tuple[int, int | None]:
     """`auto_chunk_size` of the topic's message limit (one INFO line says which and why), and
     that limit; DEFAULT_CHUNK_SIZE (and None) when the limit cannot be read. `ConfigError` when
     the limit is too small for any chunk."""
     try:
-        server = clients.message_limit(settings, topic, timeout)
+        server = clients.message_limit(librdkafka, topic, timeout)
     except KafkaError as exc:
         server, why = None, str(exc)
     else:
         why = "the topic's and broker's limits are unknown"
-    client = int(settings.get("message.max.bytes", LIBRDKAFKA_MESSAGE_MAX_BYTES))
+    client = int(librdkafka.get("message.max.bytes", LIBRDKAFKA_MESSAGE_MAX_BYTES))
     limit = message_limit(server, None, client) if server is not None else None
     if limit is None:
         logger.info(

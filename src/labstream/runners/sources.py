@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from labstream.heartbeat.format import MAX_RECENT, MAX_TEXT, RecentFile, Status
+from labstream.heartbeat.format import MAX_RECENT, MAX_TEXT, RecentFile, SendOutcome, Status
 from labstream.upload.ledger import UploadLedger
 
 if TYPE_CHECKING:
@@ -43,13 +43,18 @@ def watch_source(
                 cursor[0] = rows[-1].updated_at
             recent = tuple(
                 RecentFile(
-                    r.relpath, r.sha256 or "", r.size, r.status, r.updated_at, (r.reason or "")[:MAX_TEXT]
+                    r.relpath,
+                    r.sha256 or "",
+                    r.size,
+                    SendOutcome(r.status),
+                    r.updated_at,
+                    (r.reason or "")[:MAX_TEXT],
                 )
                 for r in rows
                 if len(r.relpath) <= MAX_TEXT
             )
             for item in recent:
-                if item.outcome == "sent":
+                if item.outcome == SendOutcome.SENT:
                     last[0] = (item.path, item.at)
             last_file, last_at = last[0]
         session = status.session

@@ -10,6 +10,7 @@ from labstream.config import Config
 from labstream.heartbeat import HeartbeatPublisher, Signer, Status
 from labstream.kafka import group_lag, producer_settings
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
+from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.metrics import ErrorLog
 from labstream.receipts import SigningKey
 from labstream.receipts.signing import heartbeat_signer
@@ -71,8 +72,8 @@ def monitoring(
         yield
 
 
-def _lag_row(settings: dict[str, Any], group: str, topic: str) -> tuple[str, str, int]:
-    lag = group_lag(settings, group, topic)
+def _lag_row(librdkafka: LibrdkafkaConfig, group: str, topic: str) -> tuple[str, str, int]:
+    lag = group_lag(librdkafka, group, topic)
     return lag.group, lag.topic, lag.messages
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from labstream.errors import DeliveryError
 from labstream.kafka import consumer_settings, producer_settings
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
+from labstream.outcomes import ReceiptOutcome
 from labstream.receipts import wait_verified
 from labstream.receipts.collector import SentSpec
 from labstream.runners.chunking import choose_chunk_size, fit_batches
@@ -91,7 +92,7 @@ def _wait(
         timeout=settings.wait_timeout,
         clients=clients,
     )
-    bad = {path: v for path, v in verdicts.items() if v != "verified"}
+    bad = {path: v for path, v in verdicts.items() if v != ReceiptOutcome.VERIFIED}
     if bad:
         path, verdict = next(iter(bad.items()))
         raise DeliveryError(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from labstream.conditions import Conditions
 from labstream.errors import LedgerError, OutputError
+from labstream.outcomes import ReceiptOutcome
 from labstream.receipts import Receipt
 from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.ledgerwrites import STATE_UNWRITABLE
@@ -96,7 +97,7 @@ class Cleaner:
                 receipt.key_id or "-",
             )
             return
-        if receipt.outcome == "failed" and self._current(receipt, row.sha256 or ""):
+        if receipt.outcome == ReceiptOutcome.FAILED and self._current(receipt, row.sha256 or ""):
             logger.error(
                 "downstream verification failed file=%r group=%r key_id=%s reason=%r",
                 receipt.path,

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labstream.ledgerdb import add_column, connect, translated
+from labstream.outcomes import ReceiptOutcome
 from labstream.upload.resume import Checkpoint
 
 if TYPE_CHECKING:
@@ -373,7 +374,7 @@ def _row(values: tuple[object, ...]) -> LedgerRow:
 
 def _entry(row: LedgerRow, mine: list[tuple[str, str, str, str, int, float]]) -> dict[str, object]:
     trusted = [(g, o, r, k, at) for g, o, r, k, a, at in mine if a]
-    verified_at = [at for _, o, _, _, at in trusted if o == "verified"]
+    verified_at = [at for _, o, _, _, at in trusted if o == ReceiptOutcome.VERIFIED]
     return {
         "path": row.relpath,
         "status": row.status,
@@ -383,9 +384,9 @@ def _entry(row: LedgerRow, mine: list[tuple[str, str, str, str, int, float]]) ->
         "updated_at": row.updated_at,  # time.time() of the watcher's last change of this row
         "retry_at": row.retry_at if row.status == UploadState.FAILED else None,  # tried again then
         "verified_at": max(verified_at) if verified_at else None,  # the latest trusted receipt's
-        "verified_by": sorted({g for g, o, _, _, _ in trusted if o == "verified"}),
-        "verified_keys": len({k for _, o, _, k, _ in trusted if o == "verified"}),
-        "failed_downstream": {g: r for g, o, r, _, _ in trusted if o == "failed"},
+        "verified_by": sorted({g for g, o, _, _, _ in trusted if o == ReceiptOutcome.VERIFIED}),
+        "verified_keys": len({k for _, o, _, k, _ in trusted if o == ReceiptOutcome.VERIFIED}),
+        "failed_downstream": {g: r for g, o, r, _, _ in trusted if o == ReceiptOutcome.FAILED},
         "unauthenticated": [
             {"group": g, "outcome": o, "reason": r, "key_id": k} for g, o, r, k, a, _ in mine if not a
         ],
