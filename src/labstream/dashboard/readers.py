@@ -16,7 +16,7 @@ from labstream.dashboard.store import Store
 from labstream.errors import LabstreamError, WireError
 from labstream.heartbeat import Heartbeat, parse_heartbeat
 from labstream.heartbeat.format import Verifier
-from labstream.kafka import Record, group_lag
+from labstream.kafka import Record
 from labstream.kafka.clients import REAL_CLIENTS, ConsumerClient, KafkaClients
 from labstream.loops import BackgroundLoop
 from labstream.receipts import Receipt
@@ -134,8 +134,17 @@ class LagPoller(BackgroundLoop):
     """Every `every` seconds: the lag (messages, and files not yet receipted) of the groups
     the dashboard knows of, at most `limit` of them, most recently seen first."""
 
-    def __init__(self, settings: dict[str, Any], store: Store, every: float = 15.0, limit: int = 50) -> None:
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        store: Store,
+        every: float = 15.0,
+        limit: int = 50,
+        *,
+        clients: KafkaClients = REAL_CLIENTS,
+    ) -> None:
         super().__init__("labstream-dashboard-lag")
+        self._clients = clients
         self._settings = settings
         self._store = store
         self._every = every
@@ -149,7 +158,7 @@ class LagPoller(BackgroundLoop):
                 if not self.should_keep_running():
                     return
                 try:
-                    lag = group_lag(self._settings, group, topic, timeout=5.0)
+                    lag = self._clients.group_lag(self._settings, group, topic, timeout=5.0)
                     self._store.set_lag(group, topic, lag.messages, self._store.files_waiting(group, topic))
                 except LabstreamError as exc:
                     logger.info("lag not available group=%s topic=%s reason=%s", group, topic, exc)
