@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from labstream.errors import KafkaError
 from labstream.kafka.memory import MemoryBroker
 
 
@@ -59,3 +62,18 @@ def test_failed_deliveries_are_reported_not_dropped() -> None:
     broker.fail_deliveries(1)
     assert _send(broker, "t", [(b"k", b"1"), (b"k", b"2")]) == ["Local: Message timed out", None]
     assert [r.value for r in broker.messages("t")] == [b"2"]
+
+
+def test_group_lag_counts_what_the_group_has_not_committed_and_a_missing_topic_is_an_error() -> None:
+    broker = MemoryBroker(partitions=2)
+    _send(broker, "t", [(b"k", b"%d" % i) for i in range(5)])
+    lag = broker.group_lag({}, "g", "t")
+    assert (lag.messages, lag.partitions, lag.committed) == (5, 2, False)
+    with broker.consumer({"group.id": "g"}, ["t"]) as consumer:
+        records = consumer.consume(10, 0.1)
+        consumer.store(records[1].topic, records[1].partition, records[1].offset + 1)
+    lag = broker.group_lag({}, "g", "t")
+    assert (lag.messages, lag.committed) == (3, True)
+    assert broker.ping({}) == ["t"]
+    with pytest.raises(KafkaError, match="topic 'gone' not found"):
+        broker.group_lag({}, "g", "gone")

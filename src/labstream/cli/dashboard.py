@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from labstream.cli.common import config_option, stop_on_signals, trusted_keys_option
-from labstream.cli.globals import load
+from labstream.cli.globals import kafka_clients, load
 from labstream.errors import ConfigError
 from labstream.heartbeat import DEFAULT_HEARTBEAT_TOPIC
 from labstream.receipts.keys import trusted_keys
@@ -92,6 +92,7 @@ def dashboard(
             on_ready=_announce,
             # With no trusted key still checked: a good signature shows as "untrusted key".
             verify=heartbeat_verifier(trusted),
+            clients=kafka_clients(),
         )
     sys.exit(signalled["code"])
 

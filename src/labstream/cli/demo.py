@@ -13,8 +13,9 @@ import click
 
 from labstream import broker as local_broker
 from labstream.cli.common import human_bytes
+from labstream.cli.globals import kafka_clients
 from labstream.config import load_config
-from labstream.kafka import Producer, ensure_topic, producer_settings
+from labstream.kafka import producer_settings
 from labstream.runners import run_download
 from labstream.settings import download_settings
 from labstream.upload import Uploader, collect
@@ -50,8 +51,9 @@ def demo(port: int, workdir: Path | None) -> None:
     config = load_config("local")
     topic = f"labstream-demo-{int(time.time())}"
     producer_conf = producer_settings(config)
-    ensure_topic(producer_conf, topic)
-    with Producer(producer_conf) as producer:
+    clients = kafka_clients()
+    clients.ensure_topic(producer_conf, topic)
+    with clients.producer(producer_conf) as producer:
         report = Uploader(producer, topic).upload(list(collect([source])))
     raise_if_failed(report)
     click.echo(
@@ -69,7 +71,7 @@ def demo(port: int, workdir: Path | None) -> None:
             "heartbeat_seconds": 0.0,
         },
     )
-    downloaded = run_download(settings, threading.Event())
+    downloaded = run_download(settings, threading.Event(), clients=clients)
     click.echo(f"4. downloaded {downloaded.files} verified files into {target}")
     _compare(source, target)
 

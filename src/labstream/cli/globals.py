@@ -15,12 +15,13 @@ import logging
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 import click
 from click.core import ParameterSource
 
 from labstream.config import Config, load_config
+from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 
 __all__ = [
     "ENVIRONMENT",
@@ -29,6 +30,7 @@ __all__ = [
     "add_global_options",
     "bootstrap_given",
     "configure_logging",
+    "kafka_clients",
     "load",
     "progress_wanted",
 ]
@@ -218,3 +220,12 @@ def bootstrap_given() -> str | None:
 def load(name_or_path: str | os.PathLike[str]) -> Config:
     """The command's config, with `-b/--bootstrap` (wherever it was given) applied."""
     return load_config(name_or_path, bootstrap=bootstrap_given())
+
+
+def kafka_clients() -> KafkaClients:
+    """Where a command's Kafka clients come from: librdkafka, unless whoever invoked the
+    group handed in others as its `obj` (`CliRunner().invoke(cli, args, obj=MemoryBroker())`
+    in the unit tests)."""
+    ctx = click.get_current_context(silent=True)
+    given = ctx.find_root().obj if ctx is not None else None
+    return cast(KafkaClients, given) if given is not None else REAL_CLIENTS

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from labstream.cli.common import key_option
-from labstream.cli.globals import load
+from labstream.cli.globals import kafka_clients, load
 from labstream.errors import ConfigError
-from labstream.kafka import Producer, ping, producer_settings
+from labstream.kafka import producer_settings
 from labstream.settings import resolve
 from labstream.state import WatchState
 from labstream.upload import SourceFile, Uploader, check_chunk_size, raise_if_failed
@@ -48,8 +48,9 @@ def resend(
         config = load(config_path)
         chunk_size, wire = _as_the_watcher(ledger, resolve(config, "watch", {}), encryption_key_file)
         settings = producer_settings(config)
-        ping(settings)
-        with Producer(settings) as producer:
+        clients = kafka_clients()
+        clients.ping(settings)
+        with clients.producer(settings) as producer:
             # As the watcher sends: under its source, so the copy replaces the watcher's own.
             source = ledger.meta("source") or ""
             report = Uploader(producer, topic, chunk_size=chunk_size, wire=wire, source=source).upload(

@@ -14,7 +14,7 @@ from labstream.cli.common import (
     key_option,
     trusted_keys_option,
 )
-from labstream.cli.globals import load, progress_wanted
+from labstream.cli.globals import kafka_clients, load, progress_wanted
 from labstream.cli.options import setting, threads_option
 from labstream.runners.progress import byte_progress
 from labstream.runners.upload import run_upload
@@ -59,6 +59,7 @@ def upload(paths: tuple[str, ...], config_name: str, **given: Any) -> None:
         outcome = run_upload(
             settings,
             files,
+            clients=kafka_clients(),
             on_progress=lambda n: progress.advance(task, n),
             on_waiting=lambda line: click.echo(line, err=True),
         )

@@ -15,7 +15,7 @@ from labstream.dashboard.store import Store
 from labstream.errors import LabstreamError, WireError
 from labstream.heartbeat import Heartbeat, parse_heartbeat
 from labstream.heartbeat.format import Verifier
-from labstream.kafka import Record, group_lag
+from labstream.kafka import Record
 from labstream.kafka.clients import REAL_CLIENTS, ConsumerClient, KafkaClients
 from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.loops import BackgroundLoop
@@ -137,9 +137,16 @@ class LagPoller(BackgroundLoop):
     the dashboard knows of, at most `limit` of them, most recently seen first."""
 
     def __init__(
-        self, librdkafka: LibrdkafkaConfig, store: Store, every: float = 15.0, limit: int = 50
+        self,
+        librdkafka: LibrdkafkaConfig,
+        store: Store,
+        every: float = 15.0,
+        limit: int = 50,
+        *,
+        clients: KafkaClients = REAL_CLIENTS,
     ) -> None:
         super().__init__("labstream-dashboard-lag")
+        self._clients = clients
         self._librdkafka = librdkafka
         self._store = store
         self._every = every
@@ -153,7 +160,7 @@ class LagPoller(BackgroundLoop):
                 if not self.should_keep_running():
                     return
                 try:
-                    lag = group_lag(self._librdkafka, group, topic, timeout=5.0)
+                    lag = self._clients.group_lag(self._librdkafka, group, topic, timeout=5.0)
                     self._store.set_lag(group, topic, lag.messages, self._store.files_waiting(group, topic))
                 except LabstreamError as exc:
                     logger.info("lag not available group=%s topic=%s reason=%s", group, topic, exc)

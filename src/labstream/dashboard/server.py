@@ -22,7 +22,8 @@ from labstream.dashboard.store import Store
 from labstream.errors import ConfigError
 from labstream.heartbeat import DEFAULT_HEARTBEAT_TOPIC
 from labstream.heartbeat.format import Verifier
-from labstream.kafka import consumer_settings, ensure_topic, producer_settings
+from labstream.kafka import consumer_settings, producer_settings
+from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.loops import BackgroundLoop, spawn
 
 __all__ = ["DashboardSettings", "run_dashboard"]
@@ -53,21 +54,23 @@ def run_dashboard(
     on_ready: Callable[[str], None] = lambda url: None,
     stop: threading.Event | None = None,
     verify: Verifier | None = None,
+    clients: KafkaClients = REAL_CLIENTS,
 ) -> None:
     """Serve until `stop` is set (the CLI sets it on Ctrl+C or SIGTERM)."""
     import uvicorn  # the `dashboard` extra; the CLI checks it is installed
 
     stop = stop or threading.Event()
-    ensure_topic(producer_settings(config), settings.heartbeat_topic, partitions=1)
+    clients.ensure_topic(producer_settings(config), settings.heartbeat_topic, partitions=1)
     digest = hashlib.sha256(str(settings.state.resolve()).encode()).hexdigest()[:12]
     listener = _listen(settings.host, settings.port)
     with ExitStack() as stack:
         store = stack.enter_context(Store(settings.state / "dashboard.sqlite"))
         store.prune(settings.keep_days)
-        readers = _readers(config, settings, store, digest, verify)
+        readers = _readers(config, settings, store, digest, verify, clients)
         for reader in readers:
             stack.enter_context(reader)
-        stack.enter_context(LagPoller(producer_settings(config), store, every=settings.lag_seconds))
+        lag = LagPoller(producer_settings(config), store, every=settings.lag_seconds, clients=clients)
+        stack.enter_context(lag)
         if settings.metrics is not None:
             from labstream.metrics.exporter import MetricsServer, is_loopback
 
@@ -83,7 +86,12 @@ def run_dashboard(
 
 
 def _readers(
-    config: Config, settings: DashboardSettings, store: Store, digest: str, verify: Verifier | None
+    config: Config,
+    settings: DashboardSettings,
+    store: Store,
+    digest: str,
+    verify: Verifier | None,
+    clients: KafkaClients,
 ) -> list[TopicReader]:
     base = {"auto.offset.reset": "earliest", "topic.metadata.refresh.interval.ms": 10000}
     receipts = list(settings.receipts_topics) or [ALL_RECEIPTS]
@@ -94,12 +102,14 @@ def _readers(
             heartbeat_handler(store, verify),
             name="heartbeats",
             start_at_ms=int((time.time() - HEARTBEAT_HISTORY_SECONDS) * 1000),
+            clients=clients,
         ),
         TopicReader(
             consumer_settings(config, f"labstream-dashboard-receipts-{digest}", base),
             receipts,
             receipt_handler(store),
             name="receipts",
+            clients=clients,
         ),
     ]
 

@@ -1,8 +1,9 @@
 """Where the stages get their Kafka clients: one small factory, so tests can hand in another.
 
-`KafkaClients` is what a stage needs: a producer, a consumer, and "make sure this topic
-exists". `REAL_CLIENTS` opens librdkafka clients; `labstream.kafka.memory.MemoryBroker`
-implements the same interface in memory for unit tests of the threaded stages.
+`KafkaClients` is what a stage needs: a producer, a consumer, "make sure this topic
+exists", "is the cluster answering" and a consumer group's lag. `REAL_CLIENTS` opens
+librdkafka clients; `labstream.kafka.memory.MemoryBroker` implements the same interface in
+memory for unit tests of the threaded stages and the commands.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import time
 from typing import Any, Protocol
 
 from labstream.errors import KafkaError
-from labstream.kafka.admin import create_topic, ensure_topic
+from labstream.kafka.admin import create_topic, ensure_topic, ping
 from labstream.kafka.consumer import Consumer, OnPartitions, Record
 from labstream.kafka.inspect import DeniedError, broker_config, describe_cluster, describe_topic
+from labstream.kafka.lag import GroupLag, group_lag
 from labstream.kafka.producer import OnDelivery, Producer
 from labstream.kafka.settings import LibrdkafkaConfig
 
@@ -77,6 +79,15 @@ class KafkaClients(Protocol):
     def ensure_writable(self, librdkafka: LibrdkafkaConfig, topic: str, timeout: float = 10.0) -> None:
         """`topic` exists (created if need be) and this principal may produce to it, else
         `KafkaError` (`DeniedError` for a missing right) in one line naming the fix."""
+
+    def ping(self, librdkafka: LibrdkafkaConfig, timeout: float = 10.0) -> list[str]:
+        """The cluster's topic names; `BrokerUnreachableError` if nobody answers in time,
+        `KafkaError` when it refuses the credentials."""
+
+    def group_lag(
+        self, librdkafka: LibrdkafkaConfig, group: str, topic: str, timeout: float = 10.0
+    ) -> GroupLag:
+        """How far `group` is behind on `topic`; `KafkaError` when the cluster does not say."""
 
 
 class RealClients:
@@ -151,6 +162,14 @@ class RealClients:
                 f"{', '.join(sorted(info.operations)) or 'nothing'}); fix: kafka-acls.sh --add "
                 f"--allow-principal User:{principal} --operation Write --topic {topic}"
             )
+
+    def ping(self, librdkafka: LibrdkafkaConfig, timeout: float = 10.0) -> list[str]:
+        return ping(librdkafka, timeout)
+
+    def group_lag(
+        self, librdkafka: LibrdkafkaConfig, group: str, topic: str, timeout: float = 10.0
+    ) -> GroupLag:
+        return group_lag(librdkafka, group, topic, timeout)
 
 
 REAL_CLIENTS: KafkaClients = RealClients()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from labstream.errors import DeliveryError, KafkaError
 from labstream.kafka.consumer import OnPartitions, Record
+from labstream.kafka.lag import GroupLag
 from labstream.kafka.producer import OnDelivery
 from labstream.kafka.settings import LibrdkafkaConfig
 
@@ -94,6 +95,24 @@ class MemoryBroker:
     def ensure_writable(self, librdkafka: LibrdkafkaConfig, topic: str, timeout: float = 10.0) -> None:
         """`KafkaClients.ensure_writable`: every principal may write every topic here."""
         self.create_topic(topic)
+
+    def ping(self, librdkafka: LibrdkafkaConfig, timeout: float = 10.0) -> list[str]:
+        """`KafkaClients.ping`: this broker always answers."""
+        with self._lock:
+            return sorted(self._topics)
+
+    def group_lag(
+        self, librdkafka: LibrdkafkaConfig, group: str, topic: str, timeout: float = 10.0
+    ) -> GroupLag:
+        """`KafkaClients.group_lag`: messages past the group's committed offsets."""
+        with self._lock:
+            if topic not in self._topics:
+                raise KafkaError(f"topic {topic!r} not found")
+            parts = self._topics[topic]
+            committed = self._groups.get(group, _Group()).committed
+            offsets = [committed.get((topic, p)) for p in range(len(parts))]
+            lag = sum(len(msgs) - min(o or 0, len(msgs)) for msgs, o in zip(parts, offsets, strict=True))
+            return GroupLag(group, topic, lag, len(parts), any(o is not None for o in offsets))
 
     def messages(self, topic: str) -> list[Record]:
         """Every message of `topic`, partition by partition."""
