@@ -25,6 +25,24 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 
+# The alert rules are checked with promtool and loaded by a real Prometheus in the tests
+# (Debian's prometheus package brings both). The tests run their own server on a free port,
+# so the packaged service is not wanted: it is stopped (and disabled under systemd).
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing prometheus with apt-get (alert rule tests)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now prometheus >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/prometheus ]; then
+      /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+    fi
+  else
+    echo "setup: prometheus (server and promtool) is needed for the alert rule tests; please install it" >&2
+    exit 1
+  fi
+fi
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv

@@ -38,7 +38,12 @@ def test_wheel_in_a_fresh_venv_runs_the_demo(tmp_path: Path) -> None:
     _run(sys.executable, "-m", "build", "--wheel", "--sdist", "--outdir", dist, REPO, cwd=tmp_path)
     wheel = next(dist.glob("labstream-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for shipped in ("labstream/py.typed", "labstream/broker/pom.xml", "labstream/broker/log4j2.properties"):
+    for shipped in (
+        "labstream/py.typed",
+        "labstream/broker/pom.xml",
+        "labstream/broker/log4j2.properties",
+        "labstream/metrics/alerts.yml",
+    ):
         assert shipped in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     with tarfile.open(next(dist.glob("labstream-*.tar.gz"))) as sdist:
