@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from labstream.cli import cli
 from labstream.download import Downloader
+from labstream.download.options import DownloadOptions
 from labstream.kafka.memory import MemoryBroker
 from labstream.receipts import ReceiptPublisher, SigningKey
 from labstream.receipts.signing import write_keypair
@@ -82,7 +83,7 @@ def _receipt_downstream(broker: MemoryBroker, chunks: int, out: Path, key: Signi
             {"group.id": "archive"},
             "data",
             out,
-            exit_when_idle=0.3,
+            DownloadOptions(exit_when_idle=0.3),
             on_verdict=publisher.publish,
             clients=broker,
         ).run()
