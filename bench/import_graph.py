@@ -57,6 +57,7 @@ def cycles(edges: dict[str, dict[str, set[str]]]) -> list[list[str]]:
     for a, b in itertools.permutations(nodes, 2):
         if a < b and b in edges[a] and a in edges[b]:
             found.append([a, b])
+
     # longer cycles: DFS
     def reach(start: str) -> set[str]:
         seen, stack = set(), [start]
@@ -67,6 +68,7 @@ def cycles(edges: dict[str, dict[str, set[str]]]) -> list[list[str]]:
                     seen.add(m)
                     stack.append(m)
         return seen
+
     strongly = sorted({tuple(sorted(n for n in nodes if n in reach(a) and a in reach(n))) for a in nodes})
     return found + [list(c) for c in strongly if len(c) > 2]
 
