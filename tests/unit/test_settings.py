@@ -35,7 +35,7 @@ def test_every_command_refuses_an_unknown_labstream_key_with_the_same_error(
     argv = [a.replace("{dir}", str(tmp_path)) for a in args] + ["-c", str(typo_config)]
     result = CliRunner().invoke(cli, argv)
     assert result.exit_code == 1, result.output
-    assert f"{typo_config} [labstream] chunk_sise: unknown option (known: " in result.output
+    assert f"{typo_config} [labstream] chunk_sise: unknown option (did you mean chunk_size?)" in result.output
 
 
 def test_every_key_of_any_role_is_accepted_by_every_role(tmp_path: Path) -> None:
@@ -116,3 +116,16 @@ def test_heartbeat_signing_key_is_a_watch_setting(tmp_path: Path) -> None:
     )
     settings = watch_settings(load_config(config), {"file_directory": str(tmp_path / "data")})
     assert settings.telemetry.signing_key is not None
+
+
+def test_every_unknown_labstream_key_is_reported_at_once_with_its_closest_match(tmp_path: Path) -> None:
+    path = tmp_path / "typos.config"
+    path.write_text(
+        "[cluster]\nbootstrap.servers = 127.0.0.1:1\n[labstream]\ntopic_nmae = x\nn_thread = 3\nzzz = 1\n"
+    )
+    result = CliRunner().invoke(cli, ["download", str(tmp_path / "out"), "-c", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "topic_nmae: unknown option (did you mean topic_name?)" in result.output
+    assert "n_thread: unknown option (did you mean n_threads?)" in result.output
+    assert "zzz: unknown option" in result.output and "zzz: unknown option (did" not in result.output
+    assert len(result.output.strip().splitlines()) == 1  # one clear line, not a list of every key
