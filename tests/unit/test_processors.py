@@ -92,3 +92,15 @@ def test_the_metadata_processor_publishes_each_files_metadata_and_a_receipt_nami
     (receipt,) = [Receipt.from_bytes(m.value) for m in broker.messages("data.receipts")]
     assert (receipt.path, receipt.outcome, receipt.source) == ("run1/run1.csv", "verified", "pc-xrd")
     assert len(receipt.file_id) == 32  # it names the send, so only that instrument acts on it
+
+
+def test_a_processor_missing_a_required_option_names_it_and_where_to_give_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_processor("s3", {}, {})
+    assert str(caught.value) == (
+        "processor s3 needs -o bucket=VALUE (or processor_options = bucket=VALUE in [labstream])"
+    )
+    module = tmp_path / "needs.py"
+    module.write_text("class Sink:\n    def __init__(self, url, *, token, topic):\n        pass\n")
+    with pytest.raises(ConfigError, match=r"needs -o token=VALUE \(or processor_options = token=VALUE"):
+        load_processor(f"{module}:Sink", {"url": "x"}, {"topic": "t"})  # topic comes from the context
