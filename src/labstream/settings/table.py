@@ -47,7 +47,7 @@ KEYS: dict[str, Key] = {
     key.name: key
     for key in (
         Key("file_directory", None, "str", "Folder to watch (or DIRECTORY).", frozenset({WATCH})),
-        Key("topic_name", None, "str", "Kafka topic (or --topic).", LONG_RUNNING | {UPLOAD}),
+        Key("topic_name", None, "str", "Kafka topic.", LONG_RUNNING | {UPLOAD}),
         Key(
             "download_directory",
             None,
