@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -25,3 +26,22 @@ def test_topic_option_reads_the_same_on_every_command_naming_the_config_key(comm
 def test_get_names_its_output_option_not_a_dir_argument() -> None:
     text = help_of("get")
     assert "-o/--output" in text and "into DIR" not in text and "in DIR" not in text
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [path]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+        else:
+            found.append((*path, name))
+    return found
+
+
+@pytest.mark.parametrize("command", _commands(cli), ids=lambda c: " ".join(c) or "labstream")
+def test_every_commands_help_has_examples_of_itself(command: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*command, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    examples = result.output.split("Examples:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    prefix = " ".join(("labstream", *command))
+    assert examples and all(line.strip().startswith(prefix) for line in examples)
