@@ -123,8 +123,11 @@ class _Slow(BaseProcessor):
 
 
 def test_a_slow_processor_is_busy_not_idle_and_each_file_moves_the_group_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Files taking COMMIT_SECONDS or more each are processed one by one, their offsets stored
+    after each (faster processors get batches of about COMMIT_SECONDS of work)."""
+    monkeypatch.setattr("labstream.download.downloader.COMMIT_SECONDS", 0.3)
     caplog.set_level(logging.INFO)
     broker = MemoryBroker(partitions=1)
     files = []

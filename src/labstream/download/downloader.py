@@ -115,6 +115,7 @@ class Downloader:
         self._lock = threading.Lock()
         self._last_activity = time.monotonic()
         self._busy = 0  # processors (`after_commit`) running now
+        self._seconds_per_file: float | None = None  # the processor's, as last measured
         self._assigned = False
         self._errors: list[BaseException] = []
         self._current: dict[int, list[tuple[str, int, int]]] = {}  # per worker, after each batch
@@ -214,10 +215,11 @@ class Downloader:
                 opened.append(consumer)
 
                 def settle() -> None:
-                    """A processor's file, processed as soon as it is complete and its offsets
-                    stored: the group's lag counts what is left, not a whole batch."""
-                    self._commit(assembler, ledger)
-                    _store_safe_offsets(consumer, assembler, next_offsets, stored)
+                    """A slow processor's files are processed as they complete and their
+                    offsets stored: the group's lag counts what is left, not a whole batch."""
+                    if self._processing_due(assembler):
+                        self._commit(assembler, ledger)
+                        _store_safe_offsets(consumer, assembler, next_offsets, stored)
 
                 each = settle if self._after_commit is not None else None
                 while not self.stop.is_set():
@@ -247,8 +249,18 @@ class Downloader:
     def _commit(self, assembler: Assembler, ledger: Ledger) -> None:
         done = self._retry_output(assembler.commit, assembler)
         if done and self._after_commit is not None:
+            started = time.monotonic()
             with self._working():  # a slow processor is busy, not idle
                 self._after_commit(done, ledger)  # before the offsets move past them
+            with self._lock:
+                self._seconds_per_file = (time.monotonic() - started) / len(done)
+
+    def _processing_due(self, assembler: Assembler) -> bool:
+        """The files ready now would keep the processor busy for COMMIT_SECONDS or more (the
+        first file is timed alone): a fast processor still gets them in batches."""
+        with self._lock:
+            each = self._seconds_per_file
+        return each is None or assembler.ready_files() * each >= COMMIT_SECONDS
 
     @contextlib.contextmanager
     def _working(self) -> Iterator[None]:
