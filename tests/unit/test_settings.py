@@ -76,9 +76,9 @@ def test_help_texts_show_the_defaults_of_the_table() -> None:
     ):
         result = CliRunner().invoke(cli, [command, "--help"], terminal_width=400)
         line = next(line for line in result.output.splitlines() if option in line)
-        assert f"[{KEYS[name].default:g}" in " ".join(line.split()), line
+        assert f"[default: {KEYS[name].default:g}" in " ".join(line.split()), line
     assert "queue_max_size in [labstream]" in help_of("queue_max_size")
-    assert "[auto: the largest power of two" in help_of("chunk_size")
+    assert "[default: auto: the largest power of two" in help_of("chunk_size")
     assert "receipts_signing_key" in FILE_KEYS and "timeout" not in FILE_KEYS
 
 

@@ -164,7 +164,7 @@ def _options(with_bootstrap: bool) -> list[click.Option]:
             default=None,
             expose_value=False,
             callback=_store("log_format"),
-            help="Log lines as text [default] or one JSON object per line (for log shippers).",
+            help="Log lines as text or one JSON object per line (for log shippers). [default: text]",
         ),
         click.Option(
             ["--progress/--no-progress"],

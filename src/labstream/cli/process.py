@@ -28,7 +28,7 @@ from labstream.settings import process_settings
 @click.argument("processor", required=False)
 @config_option
 @file_topic_option
-@click.option("--group", "-g", default=None, help="Consumer group [labstream-process-<processor>].")
+@click.option("--group", "-g", default=None, help="Consumer group [default: labstream-process-<processor>].")
 @threads_option("consumer_threads")
 @click.option(
     "--option",
@@ -44,7 +44,7 @@ from labstream.settings import process_settings
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where files are rebuilt before processing [per-user state folder].",
+    help="Where files are rebuilt before processing [default: per-user state folder].",
 )
 @setting("exit_when_idle", "--exit-when-idle", type=float, metavar="SECONDS")
 @setting("update_seconds", "--update-seconds", type=float)

@@ -55,7 +55,11 @@ CATEGORIES = (
     help="The watcher's state folder (instead of DIRECTORY and --topic).",
 )
 @click.option(
-    "-c", "--config", "config_name", default=None, help="Config to read new receipts with [the watcher's]."
+    "-c",
+    "--config",
+    "config_name",
+    default=None,
+    help="Config to read new receipts with [default: the watcher's].",
 )
 @click.option(
     "--refresh/--no-refresh",
