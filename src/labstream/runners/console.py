@@ -118,7 +118,7 @@ class Console:
             self._ticker.start()
         if self._mode.read_stdin and sys.stdin is not None and not sys.stdin.closed:
             if _stdin_terminal() is not None:
-                _ignore_sigttin()
+                self._stack.callback(_ignore_sigttin())
             self._reader.start()
         return self
 
@@ -193,9 +193,16 @@ class Console:
         return lines + (self._details() if self._details is not None else [])
 
 
-def _ignore_sigttin() -> None:
+def _ignore_sigttin() -> Callable[[], None]:
     """A read that races a move to the background then fails with EIO instead of stopping
-    the process. Only the main thread may set handlers; elsewhere the foreground check alone
-    guards."""
-    if hasattr(signal, "SIGTTIN") and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTTIN, signal.SIG_IGN)
+    the process; returns what puts the previous handler back (children started later must
+    not inherit the ignored signal). Only the main thread may set handlers; elsewhere the
+    foreground check alone guards."""
+    if not hasattr(signal, "SIGTTIN") or threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTTIN, signal.SIG_IGN)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTTIN, previous)
+
+    return restore
