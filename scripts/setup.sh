@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Install everything labstream needs into ./.venv (idempotent), plus Java and Maven for the
 # local Kafka broker when they are missing and apt-get can install them.
+# `setup.sh --tests` (scripts/test.sh) also installs chromium for the dashboard's browser
+# test; the demo and users do not need a web browser installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+for_tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) for_tests=1 ;;
+    *) echo "setup: unknown argument $arg (known: --tests)" >&2; exit 2 ;;
+  esac
+done
 
 if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
@@ -15,7 +25,7 @@ if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
 fi
 
 # The dashboard's browser test drives Debian's chromium (Playwright's own download is not used).
-if ! command -v chromium >/dev/null; then
+if [ "$for_tests" = 1 ] && ! command -v chromium >/dev/null; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     echo "setup: installing chromium with apt-get (dashboard browser test)" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null

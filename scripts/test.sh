@@ -3,7 +3,7 @@
 # that the session fixture starts on 127.0.0.1:29092 (or reuses: LABSTREAM_TEST_BOOTSTRAP).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --tests  # with the browser the dashboard test drives
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

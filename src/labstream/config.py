@@ -15,15 +15,26 @@ another file, or a built-in config, whose sections fill in what this file lacks.
 from __future__ import annotations
 
 import configparser
+import difflib
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from labstream.errors import ConfigError
 
-__all__ = ["Config", "builtin_names", "ini_error", "is_secret", "load_config", "mask", "parse_bool"]
+__all__ = [
+    "Config",
+    "builtin_names",
+    "did_you_mean",
+    "ini_error",
+    "is_secret",
+    "load_config",
+    "mask",
+    "parse_bool",
+]
 
 CLIENT_SECTIONS = ("cluster", "producer", "consumer")
 PROGRAM_SECTION = "labstream"
@@ -80,12 +91,14 @@ class Config:
     def program(self, allowed: set[str]) -> dict[str, str]:
         """The program section, refusing keys this command does not know."""
         values = self.section(PROGRAM_SECTION)
-        for key in values:
-            if key not in allowed and key not in POINTER_KEYS:
-                raise ConfigError(
-                    f"{self.where(key, (PROGRAM_SECTION,))}: unknown option "
-                    f"(known: {', '.join(sorted(allowed))})"
+        unknown = [key for key in values if key not in allowed and key not in POINTER_KEYS]
+        if unknown:
+            raise ConfigError(
+                "; ".join(
+                    f"{self.where(key, (PROGRAM_SECTION,))}: unknown option{did_you_mean(key, allowed)}"
+                    for key in unknown
                 )
+            )
         return values
 
     def with_bootstrap(self, servers: str) -> Config:
@@ -154,7 +167,23 @@ def _resolve(name: str, relative_to: Path | None) -> Path:
     stem = name.removesuffix(".config")
     if stem in builtin_names():
         return Path(str(resources.files("labstream") / "configs" / f"{stem}.config"))
+    if _looks_like_address(name):
+        raise ConfigError(
+            f"config file {name!r} not found: it looks like a broker address; give it with "
+            f"-b/--bootstrap {name} (-c/--config names a config file)"
+        )
     raise ConfigError(f"config file {name!r} not found (built-in configs: {', '.join(builtin_names())})")
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """' (did you mean NAME?)' for the closest known key, or '' when none is close."""
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _looks_like_address(name: str) -> bool:
+    """host:port (or several, comma-separated), as a bootstrap server list is written."""
+    return all(re.fullmatch(r"\[?[\w.:-]+\]?:\d{1,5}", part.strip()) for part in name.split(","))
 
 
 def _load(name: str, relative_to: Path | None, depth: int) -> Config:

@@ -216,3 +216,23 @@ def test_get_refuses_a_path_that_escapes_the_folder(tmp_path: Path, config_file:
     done = labstream("get", topic, "../escape.txt", "-o", tmp_path / "out", "-c", config_file, check=False)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Error:" in done.stderr
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_a_second_get_into_the_same_folder_says_already_present_and_exits_0(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "run.bin").write_bytes(os.urandom(300_000))
+    (src / "note.txt").write_bytes(b"small")
+    labstream("upload", src, "-t", topic, "-c", config_file, "--chunk-size", "65536")
+    out = tmp_path / "out"
+    first = labstream("get", topic, "run.bin", "note.txt", "-o", out, "-c", config_file)
+    assert [line.split()[0] for line in first.stdout.splitlines()] == ["verified", "verified"]
+    again = labstream("get", topic, "run.bin", "note.txt", "-o", out, "-c", config_file)  # exit 0
+    assert [line.split(None, 2)[:2] for line in again.stdout.splitlines()] == [
+        ["already", "present"],
+        ["already", "present"],
+    ]
+    assert "2 of 2 file(s) verified" in again.stderr
+    assert (out / "run.bin").read_bytes() == (src / "run.bin").read_bytes()

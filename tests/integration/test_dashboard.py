@@ -1,6 +1,6 @@
 """The fleet dashboard in a real headless Chromium, fed by a real watcher and downloader.
 
-Chromium is Debian's (`apt-get install chromium`, scripts/setup.sh does it), driven by
+Chromium is Debian's (`apt-get install chromium`, `scripts/setup.sh --tests` does it), driven by
 Playwright for Python; Playwright's own browser download is never used.
 """
 

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 from functools import cache
 from pathlib import Path
+
+import pytest
 
 from labstream.receipts import Receipt, SigningKey, TrustedKeys
 from labstream.receipts.signing import write_keypair
@@ -209,3 +212,39 @@ def test_a_ledger_from_before_signed_receipts_is_migrated(tmp_path: Path) -> Non
     with UploadLedger(tmp_path / "ledger.sqlite") as ledger:
         ledger.add_receipt(signed(tmp_path, "old.txt", sha, "archive"))
         assert ledger.report()[0]["verified_by"] == ["archive"]
+
+
+def test_default_setup_says_how_to_sign_once_and_unsigned_receipts_never_delete(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="labstream.upload.cleanup")
+    with UploadLedger(tmp_path / "ledger.sqlite") as ledger:
+        root = tmp_path / "watched"
+        root.mkdir()
+        cleaner = Cleaner(root, ledger, CleanupPolicy(after_verified_by=1))  # trusts no key
+        for name in ("a.dat", "b.dat", "c.dat"):
+            (root / name).write_bytes(os.urandom(100))
+            sha = sent(ledger, root / name, name)
+            unsigned = Receipt(name, sha, 100, "verified", "archive", "h", "", 1.0)
+            arrived = Receipt.from_bytes(unsigned.to_bytes())
+            cleaner.on_receipt(arrived.authenticate(TrustedKeys.load(None), TOPIC))
+        assert sorted(p.name for p in root.iterdir()) == ["a.dat", "b.dat", "c.dat"]
+    above_debug = [r for r in caplog.records if r.levelno > logging.DEBUG]
+    assert [r.levelno for r in above_debug] == [logging.INFO]
+    assert "labstream keygen --receipts NAME" in above_debug[0].getMessage()
+    assert "verified (unsigned)" in above_debug[0].getMessage()
+
+
+def test_a_watcher_trusting_keys_warns_about_each_unsigned_receipt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with UploadLedger(tmp_path / "ledger.sqlite") as ledger:
+        path, sha = watched_file(tmp_path, ledger)
+        cleaner = Cleaner(path.parent, ledger, CleanupPolicy(after_verified_by=1), expects_signed=True)
+        for group in ("archive", "mirror"):
+            unsigned = Receipt("only-copy.dat", sha, 1000, "verified", group, "h", "", 1.0)
+            arrived = Receipt.from_bytes(unsigned.to_bytes())
+            cleaner.on_receipt(arrived.authenticate(keys(tmp_path, "lab"), TOPIC))
+        assert path.exists()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and all("unauthenticated receipt recorded" in r.getMessage() for r in warnings)

@@ -74,7 +74,7 @@ def test_pointer_to_builtin_name_and_broker_alias(tmp_path: Path) -> None:
 
 def test_unknown_librdkafka_key_names_file_section_and_key(tmp_path: Path) -> None:
     path = write(tmp_path / "bad.config", "[cluster]\nbootstrap.servers = a:1\n[producer]\nlinger.mss = 5\n")
-    with pytest.raises(ConfigError, match=r"bad\.config \[producer\] linger\.mss: No such configuration"):
+    with pytest.raises(ConfigError, match=r"bad\.config \[producer\] linger\.mss: not a librdkafka setting"):
         producer_settings(load_config(path))
 
 
@@ -109,6 +109,14 @@ def test_unknown_section_and_missing_file_are_clear(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.config")
     with pytest.raises(ConfigError, match="not valid INI"):
         load_config(write(tmp_path / "i.config", "bootstrap.servers = x\n"))
+
+
+def test_a_broker_address_given_as_config_points_at_bootstrap(tmp_path: Path) -> None:
+    for address in ("127.0.0.1:9092", "kafka-1.lab:9092,kafka-2.lab:9092", "[::1]:9092"):
+        with pytest.raises(ConfigError, match=r"looks like a broker address; give it with -b/--bootstrap"):
+            load_config(address)
+    with pytest.raises(ConfigError, match=r"not found \(built-in configs"):  # a file name: as before
+        load_config(tmp_path / "lab.config")
 
 
 def test_group_new_means_a_fresh_group(tmp_path: Path) -> None:

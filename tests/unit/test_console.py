@@ -13,7 +13,7 @@ from rich.console import Console as RichConsole
 from labstream.cli import cli
 from labstream.cli.globals import add_global_options, progress_wanted
 from labstream.errors import KafkaError
-from labstream.runners.console import Console, ConsoleMode
+from labstream.runners.console import Console, ConsoleMode, may_read_keys
 from labstream.runners.progress import FileProgress, LiveDisplay, RateMeter, Snapshot
 
 HOSTILE = "evil\x1b[2J\x1b]0;owned\x07\nname.bin"
@@ -133,3 +133,10 @@ def test_progress_option_anywhere_and_auto_off_without_a_terminal() -> None:
     finally:
         cli.commands.pop("probe-progress")
     assert seen == [False, True, True, False]
+
+
+def test_keys_are_read_from_a_pipe_and_from_a_terminal_only_in_its_foreground() -> None:
+    assert may_read_keys(False, None, 42)  # a pipe or file: no job control
+    assert may_read_keys(True, 42, 42)  # the terminal's foreground group is ours
+    assert not may_read_keys(True, 7, 42)  # `labstream watch ... &`: a read would stop us
+    assert not may_read_keys(True, None, 42)  # the terminal's group is unknown

@@ -9,6 +9,7 @@ from labstream.config import load_config
 from labstream.doctor import Check, Status, known_program_keys, render_json, render_text
 from labstream.doctor.check import DoctorSettings
 from labstream.doctor.clock import check_clock
+from labstream.doctor.local import check_folder
 from labstream.doctor.network import parse_servers
 from labstream.doctor.runner import default_group
 from labstream.doctor.sample import Sample
@@ -110,3 +111,28 @@ def test_a_watcher_as_root_is_a_warning_with_the_fix() -> None:
     assert check_account("watch", is_root=False).status is Status.OK
     assert check_account("download", is_root=True).status is Status.INFO
     assert render_text([warned], "ascii").splitlines()[-1] == "1 checks (1 warning(s)), all passed"
+
+
+def test_a_missing_output_folder_is_reported_missing_and_creatable(tmp_path: Path) -> None:
+    checks = check_folder(tmp_path / "not" / "yet", "download")
+    assert checks[0] == Check.info(
+        "folder",
+        f"{tmp_path / 'not' / 'yet'} does not exist yet; the download creates it ({tmp_path} is writable)",
+    )
+    assert checks[1].name == "free space"
+
+
+def test_a_missing_folder_that_cannot_be_created_fails_naming_why(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    (check,) = check_folder(tmp_path / "file" / "out", "process")
+    assert check.status is Status.FAIL
+    assert check.detail == f"{tmp_path / 'file' / 'out'} cannot be created: {tmp_path / 'file'} is a file"
+
+
+def test_a_missing_watched_folder_is_said_to_not_exist(tmp_path: Path) -> None:
+    (check,) = check_folder(tmp_path / "gone", "watch")
+    assert check.status is Status.FAIL and check.detail == f"{tmp_path / 'gone'} does not exist"
+
+
+def test_an_existing_writable_folder_is_ok(tmp_path: Path) -> None:
+    assert check_folder(tmp_path, "download")[0] == Check.ok("folder", f"{tmp_path} is writable")

@@ -256,10 +256,14 @@ def test_files_verified_before_a_rebalance_are_committed_not_read_again(
 
 
 def _one_batch_then_a_newcomer(
-    kafka: MemoryBroker, monkeypatch: pytest.MonkeyPatch, during_revoke: Callable[[], None] = lambda: None
+    kafka: MemoryBroker,
+    monkeypatch: pytest.MonkeyPatch,
+    during_revoke: Callable[[], None] = lambda: None,
+    handed_early: int = 0,
 ) -> int:
     """A full first batch over four partitions, verified, waiting for its commit, when a
-    second consumer joins the group (`during_revoke` runs just before the join takes effect)."""
+    second consumer joins the group (`during_revoke` runs just before the join takes effect).
+    `handed_early`: files a processor was handed already (the first, to time it)."""
     monkeypatch.setattr(downloader_module, "COMMIT_SECONDS", 3600.0)
     kafka.create_topic(TOPIC, partitions=4)
     count = downloader_module.BATCH
@@ -272,7 +276,7 @@ def _one_batch_then_a_newcomer(
 
     def expire_then_join(self: Assembler) -> int:  # after the first batch, before its commit
         if not newcomer:
-            assert self.ready_files() == count  # verified, waiting for the commit
+            assert self.ready_files() == count - handed_early  # verified, waiting for the commit
             during_revoke()
             newcomer.append(kafka.consumer({"group.id": "g"}, [TOPIC]))
         return expire(self)
@@ -315,7 +319,7 @@ def test_a_processor_hands_its_uncommitted_files_over_at_a_revoke(
     of the partitions lost are dropped unprocessed and their offsets not moved: the new owner
     processes them."""
     kafka = MemoryBroker()
-    count = _one_batch_then_a_newcomer(kafka, monkeypatch)
+    count = _one_batch_then_a_newcomer(kafka, monkeypatch, handed_early=1)
     handed: list[str] = []
     report = Downloader(
         {"group.id": "g"},
@@ -343,3 +347,25 @@ def test_a_file_waiting_for_its_commit_keeps_its_name_from_a_later_file_below_it
         ("a", "verified"),
         ("c", "verified"),
     ]
+
+
+def test_a_fast_processor_still_gets_its_files_in_batches(out: Path) -> None:
+    """The first file is handed alone to time the processor; an instant one then gets the rest
+    of the consumed batch in one commit (no fsync per file)."""
+    kafka = MemoryBroker()
+    kafka.create_topic(TOPIC, partitions=1)
+    count = downloader_module.BATCH
+    with kafka.producer() as producer:
+        for record in v2_records([f"f{i:03d}.bin" for i in range(count)], size=100):
+            producer.send(TOPIC, record.key or b"", record.value, lambda _error: None)
+        producer.flush(10)
+    handed: list[int] = []
+    Downloader(
+        {"group.id": "g"},
+        TOPIC,
+        out,
+        DownloadOptions(exit_when_idle=0.3),
+        clients=kafka,
+        after_commit=lambda done, _ledger: handed.append(len(done)),
+    ).run()
+    assert sum(handed) == count and handed[0] == 1 and len(handed) <= 3, handed

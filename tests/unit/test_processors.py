@@ -4,18 +4,25 @@ the in-memory broker (upload -> process -> metadata topic and receipts naming th
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from labstream.cli.process import outcome_line
 from labstream.config import Config
+from labstream.download.options import DownloadOptions
 from labstream.errors import ConfigError
 from labstream.kafka.memory import MemoryBroker
 from labstream.process import BaseProcessor, ReceivedFile, load_processor
+from labstream.process.options import ProcessOptions
+from labstream.process.runner import ProcessReport, ProcessRunner
 from labstream.receipts import Receipt
 from labstream.runners import run_process, run_upload
+from labstream.runners.process import ProcessOutcome
 from labstream.settings import process_settings, upload_settings
 from labstream.upload import SourceFile
 
@@ -92,3 +99,65 @@ def test_the_metadata_processor_publishes_each_files_metadata_and_a_receipt_nami
     (receipt,) = [Receipt.from_bytes(m.value) for m in broker.messages("data.receipts")]
     assert (receipt.path, receipt.outcome, receipt.source) == ("run1/run1.csv", "verified", "pc-xrd")
     assert len(receipt.file_id) == 32  # it names the send, so only that instrument acts on it
+
+
+def test_a_processor_missing_a_required_option_names_it_and_where_to_give_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_processor("s3", {}, {})
+    assert str(caught.value) == (
+        "processor s3 needs -o bucket=VALUE (or processor_options = bucket=VALUE in [labstream])"
+    )
+    module = tmp_path / "needs.py"
+    module.write_text("class Sink:\n    def __init__(self, url, *, token, topic):\n        pass\n")
+    with pytest.raises(ConfigError, match=r"needs -o token=VALUE \(or processor_options = token=VALUE"):
+        load_processor(f"{module}:Sink", {"url": "x"}, {"topic": "t"})  # topic comes from the context
+
+
+class _Slow(BaseProcessor):
+    """Takes `seconds` per file and notes how many messages the group had committed then."""
+
+    def __init__(self, broker: MemoryBroker, seconds: float) -> None:
+        self.broker, self.seconds, self.committed_then = broker, seconds, []  # type: ignore[var-annotated]
+
+    def process(self, file: ReceivedFile) -> None:
+        self.committed_then.append(sum(self.broker.committed("slow").values()))
+        time.sleep(self.seconds)
+
+
+def test_a_slow_processor_is_busy_not_idle_and_each_file_moves_the_group_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files taking COMMIT_SECONDS or more each are processed one by one, their offsets stored
+    after each (faster processors get batches of about COMMIT_SECONDS of work)."""
+    monkeypatch.setattr("labstream.download.downloader.COMMIT_SECONDS", 0.3)
+    caplog.set_level(logging.INFO)
+    broker = MemoryBroker(partitions=1)
+    files = []
+    for i in range(4):
+        (tmp_path / f"f{i}.txt").write_text(f"file {i}")
+        files.append(SourceFile(tmp_path / f"f{i}.txt", f"f{i}.txt"))
+    run_upload(upload_settings(CONFIG, {"topic": "data"}), files, clients=broker)
+    slow = _Slow(broker, 0.5)  # each file takes longer than the idle time below
+    runner = ProcessRunner(
+        slow,
+        {"group.id": "slow"},
+        "data",
+        tmp_path / "work",
+        ProcessOptions(download=DownloadOptions(exit_when_idle=0.3)),
+        clients=broker,
+    )
+    assert runner.run().processed == 4
+    assert slow.committed_then == [0, 1, 2, 3]  # the lag counts the files left, not the batch
+    messages = [r.getMessage() for r in caplog.records]
+    processed = [i for i, m in enumerate(messages) if m.startswith("file processed")]
+    idle = [i for i, m in enumerate(messages) if m.startswith("idle, stopping")]
+    assert len(processed) == 4 and idle and idle[0] > processed[-1]  # not idle while processing
+
+
+def test_the_last_line_names_the_failed_folder_only_when_files_failed(tmp_path: Path) -> None:
+    assert outcome_line(ProcessOutcome(ProcessReport(processed=6), tmp_path)) == (
+        "processed 6 file(s), 0 failed (0 reprocessed)"
+    )
+    assert outcome_line(ProcessOutcome(ProcessReport(processed=5, failed=1), tmp_path)) == (
+        f"processed 5 file(s), 1 failed (0 reprocessed); failed files kept in {tmp_path}"
+    )

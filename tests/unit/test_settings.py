@@ -49,7 +49,7 @@ def test_every_command_refuses_an_unknown_labstream_key_with_the_same_error(
     argv = [a.replace("{dir}", str(tmp_path)) for a in args] + ["-c", str(typo_config)]
     result = CliRunner().invoke(cli, argv)
     assert result.exit_code == 1, result.output
-    assert f"{typo_config} [labstream] chunk_sise: unknown option (known: " in result.output
+    assert f"{typo_config} [labstream] chunk_sise: unknown option (did you mean chunk_size?)" in result.output
 
 
 def test_every_key_of_any_role_is_accepted_by_every_role(tmp_path: Path) -> None:
@@ -90,9 +90,9 @@ def test_help_texts_show_the_defaults_of_the_table() -> None:
     ):
         result = CliRunner().invoke(cli, [command, "--help"], terminal_width=400)
         line = next(line for line in result.output.splitlines() if option in line)
-        assert f"[{KEYS[name].default:g}" in " ".join(line.split()), line
+        assert f"[default: {KEYS[name].default:g}" in " ".join(line.split()), line
     assert "queue_max_size in [labstream]" in help_of("queue_max_size")
-    assert "[auto: the largest power of two" in help_of("chunk_size")
+    assert "[default: auto: the largest power of two" in help_of("chunk_size")
     assert "receipts_signing_key" in FILE_KEYS and "timeout" not in FILE_KEYS
 
 
@@ -155,3 +155,16 @@ def test_a_processor_setting_reaches_its_section_object_from_the_file(tmp_path: 
     assert settings.options.download.consumer_threads == 1  # the table's default, from the object
     down = download_settings(load_config(str(path)), {"out_dir": tmp_path / "o", "topic": "t"})
     assert down.options.stop_grace_seconds == 3.0 and down.options.placement == "beside"
+
+
+def test_every_unknown_labstream_key_is_reported_at_once_with_its_closest_match(tmp_path: Path) -> None:
+    path = tmp_path / "typos.config"
+    path.write_text(
+        "[cluster]\nbootstrap.servers = 127.0.0.1:1\n[labstream]\ntopic_nmae = x\nn_thread = 3\nzzz = 1\n"
+    )
+    result = CliRunner().invoke(cli, ["download", str(tmp_path / "out"), "-c", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "topic_nmae: unknown option (did you mean topic_name?)" in result.output
+    assert "n_thread: unknown option (did you mean n_threads?)" in result.output
+    assert "zzz: unknown option" in result.output and "zzz: unknown option (did" not in result.output
+    assert len(result.output.strip().splitlines()) == 1  # one clear line, not a list of every key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -216,3 +217,17 @@ def test_downloader_stale_partials_of_dead_processes_are_removed(tmp_path: Path)
     ).run()
     assert report.files == 0
     assert not (partial / "999999999-0").exists() and (partial / f"{os.getpid()}-7").exists()
+
+
+def test_unsigned_receipts_are_said_in_one_line_once_per_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("labstream.receipts.publisher._told_unsigned", threading.Event())
+    caplog.set_level(logging.DEBUG, logger="labstream.receipts.publisher")
+    broker = MemoryBroker()
+    for group in ("archive", "mirror"):  # e.g. a downloader and a processor in one process
+        ReceiptPublisher({}, "t.receipts", group, None, clients=broker).close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert "receipts unsigned" in lines[0] and "labstream keygen --receipts NAME" in lines[0]
+    assert [r.levelno for r in caplog.records] == [logging.INFO]

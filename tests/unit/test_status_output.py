@@ -7,10 +7,12 @@ import datetime
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
 from labstream.cli import cli
+from labstream.receipts import Receipt
 from labstream.state import WatchState
 from labstream.upload.ledger import UploadLedger, UploadState
 
@@ -61,3 +63,34 @@ def test_times_are_iso_utc_in_json_and_local_in_the_table(tmp_path: Path) -> Non
     table = CliRunner().invoke(cli, ["status", "--state", str(state), "--no-refresh", "--all"]).stdout
     local = changed.astimezone().strftime("%H:%M:%S")  # today's: the time alone
     assert local in table and "changed" in table and "verified" in table
+
+
+def _json_report(state: Path) -> dict[str, Any]:
+    result = CliRunner().invoke(cli, ["status", "--state", str(state), "--json", "--no-refresh"])
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def _with_unsigned_receipt(tmp_path: Path, trusted_keys: str) -> Path:
+    state = _state(tmp_path)
+    with UploadLedger(WatchState(state).ledger) as ledger:
+        ledger.set_meta("receipts_trusted_keys", trusted_keys)
+        unsigned = Receipt("run1/big.raw", "01" * 32, 3 << 20, "verified", "archive", "h", "", 1.0)
+        ledger.add_receipt(Receipt.from_bytes(unsigned.to_bytes()))
+    return state
+
+
+def test_unsigned_verified_receipts_show_as_verified_unsigned_when_no_key_is_trusted(tmp_path: Path) -> None:
+    state = _with_unsigned_receipt(tmp_path, "")
+    report = _json_report(state)
+    assert {f["path"]: f["state"] for f in report["files"]}["run1/big.raw"] == "verified (unsigned)"
+    assert report["totals"]["verified (unsigned)"] == 1
+    assert report["totals"]["verified"] == 0 and report["totals"]["unauthenticated"] == 0  # keys kept
+    table = CliRunner().invoke(cli, ["status", "--state", str(state), "--no-refresh"]).stdout
+    assert "verified (unsigned): 1" in table and "unauthenticated: 0" in table
+
+
+def test_unsigned_receipts_stay_unauthenticated_when_the_watcher_trusts_keys(tmp_path: Path) -> None:
+    state = _with_unsigned_receipt(tmp_path, str(tmp_path / "archive.pub"))
+    report = _json_report(state)
+    assert {f["path"]: f["state"] for f in report["files"]}["run1/big.raw"] == "unauthenticated"
+    assert report["totals"]["verified (unsigned)"] == 0

@@ -15,6 +15,7 @@ import click
 from labstream.cli.globals import progress_wanted
 from labstream.cli.options import setting
 from labstream.runners.console import ConsoleMode
+from labstream.settings import help_of
 from labstream.units import human_bytes
 
 __all__ = [
@@ -41,9 +42,7 @@ config_option = click.option(
 )
 topic_option = click.option("-t", "--topic", required=True, help="Kafka topic.")
 # download and process: the topic may come from topic_name in [labstream] (as for a service)
-file_topic_option = click.option(
-    "-t", "--topic", default=None, help="Kafka topic [topic_name in [labstream]]."
-)
+file_topic_option = click.option("-t", "--topic", default=None, help=help_of("topic_name"))
 key_option = setting(
     "encryption_key_file", "--encryption-key-file", type=click.Path(exists=True, dir_okay=False)
 )

@@ -26,26 +26,26 @@ from labstream.upload.ledger import default_state_dir
     "--state",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder for the dashboard's SQLite database [per-user state folder].",
+    help="Folder for the dashboard's SQLite database [default: per-user state folder].",
 )
 @click.option(
     "--heartbeat-topic",
     default=DEFAULT_HEARTBEAT_TOPIC,
     show_default=True,
     envvar="LABSTREAM_HEARTBEAT_TOPIC",
-    help="Topic the heartbeats are on [LABSTREAM_HEARTBEAT_TOPIC].",
+    help="Topic the heartbeats are on [env var: LABSTREAM_HEARTBEAT_TOPIC].",
 )
 @click.option(
     "--receipts-topic",
     "receipts_topics",
     multiple=True,
-    help="Receipts topic to read (repeatable) [every topic named *.receipts].",
+    help="Receipts topic to read (repeatable) [default: every topic named *.receipts].",
 )
 @click.option(
     "--token-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Require this access token [LABSTREAM_DASHBOARD_TOKEN].",
+    help="Require this access token [env var: LABSTREAM_DASHBOARD_TOKEN].",
 )
 @click.option("--keep-days", default=30.0, show_default=True, help="Forget receipts older than this.")
 @click.option(

@@ -37,7 +37,7 @@ SAMPLES = {
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder for the sample and the copy (default: a new temporary folder).",
+    help="Folder for the sample and the copy [default: a new temporary folder].",
 )
 def demo(port: int, workdir: Path | None) -> None:
     """Run the whole job once on this machine and say what happened."""

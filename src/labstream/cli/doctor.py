@@ -27,7 +27,9 @@ __all__ = ["doctor"]
     default=None,
     help="The folder watched (readable) or written (writable, free space).",
 )
-@click.option("-g", "--group", default=None, help="Consumer group of download/process [from the config].")
+@click.option(
+    "-g", "--group", default=None, help="Consumer group of download/process [default: from the config]."
+)
 @click.option("--chunk-size", type=int, default=None, help="Chunk size to check [chunk_size in [labstream]].")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def doctor(

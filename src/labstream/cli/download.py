@@ -33,9 +33,9 @@ from labstream.state import OutputState
     "--group",
     "-g",
     default=None,
-    help="Consumer group (default: [consumer] group.id, else one of this output folder: "
-    "labstream-download-HOST-HASH of host + absolute path, so a new folder receives everything "
-    "and the same folder resumes; NEW: a fresh group).",
+    help="Consumer group; NEW: a fresh group. A new folder receives everything, the same folder "
+    "resumes. [default: [consumer] group.id, else labstream-download-HOST-HASH of host + "
+    "absolute path of this output folder]",
 )
 @threads_option("consumer_threads")
 @setting("exit_when_idle", "--exit-when-idle", type=float, metavar="SECONDS")

@@ -43,9 +43,10 @@ def get(
     encryption_key_file: str | None,
 ) -> None:
     """Fetch the files PATH... (relative paths as sent, see `labstream ls`) from TOPIC into
-    DIR once, without joining a consumer group. Each file is verified (size, SHA-256, key)
-    and placed atomically, as `download` does. When a path was sent several times, the
-    newest complete send is the one left in DIR (partial and aborted sends are skipped).
+    the folder given by -o/--output, once, without joining a consumer group. Each file is
+    verified (size, SHA-256, key) and placed atomically, as `download` does. When a path was
+    sent several times, the newest complete send is the one left there (partial and aborted
+    sends are skipped).
     Exit 1 if any file is missing, incomplete or failed."""
     config = load(config_name)
     values = resolve(config, DOWNLOAD, {"encryption_key_file": encryption_key_file})

@@ -20,6 +20,7 @@ from typing import Any, cast
 import click
 from click.core import ParameterSource
 
+from labstream.cli.examples import epilog_of
 from labstream.config import Config, load_config
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 
@@ -165,7 +166,7 @@ def _options(with_bootstrap: bool) -> list[click.Option]:
             default=None,
             expose_value=False,
             callback=_store("log_format"),
-            help="Log lines as text [default] or one JSON object per line (for log shippers).",
+            help="Log lines as text or one JSON object per line (for log shippers). [default: text]",
         ),
         click.Option(
             ["--progress/--no-progress"],
@@ -189,15 +190,18 @@ def _options(with_bootstrap: bool) -> list[click.Option]:
     return options
 
 
-def add_global_options(command: click.Command, *, with_bootstrap: bool) -> None:
-    """Give `command` (and, for a group, its subcommands) the global options it lacks."""
-    if command.name in ENVIRONMENT and not command.epilog:
-        command.epilog = "\b\nEnvironment:\n" + "\n".join(f"  {line}" for line in ENVIRONMENT[command.name])
+def add_global_options(command: click.Command, *, with_bootstrap: bool, path: str | None = None) -> None:
+    """Give `command` (and, for a group, its subcommands) the global options it lacks, and its
+    examples and environment variables under the options. `path`: "broker status" for a
+    subcommand (its own examples, not those of `status`)."""
+    path = path or str(command.name)
+    if not command.epilog:
+        command.epilog = epilog_of(path, ENVIRONMENT.get(path, ()))
     taken = {opt for param in command.params for opt in getattr(param, "opts", [])}
     command.params.extend(o for o in _options(with_bootstrap) if not taken.intersection(o.opts))
     if isinstance(command, click.Group):
-        for sub in command.commands.values():
-            add_global_options(sub, with_bootstrap=with_bootstrap)
+        for name, sub in command.commands.items():
+            add_global_options(sub, with_bootstrap=with_bootstrap, path=f"{path} {name}")
 
 
 def progress_wanted() -> bool:

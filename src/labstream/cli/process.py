@@ -20,6 +20,7 @@ from labstream.cli.common import (
 from labstream.cli.globals import load
 from labstream.cli.options import LIMIT_OPTIONS, TELEMETRY_OPTIONS, setting, threads_option
 from labstream.runners import run_process
+from labstream.runners.process import ProcessOutcome
 from labstream.settings import process_settings
 
 
@@ -27,7 +28,7 @@ from labstream.settings import process_settings
 @click.argument("processor", required=False)
 @config_option
 @file_topic_option
-@click.option("--group", "-g", default=None, help="Consumer group [labstream-process-<processor>].")
+@click.option("--group", "-g", default=None, help="Consumer group [default: labstream-process-<processor>].")
 @threads_option("consumer_threads")
 @click.option(
     "--option",
@@ -43,7 +44,7 @@ from labstream.settings import process_settings
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where files are rebuilt before processing [per-user state folder].",
+    help="Where files are rebuilt before processing [default: per-user state folder].",
 )
 @setting("exit_when_idle", "--exit-when-idle", type=float, metavar="SECONDS")
 @setting("update_seconds", "--update-seconds", type=float)
@@ -66,9 +67,13 @@ def process(processor: str | None, config_name: str, **given: Any) -> None:
     # stop too, not a kill.
     with stop_on_signals(stop, signalled):
         outcome = run_process(settings, stop, console=interactive())
+    click.echo(outcome_line(outcome))
     report = outcome.report
-    click.echo(
-        f"processed {report.processed} file(s), {report.failed} failed "
-        f"({report.reprocessed} reprocessed); failed files kept in {outcome.failed_dir}"
-    )
     sys.exit(signalled["code"] or (2 if report.failed else 0))
+
+
+def outcome_line(outcome: ProcessOutcome) -> str:
+    """The last line of a run; where failed files are kept only when some failed."""
+    report = outcome.report
+    line = f"processed {report.processed} file(s), {report.failed} failed ({report.reprocessed} reprocessed)"
+    return f"{line}; failed files kept in {outcome.failed_dir}" if report.failed else line

@@ -30,7 +30,7 @@ from labstream.wire.crypto import load_cipher
     type=click.Path(file_okay=False, path_type=Path),
     help="The watcher's state folder (see `labstream status`).",
 )
-@click.option("-c", "--config", "config_name", default=None, help="Config [the watcher's].")
+@click.option("-c", "--config", "config_name", default=None, help="Config [default: the watcher's].")
 @key_option
 def resend(
     paths: tuple[Path, ...], state: Path, config_name: str | None, encryption_key_file: str | None

@@ -39,14 +39,14 @@ def _spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--name",
             default=None,
-            help="Service name [the config file's stem; STEM-ROLE for download/process].",
+            help="Service name [default: the config file's stem; STEM-ROLE for download/process].",
         ),
         click.option("--user", is_flag=True, help="A per-user service (systemd --user)."),
         click.option(
             "--state",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="The watcher's state folder [derived from folder and topic].",
+            help="The watcher's state folder [default: derived from folder and topic].",
         ),
     ]
     for option in reversed(options):

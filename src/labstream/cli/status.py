@@ -20,6 +20,7 @@ from labstream.cli.globals import load
 from labstream.errors import ConfigError, KafkaError
 from labstream.kafka import consumer_settings, ping
 from labstream.logsafe import shown
+from labstream.outcomes import ReceiptOutcome
 from labstream.receipts import read_receipts
 from labstream.receipts.keys import trusted_keys
 from labstream.settings import program_values
@@ -35,6 +36,7 @@ CATEGORIES = (
     "sending",
     "sent",
     "verified",
+    "verified (unsigned)",
     "failed downstream",
     "failed",
     "skipped",
@@ -54,7 +56,11 @@ CATEGORIES = (
     help="The watcher's state folder (instead of DIRECTORY and --topic).",
 )
 @click.option(
-    "-c", "--config", "config_name", default=None, help="Config to read new receipts with [the watcher's]."
+    "-c",
+    "--config",
+    "config_name",
+    default=None,
+    help="Config to read new receipts with [default: the watcher's].",
 )
 @click.option(
     "--refresh/--no-refresh",
@@ -77,15 +83,18 @@ def status(
 ) -> None:
     """Per file and in totals: waiting, sending, sent, verified downstream, failed.
 
-    Only receipts signed by a trusted key count as verified or failed downstream; others
-    are shown as `unauthenticated` and never change a file's state.
+    Only receipts signed by a trusted key count as verified or failed downstream and let
+    clean-up act. A watcher that trusts no key (the default) shows files whose unsigned
+    receipts all say verified as `verified (unsigned)`; otherwise unsigned receipts are shown
+    as `unauthenticated`. Neither ever deletes or moves a file.
     """
     state = state or _derive_state(directory, topic)
     if not WatchState(state).ledger.exists():
         raise ConfigError(f"no watcher ledger in {state} (give --state, or DIRECTORY and --topic)")
     with UploadLedger(WatchState(state).ledger) as ledger:
         refreshed = _refresh(ledger, state, config_name, receipts_trusted_keys) if refresh else None
-        files = [_one_state(entry) for entry in ledger.report()]
+        signed_expected = bool(receipts_trusted_keys or ledger.meta("receipts_trusted_keys"))
+        files = [_one_state(entry, signed_expected) for entry in ledger.report()]
         source = ledger.meta("source") or ""
         problems = local_problems(state, ledger.meta("root"))
     totals = {name: sum(1 for f in files if f["state"] == name) for name in CATEGORIES}
@@ -112,10 +121,10 @@ def local_problems(state: Path, root: str | None) -> list[str]:
     return problems
 
 
-def _one_state(entry: dict[str, Any]) -> dict[str, Any]:
+def _one_state(entry: dict[str, Any], signed_expected: bool) -> dict[str, Any]:
     """One `state` per file (what status shows); the watcher's own word kept as `ledger_status`;
     times as ISO 8601 UTC."""
-    state = _category(entry)
+    state = _category(entry, signed_expected)
     entry["ledger_status"] = entry.pop("status")
     for key in ("updated_at", "verified_at", "retry_at"):
         entry[key] = _iso(entry[key])
@@ -171,13 +180,17 @@ def _refresh(ledger: UploadLedger, state: Path, config_name: str | None, given_k
     return True
 
 
-def _category(entry: dict[str, Any]) -> str:
+def _category(entry: dict[str, Any], signed_expected: bool) -> str:
+    """`signed_expected`: the watcher trusts receipt keys, so an unsigned receipt is suspect."""
     status = entry["status"]
     if entry["failed_downstream"]:  # any group's latest verdict on this version is a failure
         return "failed downstream"
     if (status == UploadState.SENT or status in CLEANED) and entry["verified_by"]:
         return "cleaned up" if status in CLEANED else "verified"
     if status == UploadState.SENT and entry["unauthenticated"]:
+        outcomes = {receipt["outcome"] for receipt in entry["unauthenticated"]}
+        if not signed_expected and outcomes == {ReceiptOutcome.VERIFIED}:
+            return "verified (unsigned)"  # the default setup: no keys anywhere
         return "unauthenticated"  # receipts came, none signed by a trusted key
     return "waiting" if status == UploadState.QUEUED else str(status)
 
@@ -200,7 +213,8 @@ def _print(files: list[dict[str, Any]], totals: dict[str, int], show_all: bool) 
     # Into a pipe or file: wide lines rather than paths folded at 80 columns.
     console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
     console.print("  ".join(f"{name}: {count}" for name, count in totals.items()))
-    listed = [f for f in files if show_all or f["state"] not in ("verified", "ignored", "cleaned up")]
+    done = ("verified", "verified (unsigned)", "ignored", "cleaned up")
+    listed = [f for f in files if show_all or f["state"] not in done]
     if not listed:
         return
     table = Table()

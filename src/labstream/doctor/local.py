@@ -18,21 +18,37 @@ MIN_FREE_BYTES = 1 << 30
 
 def check_folder(folder: Path, role: str) -> list[Check]:
     if role == "watch":
+        if not folder.exists():
+            return [Check.fail("folder", f"{folder} does not exist", "create it or correct the path")]
         if not folder.is_dir():
-            return [Check.fail("folder", f"{folder} is not a folder", "create it or correct the path")]
+            return [Check.fail("folder", f"{folder} is not a folder", "correct the path")]
         try:
             next(os.scandir(folder), None)
         except OSError as exc:
             return [Check.fail("folder", f"{folder} cannot be read: {exc.strerror}", "grant read access")]
         return [Check.ok("folder", f"{folder} is readable")]
     existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+    if existing != folder and existing.exists() and not existing.is_dir():
+        return [Check.fail("folder", f"{folder} cannot be created: {existing} is a file", "correct the path")]
     try:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".labstream-doctor-"):
             pass
     except OSError as exc:
-        return [Check.fail("folder", f"{existing} is not writable: {exc.strerror}", "grant write access")]
+        if existing == folder:
+            return [Check.fail("folder", f"{folder} is not writable: {exc.strerror}", "grant write access")]
+        return [
+            Check.fail(
+                "folder",
+                f"{folder} does not exist and cannot be created: {existing} is not writable: {exc.strerror}",
+                f"create {folder}, or grant write access to {existing}",
+            )
+        ]
+    if existing == folder:
+        checks = [Check.ok("folder", f"{folder} is writable")]
+    else:
+        detail = f"{folder} does not exist yet; the {role} creates it ({existing} is writable)"
+        checks = [Check.info("folder", detail)]
     free = shutil.disk_usage(existing).free
-    checks = [Check.ok("folder", f"{existing} is writable")]
     detail = f"{free / (1 << 30):.1f} GiB free in {existing}"
     if free < MIN_FREE_BYTES:
         checks.append(Check.fail("free space", detail, "free space, or write to another folder"))

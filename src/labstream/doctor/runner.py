@@ -73,11 +73,22 @@ def _cluster_checks(
     kafka = check_kafka(producer, settings.timeout)
     checks += kafka
     if any(c.status is Status.FAIL for c in kafka):
+        if settings.topic is not None:
+            checks.append(skipped_topic_checks(str(settings.topic)))
         return checks
     checks += check_brokers(producer, settings.timeout)
     if settings.topic is not None:
         checks += _topic_checks(config, settings, producer, consumer)
     return checks
+
+
+def skipped_topic_checks(topic: str) -> Check:
+    """Said instead of silence when no broker answered: none of the topic's checks ran."""
+    return Check.info(
+        "topic",
+        f"{topic}: not checked, no broker answered (topic, rights, group, message size, retention, "
+        "receipts and clock are checked once the cluster is reachable)",
+    )
 
 
 def _topic_checks(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -101,6 +102,8 @@ class Downloader:
         self._after_commit = after_commit
         self._lock = threading.Lock()
         self._last_activity = time.monotonic()
+        self._busy = 0  # processors (`after_commit`) running now
+        self._seconds_per_file: float | None = None  # the processor's, as last measured
         self._assigned = False
         self._errors: list[BaseException] = []
         self._current: dict[int, list[tuple[str, int, int]]] = {}  # per worker, after each batch
@@ -160,8 +163,9 @@ class Downloader:
             return self._shared_owners
 
     def _idle_for(self) -> float:
+        """Seconds since the last record or processed file; 0 while a processor works."""
         with self._lock:
-            return time.monotonic() - self._last_activity
+            return 0.0 if self._busy else time.monotonic() - self._last_activity
 
     def _work(self, ledger: Ledger, index: int) -> None:
         assembler = Assembler(
@@ -197,9 +201,18 @@ class Downloader:
                 start_new_at_ms=self._options.start_new_at_ms,
             ) as consumer:
                 opened.append(consumer)
+
+                def settle() -> None:
+                    """A slow processor's files are processed as they complete and their
+                    offsets stored: the group's lag counts what is left, not a whole batch."""
+                    if self._processing_due(assembler):
+                        self._commit(assembler, ledger)
+                        _store_safe_offsets(consumer, assembler, next_offsets, stored)
+
+                each = settle if self._after_commit is not None else None
                 while not self.stop.is_set():
                     records = consumer.consume(BATCH, POLL_SECONDS)
-                    self._handle(records, assembler, next_offsets)
+                    self._handle(records, assembler, next_offsets, each)
                     if len(records) < BATCH or self.stop.is_set() or _commit_due(assembler):
                         self._commit(assembler, ledger)
                     assembler.expire()
@@ -224,7 +237,29 @@ class Downloader:
     def _commit(self, assembler: Assembler, ledger: Ledger) -> None:
         done = self._retry_output(assembler.commit, assembler)
         if done and self._after_commit is not None:
-            self._after_commit(done, ledger)  # before the offsets move past them
+            started = time.monotonic()
+            with self._working():  # a slow processor is busy, not idle
+                self._after_commit(done, ledger)  # before the offsets move past them
+            with self._lock:
+                self._seconds_per_file = (time.monotonic() - started) / len(done)
+
+    def _processing_due(self, assembler: Assembler) -> bool:
+        """The files ready now would keep the processor busy for COMMIT_SECONDS or more (the
+        first file is timed alone): a fast processor still gets them in batches."""
+        with self._lock:
+            each = self._seconds_per_file
+        return each is None or assembler.ready_files() * each >= COMMIT_SECONDS
+
+    @contextlib.contextmanager
+    def _working(self) -> Iterator[None]:
+        with self._lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._last_activity = time.monotonic()
 
     def _commit_on_revoke(
         self,
@@ -280,8 +315,13 @@ class Downloader:
             wanted &= assembler.nearly_done(GRACE_FRACTION)
 
     def _handle(
-        self, records: list[Record], assembler: Assembler, next_offsets: dict[TopicPartition, int]
+        self,
+        records: list[Record],
+        assembler: Assembler,
+        next_offsets: dict[TopicPartition, int],
+        settle: Callable[[], None] | None = None,
     ) -> None:
+        """`settle`: called after each record that completed a file (processors)."""
         if records:
             self._touch()
         for record in records:
@@ -296,6 +336,8 @@ class Downloader:
             outcome = self._retry_output(functools.partial(assembler.add, record), assembler)
             next_offsets[(record.topic, record.partition)] = record.offset + 1
             self._count(outcome, len(record.value))
+            if settle is not None and outcome is Outcome.COMPLETE:
+                settle()
 
     def _picked(self, record: Record) -> bool:
         """Unreadable messages are not skipped: the assembler reports them as rejected."""

@@ -14,8 +14,9 @@ from typing import Any, TypeAlias
 
 import confluent_kafka
 
-from labstream.config import Config
+from labstream.config import CLIENT_SECTIONS, Config, did_you_mean
 from labstream.errors import ConfigError
+from labstream.kafka.properties import PROPERTIES
 from labstream.kafka.quiet import outage_filter
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "member_for_thread",
     "producer_settings",
     "static_membership",
+    "unknown_keys",
     "validate",
 ]
 
@@ -105,6 +107,7 @@ CLASSIC_ONLY = {"session.timeout.ms", "heartbeat.interval.ms", "partition.assign
 _OFF = {"", "none", "off", "false", "no"}
 _validated: set[tuple[str, tuple[tuple[str, str], ...]]] = set()  # settings librdkafka accepted
 _validated_lock = threading.Lock()
+_UNKNOWN = "No such configuration property"
 _PROPERTY_RE = re.compile(r'property "([^"]+)"|property: "?([^"\s]+)"?')
 
 
@@ -192,12 +195,41 @@ def validate(
         message = str(exc.args[0].str() if isinstance(exc, confluent_kafka.KafkaException) else exc)
         match = _PROPERTY_RE.search(message)
         key = next((g for g in match.groups() if g), "?") if match else "?"
+        if _UNKNOWN in message:  # every typo at once, each with its closest name
+            raise ConfigError("; ".join(unknown_keys(config)) or message) from exc
         raise ConfigError(f"{config.where(key)}: {message}") from exc
     if hasattr(client, "close"):
         client.close()
     with _validated_lock:
         _validated.add(seen)
     return {**librdkafka, "logger": librdkafka_logger}
+
+
+def unknown_keys(config: Config) -> list[str]:
+    """One line per key of [cluster]/[producer]/[consumer] that librdkafka does not know,
+    naming where it is and the closest known name (`config show` warns with them)."""
+    lines = []
+    for section in CLIENT_SECTIONS:
+        for key, value in config.section(section).items():
+            if key not in PROPERTIES and key not in IGNORED_KEYS and not _librdkafka_knows(key, value):
+                where = config.where(key, (section,))
+                lines.append(f"{where}: not a librdkafka setting{did_you_mean(key, PROPERTIES)}")
+    return lines
+
+
+def _librdkafka_knows(key: str, value: str) -> bool:
+    """librdkafka's own word on a name missing from PROPERTIES (a newer librdkafka's)."""
+    silent = logging.getLogger("labstream.librdkafka.probe")
+    silent.propagate, silent.disabled = False, True
+    try:
+        client = confluent_kafka.Producer({key: value, "logger": silent})
+    except confluent_kafka.KafkaException as exc:
+        return _UNKNOWN not in exc.args[0].str()
+    except (ValueError, TypeError):
+        return True  # a bad value of a known key: the commands say so when they use it
+    if hasattr(client, "close"):
+        client.close()
+    return True
 
 
 def _client_keys(section: dict[str, str]) -> dict[str, str]:

@@ -11,7 +11,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ def load_processor(spec: str, options: dict[str, str], context: dict[str, Any]) 
     if inspect.isclass(target):
         params = inspect.signature(target).parameters
         extra = {k: v for k, v in context.items() if k in params}
+        _require_options(spec, params, {**options, **extra})
         try:
             instance = target(**options, **extra)
         except TypeError as exc:
@@ -80,6 +81,23 @@ def load_processor(spec: str, options: dict[str, str], context: dict[str, Any]) 
             raise ConfigError(f"processor {spec} is a function: it takes no --option")
         return _FunctionProcessor(target)
     raise ConfigError(f"processor {spec} is neither a class nor a function")
+
+
+def _require_options(spec: str, params: Mapping[str, inspect.Parameter], given: Mapping[str, Any]) -> None:
+    """A clear error naming the options a processor class needs and did not get (instead of
+    Python's "__init__() missing 1 required positional argument")."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    missing = [
+        name
+        for name, param in params.items()
+        if param.kind in kinds and param.default is inspect.Parameter.empty and name not in given
+    ]
+    if missing:
+        needed = " ".join(f"-o {name}=VALUE" for name in missing)
+        in_file = ", ".join(f"{name}=VALUE" for name in missing)
+        raise ConfigError(
+            f"processor {spec} needs {needed} (or processor_options = {in_file} in [labstream])"
+        )
 
 
 class _Adapter(BaseProcessor):

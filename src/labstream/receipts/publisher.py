@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 
 from labstream.errors import ConfigError
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.outcomes import Verdict
 from labstream.receipts.format import MAX_NAME, Receipt
-from labstream.receipts.signing import KEYGEN_HINT, SigningKey
+from labstream.receipts.signing import SigningKey
 
 __all__ = ["ReceiptPublisher"]
 
 logger = logging.getLogger(__name__)
+_told_unsigned = threading.Event()  # said once per process, however many publishers it opens
 
 
 class ReceiptPublisher:
@@ -38,12 +40,7 @@ class ReceiptPublisher:
         self.host = socket.gethostname()
         self._key = key
         if key is None:
-            logger.warning(
-                "receipts are not signed: watchers will show them as unauthenticated and never "
-                "clean up after them; %s and set receipts_signing_key topic=%s",
-                KEYGEN_HINT,
-                topic,
-            )
+            _say_unsigned_once()
         self._producer = clients.producer(librdkafka)
 
     def __enter__(self) -> ReceiptPublisher:
@@ -78,3 +75,9 @@ class ReceiptPublisher:
     def _on_delivery(self, error: str | None) -> None:
         if error is not None:
             logger.warning("receipt not delivered topic=%s error=%s", self.topic, error)
+
+
+def _say_unsigned_once() -> None:
+    if not _told_unsigned.is_set():
+        _told_unsigned.set()
+        logger.info("receipts unsigned (to sign: labstream keygen --receipts NAME; receipts_signing_key)")

@@ -50,7 +50,7 @@ KEYS: dict[str, Key] = {
     key.name: key
     for key in (
         Key("file_directory", None, "str", "Folder to watch (or DIRECTORY).", frozenset({WATCH})),
-        Key("topic_name", None, "str", "Kafka topic (or --topic).", LONG_RUNNING | {UPLOAD}),
+        Key("topic_name", None, "str", "Kafka topic.", LONG_RUNNING | {UPLOAD}),
         Key(
             "download_directory",
             None,
@@ -101,8 +101,8 @@ KEYS: dict[str, Key] = {
             "new_files_only",
             True,
             "bool",
-            "False: send the files already there when the ledger is new; true (default): a new "
-            "ledger in a folder holding files stops and asks (--upload-existing or --ignore-existing).",
+            "False: send the files already there when the ledger is new; true: a new ledger in a "
+            "folder holding files stops and asks (--upload-existing or --ignore-existing).",
             frozenset({WATCH}),
         ),
         Key(
@@ -173,7 +173,7 @@ KEYS: dict[str, Key] = {
             "move_after_verified",
             None,
             "str",
-            "With delete_after_verified N (default 1): move the file here instead.",
+            "With delete_after_verified N: move the file here instead of deleting it.",
             frozenset({WATCH}),
         ),
         Key(
@@ -237,7 +237,7 @@ KEYS: dict[str, Key] = {
             "str",
             "AES-256-GCM key (see `labstream keygen`).",
             frozenset({WATCH, DOWNLOAD, PROCESS, UPLOAD}),
-            shown="LABSTREAM_ENCRYPTION_KEY(_FILE)",
+            shown="from LABSTREAM_ENCRYPTION_KEY(_FILE)",
         ),
         Key(
             "receipts_trusted_keys",
@@ -409,10 +409,11 @@ def default_of(name: str) -> Any:
 
 
 def help_of(name: str) -> str:
-    """The help text with the default from the table, e.g. `Bytes per chunk [524288].`"""
+    """The help text with the default from the table in the one notation of every --help,
+    e.g. `Files read and produced in parallel. [default: 2; n_threads in [labstream]]`."""
     key = KEYS[name]
     shown = key.shown if key.shown is not None else _show(key.default)
-    parts = [shown] if shown else []
+    parts = [f"default: {shown}"] if shown else []
     if key.in_file:
         parts.append(f"{name} in [{PROGRAM_SECTION}]")
     return f"{key.help} [{'; '.join(parts)}]" if parts else key.help

@@ -4,8 +4,8 @@ A file is deleted (or moved) when receipts signed by at least N distinct trusted
 `verified` for its digest, the ledger says it was sent, and the file on disk still has that
 size, mtime and digest (in the file's own algorithm: SHA-256, or SHA-512 for openmsistream).
 Never before; never if it changed since. Receipts without a valid signature from a trusted
-key are recorded (status shows them as unauthenticated) but never count, and several group
-names signed with one key count once.
+key are recorded (status shows them as `verified (unsigned)` or `unauthenticated`) but never
+count, and several group names signed with one key count once.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from labstream.conditions import Conditions
 from labstream.errors import LedgerError, OutputError
 from labstream.outcomes import ReceiptOutcome
 from labstream.receipts import Receipt
+from labstream.receipts.signing import KEYGEN_HINT
 from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.ledgerwrites import STATE_UNWRITABLE
 from labstream.upload.source import hash_file
@@ -81,21 +82,7 @@ class Cleaner:
             )
             return
         if not receipt.authenticated:
-            # A watcher that trusts keys says each such receipt (it should have been signed);
-            # one that trusts none (a lab without signed receipts) says it once per run, then
-            # at debug level: `status` lists them all as unauthenticated anyway.
-            quiet = self._told_unauthenticated and not self._expects_signed
-            level = logging.DEBUG if quiet else logging.WARNING
-            self._told_unauthenticated = True
-            logger.log(
-                level,
-                "unauthenticated receipt recorded, not acted upon (status lists such receipts; "
-                "trust the downstream keys with receipts_trusted_keys) file=%r outcome=%s group=%r key_id=%s",
-                receipt.path,
-                receipt.outcome,
-                receipt.group,
-                receipt.key_id or "-",
-            )
+            self._say_unsigned(receipt)
             return
         if receipt.outcome == ReceiptOutcome.FAILED and self._current(receipt, row.sha256 or ""):
             logger.error(
@@ -106,6 +93,35 @@ class Cleaner:
                 receipt.reason,
             )
         self.settle(receipt.path)
+
+    def _say_unsigned(self, receipt: Receipt) -> None:
+        """A watcher that trusts keys warns about each unsigned receipt (it should have been
+        signed). One that trusts none (the default setup) says once per run how to sign, then
+        each at debug level: `status` shows such files as `verified (unsigned)`."""
+        if self._expects_signed:
+            logger.warning(
+                "unauthenticated receipt recorded, not acted upon (status lists such receipts; "
+                "trust the downstream keys with receipts_trusted_keys) file=%r outcome=%s group=%r key_id=%s",
+                receipt.path,
+                receipt.outcome,
+                receipt.group,
+                receipt.key_id or "-",
+            )
+            return
+        if not self._told_unauthenticated:
+            self._told_unauthenticated = True
+            logger.info(
+                "receipts are unsigned: status shows their files as verified (unsigned), clean-up "
+                "never acts on them; to sign, %s, set receipts_signing_key = NAME downstream and "
+                "receipts_trusted_keys = NAME.pub here",
+                KEYGEN_HINT,
+            )
+        logger.debug(
+            "unsigned receipt recorded file=%r outcome=%s group=%r",
+            receipt.path,
+            receipt.outcome,
+            receipt.group,
+        )
 
     def settle(self, relpath: str) -> None:
         """Apply the policy to `relpath` with the receipts recorded so far: on a receipt, and
