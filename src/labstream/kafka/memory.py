@@ -91,9 +91,15 @@ class MemoryBroker:
         """`KafkaClients.message_limit`: unknown, as with a broker that does not say."""
         return None
 
-    def ensure_writable(self, settings: dict[str, Any], topic: str, timeout: float = 10.0) -> None:
+    def ensure_writable(
+        self,
+        settings: dict[str, Any],
+        topic: str,
+        timeout: float = 10.0,
+        partitions: int | None = None,
+    ) -> None:
         """`KafkaClients.ensure_writable`: every principal may write every topic here."""
-        self.create_topic(topic)
+        self.create_topic(topic, partitions)
 
     def messages(self, topic: str) -> list[Record]:
         """Every message of `topic`, partition by partition."""

@@ -16,6 +16,7 @@ from labstream.download.downloader import STOP_GRACE_SECONDS
 from labstream.download.limits import Limits
 from labstream.errors import ConfigError
 from labstream.heartbeat import DEFAULT_HEARTBEAT_TOPIC
+from labstream.kafka.admin import DEFAULT_PARTITIONS
 from labstream.process.runner import PROCESS_RETRIES
 from labstream.upload import DEFAULT_CHUNK_SIZE
 from labstream.upload.streamer import StreamOptions
@@ -48,6 +49,14 @@ KEYS: dict[str, Key] = {
     for key in (
         Key("file_directory", None, "str", "Folder to watch (or DIRECTORY).", frozenset({WATCH})),
         Key("topic_name", None, "str", "Kafka topic (or --topic).", LONG_RUNNING | {UPLOAD}),
+        Key(
+            "partitions",
+            DEFAULT_PARTITIONS,
+            "int",
+            "Partitions of a data topic labstream creates: at least the consumers one group "
+            "will ever run (an existing topic keeps its own count).",
+            LONG_RUNNING | {UPLOAD},
+        ),
         Key(
             "download_directory",
             None,
