@@ -19,6 +19,7 @@ import pytest
 from labstream.download import Assembler, Downloader, Ledger, Outcome
 from labstream.download import assembler as assembler_module
 from labstream.download import downloader as downloader_module
+from labstream.download.durability import GroupFlusher
 from labstream.download.ledger import Ledger as LedgerClass
 from labstream.download.limits import Limits
 from labstream.download.options import DownloadOptions
@@ -64,9 +65,9 @@ def flushes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
     real = assembler_module.flush_files
 
-    def counting(paths: list[Path], folder: Path) -> None:
+    def counting(paths: list[Path], folder: Path, flusher: GroupFlusher | None = None) -> None:
         seen.append(len(paths))
-        real(paths, folder)
+        real(paths, folder, flusher)
 
     monkeypatch.setattr(assembler_module, "flush_files", counting)
     return seen
@@ -295,11 +296,11 @@ def test_a_full_disk_during_the_revoke_drops_the_files_without_waiting(
     full = [True]
     real = assembler_module.flush_files
 
-    def flush(paths: list[Path], folder: Path) -> None:
+    def flush(paths: list[Path], folder: Path, flusher: GroupFlusher | None = None) -> None:
         if full[0]:
             full[0] = False  # full once: the revoke's attempt
             raise OutputError("No space left on device")
-        real(paths, folder)
+        real(paths, folder, flusher)
 
     count = _one_batch_then_a_newcomer(
         kafka, monkeypatch, lambda: monkeypatch.setattr(assembler_module, "flush_files", flush)

@@ -38,6 +38,7 @@ from labstream.state import OutputState
     "absolute path of this output folder]",
 )
 @threads_option("consumer_threads")
+@setting("partitions", "--partitions", type=int, metavar="N")
 @setting("exit_when_idle", "--exit-when-idle", type=float, metavar="SECONDS")
 @setting("update_seconds", "--update-seconds", type=float)
 @setting("receipts", "--receipts/--no-receipts")

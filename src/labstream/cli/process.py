@@ -30,6 +30,7 @@ from labstream.settings import process_settings
 @file_topic_option
 @click.option("--group", "-g", default=None, help="Consumer group [default: labstream-process-<processor>].")
 @threads_option("consumer_threads")
+@setting("partitions", "--partitions", type=int, metavar="N")
 @click.option(
     "--option",
     "-o",

@@ -28,6 +28,7 @@ from labstream.wire import WIRE_FORMATS
 @config_option
 @file_topic_option
 @setting("chunk_size", "--chunk-size", type=int)
+@setting("partitions", "--partitions", type=int, metavar="N")
 @threads_option("n_threads")
 @setting("timeout", "--timeout", type=float)
 @click.option(

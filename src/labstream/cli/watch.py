@@ -31,6 +31,7 @@ _PATH = click.Path(file_okay=False, path_type=Path)
 @config_option
 @setting("topic_name", "-t", "--topic")
 @threads_option("n_threads")
+@setting("partitions", "--partitions", type=int, metavar="N")
 @setting("chunk_size", "--chunk-size", type=int)
 @setting("queue_max_size", "--queue-max-size", type=int)
 @setting("new_files_only", "--new-files-only/--upload-existing")

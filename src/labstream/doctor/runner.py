@@ -23,6 +23,7 @@ from labstream.doctor.local import (
     running_as_root,
 )
 from labstream.doctor.network import check_brokers, check_kafka, check_reachable, parse_servers
+from labstream.doctor.partitions import check_topic_partitions
 from labstream.doctor.sample import Sample, sample_topic
 from labstream.doctor.topic import check_message_size, check_replication, check_retention, check_topic
 from labstream.errors import ConfigError, KafkaError
@@ -112,6 +113,7 @@ def _topic_checks(
     samples: list[Sample] = []
     if info is not None:
         checks.append(check_replication(info))
+        checks.append(check_topic_partitions(producer, info, timeout))
         data = _sample(consumer, topic, timeout) if settings.role != "watch" or _may_read(info) else None
         samples += [data] if isinstance(data, Sample) else []
         checks.append(

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from labstream.download.durability import flush_files, flush_folders
+from labstream.download.durability import GroupFlusher, flush_files, flush_folders
 from labstream.download.ledger import DONE_STATUSES, FileState, Ledger
 from labstream.download.limits import Limits
 from labstream.download.owners import BESIDE, Owners
@@ -123,6 +123,7 @@ class Assembler:
         self._ready_since = 0.0  # clock time the first of _ready became ready
         self._hashing = HashPipe()  # SHA-256 of big chunks on a second core
         self._targets = TargetFolders(out_dir)  # folder checks cached for one batch
+        self._flusher = GroupFlusher(self._work)  # ready files made durable while the next ones arrive
 
     def add(self, record: Record) -> Outcome:
         """Place one message; the outcome says what became of it.
@@ -354,6 +355,7 @@ class Assembler:
                 "incomplete files left for the next run, not listed count=%d", len(left) - CLOSE_LOG_FILES
             )
         self._hashing.close()
+        self._flusher.close()
         for partial in self._files.values():
             partial.discard()
         self._files.clear()
@@ -389,6 +391,9 @@ class Assembler:
     def commit(self) -> list[DoneFile]:
         """Flush verified files to disk, rename them into place, record them, release offsets.
 
+        Their flushes began when each was verified (`GroupFlusher`): this waits for those
+        still in flight and makes durable any that failed, before the first rename.
+
         On `OutputError` (full disk) nothing is lost: the files stay ready and the offsets
         held, and calling `commit` again carries on. A file that cannot take its name (a
         folder of that name, ...) is set aside alone.
@@ -396,7 +401,7 @@ class Assembler:
         if not self._ready:
             return []
         self._targets.clear()  # the next batch checks its folders again
-        flush_files([p.temp_path for p, _ in self._ready], self._work)
+        flush_files([p.temp_path for p, _ in self._ready], self._work, self._flusher)
         for partial, target in list(self._ready):
             try:
                 os.replace(partial.temp_path, target)
@@ -464,6 +469,7 @@ class Assembler:
             self._ready_since = self._clock()
         self._ready_bytes += partial.received_bytes
         self._ready.append((partial, target))
+        self._flusher.start(partial.temp_path)  # verified and final: durable meanwhile
         self._ready_keys.add(partial.verdict_key)
         self._ready_paths.add(partial.stored)
         sent = (partial.source, partial.path)
@@ -473,6 +479,7 @@ class Assembler:
         """`partial` forgotten or set aside before its commit: it is not moved into place."""
         if partial.verdict_key not in self._ready_keys:
             return
+        self._flusher.forget(partial.temp_path)
         self._ready = [(p, t) for p, t in self._ready if p is not partial]
         self._ready_keys = {p.verdict_key for p, _ in self._ready}
         self._ready_paths = {p.stored for p, _ in self._ready}

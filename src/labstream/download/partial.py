@@ -159,8 +159,9 @@ class PartialFile:
         try:
             os.lseek(fd, start, os.SEEK_SET)
             _write_all(fd, chunk.data)
-            last = chunk.index == self.n_chunks - 1
-            if end - self._writeback_from >= WRITEBACK_BYTES or (last and end > self._writeback_from):
+            # A small file's writeback starts with its flush, as soon as it is verified.
+            tail = chunk.index == self.n_chunks - 1 and 0 < self._writeback_from < end
+            if end - self._writeback_from >= WRITEBACK_BYTES or tail:
                 start_writeback(fd, self._writeback_from, end - self._writeback_from)
                 self._writeback_from = end
         finally:

@@ -12,9 +12,12 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from labstream.errors import BrokerUnreachableError, KafkaError
 from labstream.kafka.settings import LibrdkafkaConfig, librdkafka_logger
 
-__all__ = ["create_topic", "ensure_topic", "ping"]
+__all__ = ["DEFAULT_PARTITIONS", "create_topic", "ensure_topic", "ping"]
 
 logger = logging.getLogger(__name__)
+# Partitions of a data topic labstream creates (`partitions` in [labstream]): the most
+# consumers of one group that can share it; an existing topic keeps its own count.
+DEFAULT_PARTITIONS = 4
 # Only connection settings matter to an admin client; client-specific keys would warn.
 _CONNECTION_PREFIXES = (
     "bootstrap.",
@@ -68,7 +71,7 @@ def _note_refusal(error: confluent_kafka.KafkaError, refused: list[str]) -> None
 
 
 def ensure_topic(
-    librdkafka: LibrdkafkaConfig, topic: str, partitions: int = 4, timeout: float = 10.0
+    librdkafka: LibrdkafkaConfig, topic: str, partitions: int = DEFAULT_PARTITIONS, timeout: float = 10.0
 ) -> None:
     """Create `topic` if it does not exist (replication up to 3); fine if creation is refused."""
     refused = create_topic(librdkafka, topic, partitions, timeout)
@@ -77,11 +80,21 @@ def ensure_topic(
 
 
 def create_topic(
-    librdkafka: LibrdkafkaConfig, topic: str, partitions: int = 4, timeout: float = 10.0
+    librdkafka: LibrdkafkaConfig, topic: str, partitions: int = DEFAULT_PARTITIONS, timeout: float = 10.0
 ) -> str | None:
-    """Create `topic` unless it exists; None when it exists afterwards, else the broker's reason."""
+    """Create `topic` with `partitions` unless it exists; None when it exists afterwards, else
+    the broker's reason. An existing topic is left as it is (fewer partitions: logged)."""
     metadata = _metadata(librdkafka, timeout)
     if topic in metadata.topics and metadata.topics[topic].error is None:
+        have = len(metadata.topics[topic].partitions)
+        if have < partitions:
+            logger.info(
+                "topic exists with fewer partitions than asked topic=%s partitions=%d asked=%d "
+                "(kafka-topics.sh --alter --partitions N grows it)",
+                topic,
+                have,
+                partitions,
+            )
         return None
     admin = _admin(librdkafka)
     brokers = len(metadata.brokers)

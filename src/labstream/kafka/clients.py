@@ -12,7 +12,7 @@ import time
 from typing import Any, Protocol
 
 from labstream.errors import KafkaError
-from labstream.kafka.admin import create_topic, ensure_topic, ping
+from labstream.kafka.admin import DEFAULT_PARTITIONS, create_topic, ensure_topic, ping
 from labstream.kafka.consumer import Consumer, OnPartitions, Record
 from labstream.kafka.inspect import DeniedError, broker_config, describe_cluster, describe_topic
 from labstream.kafka.lag import GroupLag, group_lag
@@ -69,16 +69,26 @@ class KafkaClients(Protocol):
     ) -> ConsumerClient: ...
 
     def ensure_topic(
-        self, librdkafka: LibrdkafkaConfig, topic: str, partitions: int = 4, timeout: float = 10.0
+        self,
+        librdkafka: LibrdkafkaConfig,
+        topic: str,
+        partitions: int = DEFAULT_PARTITIONS,
+        timeout: float = 10.0,
     ) -> None: ...
 
     def message_limit(self, librdkafka: LibrdkafkaConfig, topic: str, timeout: float = 10.0) -> int | None:
         """The largest record batch the cluster takes on `topic` (the topic's max.message.bytes,
         else the broker's message.max.bytes), or None when neither can be read."""
 
-    def ensure_writable(self, librdkafka: LibrdkafkaConfig, topic: str, timeout: float = 10.0) -> None:
-        """`topic` exists (created if need be) and this principal may produce to it, else
-        `KafkaError` (`DeniedError` for a missing right) in one line naming the fix."""
+    def ensure_writable(
+        self,
+        librdkafka: LibrdkafkaConfig,
+        topic: str,
+        timeout: float = 10.0,
+        partitions: int = DEFAULT_PARTITIONS,
+    ) -> None:
+        """`topic` exists (created with `partitions` if need be) and this principal may produce
+        to it, else `KafkaError` (`DeniedError` for a missing right) in one line naming the fix."""
 
     def ping(self, librdkafka: LibrdkafkaConfig, timeout: float = 10.0) -> list[str]:
         """The cluster's topic names; `BrokerUnreachableError` if nobody answers in time,
@@ -116,7 +126,11 @@ class RealClients:
         )
 
     def ensure_topic(
-        self, librdkafka: LibrdkafkaConfig, topic: str, partitions: int = 4, timeout: float = 10.0
+        self,
+        librdkafka: LibrdkafkaConfig,
+        topic: str,
+        partitions: int = DEFAULT_PARTITIONS,
+        timeout: float = 10.0,
     ) -> None:
         ensure_topic(librdkafka, topic, partitions=partitions, timeout=timeout)
 
@@ -135,8 +149,14 @@ class RealClients:
                 broker_max = None  # needs DESCRIBE_CONFIGS on the cluster
         return topic_max if topic_max is not None else broker_max
 
-    def ensure_writable(self, librdkafka: LibrdkafkaConfig, topic: str, timeout: float = 10.0) -> None:
-        refused = create_topic(librdkafka, topic, timeout=timeout)
+    def ensure_writable(
+        self,
+        librdkafka: LibrdkafkaConfig,
+        topic: str,
+        timeout: float = 10.0,
+        partitions: int = DEFAULT_PARTITIONS,
+    ) -> None:
+        refused = create_topic(librdkafka, topic, partitions, timeout=timeout)
         principal = librdkafka.get("sasl.username") or "PRINCIPAL"
         try:
             info = describe_topic(librdkafka, topic, timeout)

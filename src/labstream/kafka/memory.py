@@ -92,9 +92,15 @@ class MemoryBroker:
         """`KafkaClients.message_limit`: unknown, as with a broker that does not say."""
         return None
 
-    def ensure_writable(self, librdkafka: LibrdkafkaConfig, topic: str, timeout: float = 10.0) -> None:
+    def ensure_writable(
+        self,
+        librdkafka: LibrdkafkaConfig,
+        topic: str,
+        timeout: float = 10.0,
+        partitions: int | None = None,
+    ) -> None:
         """`KafkaClients.ensure_writable`: every principal may write every topic here."""
-        self.create_topic(topic)
+        self.create_topic(topic, partitions)
 
     def ping(self, librdkafka: LibrdkafkaConfig, timeout: float = 10.0) -> list[str]:
         """`KafkaClients.ping`: this broker always answers."""

@@ -46,7 +46,7 @@ def run_download(
         stack.enter_context(InstanceLock(OutputState(settings.out_dir).lock, "downloader"))
         # Also the reachability check. A downloader may start before anything was uploaded: the
         # topic it waits for must exist, or the consumer would not notice it appear for minutes.
-        clients.ensure_topic(producer_settings(config), topic, timeout=settings.timeout)
+        clients.ensure_topic(producer_settings(config), topic, settings.partitions, timeout=settings.timeout)
         publisher = None
         if settings.receipts:
             publisher = stack.enter_context(

@@ -47,7 +47,8 @@ def run_process(
     check_writable(workdir)
     with ExitStack() as stack:
         stack.enter_context(InstanceLock(OutputState(workdir).lock, "processor"))
-        clients.ensure_topic(producer_settings(config), topic)  # also the reachability check
+        # Also the reachability check.
+        clients.ensure_topic(producer_settings(config), topic, partitions=settings.partitions)
         built = load_processor(
             settings.processor,
             dict(settings.processor_options),

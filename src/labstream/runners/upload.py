@@ -44,7 +44,8 @@ def run_upload(
     `on_waiting(line)` is told when the wait for receipts begins."""
     producer_conf = producer_settings(settings.config)
     started_ms = int(time.time() * 1000) - RECEIPT_SLACK_MS
-    clients.ensure_topic(producer_conf, settings.topic, timeout=settings.timeout)  # reachability
+    # Also the reachability check.
+    clients.ensure_topic(producer_conf, settings.topic, settings.partitions, timeout=settings.timeout)
     chunk_size = settings.chunk_size
     if settings.auto_chunk_size:
         # Sized as if encrypted (the worst case): the same size either way.

@@ -55,7 +55,7 @@ def run_watch(
         producer_conf = producer_settings(settings.config)
         # Also the reachability check; a topic this principal may not write is refused now,
         # not file after file.
-        clients.ensure_writable(producer_conf, settings.topic)
+        clients.ensure_writable(producer_conf, settings.topic, partitions=settings.partitions)
         clients.ensure_topic(producer_conf, settings.receipts_topic, partitions=1)
         stream = settings.stream
         if settings.auto_chunk_size:

@@ -72,6 +72,7 @@ class WatchSettings:
     trusted_keys_spec: str | None = None  # as given: recorded for `status` and `resend`
     encrypted: bool = False
     auto_chunk_size: bool = False  # stream.chunk_size is a stand-in: choose from the topic's limit
+    partitions: int = default_of("partitions")  # of the topic, when this run creates it
 
     @property
     def source(self) -> str:
@@ -108,6 +109,7 @@ class DownloadSettings:
     pick: Filters = field(default_factory=lambda: Filters((), ()))  # which files to rebuild
     start: StartPosition = field(default_factory=lambda: StartPosition())
     update_seconds: float = default_of("update_seconds")  # still-alive lines
+    partitions: int = default_of("partitions")  # of the topic, when this run creates it
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ class ProcessSettings:
     telemetry: Telemetry
     options: ProcessOptions = field(default_factory=ProcessOptions)
     update_seconds: float = default_of("update_seconds")  # still-alive lines
+    partitions: int = default_of("partitions")  # of the topic, when this run creates it
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ class UploadSettings:
     auto_chunk_size: bool = False  # chunk_size is a stand-in: choose from the topic's limit
     source: str = ""  # this instrument's name in every send
     follow_links: bool = False  # below a folder: links to files inside it are sent
+    partitions: int = default_of("partitions")  # of the topic, when this run creates it
 
 
 def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
@@ -194,6 +198,7 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
         trusted_keys_spec=v["receipts_trusted_keys"],
         encrypted=cipher is not None,
         auto_chunk_size=v["chunk_size"] is None,
+        partitions=_partitions(v),
     )
 
 
@@ -221,6 +226,7 @@ def download_settings(config: Config, given: Mapping[str, Any]) -> DownloadSetti
         pick=Filters(tuple(v["download_include"]), tuple(v["download_exclude"])),
         start=start,
         update_seconds=float(v["update_seconds"]),
+        partitions=_partitions(v),
     )
 
 
@@ -289,6 +295,7 @@ def process_settings(config: Config, given: Mapping[str, Any]) -> ProcessSetting
         telemetry=_telemetry(v),
         options=section(ProcessOptions, v, download=_download_options(v)),
         update_seconds=float(v["update_seconds"]),
+        partitions=_partitions(v),
     )
 
 
@@ -319,6 +326,7 @@ def upload_settings(config: Config, given: Mapping[str, Any]) -> UploadSettings:
         auto_chunk_size=v["chunk_size"] is None,
         source=source_name(v["source"]),
         follow_links=bool(v["follow_links"]),
+        partitions=_partitions(v),
     )
 
 
@@ -334,6 +342,14 @@ def source_name(given: str | None, root: Path | None = None) -> str:
     parts = [socket.gethostname()] + ([root.resolve().name] if root is not None else [])
     name = "-".join(re.sub(r"[^\w.-]+", "-", part).strip("-.") for part in parts if part)
     return check_source(name.strip("-.")[:100].strip("-.") or "instrument")
+
+
+def _partitions(v: Mapping[str, Any]) -> int:
+    """--partitions / partitions: a count of at least 1."""
+    value = int(v["partitions"])
+    if value < 1:
+        raise ConfigError(f"--partitions / partitions {value}: a topic needs at least 1 partition")
+    return value
 
 
 def _reader_cipher(v: Mapping[str, Any]) -> PayloadCipher | None:

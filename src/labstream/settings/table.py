@@ -15,6 +15,7 @@ from labstream.config import PROGRAM_SECTION, Config, parse_bool
 from labstream.download.limits import Limits
 from labstream.download.options import DownloadOptions
 from labstream.errors import ConfigError
+from labstream.kafka.admin import DEFAULT_PARTITIONS
 from labstream.process.options import ProcessOptions
 from labstream.settings.sections import Telemetry
 from labstream.upload import DEFAULT_CHUNK_SIZE
@@ -51,6 +52,14 @@ KEYS: dict[str, Key] = {
     for key in (
         Key("file_directory", None, "str", "Folder to watch (or DIRECTORY).", frozenset({WATCH})),
         Key("topic_name", None, "str", "Kafka topic.", LONG_RUNNING | {UPLOAD}),
+        Key(
+            "partitions",
+            DEFAULT_PARTITIONS,
+            "int",
+            "Partitions of a data topic labstream creates: at least the consumers one group "
+            "will ever run (an existing topic keeps its own count).",
+            LONG_RUNNING | {UPLOAD},
+        ),
         Key(
             "download_directory",
             None,
