@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The test suite: unit tests, then integration tests against a real Apache Kafka broker
 # that the session fixture starts on 127.0.0.1:29092 (or reuses: LABSTREAM_TEST_BOOTSTRAP).
+# Most tests wait (settle times, broker round trips) rather than compute, so they run on
+# LABSTREAM_TEST_WORKERS pytest-xdist workers (4 by default, also on 2 cores); a module that
+# holds a broker of its own stays on one worker (xdist_group) and a test marked `serial` runs
+# alone (tests/turns.py). Arguments go to pytest: `-n 0` runs everything in one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n "${LABSTREAM_TEST_WORKERS:-4}" --dist loadgroup "$@"
 status=$?
 set -e
 if [ "$status" = 5 ]; then

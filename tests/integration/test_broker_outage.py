@@ -15,6 +15,8 @@ from labstream import broker
 from .test_roundtrip import tree
 from .watchproc import Watcher, start_download, wait_for
 
+# One worker runs the module: both tests start and stop a broker on one fixed port.
+pytestmark = pytest.mark.xdist_group("broker_outage")
 OUTAGE_PORT = int(os.environ.get("LABSTREAM_TEST_OUTAGE_PORT", "29392"))
 
 

@@ -17,6 +17,8 @@ from labstream import broker
 from .test_roundtrip import tree
 from .watchproc import Watcher, start_download, wait_for
 
+# One worker runs the module: its cluster (fixed ports) is started once.
+pytestmark = pytest.mark.xdist_group("cluster")
 PORTS = [29492, 29493, 29494]
 
 

@@ -24,6 +24,8 @@ from .sasl_broker import (
 )
 from .test_sasl import client_settings, grant, write_config
 
+# One worker runs the module: its broker (a fixed port) is started once.
+pytestmark = pytest.mark.xdist_group("doctor_acl")
 PORT = int(os.environ.get("LABSTREAM_TEST_DOCTOR_SASL_PORT", "29892"))
 
 

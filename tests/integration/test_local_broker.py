@@ -15,6 +15,8 @@ from labstream.errors import BrokerSetupError
 
 from .conftest import labstream
 
+# One worker runs the module: its tests start brokers on fixed ports.
+pytestmark = pytest.mark.xdist_group("local_broker")
 PORT = 22600  # and PORT + 10000: both below the ephemeral range
 NEAR_PORT = PORT + 10000  # where the old rule put PORT's controller
 

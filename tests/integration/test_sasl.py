@@ -39,6 +39,8 @@ from .sasl_broker import (
 from .test_roundtrip import tree
 from .watchproc import start_download
 
+# One worker runs the module: its broker (a fixed port) is started once.
+pytestmark = pytest.mark.xdist_group("sasl")
 SASL_PORT = int(os.environ.get("LABSTREAM_TEST_SASL_PORT", "29592"))
 
 
