@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient
 
 from labstream import broker
 
-from .conftest import labstream
+from .conftest import labstream, stop_cluster
 from .test_roundtrip import tree
 from .watchproc import Watcher, start_download, wait_for
 
@@ -155,8 +155,7 @@ CLUSTER_PORTS = [29692, 29693, 29694]  # below the ephemeral range (restarts reb
 def cluster() -> Iterator[str]:
     broker.start_cluster(CLUSTER_PORTS)
     yield ",".join(f"127.0.0.1:{p}" for p in CLUSTER_PORTS)
-    for port in CLUSTER_PORTS:
-        broker.stop(port)
+    stop_cluster(CLUSTER_PORTS)
 
 
 def coordinator_port(bootstrap: str, group: str) -> int:
