@@ -15,9 +15,6 @@ from labstream import broker
 from .test_roundtrip import tree
 from .watchproc import Watcher, start_download, wait_for
 
-# The modules starting brokers of their own share one worker, one after another: each uses
-# fixed ports, and a 2-core machine runs one extra broker (or cluster) beside the session's.
-pytestmark = pytest.mark.xdist_group("own_brokers")
 OUTAGE_PORT = int(os.environ.get("LABSTREAM_TEST_OUTAGE_PORT", "29392"))
 
 

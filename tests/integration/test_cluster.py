@@ -18,9 +18,6 @@ from .conftest import stop_cluster
 from .test_roundtrip import tree
 from .watchproc import Watcher, start_download, wait_for
 
-# The modules starting brokers of their own share one worker, one after another: each uses
-# fixed ports, and a 2-core machine runs one extra broker (or cluster) beside the session's.
-pytestmark = pytest.mark.xdist_group("own_brokers")
 PORTS = [29492, 29493, 29494]
 
 

@@ -30,8 +30,6 @@ from .conftest import labstream
 from .test_bad_input import produce_raw
 from .watchproc import Watcher, start_download, wait_for
 
-# One worker runs the module: one chromium for all of its tests.
-pytestmark = pytest.mark.xdist_group("dashboard")
 CHROMIUM = "/usr/bin/chromium"
 DOCS = Path(__file__).parents[2] / "docs"
 SCREENSHOT = DOCS / "dashboard.png"

@@ -24,9 +24,6 @@ from .sasl_broker import (
 )
 from .test_sasl import client_settings, grant, write_config
 
-# The modules starting brokers of their own share one worker, one after another: each uses
-# fixed ports, and a 2-core machine runs one extra broker (or cluster) beside the session's.
-pytestmark = pytest.mark.xdist_group("own_brokers")
 PORT = int(os.environ.get("LABSTREAM_TEST_DOCTOR_SASL_PORT", "29892"))
 
 

@@ -15,9 +15,6 @@ from labstream.errors import BrokerSetupError
 
 from .conftest import labstream
 
-# The modules starting brokers of their own share one worker, one after another: each uses
-# fixed ports, and a 2-core machine runs one extra broker (or cluster) beside the session's.
-pytestmark = pytest.mark.xdist_group("own_brokers")
 PORT = 22600  # and PORT + 10000: both below the ephemeral range
 NEAR_PORT = PORT + 10000  # where the old rule put PORT's controller
 

@@ -14,9 +14,6 @@ from .conftest import labstream
 from .openmsistream_env import digests, openmsistream_bin, openmsistream_config
 from .watchproc import wait_for
 
-# One worker runs the module: its fixture installs openmsistream into the shared cache once.
-pytestmark = pytest.mark.xdist_group("openmsistream")
-
 
 @pytest.fixture(scope="module")
 def omsi_bin() -> Path:

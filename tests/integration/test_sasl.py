@@ -39,9 +39,6 @@ from .sasl_broker import (
 from .test_roundtrip import tree
 from .watchproc import start_download
 
-# The modules starting brokers of their own share one worker, one after another: each uses
-# fixed ports, and a 2-core machine runs one extra broker (or cluster) beside the session's.
-pytestmark = pytest.mark.xdist_group("own_brokers")
 SASL_PORT = int(os.environ.get("LABSTREAM_TEST_SASL_PORT", "29592"))
 
 
