@@ -23,7 +23,7 @@ from .conftest import labstream, stop_cluster
 from .test_roundtrip import tree
 from .watchproc import Watcher, start_download, wait_for
 
-# Each test times a recovery: alone on the machine (under xdist), no other test slows it.
+# Each test times a recovery: under xdist it runs alone, no other test of the run slows it.
 pytestmark = pytest.mark.serial
 OUTAGE_PORT = int(os.environ.get("LABSTREAM_TEST_RECOVERY_PORT", "31392"))
 PROBLEM = re.compile(r" (WARNING|ERROR) ")
