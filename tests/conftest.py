@@ -1,4 +1,4 @@
-"""Guards for every test: no leaked threads."""
+"""Guards for every test: no leaked threads; under pytest-xdist, `serial` tests run alone."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from .turns import turn
 
 
 @pytest.fixture(autouse=True)
@@ -33,3 +35,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if integration in Path(item.path).parents:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """Under xdist, a `serial` test (fixtures included) waits for the running tests to end and
+    holds the others back until it is done; every other test runs beside any but those."""
+    if not hasattr(item.config, "workerinput"):
+        return (yield)
+    # xdist gives each worker basetemp=<the run's basetemp>/<worker id>: the parent is shared.
+    folder = Path(item.config.option.basetemp).parent
+    with turn(folder, exclusive=item.get_closest_marker("serial") is not None):
+        return (yield)

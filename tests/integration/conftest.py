@@ -10,28 +10,49 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from labstream import broker
 
+from ..turns import flock
 from .watchproc import kill_leftovers
 
 TEST_PORT = int(os.environ.get("LABSTREAM_TEST_PORT", "29092"))
 
 
 @pytest.fixture(scope="session")
-def bootstrap() -> Iterator[str]:
+def bootstrap(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[str]:
     given = os.environ.get("LABSTREAM_TEST_BOOTSTRAP")
     if given:
         yield given
         return
-    already = broker.status(TEST_PORT).running
-    state = broker.start(TEST_PORT)
+    # Under xdist each worker runs this fixture: the first starts the broker, the last one
+    # done stops it if this run started it. Their basetemps share a parent, this run's own.
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    with flock(shared / "broker.lock"):
+        users = _users(shared)
+        if users == 0:
+            (shared / "broker.started").write_text("0" if broker.status(TEST_PORT).running else "1")
+        state = broker.start(TEST_PORT)
+        (shared / "broker.users").write_text(str(users + 1))
     yield state.bootstrap
-    if not already:
-        broker.stop(TEST_PORT)
+    with flock(shared / "broker.lock"):
+        users = _users(shared) - 1
+        (shared / "broker.users").write_text(str(users))
+        if users == 0 and (shared / "broker.started").read_text() == "1":
+            broker.stop(TEST_PORT)
+
+
+def _users(shared: Path) -> int:
+    """How many workers of this run use the session broker now."""
+    try:
+        return int((shared / "broker.users").read_text())
+    except FileNotFoundError:
+        return 0
 
 
 @pytest.fixture(autouse=True)
@@ -65,6 +86,13 @@ def config_file(bootstrap: str, tmp_path: Path) -> Path:
 @pytest.fixture
 def topic() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def stop_cluster(ports: list[int]) -> None:
+    """Stop every node at once (6.8 s measured). One after another, the last node waited for a
+    quorum already gone until broker.stop's 30 s ran out and it was killed."""
+    with ThreadPoolExecutor(len(ports)) as pool:
+        list(pool.map(broker.stop, ports))
 
 
 def labstream(

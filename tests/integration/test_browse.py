@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from confluent_kafka.admin import AdminClient
 
 from labstream.settings.roles import source_name
@@ -40,6 +41,7 @@ def groups(bootstrap: str) -> set[str]:
     return {g.group_id for g in admin.list_consumer_groups(request_timeout=10).result(30).valid}
 
 
+@pytest.mark.serial  # compares every group on the broker before and after: no other test meanwhile
 def test_ls_lists_complete_partial_and_unreadable_without_joining_a_group(
     tmp_path: Path, config_file: Path, topic: str, bootstrap: str
 ) -> None:

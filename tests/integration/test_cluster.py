@@ -14,6 +14,7 @@ import pytest
 
 from labstream import broker
 
+from .conftest import stop_cluster
 from .test_roundtrip import tree
 from .watchproc import Watcher, start_download, wait_for
 
@@ -24,8 +25,7 @@ PORTS = [29492, 29493, 29494]
 def cluster() -> Iterator[str]:
     broker.start_cluster(PORTS)
     yield ",".join(f"127.0.0.1:{p}" for p in PORTS)
-    for port in PORTS:
-        broker.stop(port)
+    stop_cluster(PORTS)
 
 
 def test_kill_9_of_one_broker_loses_and_duplicates_nothing(cluster: str, tmp_path: Path, topic: str) -> None:

@@ -52,7 +52,7 @@ def test_encrypted_upload_download_and_wrong_key(tmp_path: Path, config_file: Pa
         "--exit-when-idle",
         "4",
         "--group",
-        "g-wrong",
+        f"{topic}-wrong",
         check=False,
     )
     assert wrong.returncode == 2 and "cannot decrypt (wrong key" in wrong.stderr
@@ -67,7 +67,7 @@ def test_encrypted_upload_download_and_wrong_key(tmp_path: Path, config_file: Pa
         "--exit-when-idle",
         "4",
         "--group",
-        "g-missing",
+        f"{topic}-missing",
         check=False,
     )
     assert missing.returncode == 2 and "is encrypted and no key is configured" in missing.stderr
@@ -83,7 +83,7 @@ def test_encrypted_upload_download_and_wrong_key(tmp_path: Path, config_file: Pa
         "--exit-when-idle",
         "4",
         "--group",
-        "g-right",
+        f"{topic}-right",
     )
     assert tree(tmp_path / "right") == tree(src)
 
@@ -121,7 +121,7 @@ def test_resend_seals_with_the_watchers_key_and_chunk_size(
         "--exit-when-idle",
         "4",
         "--group",
-        "g-nokey",
+        f"{topic}-nokey",
         check=False,
     )
     assert without.returncode == 2 and "is encrypted and no key is configured" in without.stderr
@@ -138,7 +138,7 @@ def test_resend_seals_with_the_watchers_key_and_chunk_size(
         "--exit-when-idle",
         "4",
         "--group",
-        "g-key",
+        f"{topic}-key",
     )
     assert (tmp_path / "right" / "again.dat").read_bytes() == content
 

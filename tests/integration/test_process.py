@@ -178,5 +178,5 @@ def test_s3_processor_puts_byte_identical_objects(
         assert body["Metadata"].get("sha256") == found[name], (item["Key"], body["Metadata"])
     assert found == expected
     # A second group over the same topic finds every object already there and skips it.
-    again = labstream(*args, "--group", "second-archive", "--workdir", tmp_path / "work2", check=False)
+    again = labstream(*args, "--group", f"second-{topic}", "--workdir", tmp_path / "work2", check=False)
     assert again.returncode == 0 and again.stderr.count("object already holds this file") == 7

@@ -52,8 +52,10 @@ def test_verified_and_failed_downstream_show_in_status(
     (root / "good.txt").write_text("good data")
     (root / "bad.bin").write_bytes(os.urandom(3000))
     wait_for(lambda: watcher.statuses() == {"good.txt": "sent", "bad.bin": "sent"})
-    # The real stream is downloaded fine ...
-    download(tmp_path / "out", config_file, topic, "--group", "archive", *signing(keys))
+    # The real stream is downloaded fine ... (groups named after the topic: none shared
+    # with a test running beside this one)
+    archive, mirror = f"archive-{topic}", f"mirror-{topic}"
+    download(tmp_path / "out", config_file, topic, "--group", archive, *signing(keys))
     # ... and a second downloader receives bad.bin damaged in transit.
     content = (root / "bad.bin").read_bytes()
     sha = hashlib.sha256(content).digest()
@@ -65,7 +67,7 @@ def test_verified_and_failed_downstream_show_in_status(
         config_file,
         f"{topic}-copy",
         "--group",
-        "mirror",
+        mirror,
         "--receipts-topic",
         f"{topic}.receipts",
         *signing(keys, "mirror"),
@@ -83,7 +85,7 @@ def test_verified_and_failed_downstream_show_in_status(
     report = status(state, "--no-refresh")
     assert report["totals"]["verified"] == 1 and report["totals"]["failed downstream"] == 1  # type: ignore[index]
     bad = next(f for f in report["files"] if f["path"] == "bad.bin")  # type: ignore[union-attr]
-    assert "fails its checksum" in bad["failed_downstream"]["mirror"]
+    assert "fails its checksum" in bad["failed_downstream"][mirror]
     text = labstream("status", "--state", state, "--no-refresh").stdout
     assert "failed downstream: 1" in text and "bad.bin" in text
 

@@ -19,10 +19,12 @@ from confluent_kafka.admin import AdminClient
 
 from labstream import broker
 
-from .conftest import labstream
+from .conftest import labstream, stop_cluster
 from .test_roundtrip import tree
 from .watchproc import Watcher, start_download, wait_for
 
+# Each test times a recovery: under xdist it runs alone, no other test of the run slows it.
+pytestmark = pytest.mark.serial
 OUTAGE_PORT = int(os.environ.get("LABSTREAM_TEST_RECOVERY_PORT", "31392"))
 PROBLEM = re.compile(r" (WARNING|ERROR) ")
 
@@ -153,8 +155,7 @@ CLUSTER_PORTS = [29692, 29693, 29694]  # below the ephemeral range (restarts reb
 def cluster() -> Iterator[str]:
     broker.start_cluster(CLUSTER_PORTS)
     yield ",".join(f"127.0.0.1:{p}" for p in CLUSTER_PORTS)
-    for port in CLUSTER_PORTS:
-        broker.stop(port)
+    stop_cluster(CLUSTER_PORTS)
 
 
 def coordinator_port(bootstrap: str, group: str) -> int:
