@@ -527,8 +527,7 @@ def _measure(fleet: Fleet, args: argparse.Namespace) -> dict[str, Any]:
     window = time.monotonic() - window_start
     fleet.sample("cpu_end")
     dashboard = dashboard or dashboard_times(fleet.dashboard_url)
-    time.sleep(2)  # the last receipts are published after their files are in place
-    fleet.stop()
+    fleet.stop()  # a downloader publishes its last receipts before it exits
     got = receipts(fleet.bootstrap, fleet.topic)
     return report(fleet, args, writer, got, window, dashboard)
 
