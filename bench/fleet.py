@@ -430,14 +430,18 @@ def rates(written: list[Written], got: list[Receipt]) -> dict[str, Any]:
     return {k: round(v, 3) for k, v in out.items()}
 
 
-def usage(children: list[Child], window: float) -> dict[str, Any]:
-    """CPU (% of one core over the window) and peak RSS, per instrument or downloader."""
+def usage(children: list[Child], window: float, megabytes: float) -> dict[str, Any]:
+    """CPU (% of one core over the window) and peak RSS, per instrument or downloader, and
+    the role's CPU per MB that went through the fleet (what sizing a larger fleet needs)."""
     if not children:
         return {}
     cpu = [(c.cpu_end - c.cpu_start) / window * 100 / c.members for c in children]
     rss = [c.peak_rss_mib / c.members for c in children]
+    total = sum(c.cpu_end - c.cpu_start for c in children)
     return {
         "processes": len(children),
+        "cpu_seconds_total": round(total, 2),
+        "cpu_ms_per_MB": round(total * 1000 / megabytes, 2) if megabytes else None,
         "cpu_pct_median": round(statistics.median(cpu), 2),
         "cpu_pct_max": round(max(cpu), 2),
         "peak_rss_mib_median": round(statistics.median(rss), 1),
@@ -542,7 +546,8 @@ def report(
 ) -> dict[str, Any]:
     once = exactly_once(fleet.outs, writer.written, got)
     late = latencies(writer.written, got)
-    watchers = usage(fleet.by_role("watch", "watch-host"), window)
+    megabytes = sum(w.size for w in writer.written) / MB
+    watchers = usage(fleet.by_role("watch", "watch-host"), window, megabytes)
     result = {
         "run": {k: v for k, v in vars(args).items() if k not in ("host",)} | {"interval": args.interval},
         "window_seconds": round(window, 1),
@@ -551,8 +556,8 @@ def report(
         "latency_seconds": late,
         "exactly_once": once,
         "per_instrument": watchers,
-        "per_downloader": usage(fleet.by_role("download"), window),
-        "dashboard": dash | usage(fleet.by_role("dashboard"), window),
+        "per_downloader": usage(fleet.by_role("download"), window, megabytes),
+        "dashboard": dash | usage(fleet.by_role("dashboard"), window, megabytes),
     }
     target = args.settle_seconds + 2
     result["targets"] = {
@@ -593,12 +598,14 @@ def show(result: dict[str, Any]) -> None:
         (
             "per instrument",
             f"CPU {inst['cpu_pct_median']:.1f}% (max {inst['cpu_pct_max']:.1f}%), "
-            f"peak RSS {inst['peak_rss_mib_median']:.0f} MiB (max {inst['peak_rss_mib_max']:.0f})",
+            f"peak RSS {inst['peak_rss_mib_median']:.0f} MiB (max {inst['peak_rss_mib_max']:.0f}); "
+            f"all watchers {inst['cpu_ms_per_MB']:.1f} CPU ms per MB",
         ),
         (
             "per downloader",
             f"CPU {dl['cpu_pct_median']:.1f}% (max {dl['cpu_pct_max']:.1f}%), "
-            f"peak RSS {dl['peak_rss_mib_median']:.0f} MiB (max {dl['peak_rss_mib_max']:.0f})",
+            f"peak RSS {dl['peak_rss_mib_median']:.0f} MiB (max {dl['peak_rss_mib_max']:.0f}); "
+            f"all downloaders {dl['cpu_ms_per_MB']:.1f} CPU ms per MB",
         ),
         (
             "dashboard",
