@@ -88,6 +88,7 @@ class Child:
     proc: subprocess.Popen[bytes]
     log: Path
     members: int = 1  # instruments in this process
+    cpu_idle: float = 0.0  # CPU seconds when the idle measurement began
     cpu_start: float = 0.0
     cpu_end: float = 0.0
     peak_rss_mib: float = 0.0
@@ -430,18 +431,23 @@ def rates(written: list[Written], got: list[Receipt]) -> dict[str, Any]:
     return {k: round(v, 3) for k, v in out.items()}
 
 
-def usage(children: list[Child], window: float, megabytes: float) -> dict[str, Any]:
-    """CPU (% of one core over the window) and peak RSS, per instrument or downloader, and
-    the role's CPU per MB that went through the fleet (what sizing a larger fleet needs)."""
+def usage(children: list[Child], window: float, megabytes: float, idle: float) -> dict[str, Any]:
+    """CPU (% of one core over the window; when idle, over the `idle` s before it) and peak
+    RSS, per instrument or downloader, and the role's CPU per MB that went through the fleet
+    above its idle cost (what sizing a larger fleet needs)."""
     if not children:
         return {}
     cpu = [(c.cpu_end - c.cpu_start) / window * 100 / c.members for c in children]
     rss = [c.peak_rss_mib / c.members for c in children]
     total = sum(c.cpu_end - c.cpu_start for c in children)
+    idle_cpu = [(c.cpu_start - c.cpu_idle) / idle * 100 / c.members for c in children] if idle else [0.0]
+    above_idle = total - sum(idle_cpu) / 100 * window * children[0].members
     return {
         "processes": len(children),
+        "idle_cpu_pct_median": round(statistics.median(idle_cpu), 2),
         "cpu_seconds_total": round(total, 2),
         "cpu_ms_per_MB": round(total * 1000 / megabytes, 2) if megabytes else None,
+        "cpu_ms_per_MB_above_idle": round(above_idle * 1000 / megabytes, 2) if megabytes else None,
         "cpu_pct_median": round(statistics.median(cpu), 2),
         "cpu_pct_max": round(max(cpu), 2),
         "peak_rss_mib_median": round(statistics.median(rss), 1),
@@ -506,6 +512,8 @@ def _measure(fleet: Fleet, args: argparse.Namespace) -> dict[str, Any]:
         flush=True,
     )
     writer = Writer(fleet.folders, args, args.seed)
+    fleet.sample("cpu_idle")
+    time.sleep(args.idle_seconds)  # the fleet running with nothing to send: its fixed cost
     fleet.sample("cpu_start")
     window_start = time.monotonic()
     thread = threading.Thread(target=writer.run, args=(args.seconds,), name="fleet-writer")
@@ -547,7 +555,7 @@ def report(
     once = exactly_once(fleet.outs, writer.written, got)
     late = latencies(writer.written, got)
     megabytes = sum(w.size for w in writer.written) / MB
-    watchers = usage(fleet.by_role("watch", "watch-host"), window, megabytes)
+    watchers = usage(fleet.by_role("watch", "watch-host"), window, megabytes, args.idle_seconds)
     result = {
         "run": {k: v for k, v in vars(args).items() if k not in ("host",)} | {"interval": args.interval},
         "window_seconds": round(window, 1),
@@ -556,8 +564,8 @@ def report(
         "latency_seconds": late,
         "exactly_once": once,
         "per_instrument": watchers,
-        "per_downloader": usage(fleet.by_role("download"), window, megabytes),
-        "dashboard": dash | usage(fleet.by_role("dashboard"), window, megabytes),
+        "per_downloader": usage(fleet.by_role("download"), window, megabytes, args.idle_seconds),
+        "dashboard": dash | usage(fleet.by_role("dashboard"), window, megabytes, args.idle_seconds),
     }
     target = args.settle_seconds + 2
     result["targets"] = {
@@ -599,13 +607,15 @@ def show(result: dict[str, Any]) -> None:
             "per instrument",
             f"CPU {inst['cpu_pct_median']:.1f}% (max {inst['cpu_pct_max']:.1f}%), "
             f"peak RSS {inst['peak_rss_mib_median']:.0f} MiB (max {inst['peak_rss_mib_max']:.0f}); "
-            f"all watchers {inst['cpu_ms_per_MB']:.1f} CPU ms per MB",
+            f"idle {inst['idle_cpu_pct_median']:.1f}%; all watchers {inst['cpu_ms_per_MB_above_idle']:.1f} "
+            "CPU ms per MB above idle",
         ),
         (
             "per downloader",
             f"CPU {dl['cpu_pct_median']:.1f}% (max {dl['cpu_pct_max']:.1f}%), "
             f"peak RSS {dl['peak_rss_mib_median']:.0f} MiB (max {dl['peak_rss_mib_max']:.0f}); "
-            f"all downloaders {dl['cpu_ms_per_MB']:.1f} CPU ms per MB",
+            f"idle {dl['idle_cpu_pct_median']:.1f}%; all downloaders {dl['cpu_ms_per_MB_above_idle']:.1f} "
+            "CPU ms per MB above idle",
         ),
         (
             "dashboard",
@@ -692,6 +702,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settle-seconds", type=float, default=2.0)
     parser.add_argument("--write-mode", choices=("inplace", "rename"), default="inplace")
     parser.add_argument("--threads", action="store_true", help="watchers as threads of one process")
+    parser.add_argument("--idle-seconds", type=float, default=10.0, help="idle CPU measured first")
     parser.add_argument("--drain-seconds", type=float, default=120.0, help="wait for the last files")
     parser.add_argument("--find-max-rate", action="store_true")
     parser.add_argument("--min-interval", type=float, default=0.2, help="--find-max-rate stops here")

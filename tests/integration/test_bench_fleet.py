@@ -14,7 +14,7 @@ def test_fleet_bench_reports_every_file_exactly_once(tmp_path: Path, bootstrap: 
     out = tmp_path / "fleet.json"
     args = ["--instruments", "2", "--seconds", "15", "--interval", "2", "--max-size", "512KiB"]
     args += ["--partitions", "4", "--downloaders", "2", "--bootstrap", bootstrap]
-    args += ["--scratch", str(tmp_path), "--out", str(out)]
+    args += ["--idle-seconds", "0", "--scratch", str(tmp_path), "--out", str(out)]
     done = subprocess.run([sys.executable, str(FLEET), *args], capture_output=True, text=True, timeout=120)
     assert out.exists(), done.stdout + done.stderr
     once = json.loads(out.read_text())["exactly_once"]
