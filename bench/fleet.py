@@ -226,9 +226,12 @@ class Fleet:
         return [c for c in self.children if c.role in roles]
 
     def start(self) -> None:
+        """Every process started at once, then each waited for (start-up is Python imports)."""
         self._start_downloaders()
-        self._start_dashboard()
+        dashboard = self._start_dashboard()
         self._start_instruments()
+        self._wait_dashboard(dashboard)
+        self._wait_instruments()
         wait_until(self._downloaders_assigned, 120, "the downloaders to be assigned partitions")
 
     def _common(self) -> list[object]:
@@ -246,13 +249,16 @@ class Fleet:
     def _downloaders_assigned(self) -> bool:
         return all("assigned" in c.text() or c.proc.poll() is not None for c in self.by_role("download"))
 
-    def _start_dashboard(self) -> None:
+    def _start_dashboard(self) -> Child:
         log = self.root / "dashboard.log"
         args: list[object] = ["dashboard", "--config", self.config, "--port", "0"]
         args += ["--state", self.root / "dashboard", "--heartbeat-topic", self.heartbeats]
         args += ["--receipts-topic", f"{self.topic}.receipts"]
         child = Child("dashboard", "dashboard", cli(args, log), log)
         self.children.append(child)
+        return child
+
+    def _wait_dashboard(self, child: Child) -> None:
         wait_until(lambda: "dashboard at " in child.text() or child.proc.poll() is not None, 120, "dashboard")
         found = re.search(r"dashboard at (\S+)", child.text())
         if found is None:
@@ -277,6 +283,8 @@ class Fleet:
                 log = self.root / f"watch-{spec[4]}.log"
                 proc = cli(["watch", *spec, *self._common()], log)
                 self.children.append(Child(f"watch-{spec[4]}", "watch", proc, log))
+
+    def _wait_instruments(self) -> None:
         watchers = self.by_role("watch", "watch-host")
         need = self.args.instruments
 
