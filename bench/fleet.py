@@ -418,16 +418,43 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
-def latencies(written: list[Written], got: list[Receipt]) -> dict[str, float]:
+def latencies(written: list[Written], got: list[Receipt], sent: dict[str, float]) -> dict[str, Any]:
+    """Close -> verified percentiles, and its two halves when the watchers' logs say when each
+    file was sent (all its chunks acknowledged): close -> sent (settle, read, hash, produce)
+    and sent -> verified (the broker, the group, the downloader)."""
     first: dict[str, float] = {}
     for r in got:
         if r.outcome == "verified":
             key = f"{r.source}/{r.path}"
             first[key] = min(first.get(key, r.at), r.at)
-    values = [first[k] - w.closed_at for w in written if (k := f"{w.source}/{w.relpath}") in first]
-    return {f"p{q}": round(percentile(values, q), 3) for q in (50, 95, 99)} | {
-        "max": round(max(values, default=float("nan")), 3)
-    }
+    keyed = {f"{w.source}/{w.relpath}": w.closed_at for w in written}
+    values = [first[k] - closed for k, closed in keyed.items() if k in first]
+    figures: dict[str, Any] = _percentiles(values)
+    if sent:
+        figures["close_to_sent"] = _percentiles([sent[k] - c for k, c in keyed.items() if k in sent])
+        both = [k for k in keyed if k in sent and k in first]
+        figures["sent_to_verified"] = _percentiles([first[k] - sent[k] for k in both])
+    return figures
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    figures = {f"p{q}": round(percentile(values, q), 3) for q in (50, 95, 99)}
+    return figures | {"max": round(max(values, default=float("nan")), 3)}
+
+
+_SENT = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) INFO \S+ file sent file=(\S+) ")
+
+
+def sent_times(watchers: list[Child]) -> dict[str, float]:
+    """When each file was sent, from the watchers' own logs (local time, milliseconds)."""
+    found: dict[str, float] = {}
+    for child in watchers:
+        source = child.name.removeprefix("watch-")
+        for line in child.text().splitlines():
+            if match := _SENT.match(line):
+                at = time.mktime(time.strptime(match[1], "%Y-%m-%d %H:%M:%S")) + int(match[2]) / 1000
+                found.setdefault(f"{source}/{match[3]}", at)
+    return found
 
 
 def rates(written: list[Written], got: list[Receipt]) -> dict[str, Any]:
@@ -578,7 +605,7 @@ def report(
     dash: dict[str, Any],
 ) -> dict[str, Any]:
     once = exactly_once(fleet.outs, writer.written, got)
-    late = latencies(writer.written, got)
+    late = latencies(writer.written, got, sent_times(fleet.by_role("watch")))
     megabytes = sum(w.size for w in writer.written) / MB
     watchers = usage(fleet.by_role("watch", "watch-host"), window, megabytes, args.idle_seconds)
     result = {
@@ -586,6 +613,7 @@ def report(
         "window_seconds": round(window, 1),
         "writer_late_seconds_max": round(writer.late_seconds, 3),
         "watcher_start_retries": fleet.start_retries,
+        "load_average_1min_median": dash.pop("load_average_1min_median", None),
         "throughput": rates(writer.written, got),
         "latency_seconds": late,
         "exactly_once": once,
@@ -610,7 +638,8 @@ def show(result: dict[str, Any]) -> None:
         (
             "fleet",
             f"{run['instruments']} instruments x 1 file / {run['interval']:g} s, "
-            f"{run['partitions']} partitions, {run['downloaders']} downloaders, {run['seconds']:g} s",
+            f"{run['partitions']} partitions, {run['downloaders']} downloaders, {run['seconds']:g} s; "
+            f"load average {result['load_average_1min_median']}",
         ),
         ("offered", f"{t['offered_files_per_s']:.2f} files/s, {t['offered_MB_per_s']:.2f} MB/s"),
         (
@@ -622,6 +651,11 @@ def show(result: dict[str, Any]) -> None:
             "close->verified",
             f"p50 {lat['p50']:.2f} s, p95 {lat['p95']:.2f} s, p99 {lat['p99']:.2f} s, "
             f"max {lat['max']:.2f} s (target p95 <= {run['settle_seconds'] + 2:g} s)",
+        ),
+        *(
+            (f"  {half.replace('_', ' ')}", f"p50 {lat[half]['p50']:.2f} s, p95 {lat[half]['p95']:.2f} s")
+            for half in ("close_to_sent", "sent_to_verified")
+            if half in lat
         ),
         (
             "exactly once",
