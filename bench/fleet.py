@@ -192,6 +192,7 @@ class Writer:
         header = f"{source} {seq} {uuid.uuid4().hex}\n".encode()[:size]
         offset = self.random.randrange(0, len(self.block) - size + 1)
         content = header + self.block[offset : offset + size - len(header)]
+        digest = hashlib.sha256(content).hexdigest()  # before: the closed time is the close's
         relpath = f"run/{seq:05d}.bin"
         final = self.folders[source] / relpath
         final.parent.mkdir(exist_ok=True)
@@ -201,7 +202,7 @@ class Writer:
                 handle.write(content[start : start + MiB])
         if self.rename:
             os.replace(target, final)
-        return Written(source, relpath, size, hashlib.sha256(content).hexdigest(), time.time())
+        return Written(source, relpath, size, digest, time.time())
 
 
 # --- starting and stopping the fleet -----------------------------------------------------------
@@ -372,12 +373,9 @@ def file_sha256(path: Path) -> str:
 
 
 def receipts(bootstrap: str, topic: str) -> list[Receipt]:
+    """Every receipt of the run, read once to the end (no group joined)."""
     settings = consumer_settings(_config(bootstrap), f"{topic}-bench")
-    found = []
-    for timed in read_topic(settings, f"{topic}.receipts", timeout=30):
-        receipt = Receipt.from_bytes(timed.record.value)
-        found.append(receipt)
-    return found
+    return [Receipt.from_bytes(t.record.value) for t in read_topic(settings, f"{topic}.receipts", timeout=30)]
 
 
 def _config(bootstrap: str) -> Any:
