@@ -60,6 +60,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from labstream.download.limits import parse_size
+from labstream.errors import BrokerUnreachableError
 from labstream.kafka import consumer_settings, read_topic
 from labstream.receipts import Receipt
 from labstream.wire.paths import STATE_DIRNAME
@@ -69,6 +70,7 @@ MiB = 2**20
 RSS_TARGET_MIB = 60.0
 TICK_SECONDS = os.sysconf("SC_CLK_TCK")
 READY = "watching folder="
+HOST_STAGGER_SECONDS = 0.5  # --threads: between two watchers' starts
 
 
 @dataclass(frozen=True)
@@ -727,8 +729,9 @@ def host(spec: Path) -> None:
         threading.Thread(target=_host_one, args=(watch, argv, stop), name=f"watch-{argv[4]}")
         for argv in json.loads(spec.read_text())
     ]
-    for thread in threads:
+    for thread in threads:  # staggered, as the processes are: start-up is the busy part
         thread.start()
+        stop.wait(HOST_STAGGER_SECONDS)
     for thread in threads:
         thread.join()
 
@@ -742,7 +745,14 @@ def _host_one(command: Any, argv: list[str], stop: threading.Event) -> None:
     context = command.make_context("watch", list(argv))
     given = dict(context.params)
     directory, config_name = given.pop("directory"), given.pop("config_name")
-    run_watch(watch_settings(load(config_name), {"file_directory": directory, **given}), stop, console=QUIET)
+    settings = watch_settings(load(config_name), {"file_directory": directory, **given})
+    for attempt in range(3):  # the 10 s start-up broker check, on an overloaded machine
+        try:
+            run_watch(settings, stop, console=QUIET)
+            return
+        except BrokerUnreachableError:
+            logging.getLogger("bench.fleet").warning("watcher start retried attempt=%d", attempt + 1)
+    run_watch(settings, stop, console=QUIET)
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -777,6 +787,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    # SIGTERM unwinds like Ctrl+C, so the fleet is stopped and the run's topics deleted.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.host is not None:
         host(args.host)
         return 0
