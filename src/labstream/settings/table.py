@@ -148,6 +148,21 @@ KEYS: dict[str, Key] = {
             frozenset({WATCH}),
         ),
         Key(
+            "live",
+            _STREAM.live,
+            "list",
+            "Files matching this glob are sent while they grow: appended bytes every "
+            "live_interval, each once, verified downstream as a growing prefix (repeatable).",
+            frozenset({WATCH}),
+        ),
+        Key(
+            "live_interval",
+            _STREAM.live_interval,
+            "float",
+            "Seconds between two sends of a live file's new bytes.",
+            frozenset({WATCH}),
+        ),
+        Key(
             "rescan_seconds",
             _STREAM.rescan_seconds,
             "float",
