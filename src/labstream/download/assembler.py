@@ -189,14 +189,22 @@ class Assembler:
         processors with the next commit)."""
         size = live.verified
         self._ledger.record(
-            live.stored, digest, size, "verified", "", live.version_ns, "sha256", live.source, live.sent_as
+            live.stored,
+            digest,
+            size,
+            FileState.VERIFIED,
+            "",
+            live.version_ns,
+            "sha256",
+            live.source,
+            live.sent_as,
         )
         self._on_verdict(
             Verdict(
                 live.path,
                 digest,
                 size,
-                "verified",
+                ReceiptOutcome.VERIFIED,
                 live.conflict,
                 live.source,
                 live.file_id,

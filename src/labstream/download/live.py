@@ -259,8 +259,8 @@ class LiveFiles:
         """Make [verified, received) visible at the final path, flushed to disk. The first
         segment is renamed into place (the file appears whole); later ones are appended."""
         try:
+            live.tail.touch()  # a mark may come with no data before it (an empty file, a resume)
             if live.verified == 0:
-                live.tail.touch()  # an empty file's END comes without data
                 _fsync(live.tail)
                 os.replace(live.tail, live.target)
                 _fsync_folder(live.target.parent)
