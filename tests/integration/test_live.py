@@ -20,7 +20,8 @@ from labstream.wire import decode
 from .conftest import labstream
 from .watchproc import Watcher, start_download, wait_for
 
-LIVE = ("--live", "*.csv", "--live", "*.log", "--live-interval", "0.5", "--upload-existing")
+LIVE = ("--live", "*.csv", "--live", "*.log", "--live-interval", "0.5", "--live-close-seconds", "2")
+LIVE += ("--upload-existing",)
 
 
 class Sampler:
@@ -122,7 +123,7 @@ def test_a_rewrite_in_the_middle_and_a_truncation_make_new_versions_never_a_mix(
     root.mkdir()
     source = root / "run.csv"
     source.write_bytes(b"a" * 5000)
-    watcher = Watcher(root, config_file, topic, tmp_path / "state", *LIVE, "--settle-seconds", "3")
+    watcher = Watcher(root, config_file, topic, tmp_path / "state", *LIVE, "--live-close-seconds", "3")
     downloader()
     copy = tmp_path / "out" / "run.csv"
     wait_for(lambda: copy.exists() and copy.stat().st_size == 5000, timeout=60)
@@ -149,7 +150,7 @@ def test_kill_9_of_the_watcher_and_of_the_downloader_mid_live_file_resumes_exact
     source.write_bytes(os.urandom(20_000))
     state = tmp_path / "state"
     # A long settle time keeps the send open (live) across the kills; the second watcher closes it.
-    watcher = Watcher(root, config_file, topic, state, *LIVE, "--settle-seconds", "60")
+    watcher = Watcher(root, config_file, topic, state, *LIVE, "--live-close-seconds", "60")
     proc = downloader()
     copy = tmp_path / "out" / "run.csv"
     wait_for(lambda: copy.exists() and copy.stat().st_size == 20_000, timeout=60)

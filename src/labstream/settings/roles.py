@@ -178,6 +178,7 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
         follow_links=bool(v["follow_links"]),
         live=tuple(v["live"]),
         live_interval=max(0.1, float(v["live_interval"])),
+        live_close_seconds=float(v["live_close_seconds"]),
     )
     if stream.live and stream.wire.chunk_version != 2:
         raise ConfigError(

@@ -163,6 +163,14 @@ KEYS: dict[str, Key] = {
             frozenset({WATCH}),
         ),
         Key(
+            "live_close_seconds",
+            _STREAM.live_close_seconds,
+            "float",
+            "A live file unchanged this long and not open for writing is closed: an ordinary "
+            "verified file from then on (processors run); a later append sends a new version.",
+            frozenset({WATCH}),
+        ),
+        Key(
             "rescan_seconds",
             _STREAM.rescan_seconds,
             "float",

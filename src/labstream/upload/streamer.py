@@ -67,6 +67,7 @@ class StreamOptions:
     follow_links: bool = False  # links to files inside the folder are sent (never outside)
     live: tuple[str, ...] = ()  # globs of files sent while they grow (labstream.upload.live)
     live_interval: float = 2.0  # seconds between two sends of a live file's new bytes
+    live_close_seconds: float = 60.0  # a live file unchanged this long (and not open) is closed
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ class DirectoryStreamer:
             conditions=self.conditions,
             live=options.live,
             live_seconds=options.live_interval,
+            live_close_seconds=options.live_close_seconds,
             on_grown=self._enqueue,
         )
 

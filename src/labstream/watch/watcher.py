@@ -102,6 +102,7 @@ class DirectoryWatcher:
         conditions: Conditions | None = None,
         live: tuple[str, ...] = (),
         live_seconds: float = 2.0,
+        live_close_seconds: float = 60.0,
         on_grown: Callable[[ReadyFile], None] | None = None,
     ) -> None:
         """`polling`: stat the tree every second instead of OS events (SMB/NFS shares, where
@@ -110,7 +111,9 @@ class DirectoryWatcher:
         one `on_skipped` call each, until the path changes. `conditions`: where a watched
         folder that disappears (deleted, unmounted) is reported, and its return. Files
         matching a `live` glob are also reported to `on_grown` (at most every `live_seconds`)
-        while they grow, before they settle."""
+        while they grow, and count as settled only after `live_close_seconds` unchanged (a
+        log appended every few seconds stays one send)."""
+        self._live_close = live_close_seconds
         self._live = Filters(live, ()) if live else None
         self._live_seconds = live_seconds
         self._on_grown = on_grown
@@ -238,7 +241,7 @@ class DirectoryWatcher:
         for path in touched | set(self._candidates):
             self._observe(path, now)
         self._report_grown(now)
-        settled = [p for p, c in self._candidates.items() if now - c.stable_since >= self._settle]
+        settled = [p for p, c in self._candidates.items() if now - c.stable_since >= self._settle_of(p)]
         busy = open_for_writing([Path(p) for p in settled])
         for path in settled:
             candidate = self._candidates[path]
@@ -248,6 +251,12 @@ class DirectoryWatcher:
             del self._candidates[path]
             relpath = Path(path).relative_to(self.root).as_posix()
             self._on_ready(ReadyFile(Path(path), relpath, *candidate.version))
+
+    def _settle_of(self, path: str) -> float:
+        """How long `path` must stay unchanged to count as finished."""
+        if self._live is None or not self._live.accepts(Path(path).relative_to(self.root).as_posix()):
+            return self._settle
+        return max(self._settle, self._live_close)
 
     def _report_grown(self, now: float) -> None:
         """Live files that grew since they were last reported, at most every live_seconds."""
