@@ -84,8 +84,11 @@ def downloader(tmp_path: Path, config_file: Path, topic: str) -> Callable[..., s
     started: list[subprocess.Popen[bytes]] = []
 
     def start(*extra: str) -> subprocess.Popen[bytes]:
-        proc = start_download(tmp_path / "out", config_file, topic, tmp_path / "download.log", *extra)
+        log = tmp_path / "download.log"  # written anew by each downloader
+        proc = start_download(tmp_path / "out", config_file, topic, log, *extra)
         started.append(proc)
+        # Joined its group: what is appended from now on is seen as it arrives.
+        wait_for(lambda: "partitions assigned" in log.read_text(), timeout=60)
         return proc
 
     yield start
