@@ -120,7 +120,8 @@ def _header(kind: int, index: int, n: int, sha: bytes, payload: bytes, flags: in
         (_header(1, 0, 2, b"\1" * 32, b"abcd"), "wrong kind"),
         (_header(2, 0, 1, bytes(32), b"abc"), "carries no data"),
         (_header(2, 0, 1, b"\1" * 32, b""), "carries a digest"),
-        (_header(3, 0, 1, bytes(32), b"abc"), "kind 3"),
+        (_header(6, 0, 1, bytes(32), b"abc"), "kind 6"),
+        (_header(3, 0, 1, bytes(32), b"abc"), "no chunk count"),  # live data names no count
         (_header(1, 0, 1, b"\1" * 32, b"abc", flags=1), "flags"),
         (_header(1, 0, 1, b"\1" * 32, b"abc") + b"x", "header says"),
     ],

@@ -51,6 +51,9 @@ _PATH = click.Path(file_okay=False, path_type=Path)
 @setting("polling", "--polling/--events")
 @setting("source", "--source", metavar="NAME")
 @setting("follow_links", "--follow-links/--no-follow-links")
+@setting("live", "--live", multiple=True, metavar="GLOB")
+@setting("live_interval", "--live-interval", type=float, metavar="SECONDS")
+@setting("live_close_seconds", "--live-close-seconds", type=float, metavar="SECONDS")
 @trusted_keys_option
 @key_option
 @TELEMETRY_OPTIONS

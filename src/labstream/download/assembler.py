@@ -18,6 +18,7 @@ from pathlib import Path
 from labstream.download.durability import GroupFlusher, flush_files, flush_folders
 from labstream.download.ledger import DONE_STATUSES, FileState, Ledger
 from labstream.download.limits import Limits
+from labstream.download.live import LiveFile, LiveFiles
 from labstream.download.owners import BESIDE, Owners
 from labstream.download.partial import HashInterrupted, PartialFile
 from labstream.download.placement import TargetFolders, output_error, target_path
@@ -124,6 +125,10 @@ class Assembler:
         self._hashing = HashPipe()  # SHA-256 of big chunks on a second core
         self._targets = TargetFolders(out_dir)  # folder checks cached for one batch
         self._flusher = GroupFlusher(self._work)  # ready files made durable while the next ones arrive
+        self._live = LiveFiles(
+            out_dir, self._work, ledger, self._owners, self._limits, self._on_verdict, self._live_failed
+        )
+        self._live_done: list[DoneFile] = []  # live files closed since the last commit
 
     def add(self, record: Record) -> Outcome:
         """Place one message; the outcome says what became of it.
@@ -144,6 +149,8 @@ class Assembler:
             return self._fail(exc.key, str(exc), record, raw.source if raw is not None else "")
         except WireError as exc:
             return self._reject(record, str(exc))
+        if chunk.live:
+            return self._add_live(chunk, record)
         if chunk.key in self._failed and chunk.index != 0:
             return Outcome.DUPLICATE  # rest of a file already set aside
         if chunk.aborted:
@@ -165,6 +172,67 @@ class Assembler:
             except GeometryError as exc:
                 return self._fail(chunk.key, str(exc), record, chunk.source)
         return self._place(partial, chunk, record)
+
+    def _add_live(self, chunk: Chunk, record: Record) -> Outcome:
+        """A message of a live send (labstream.download.live)."""
+        if chunk.key in self._failed:
+            return Outcome.DUPLICATE  # the rest of a send that failed
+        stale = self._stale(chunk)
+        if stale is not None:
+            return self._fail(chunk.key, stale, record, chunk.source)
+        result = self._live.add(chunk, record, self._clock())
+        if result.done is not None:
+            self._close_live(result.done, result.digest)
+        return Outcome(result.outcome)
+
+    def _close_live(self, live: LiveFile, digest: bytes) -> None:
+        """A live send closed: an ordinary verified file from now on (ledger, receipt,
+        processors with the next commit)."""
+        size = live.verified
+        self._ledger.record(
+            live.stored,
+            digest,
+            size,
+            FileState.VERIFIED,
+            "",
+            live.version_ns,
+            "sha256",
+            live.source,
+            live.sent_as,
+        )
+        self._on_verdict(
+            Verdict(
+                live.path,
+                digest,
+                size,
+                ReceiptOutcome.VERIFIED,
+                live.conflict,
+                live.source,
+                live.file_id,
+                live.sent_as and live.stored,
+            )
+        )
+        self._live_done.append(
+            DoneFile(
+                live.stored,
+                live.target,
+                digest,
+                "sha256",
+                size,
+                size,
+                live.source,
+                live.sent_as,
+                live.file_id,
+            )
+        )
+
+    def _live_failed(self, key: FileKey, reason: str, source: str, tail: Path | None) -> str:
+        if tail is not None:
+            self._keep_aside(key[0], key[1], tail)
+        logger.error(
+            "live file failed file=%s source=%s reason=%s", shown(key[0]), shown(source or "-"), shown(reason)
+        )
+        return self._failed_verdict(key, reason, source=source).value
 
     def _tail_without_start(self, chunk: Chunk) -> bool:
         """Wire v2: a chunk after the first of a send this reader holds no file for.
@@ -194,6 +262,9 @@ class Assembler:
         if partial is not None:
             self._forget(partial)
         self._remember_failed(chunk.key)
+        live_key = (chunk.path, chunk.file_id, -1)
+        if self._live.abort(chunk.path, chunk.source, chunk.file_id):  # its verified prefix stays
+            self._remember_failed(live_key)
         logger.warning(
             "file changed while it was sent; the sender aborted this send file=%s source=%s",
             shown(chunk.path),
@@ -305,11 +376,12 @@ class Assembler:
         stale = [p for p in self._files.values() if p.touched < deadline and not p.complete]
         for partial in stale:
             self._give_up(partial, f"given up: no new chunk for {timeout:g} s (incomplete_timeout)")
+        self._live.expire(deadline)
         return len(stale)
 
     def held_offsets(self) -> dict[tuple[str, int], int]:
         """Per partition, the first offset of a file still incomplete: commits stop there."""
-        held: dict[tuple[str, int], int] = {}
+        held = self._live.held_offsets()
         for partial in self._files.values():
             for tp, offset in partial.first_offsets.items():
                 held[tp] = min(offset, held.get(tp, offset))
@@ -322,7 +394,8 @@ class Assembler:
     def progress(self) -> list[tuple[str, int, int]]:
         """(path, bytes received, announced size; <= 0 unknown) of every file still arriving
         (not those verified and waiting for their commit)."""
-        return [(p.path, p.received_bytes, p.size) for p in self._files.values() if not p.complete]
+        arriving = [(p.path, p.received_bytes, p.size) for p in self._files.values() if not p.complete]
+        return arriving + self._live.progress()
 
     def nearly_done(self, fraction: float = 0.5) -> set[tuple[str, int]]:
         """The partitions of files in progress with more than `fraction` of their announced
@@ -337,6 +410,7 @@ class Assembler:
     def drop_partitions(self, partitions: list[tuple[str, int]]) -> None:
         """Forget files that had chunks in revoked partitions; their new owner re-reads them."""
         lost = set(partitions)
+        self._live.drop_partitions(lost)
         for partial in list(self._files.values()):
             if lost & partial.first_offsets.keys():
                 self._forget(partial)
@@ -356,6 +430,7 @@ class Assembler:
             )
         self._hashing.close()
         self._flusher.close()
+        self._live.close()
         for partial in self._files.values():
             partial.discard()
         self._files.clear()
@@ -398,8 +473,9 @@ class Assembler:
         held, and calling `commit` again carries on. A file that cannot take its name (a
         folder of that name, ...) is set aside alone.
         """
+        live_done, self._live_done = self._live_done, []
         if not self._ready:
-            return []
+            return live_done
         self._targets.clear()  # the next batch checks its folders again
         flush_files([p.temp_path for p, _ in self._ready], self._work, self._flusher)
         for partial, target in list(self._ready):
@@ -437,7 +513,7 @@ class Assembler:
         for echo in echoes:
             if echo.stored_as in placed or echo.path in placed:
                 self._on_verdict(echo)
-        return [
+        return live_done + [
             DoneFile(
                 p.stored,
                 t,
@@ -604,17 +680,21 @@ class Assembler:
         )
         return self._failed_verdict(partial.key, reason, partial.verdict_key, source=partial.source)
 
-    def _set_aside(self, partial: PartialFile, reason: str) -> Outcome:
+    def _keep_aside(self, path: str, tag: bytes, temp: Path) -> Path | None:
+        """Move a failed file's bytes into the failed folder; where, or None if it could not."""
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        safe_name = partial.path.replace("/", "__").encode()[-120:].decode("utf-8", "ignore")
-        kept = self._failed_dir / f"{stamp}-{(partial.sha256 or partial.key[1]).hex()[:12]}-{safe_name}"
-        aside: Path | None = kept
+        safe_name = path.replace("/", "__").encode()[-120:].decode("utf-8", "ignore")
+        kept = self._failed_dir / f"{stamp}-{tag.hex()[:12]}-{safe_name}"
         try:
             self._failed_dir.mkdir(parents=True, exist_ok=True)
-            os.replace(partial.temp_path, kept)
+            os.replace(temp, kept)
         except OSError as exc:
-            logger.warning("cannot keep a failed file aside file=%s error=%s", shown(partial.path), exc)
-            aside = None
+            logger.warning("cannot keep a failed file aside file=%s error=%s", shown(path), exc)
+            return None
+        return kept
+
+    def _set_aside(self, partial: PartialFile, reason: str) -> Outcome:
+        aside = self._keep_aside(partial.path, partial.sha256 or partial.key[1], partial.temp_path)
         self._forget(partial)
         logger.error(
             "file failed verification, kept aside file=%s reason=%s kept=%s",

@@ -78,6 +78,15 @@ CREATE TABLE IF NOT EXISTS owners (
     stored TEXT PRIMARY KEY, source TEXT NOT NULL, sent_path TEXT NOT NULL
 )
 """
+# Live sends (docs/wire-format.md, "Live files"): how much of each is verified and where it
+# is stored, so a restarted downloader continues the send where its offsets resume.
+_LIVE = """
+CREATE TABLE IF NOT EXISTS live (
+    sent_path TEXT NOT NULL, source TEXT NOT NULL, file_id TEXT NOT NULL, stored TEXT NOT NULL,
+    verified INTEGER NOT NULL, sha256 TEXT NOT NULL, version_ns INTEGER NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (sent_path, source, file_id)
+)
+"""
 # Rows of ledgers older than the hash_name column: the only digests then were SHA-256
 # (32 bytes) and SHA-512 (64), told apart by length once, here.
 _OLD_HASHES = "UPDATE files SET hash_name = 'sha512' WHERE length(sha256) = 128"
@@ -108,6 +117,7 @@ class Ledger:
             add_column(self._db, "files", "source", "TEXT NOT NULL DEFAULT ''")
             add_column(self._db, "files", "sent_path", "TEXT NOT NULL DEFAULT ''")
             self._db.execute(_OWNERS)
+            self._db.execute(_LIVE)
             self._db.executescript(_INDEXES)
 
     def __enter__(self) -> Ledger:
@@ -206,6 +216,44 @@ class Ledger:
                 "SELECT path, sha256, size, reason, hash_name FROM files WHERE status = ?", (str(status),)
             ).fetchall()
         return [LedgerEntry(str(p), bytes.fromhex(d), int(n), str(r or ""), str(h)) for p, d, n, r, h in rows]
+
+    def live(self, sent_path: str, source: str, file_id: bytes) -> tuple[str, int] | None:
+        """(stored path, bytes verified) of a live send in progress; None: not one here."""
+        with self._lock, translated(self.path):
+            row = self._db.execute(
+                "SELECT stored, verified FROM live WHERE sent_path = ? AND source = ? AND file_id = ?",
+                (sent_path, source, file_id.hex()),
+            ).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]))
+
+    def set_live(
+        self,
+        sent_path: str,
+        source: str,
+        file_id: bytes,
+        stored: str,
+        verified: int,
+        sha256: bytes,
+        version_ns: int,
+    ) -> None:
+        """A live send's verified prefix grew to `verified` bytes (digest `sha256`)."""
+        row = (sent_path, source, file_id.hex(), stored, verified, sha256.hex(), version_ns, time.time())
+        with self._lock, translated(self.path), self._db:
+            self._db.execute("INSERT OR REPLACE INTO live VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+
+    def end_live(self, sent_path: str, source: str, file_id: bytes) -> None:
+        """The live send is closed (an ordinary verified file now) or failed."""
+        with self._lock, translated(self.path), self._db:
+            self._db.execute(
+                "DELETE FROM live WHERE sent_path = ? AND source = ? AND file_id = ?",
+                (sent_path, source, file_id.hex()),
+            )
+
+    def live_sends(self) -> list[tuple[str, str, int]]:
+        """(stored path, source, bytes verified) of every live send in progress."""
+        with self._lock, translated(self.path):
+            rows = self._db.execute("SELECT stored, source, verified FROM live").fetchall()
+        return [(str(a), str(b), int(c)) for a, b, c in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -180,7 +180,14 @@ def watch_settings(config: Config, given: Mapping[str, Any]) -> WatchSettings:
         polling=bool(v["polling"]),
         source=source_name(v["source"], root),
         follow_links=bool(v["follow_links"]),
+        live=tuple(v["live"]),
+        live_interval=max(0.1, float(v["live_interval"])),
+        live_close_seconds=float(v["live_close_seconds"]),
     )
+    if stream.live and stream.wire.chunk_version != 2:
+        raise ConfigError(
+            "--live needs labstream's wire format (v2); it cannot go with --wire " + str(v["wire"])
+        )
     return WatchSettings(
         config=config,
         root=root,

@@ -157,6 +157,29 @@ KEYS: dict[str, Key] = {
             frozenset({WATCH}),
         ),
         Key(
+            "live",
+            _STREAM.live,
+            "list",
+            "Files matching this glob are sent while they grow: appended bytes every "
+            "live_interval, each once, verified downstream as a growing prefix (repeatable).",
+            frozenset({WATCH}),
+        ),
+        Key(
+            "live_interval",
+            _STREAM.live_interval,
+            "float",
+            "Seconds between two sends of a live file's new bytes.",
+            frozenset({WATCH}),
+        ),
+        Key(
+            "live_close_seconds",
+            _STREAM.live_close_seconds,
+            "float",
+            "A live file unchanged this long and not open for writing is closed: an ordinary "
+            "verified file from then on (processors run); a later append sends a new version.",
+            frozenset({WATCH}),
+        ),
+        Key(
             "rescan_seconds",
             _STREAM.rescan_seconds,
             "float",

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from labstream.ledgerdb import add_column, connect, translated
 from labstream.outcomes import ReceiptOutcome
-from labstream.upload.resume import Checkpoint
+from labstream.upload.resume import Checkpoint, LivePoint
 
 if TYPE_CHECKING:
     from labstream.receipts import Receipt
@@ -46,6 +46,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sends (
     relpath TEXT NOT NULL, file_id TEXT NOT NULL, sha256 TEXT NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (relpath, file_id)
+);
+CREATE TABLE IF NOT EXISTS live (
+    relpath TEXT PRIMARY KEY, file_id BLOB NOT NULL, version_ns INTEGER NOT NULL,
+    chunk_size INTEGER NOT NULL, sent INTEGER NOT NULL, sha256 TEXT NOT NULL, seq INTEGER NOT NULL,
+    at REAL NOT NULL
 );
 """
 _BASE = "relpath, size, mtime_ns, sha256, status, reason, updated_at"
@@ -226,6 +231,36 @@ class UploadLedger:
                 f"UPDATE files SET {assignments} WHERE relpath = ? AND status IN (?, ?)",
                 (*values, relpath, *UNFINISHED),
             )
+
+    def live_point(self, relpath: str) -> LivePoint | None:
+        """How far the live send of `relpath` got (acknowledged up to its last mark)."""
+        with self._lock, translated(self.path):
+            row = self._db.execute(
+                "SELECT file_id, version_ns, chunk_size, sent, sha256, seq, at FROM live WHERE relpath = ?",
+                (relpath,),
+            ).fetchone()
+        if row is None:
+            return None
+        return LivePoint(
+            bytes(row[0]), int(row[1]), int(row[2]), int(row[3]), bytes.fromhex(row[4]), *row[5:]
+        )
+
+    def save_live_point(self, relpath: str, point: LivePoint) -> None:
+        values = (relpath, point.file_id, point.version_ns, point.chunk_size, point.sent, point.sha256.hex())
+        with self._lock, translated(self.path):
+            self._db.execute(
+                "INSERT OR REPLACE INTO live VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*values, point.seq, point.at)
+            )
+
+    def drop_live_point(self, relpath: str) -> None:
+        with self._lock, translated(self.path):
+            self._db.execute("DELETE FROM live WHERE relpath = ?", (relpath,))
+
+    def live_points(self) -> dict[str, int]:
+        """Bytes acknowledged so far of every live send in progress, by path."""
+        with self._lock, translated(self.path):
+            rows = self._db.execute("SELECT relpath, sent FROM live").fetchall()
+        return {str(path): int(sent) for path, sent in rows}
 
     def set_many(self, rows: list[tuple[str, int, int]], status: UploadState) -> None:
         value = UploadState(status).value

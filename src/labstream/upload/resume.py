@@ -31,6 +31,7 @@ __all__ = [
     "MAX_RESUME_AGE",
     "AckedPrefix",
     "Checkpoint",
+    "LivePoint",
     "OnCheckpoint",
 ]
 
@@ -41,6 +42,19 @@ CHECKPOINT_BYTES = 16 << 20
 CHECKPOINT_SECONDS = 1.0
 # Half of the downloader's default incomplete_timeout (labstream.download.limits).
 MAX_RESUME_AGE = 1800.0
+
+
+@dataclass(frozen=True)
+class LivePoint:
+    """How far a live send (labstream.upload.live) got: acknowledged up to its last mark."""
+
+    file_id: bytes
+    version_ns: int
+    chunk_size: int
+    sent: int  # bytes [0, sent) produced, marked and acknowledged
+    sha256: bytes  # their SHA-256: a restart re-hashes them once and compares
+    seq: int  # the number of the send's next message
+    at: float  # time.time() when it was written
 
 
 @dataclass(frozen=True)

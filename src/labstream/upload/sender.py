@@ -173,12 +173,24 @@ class FileSender:
             raise SourceFileError(f"{source.relpath}: file shrank while it was sent")
         return data
 
-    def _produce(self, chunk: Chunk, deliveries: _FileDeliveries | None) -> None:
+    @property
+    def chunk_size(self) -> int:
+        return self._chunk_size
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def produce(self, chunk: Chunk, on_delivery: Callable[[str | None], None] | None = None) -> None:
+        """Produce one message of `chunk` (at the rate allowed), keyed as the wire format keys."""
         if self._rate is not None:
             self._rate.take(len(chunk.data))
         key = self._wire.key(chunk.path, chunk.index, chunk.n_chunks)
-        on_delivery = deliveries.callback(len(chunk.data), chunk.index) if deliveries is not None else _ignore
-        self._producer.send(self._topic, key, self._wire.encode(chunk), on_delivery)
+        self._producer.send(self._topic, key, self._wire.encode(chunk), on_delivery or _ignore)
+
+    def _produce(self, chunk: Chunk, deliveries: _FileDeliveries | None) -> None:
+        on_delivery = deliveries.callback(len(chunk.data), chunk.index) if deliveries is not None else None
+        self.produce(chunk, on_delivery)
 
 
 class _StreamingSend:

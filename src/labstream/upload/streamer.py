@@ -29,8 +29,9 @@ from labstream.upload.changes import Change, Version, change_of, retry_delay
 from labstream.upload.inflight import InFlight, log_sent
 from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.ledgerwrites import LedgerWrites
+from labstream.upload.live import LiveSends
 from labstream.upload.rate import RateLimiter
-from labstream.upload.resume import Checkpoint
+from labstream.upload.resume import Checkpoint, LivePoint
 from labstream.upload.retry import RetrySchedule
 from labstream.upload.sender import FileSender, SentFile
 from labstream.upload.source import SourceFile, hash_file
@@ -64,6 +65,9 @@ class StreamOptions:
     retry_seconds: float = 5.0  # first back-off before a file not acknowledged is sent again
     source: str = ""  # this instrument's name in every send (wire v2); "" none
     follow_links: bool = False  # links to files inside the folder are sent (never outside)
+    live: tuple[str, ...] = ()  # globs of files sent while they grow (labstream.upload.live)
+    live_interval: float = 2.0  # seconds between two sends of a live file's new bytes
+    live_close_seconds: float = 60.0  # a live file unchanged this long (and not open) is closed
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,7 @@ class DirectoryStreamer:
         self.conditions = conditions or Conditions(logger)
         self._writes = LedgerWrites(ledger, self.conditions)
         self._parked: dict[str, ReadyFile] = {}  # files the ledger could not record yet
+        self._live = LiveSends(self._sender, options.live, ledger.live_point, self._save_live_point)
         self._watcher = DirectoryWatcher(
             self.root,
             self._enqueue,
@@ -181,6 +186,10 @@ class DirectoryStreamer:
             follow_links=options.follow_links,
             on_skipped=self._on_skipped,
             conditions=self.conditions,
+            live=options.live,
+            live_seconds=options.live_interval,
+            live_close_seconds=options.live_close_seconds,
+            on_grown=self._enqueue,
         )
 
     def run(self) -> None:
@@ -291,7 +300,8 @@ class DirectoryStreamer:
         for row in self._ledger.unfinished():
             path = self.root / row.relpath
             logger.info("resuming file interrupted by a stop or crash file=%s", row.relpath)
-            self._enqueue(ReadyFile(path, row.relpath, row.size, row.mtime_ns, row.ctime_ns or 0))
+            grown = self._live.matches(row.relpath)  # a live file is closed once it settles
+            self._enqueue(ReadyFile(path, row.relpath, row.size, row.mtime_ns, row.ctime_ns or 0, grown))
 
     def _on_skipped(self, relpath: str, why: str) -> None:
         """Shown by `status` with its reason: `failed` for a name that cannot travel (under
@@ -339,6 +349,9 @@ class DirectoryStreamer:
             return
         with self._lock:
             self.sending.add(ready.relpath)
+        if self._live.matches(ready.relpath):
+            self._send_live(ready)
+            return
         relpath = ready.relpath
 
         def on_checkpoint(checkpoint: Checkpoint) -> None:
@@ -363,6 +376,26 @@ class DirectoryStreamer:
                 self.sending.discard(ready.relpath)
                 if not self.in_flight.count:
                     self._acked.clear()
+
+    def _send_live(self, ready: ReadyFile) -> None:
+        """A live file: what it gained is sent; once settled, its send is closed."""
+        source = SourceFile(ready.path, ready.relpath, self._watcher.tree)
+        try:
+            with self.in_flight.sending():
+                closing = self._live.handle(source, close=not ready.grown, on_done=self._on_done)
+                if not closing:
+                    self.in_flight.done()  # only a closing mark ends in `_on_done`
+        except SourceFileError as exc:
+            self._on_error(ready, exc)
+        finally:
+            with self._lock:
+                self.sending.discard(ready.relpath)
+
+    def _save_live_point(self, relpath: str, point: LivePoint | None) -> None:
+        if point is None:
+            self._writes.attempt(lambda ledger: ledger.drop_live_point(relpath))
+        else:
+            self._writes.attempt(lambda ledger: ledger.save_live_point(relpath, point))
 
     def _on_error(self, ready: ReadyFile, exc: SourceFileError) -> None:
         if self._abort.is_set():

@@ -42,6 +42,7 @@ class ReadyFile:
     size: int
     mtime_ns: int
     ctime_ns: int = 0  # when settled: a fixed permission or a rewrite with the mtime put back
+    grown: bool = False  # a live file that grew (not settled yet): send what was appended
 
 
 SETTLE_SECONDS = 2.0  # a file unchanged this long is finished (settle_seconds)
@@ -49,11 +50,14 @@ RESCAN_SECONDS = 60.0  # the full rescan, the safety net for lost events (rescan
 
 
 class _Candidate:
-    __slots__ = ("ctime_ns", "mtime_ns", "size", "stable_since")
+    __slots__ = ("ctime_ns", "grown_at", "grown_size", "mtime_ns", "size", "stable_since")
 
-    def __init__(self, version: tuple[int, int, int], now: float) -> None:
+    def __init__(self, version: tuple[int, int, int], now: float, before: _Candidate | None = None) -> None:
         self.size, self.mtime_ns, self.ctime_ns = version
         self.stable_since = now
+        # Live files: the size last reported grown, and when (kept across changes).
+        self.grown_size: int = before.grown_size if before is not None else 0
+        self.grown_at: float = before.grown_at if before is not None else now
 
     @property
     def version(self) -> tuple[int, int, int]:
@@ -96,12 +100,23 @@ class DirectoryWatcher:
         follow_links: bool = False,
         on_skipped: OnSkipped | None = None,
         conditions: Conditions | None = None,
+        live: tuple[str, ...] = (),
+        live_seconds: float = 2.0,
+        live_close_seconds: float = 60.0,
+        on_grown: Callable[[ReadyFile], None] | None = None,
     ) -> None:
         """`polling`: stat the tree every second instead of OS events (SMB/NFS shares, where
         events are lost); the rescan stays the safety net either way. Links, special files
         and names that cannot travel are skipped (labstream.fileaccess): one warning and
         one `on_skipped` call each, until the path changes. `conditions`: where a watched
-        folder that disappears (deleted, unmounted) is reported, and its return."""
+        folder that disappears (deleted, unmounted) is reported, and its return. Files
+        matching a `live` glob are also reported to `on_grown` (at most every `live_seconds`)
+        while they grow, and count as settled only after `live_close_seconds` unchanged (a
+        log appended every few seconds stays one send)."""
+        self._live_close = live_close_seconds
+        self._live = Filters(live, ()) if live else None
+        self._live_seconds = live_seconds
+        self._on_grown = on_grown
         self.root = root.resolve()
         self.tree = Tree(self.root, follow_links)
         self._on_ready = on_ready
@@ -225,7 +240,8 @@ class DirectoryWatcher:
         # sends no events must not look settled, and one deleted meanwhile is dropped.
         for path in touched | set(self._candidates):
             self._observe(path, now)
-        settled = [p for p, c in self._candidates.items() if now - c.stable_since >= self._settle]
+        self._report_grown(now)
+        settled = [p for p, c in self._candidates.items() if now - c.stable_since >= self._settle_of(p)]
         busy = open_for_writing([Path(p) for p in settled])
         for path in settled:
             candidate = self._candidates[path]
@@ -235,6 +251,25 @@ class DirectoryWatcher:
             del self._candidates[path]
             relpath = Path(path).relative_to(self.root).as_posix()
             self._on_ready(ReadyFile(Path(path), relpath, *candidate.version))
+
+    def _settle_of(self, path: str) -> float:
+        """How long `path` must stay unchanged to count as finished."""
+        if self._live is None or not self._live.accepts(Path(path).relative_to(self.root).as_posix()):
+            return self._settle
+        return max(self._settle, self._live_close)
+
+    def _report_grown(self, now: float) -> None:
+        """Live files that grew since they were last reported, at most every live_seconds."""
+        if self._live is None or self._on_grown is None:
+            return
+        for path, candidate in self._candidates.items():
+            if candidate.size <= candidate.grown_size or now - candidate.grown_at < self._live_seconds:
+                continue
+            relpath = Path(path).relative_to(self.root).as_posix()
+            if not self._live.accepts(relpath):
+                continue
+            candidate.grown_size, candidate.grown_at = candidate.size, now
+            self._on_grown(ReadyFile(Path(path), relpath, *candidate.version, grown=True))
 
     def _observe(self, path: str, now: float) -> None:
         try:
@@ -252,7 +287,7 @@ class DirectoryWatcher:
             if not self._is_known(relpath, *version):
                 self._candidates[path] = _Candidate(version, now)
         elif candidate.version != version:
-            self._candidates[path] = _Candidate(version, now)
+            self._candidates[path] = _Candidate(version, now, candidate)
 
     def _look(self, path: str, relpath: str) -> os.stat_result | None:
         """The stat of a file that may be sent; None (and the file is no candidate) if it

@@ -40,6 +40,9 @@ _VERSION_TIME = struct.Struct(">Q")
 _OVERHEAD = {0: 0, FLAG_ENCRYPTED: OVERHEAD, FLAG_SEALED: KEY_ID_SIZE + _VERSION_TIME.size + OVERHEAD}
 ENCRYPTION_OVERHEAD = _OVERHEAD[FLAG_SEALED]
 MAX_VERSION_NS = (1 << 63) - 1  # what the ledger (SQLite INTEGER) can hold
+# Wire v2 kinds of a live send (wire/v2.py): appended bytes at an explicit offset, a mark
+# of the prefix so far, and the mark that closes the send.
+LIVE_DATA, LIVE_MARK, LIVE_END = 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ class Chunk:
     # Wire v2: the name of the instrument (watcher or upload) that sent this version, "" for
     # sends that carry none (older labstream, v1, openmsistream). See docs/wire-format.md.
     source: str = ""
+    # Wire v2 live sends (docs/wire-format.md, "Live files"): the kind (KIND_LIVE_DATA, _MARK,
+    # _END of wire/v2.py), 0 otherwise. A live data chunk's offset is explicit; a mark's
+    # `explicit_offset` is the length of the prefix its `file_digest` covers.
+    live: int = 0
 
     @property
     def encrypted(self) -> bool:
@@ -96,8 +103,13 @@ class Chunk:
 
     @property
     def plain_size(self) -> int:
-        """How many plaintext bytes this chunk must carry."""
-        return 0 if self.aborted else min(self.chunk_size, self.file_size - self.offset)
+        """How many plaintext bytes this chunk must carry (a live data chunk: as many as it
+        says, checked against its chunk size when decoded)."""
+        if self.aborted or self.live in (LIVE_MARK, LIVE_END):
+            return 0
+        if self.live:
+            return len(self.data) if not self.encrypted else len(self.data) - ENCRYPTION_OVERHEAD
+        return min(self.chunk_size, self.file_size - self.offset)
 
 
 def n_chunks_for(file_size: int, chunk_size: int) -> int:
