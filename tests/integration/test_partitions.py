@@ -10,6 +10,7 @@ from pathlib import Path
 
 from labstream.config import load_config
 from labstream.download import Downloader
+from labstream.download.options import DownloadOptions
 from labstream.kafka import consumer_settings, describe_topic, ensure_topic, producer_settings, read_topic
 from labstream.kafka.groups import topic_groups
 from labstream.wire.codec import decode
@@ -76,7 +77,13 @@ def test_doctor_warns_when_3_consumers_share_a_2_partition_topic(
     ensure_topic(producer_settings(config), topic, partitions=2)
     group = f"crowded-{topic}"
     stop = threading.Event()
-    downloader = Downloader(consumer_settings(config, group), topic, tmp_path / "out", threads=3, stop=stop)
+    downloader = Downloader(
+        consumer_settings(config, group),
+        topic,
+        tmp_path / "out",
+        DownloadOptions(consumer_threads=3),
+        stop=stop,
+    )
     worker = threading.Thread(target=downloader.run)
     worker.start()
     try:
