@@ -3,6 +3,7 @@ the archive copy at every moment a verified prefix of the source (issue 27)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -15,9 +16,12 @@ import pytest
 
 from labstream.config import load_config
 from labstream.kafka import Consumer, consumer_settings
-from labstream.wire import decode
+from labstream.wire import decode, encode
+from labstream.wire.crypto import load_cipher
+from labstream.wire.v2 import live_data, live_mark, new_file_id
 
 from .conftest import labstream
+from .test_bad_input import produce_raw
 from .watchproc import Watcher, start_download, wait_for
 
 LIVE = ("--live", "*.csv", "--live", "*.log", "--live-interval", "0.5", "--live-close-seconds", "2")
@@ -196,3 +200,50 @@ def test_live_files_with_an_encryption_key(
     sampler.stop()
     assert sampler.not_prefix == [] and len(sampler.sizes) >= 2
     assert watcher.stop() == 0
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["plain", "with-a-key"])
+def test_a_forged_segment_or_prefix_hash_is_refused_and_only_the_verified_prefix_is_kept(
+    tmp_path: Path, config_file: Path, topic: str, keyed: bool
+) -> None:
+    """A real send's first segment verifies; then a segment whose mark lies about the prefix
+    hash (plain), or whose sealed mark was altered in transit (with a key), never reaches the
+    file: it stays the verified prefix, and the send fails with one verdict."""
+    cipher, extra = None, []
+    if keyed:
+        key = tmp_path / "data.key"
+        labstream("keygen", key)
+        cipher, extra = load_cipher(str(key)), ["--encryption-key-file", str(key)]
+    first, forged = b"genuine prefix\n" * 100, b"forged tail\n" * 50
+    send = (1 << 16, new_file_id(), time.time_ns(), "pc-x")  # chunk size, file id, version, source
+    end = len(first) + len(forged)
+    messages = [
+        live_data("run.csv", 0, first, 0, *send),
+        live_mark("run.csv", len(first), hashlib.sha256(first).digest(), 1, *send),
+        live_data("run.csv", len(first), forged, 2, *send),
+        live_mark("run.csv", end, bytes(32), 3, *send),
+    ]
+    values = [encode(m, cipher) for m in messages]
+    if keyed:  # the honest mark, sealed, then its digest altered in transit
+        honest = live_mark("run.csv", end, hashlib.sha256(first + forged).digest(), 3, *send)
+        altered = bytearray(encode(honest, cipher))
+        altered[50] ^= 0xFF
+        values[-1] = bytes(altered)
+    produce_raw(config_file, topic, [(b"run.csv", v) for v in values])
+    out = tmp_path / "out"
+    done = labstream(
+        "download",
+        out,
+        "--config",
+        config_file,
+        "--topic",
+        topic,
+        "--exit-when-idle",
+        "4",
+        *extra,
+        check=False,
+    )
+    assert (out / "run.csv").read_bytes() == first  # the verified prefix, nothing forged
+    log = done.stdout + done.stderr
+    assert ("cannot decrypt" if keyed else "fails its SHA-256") in log
+    assert "0 verified file(s)" in log and "; 1 failed" in log  # one verdict for the send
