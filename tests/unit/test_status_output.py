@@ -15,6 +15,7 @@ from labstream.cli import cli
 from labstream.receipts import Receipt
 from labstream.state import WatchState
 from labstream.upload.ledger import UploadLedger, UploadState
+from labstream.upload.resume import LivePoint
 
 
 def _state(tmp_path: Path) -> Path:
@@ -94,3 +95,18 @@ def test_unsigned_receipts_stay_unauthenticated_when_the_watcher_trusts_keys(tmp
     report = _json_report(state)
     assert {f["path"]: f["state"] for f in report["files"]}["run1/big.raw"] == "unauthenticated"
     assert report["totals"]["verified (unsigned)"] == 0
+
+
+def test_a_live_file_being_sent_shows_as_live_with_the_bytes_acknowledged_so_far(tmp_path: Path) -> None:
+    state = _state(tmp_path)
+    with UploadLedger(WatchState(state).ledger) as ledger:
+        ledger.set("run1/shots.csv", 0, 1, UploadState.SENDING)
+        ledger.save_live_point(
+            "run1/shots.csv", LivePoint(b"\2" * 16, 1, 1 << 19, 5 << 20, b"\3" * 32, 9, 0.0)
+        )
+    result = CliRunner().invoke(cli, ["status", "--state", str(state), "--json", "--no-refresh"])
+    report = json.loads(result.stdout)
+    live = next(f for f in report["files"] if f["path"] == "run1/shots.csv")
+    assert (live["state"], live["live_sent"], report["totals"]["live"]) == ("live", 5 << 20, 1)
+    shown = CliRunner().invoke(cli, ["status", "--state", str(state), "--no-refresh"])
+    assert "live, 5.0 MiB sent and acknowledged so far" in shown.output

@@ -34,6 +34,7 @@ LOW_SPACE_BYTES = 1 << 20  # below this, SQLite soon fails to write the ledger
 CATEGORIES = (
     "waiting",
     "sending",
+    "live",
     "sent",
     "verified",
     "verified (unsigned)",
@@ -94,7 +95,8 @@ def status(
     with UploadLedger(WatchState(state).ledger) as ledger:
         refreshed = _refresh(ledger, state, config_name, receipts_trusted_keys) if refresh else None
         signed_expected = bool(receipts_trusted_keys or ledger.meta("receipts_trusted_keys"))
-        files = [_one_state(entry, signed_expected) for entry in ledger.report()]
+        live = ledger.live_points()
+        files = [_one_state(entry, signed_expected, live) for entry in ledger.report()]
         source = ledger.meta("source") or ""
         problems = local_problems(state, ledger.meta("root"))
     totals = {name: sum(1 for f in files if f["state"] == name) for name in CATEGORIES}
@@ -121,10 +123,13 @@ def local_problems(state: Path, root: str | None) -> list[str]:
     return problems
 
 
-def _one_state(entry: dict[str, Any], signed_expected: bool) -> dict[str, Any]:
+def _one_state(entry: dict[str, Any], signed_expected: bool, live: dict[str, int]) -> dict[str, Any]:
     """One `state` per file (what status shows); the watcher's own word kept as `ledger_status`;
-    times as ISO 8601 UTC."""
+    times as ISO 8601 UTC. A live file being sent (labstream.upload.live) is `live`, with the
+    bytes acknowledged so far (`live_sent`)."""
     state = _category(entry, signed_expected)
+    if state in ("waiting", "sending") and entry["path"] in live:
+        state, entry["live_sent"] = "live", live[entry["path"]]
     entry["ledger_status"] = entry.pop("status")
     for key in ("updated_at", "verified_at", "retry_at"):
         entry[key] = _iso(entry[key])
@@ -197,6 +202,8 @@ def _category(entry: dict[str, Any], signed_expected: bool) -> str:
 
 def _reason(entry: dict[str, Any]) -> str:
     """Why a file is where it is; for a failed one, also when it is tried again."""
+    if "live_sent" in entry:
+        return f"live, {human_bytes(entry['live_sent'])} sent and acknowledged so far"
     reason = entry["reason"] or ""
     if entry.get("retry_at"):
         reason += f" (tried again when it changes, or at {_local(entry['retry_at'])})"
