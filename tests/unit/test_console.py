@@ -29,10 +29,25 @@ def test_rate_meter_is_bytes_per_second_over_its_window() -> None:
     assert meter.update(0) == 0.0
     now[0] = 2.0
     assert meter.update(2048) == 1024.0
-    now[0] = 30.0  # the window moved on: old samples no longer count
-    meter.update(2048)
-    now[0] = 31.0
-    assert meter.update(2048 + 500) == pytest.approx(500.0)
+    now[0] = 30.0  # sampled seldom: the average since the previous sample
+    assert meter.update(2048 + 28 * 100) == pytest.approx(100.0)
+
+
+def test_rate_drops_to_zero_within_its_window_after_the_transfer_ends() -> None:
+    now = [0.0]
+    meter = RateMeter(window=3.0, clock=lambda: now[0])
+    total = 0
+    for _ in range(20):  # 10 s at 1 MiB/s, sampled twice a second like the live display
+        meter.update(total)
+        now[0] += 0.5
+        total += 512 << 10
+    assert meter.update(total) == pytest.approx(1 << 20)
+    rates = []
+    for _ in range(8):  # the transfer has ended
+        now[0] += 0.5
+        rates.append(meter.update(total))
+    assert rates[0] > 0
+    assert rates[5:] == [0.0, 0.0, 0.0]  # 0 three seconds after the last byte, and stays 0
 
 
 def test_still_alive_line_has_counts_sizes_rate_lag_and_each_file_share() -> None:

@@ -30,6 +30,7 @@ from labstream.units import human_bytes, human_rate, percent
 
 __all__ = ["FileProgress", "LiveDisplay", "RateMeter", "Snapshot", "byte_progress", "in_progress"]
 
+RATE_WINDOW = 3.0  # seconds: rates are of the last few seconds
 SHOWN_FILES = 5  # files in progress drawn one per line; the rest are counted
 _WORDS = {  # role -> (what it does, what a finished file is)
     "watch": ("watching", "sent"),
@@ -89,9 +90,12 @@ class Snapshot:
 
 
 class RateMeter:
-    """Bytes per second over the last `window` seconds, from a running total."""
+    """Per second over the last `window` seconds, from a running total: a sliding window, so
+    the rate is 0 once a whole window has passed without growth (not an average that decays
+    for long after a transfer ends). Sampled less often than `window` (still-alive lines), it
+    is the average since the previous sample."""
 
-    def __init__(self, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, window: float = RATE_WINDOW, clock: Callable[[], float] = time.monotonic) -> None:
         self._window = window
         self._clock = clock
         self._samples: deque[tuple[float, int]] = deque()
@@ -101,7 +105,8 @@ class RateMeter:
         now = self._clock()
         with self._lock:
             self._samples.append((now, total))
-            while len(self._samples) > 2 and now - self._samples[0][0] > self._window:
+            # The baseline is the newest sample at or before the window's start.
+            while len(self._samples) > 1 and self._samples[1][0] <= now - self._window:
                 self._samples.popleft()
             first_time, first_total = self._samples[0]
         elapsed = now - first_time
