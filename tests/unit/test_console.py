@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import threading
+import time
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -12,9 +15,11 @@ from rich.console import Console as RichConsole
 
 from labstream.cli import cli
 from labstream.cli.globals import add_global_options, progress_wanted
+from labstream.download.downloader import DownloadReport
 from labstream.errors import KafkaError
 from labstream.runners.console import Console, ConsoleMode, may_read_keys
-from labstream.runners.progress import FileProgress, LiveDisplay, RateMeter, Snapshot
+from labstream.runners.download import download_snapshot
+from labstream.runners.progress import FileProgress, FileRates, LiveDisplay, RateMeter, Snapshot, time_left
 
 HOSTILE = "evil\x1b[2J\x1b]0;owned\x07\nname.bin"
 
@@ -155,3 +160,42 @@ def test_keys_are_read_from_a_pipe_and_from_a_terminal_only_in_its_foreground() 
     assert may_read_keys(True, 42, 42)  # the terminal's foreground group is ours
     assert not may_read_keys(True, 7, 42)  # `labstream watch ... &`: a read would stop us
     assert not may_read_keys(True, None, 42)  # the terminal's group is unknown
+
+
+def test_time_left_in_seconds_or_minutes_and_nothing_when_unknown_negative_or_absurd() -> None:
+    assert time_left(100, 10) == "~10 s left"
+    assert time_left(0.1, 10) == "~1 s left"
+    assert time_left(6000, 10) == "~10 min left"
+    assert time_left(36000, 1) == "~10 h left"
+    assert time_left(100, 0) == ""  # no rate yet
+    assert time_left(0, 10) == ""  # nothing left
+    assert time_left(-5, 10) == ""  # more done than announced: never a negative time
+    assert time_left(10**12, 1) == ""  # a stalled rate: no estimate of years
+
+
+def test_a_file_of_known_size_shows_its_time_left_from_its_own_rate() -> None:
+    now = [0.0]
+    rates = FileRates(window=3.0, clock=lambda: now[0])
+    rates.rated([FileProgress("big.bin", 0, 100 << 20), FileProgress("new.bin", 0, 0)])
+    now[0] = 1.0
+    big, new = rates.rated([FileProgress("big.bin", 10 << 20, 100 << 20), FileProgress("new.bin", 5, 0)])
+    assert big.rate == pytest.approx(10 << 20)
+    assert big.line() == "big.bin 10.0 MiB / 100.0 MiB (10%, ~9 s left)"
+    assert new.left() == "" and new.line() == "new.bin 5 B"  # size unknown: no time left
+
+
+def test_counts_show_the_time_left_from_the_lag_and_the_message_rate() -> None:
+    base = Snapshot("download", 3, 0, 1024, lag=3600, message_rate=20.0)
+    assert base.counts(0.0).endswith("lag 3600 message(s), ~3 min left")
+    assert dataclasses.replace(base, lag=60).counts(0.0).endswith("lag 60 message(s), ~3 s left")
+    assert dataclasses.replace(base, message_rate=0.0).counts(0.0).endswith("lag 3600 message(s)")
+    assert dataclasses.replace(base, lag=None).counts(0.0).endswith("1.0 KiB, 0 B/s")
+
+
+def test_console_snapshot_measures_the_message_rate_of_a_download() -> None:
+    downloader = SimpleNamespace(report=DownloadReport(files=1, bytes=10, records=0), in_progress=list)
+    console = Console("head", lambda: download_snapshot(downloader), threading.Event(), -1)  # type: ignore[arg-type]
+    assert console.snapshot().message_rate == 0.0
+    time.sleep(0.2)
+    downloader.report.records = 100
+    assert console.snapshot().message_rate > 100

@@ -83,6 +83,11 @@ class ProcessRunner:
         """Bytes of messages read so far."""
         return self._downloader.report.bytes
 
+    @property
+    def records_read(self) -> int:
+        """Messages read so far."""
+        return self._downloader.report.records
+
     def in_progress(self) -> list[tuple[str, int, int]]:
         """(path, bytes received, announced size) of the files being received."""
         return self._downloader.in_progress()

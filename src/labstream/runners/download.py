@@ -111,6 +111,7 @@ def download_snapshot(downloader: Downloader) -> Snapshot:
         report.bytes,
         current=in_progress(downloader.in_progress()),
         detail=f"{report.rejected} message(s) rejected" if report.rejected else "",
+        records=report.records,
     )
 
 

@@ -104,4 +104,5 @@ def process_snapshot(runner: ProcessRunner) -> Snapshot:
         report.failed,
         runner.received_bytes,
         current=in_progress(runner.in_progress()),
+        records=runner.records_read,
     )
