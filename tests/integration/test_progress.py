@@ -137,6 +137,29 @@ def test_still_alive_lines_show_a_file_arriving_with_its_share(
     assert LIVE_REDRAW not in text  # --no-progress: lines, no live display
 
 
+def test_the_lag_shown_moves_with_what_is_read_while_a_large_file_arrives(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    # The group's committed offsets stay at the file's first chunk until it is complete, so a
+    # lag from them would grow with every chunk uploaded; the lag shown counts from what the
+    # downloader has read and stays near 0 while it keeps up.
+    source = big_file(tmp_path, mib=24)
+    args = download_args(config_file, topic, tmp_path / "out", "--update-seconds", "0.5", "--no-progress")
+    with running(*args) as downloader:
+        wait_for(lambda: "partitions assigned" in downloader.text())
+        uploader = slow_upload(config_file, topic, source, rate="2MiB/s")  # about 12 s
+        assert downloader.wait() == 0
+        assert uploader.wait(60) == 0
+    lines = [line for line in downloader.text().splitlines() if "still downloading: 0 verified" in line]
+    lags = [
+        int(line.split("lag ")[1].split(" ")[0])
+        for line in lines
+        if "lag " in line and "now: big.bin" in line
+    ]
+    assert len(lags) >= 10  # the file arrived over several lag queries (one per 5 s)
+    assert max(lags) <= 4, lags
+
+
 def test_progress_draws_the_live_display_even_into_a_pipe(
     tmp_path: Path, config_file: Path, topic: str
 ) -> None:

@@ -88,6 +88,10 @@ class ProcessRunner:
         """Messages read so far."""
         return self._downloader.report.records
 
+    def positions(self) -> dict[int, int]:
+        """Partition -> next offset to read (Downloader.positions)."""
+        return self._downloader.positions()
+
     def in_progress(self) -> list[tuple[str, int, int]]:
         """(path, bytes received, announced size) of the files being received."""
         return self._downloader.in_progress()

@@ -89,7 +89,7 @@ def run_process(
             stop,
             settings.update_seconds,
             mode=console,
-            lag=lag_query(config, group, topic),
+            lag=lag_query(config, group, topic, runner.positions),
         ):
             report = runner.run(reprocess_failed=settings.reprocess_failed)
     return ProcessOutcome(report, runner.failed_dir)
