@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -199,3 +200,25 @@ def test_console_snapshot_measures_the_message_rate_of_a_download() -> None:
     time.sleep(0.2)
     downloader.report.records = 100
     assert console.snapshot().message_rate > 100
+
+
+def test_the_live_display_under_a_log_line_shows_the_counts_of_that_moment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    sent = [0]
+
+    def snapshot() -> Snapshot:
+        current = () if sent[0] else (FileProgress("a.bin", 96, 100),)
+        return Snapshot("watch", sent[0], 0, 0, current=current)
+
+    # No periodic redraw during the test: only those under the lines printed.
+    with LiveDisplay("watching", snapshot, RateMeter(), refresh_per_second=0.01):
+        print("sending file=a.bin", file=sys.stderr)
+        assert "0 sent" in terminal.getvalue() and "96%" in terminal.getvalue()
+        sent[0] = 1  # the streamer counts the file, then logs it
+        print("file sent file=a.bin", file=sys.stderr)
+        under_the_line = terminal.getvalue().rsplit("file sent file=a.bin", 1)[1]
+    assert "1 sent" in under_the_line and "0 sent" not in under_the_line
+    assert "96%" not in under_the_line  # no longer drawn as in progress

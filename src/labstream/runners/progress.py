@@ -9,16 +9,19 @@ as markup.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from typing import Any
 
 from rich.console import Console as RichConsole
-from rich.console import Group
+from rich.console import ConsoleOptions, Group
 from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, Task, TimeRemainingColumn
 from rich.progress_bar import ProgressBar
@@ -40,6 +43,7 @@ __all__ = [
 ]
 
 RATE_WINDOW = 3.0  # seconds: rates are of the last few seconds
+FRESH_WAIT = 0.25  # seconds a redraw waits for a new frame before it draws the last one
 MAX_LEFT_SECONDS = 24 * 3600.0  # a longer estimate comes from a stalled rate: not shown
 SHOWN_FILES = 5  # files in progress drawn one per line; the rest are counted
 _WORDS = {  # role -> (what it does, what a finished file is)
@@ -168,18 +172,50 @@ class FileRates:
         return tuple(replace(f, rate=meters[f.path].update(f.done)) for f in files)
 
 
-class LiveDisplay:
-    """A live view on stderr, redrawn twice a second; log lines print above it. Drawn for a
-    terminal even when stderr is not one (the caller asked for it: `--progress`)."""
+class _FreshFrame:
+    """What the live display draws, made afresh at each draw: the periodic refresh and the
+    redraw under every log line. (rich redraws its last frame under a log line, so the line
+    "file sent" had a frame from before it under it: `0 sent`, the file at 96%.)
 
-    def __init__(self, headline: str, snapshot: Callable[[], Snapshot], rate: RateMeter) -> None:
+    A log line may be written by a thread holding a lock the snapshot needs: the frame is made
+    on a thread of its own and waited for at most FRESH_WAIT seconds, else the last one is
+    drawn (and the next refresh draws a fresh one)."""
+
+    def __init__(self, render: Callable[[], Any]) -> None:
+        self._render = render
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="labstream-display")
+        self._last: Any = Text("")
+
+    def __rich_console__(self, console: RichConsole, options: ConsoleOptions) -> Iterator[Any]:
+        with contextlib.suppress(FutureTimeout):
+            self._last = self._pool.submit(self._render).result(timeout=FRESH_WAIT)
+        yield self._last
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class LiveDisplay:
+    """A live view on stderr, redrawn `refresh_per_second` and under every log line printed
+    above it, always from a new snapshot. Drawn for a terminal even when stderr is not one
+    (the caller asked for it: `--progress`)."""
+
+    def __init__(
+        self,
+        headline: str,
+        snapshot: Callable[[], Snapshot],
+        rate: RateMeter,
+        *,
+        refresh_per_second: float = 2,
+    ) -> None:
         self._headline = headline
         self._snapshot = snapshot
         self._rate = rate
+        self._frame = _FreshFrame(self._render)
         self._live = Live(
-            get_renderable=self._render,
+            self._frame,
             console=RichConsole(stderr=True, force_terminal=True),
-            refresh_per_second=2,
+            refresh_per_second=refresh_per_second,
             transient=True,
             redirect_stdout=False,
             redirect_stderr=True,
@@ -191,6 +227,7 @@ class LiveDisplay:
 
     def __exit__(self, *exc: object) -> None:
         self._live.stop()
+        self._frame.close()
 
     def _render(self) -> Any:
         snapshot = self._snapshot()
