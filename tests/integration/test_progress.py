@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from .conftest import labstream
 from .test_process import COPYING_PROCESSOR
@@ -251,3 +254,22 @@ def _type(watcher: Watcher, line: str) -> None:
     assert watcher.proc.stdin is not None
     watcher.proc.stdin.write(line.encode() + b"\n")
     watcher.proc.stdin.flush()
+
+
+def test_watch_display_counts_a_file_sent_in_the_frame_under_its_log_line(
+    tmp_path: Path, config_file: Path, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # rich wraps the log lines it prints at the width
+    root = tmp_path / "instrument"
+    root.mkdir()
+    watcher = Watcher(root, config_file, topic, tmp_path / "state", "--max-rate", "8MiB/s", "--progress")
+    (root / "large.bin").write_bytes(os.urandom(24 << 20))
+    wait_for(lambda: "file sent file=large.bin" in watcher.text(), timeout=60)
+    _type(watcher, "q")
+    assert watcher.wait(60) == 0
+    before, after = watcher.text().split("file sent file=large.bin", 1)
+    assert re.search(r"large\.bin .* \d+% ", before)  # the display showed the file in progress
+    assert re.findall(r"(\d+) sent, \d+ failed", before)[-1] == "0"
+    frame = after.split("\n", 1)[1].split("\x1b[2K", 1)[0]  # the frame drawn under the line
+    assert re.findall(r"(\d+) sent, \d+ failed, ([\d.]+ MiB)", frame) == [("1", "24.0 MiB")]
+    assert "large.bin" not in frame  # no longer drawn as in progress (nor its bytes counted twice)
