@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from .conftest import labstream
 from .test_process import COPYING_PROCESSOR
@@ -137,6 +140,29 @@ def test_still_alive_lines_show_a_file_arriving_with_its_share(
     assert LIVE_REDRAW not in text  # --no-progress: lines, no live display
 
 
+def test_the_lag_shown_moves_with_what_is_read_while_a_large_file_arrives(
+    tmp_path: Path, config_file: Path, topic: str
+) -> None:
+    # The group's committed offsets stay at the file's first chunk until it is complete, so a
+    # lag from them would grow with every chunk uploaded; the lag shown counts from what the
+    # downloader has read and stays near 0 while it keeps up.
+    source = big_file(tmp_path, mib=24)
+    args = download_args(config_file, topic, tmp_path / "out", "--update-seconds", "0.5", "--no-progress")
+    with running(*args) as downloader:
+        wait_for(lambda: "partitions assigned" in downloader.text())
+        uploader = slow_upload(config_file, topic, source, rate="2MiB/s")  # about 12 s
+        assert downloader.wait() == 0
+        assert uploader.wait(60) == 0
+    lines = [line for line in downloader.text().splitlines() if "still downloading: 0 verified" in line]
+    lags = [
+        int(line.split("lag ")[1].split(" ")[0])
+        for line in lines
+        if "lag " in line and "now: big.bin" in line
+    ]
+    assert len(lags) >= 10  # the file arrived over several lag queries (one per 5 s)
+    assert max(lags) <= 4, lags
+
+
 def test_progress_draws_the_live_display_even_into_a_pipe(
     tmp_path: Path, config_file: Path, topic: str
 ) -> None:
@@ -228,3 +254,22 @@ def _type(watcher: Watcher, line: str) -> None:
     assert watcher.proc.stdin is not None
     watcher.proc.stdin.write(line.encode() + b"\n")
     watcher.proc.stdin.flush()
+
+
+def test_watch_display_counts_a_file_sent_in_the_frame_under_its_log_line(
+    tmp_path: Path, config_file: Path, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # rich wraps the log lines it prints at the width
+    root = tmp_path / "instrument"
+    root.mkdir()
+    watcher = Watcher(root, config_file, topic, tmp_path / "state", "--max-rate", "8MiB/s", "--progress")
+    (root / "large.bin").write_bytes(os.urandom(24 << 20))
+    wait_for(lambda: "file sent file=large.bin" in watcher.text(), timeout=60)
+    _type(watcher, "q")
+    assert watcher.wait(60) == 0
+    before, after = watcher.text().split("file sent file=large.bin", 1)
+    assert re.search(r"large\.bin .* \d+% ", before)  # the display showed the file in progress
+    assert re.findall(r"(\d+) sent, \d+ failed", before)[-1] == "0"
+    frame = after.split("\n", 1)[1].split("\x1b[2K", 1)[0]  # the frame drawn under the line
+    assert re.findall(r"(\d+) sent, \d+ failed, ([\d.]+ MiB)", frame) == [("1", "24.0 MiB")]
+    assert "large.bin" not in frame  # no longer drawn as in progress (nor its bytes counted twice)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
+import sys
 import threading
+import time
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -12,9 +16,11 @@ from rich.console import Console as RichConsole
 
 from labstream.cli import cli
 from labstream.cli.globals import add_global_options, progress_wanted
+from labstream.download.downloader import DownloadReport
 from labstream.errors import KafkaError
 from labstream.runners.console import Console, ConsoleMode, may_read_keys
-from labstream.runners.progress import FileProgress, LiveDisplay, RateMeter, Snapshot
+from labstream.runners.download import download_snapshot
+from labstream.runners.progress import FileProgress, FileRates, LiveDisplay, RateMeter, Snapshot, time_left
 
 HOSTILE = "evil\x1b[2J\x1b]0;owned\x07\nname.bin"
 
@@ -29,10 +35,25 @@ def test_rate_meter_is_bytes_per_second_over_its_window() -> None:
     assert meter.update(0) == 0.0
     now[0] = 2.0
     assert meter.update(2048) == 1024.0
-    now[0] = 30.0  # the window moved on: old samples no longer count
-    meter.update(2048)
-    now[0] = 31.0
-    assert meter.update(2048 + 500) == pytest.approx(500.0)
+    now[0] = 30.0  # sampled seldom: the average since the previous sample
+    assert meter.update(2048 + 28 * 100) == pytest.approx(100.0)
+
+
+def test_rate_drops_to_zero_within_its_window_after_the_transfer_ends() -> None:
+    now = [0.0]
+    meter = RateMeter(window=3.0, clock=lambda: now[0])
+    total = 0
+    for _ in range(20):  # 10 s at 1 MiB/s, sampled twice a second like the live display
+        meter.update(total)
+        now[0] += 0.5
+        total += 512 << 10
+    assert meter.update(total) == pytest.approx(1 << 20)
+    rates = []
+    for _ in range(8):  # the transfer has ended
+        now[0] += 0.5
+        rates.append(meter.update(total))
+    assert rates[0] > 0
+    assert rates[5:] == [0.0, 0.0, 0.0]  # 0 three seconds after the last byte, and stays 0
 
 
 def test_still_alive_line_has_counts_sizes_rate_lag_and_each_file_share() -> None:
@@ -140,3 +161,64 @@ def test_keys_are_read_from_a_pipe_and_from_a_terminal_only_in_its_foreground() 
     assert may_read_keys(True, 42, 42)  # the terminal's foreground group is ours
     assert not may_read_keys(True, 7, 42)  # `labstream watch ... &`: a read would stop us
     assert not may_read_keys(True, None, 42)  # the terminal's group is unknown
+
+
+def test_time_left_in_seconds_or_minutes_and_nothing_when_unknown_negative_or_absurd() -> None:
+    assert time_left(100, 10) == "~10 s left"
+    assert time_left(0.1, 10) == "~1 s left"
+    assert time_left(6000, 10) == "~10 min left"
+    assert time_left(36000, 1) == "~10 h left"
+    assert time_left(100, 0) == ""  # no rate yet
+    assert time_left(0, 10) == ""  # nothing left
+    assert time_left(-5, 10) == ""  # more done than announced: never a negative time
+    assert time_left(10**12, 1) == ""  # a stalled rate: no estimate of years
+
+
+def test_a_file_of_known_size_shows_its_time_left_from_its_own_rate() -> None:
+    now = [0.0]
+    rates = FileRates(window=3.0, clock=lambda: now[0])
+    rates.rated([FileProgress("big.bin", 0, 100 << 20), FileProgress("new.bin", 0, 0)])
+    now[0] = 1.0
+    big, new = rates.rated([FileProgress("big.bin", 10 << 20, 100 << 20), FileProgress("new.bin", 5, 0)])
+    assert big.rate == pytest.approx(10 << 20)
+    assert big.line() == "big.bin 10.0 MiB / 100.0 MiB (10%, ~9 s left)"
+    assert new.left() == "" and new.line() == "new.bin 5 B"  # size unknown: no time left
+
+
+def test_counts_show_the_time_left_from_the_lag_and_the_message_rate() -> None:
+    base = Snapshot("download", 3, 0, 1024, lag=3600, message_rate=20.0)
+    assert base.counts(0.0).endswith("lag 3600 message(s), ~3 min left")
+    assert dataclasses.replace(base, lag=60).counts(0.0).endswith("lag 60 message(s), ~3 s left")
+    assert dataclasses.replace(base, message_rate=0.0).counts(0.0).endswith("lag 3600 message(s)")
+    assert dataclasses.replace(base, lag=None).counts(0.0).endswith("1.0 KiB, 0 B/s")
+
+
+def test_console_snapshot_measures_the_message_rate_of_a_download() -> None:
+    downloader = SimpleNamespace(report=DownloadReport(files=1, bytes=10, records=0), in_progress=list)
+    console = Console("head", lambda: download_snapshot(downloader), threading.Event(), -1)  # type: ignore[arg-type]
+    assert console.snapshot().message_rate == 0.0
+    time.sleep(0.2)
+    downloader.report.records = 100
+    assert console.snapshot().message_rate > 100
+
+
+def test_the_live_display_under_a_log_line_shows_the_counts_of_that_moment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    sent = [0]
+
+    def snapshot() -> Snapshot:
+        current = () if sent[0] else (FileProgress("a.bin", 96, 100),)
+        return Snapshot("watch", sent[0], 0, 0, current=current)
+
+    # No periodic redraw during the test: only those under the lines printed.
+    with LiveDisplay("watching", snapshot, RateMeter(), refresh_per_second=0.01):
+        print("sending file=a.bin", file=sys.stderr)
+        assert "0 sent" in terminal.getvalue() and "96%" in terminal.getvalue()
+        sent[0] = 1  # the streamer counts the file, then logs it
+        print("file sent file=a.bin", file=sys.stderr)
+        under_the_line = terminal.getvalue().rsplit("file sent file=a.bin", 1)[1]
+    assert "1 sent" in under_the_line and "0 sent" not in under_the_line
+    assert "96%" not in under_the_line  # no longer drawn as in progress

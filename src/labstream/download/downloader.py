@@ -107,6 +107,7 @@ class Downloader:
         self._assigned = False
         self._errors: list[BaseException] = []
         self._current: dict[int, list[tuple[str, int, int]]] = {}  # per worker, after each batch
+        self._positions: dict[int, dict[TopicPartition, int]] = {}  # per worker, after each batch
         self.report = DownloadReport()
 
     def in_progress(self) -> list[tuple[str, int, int]]:
@@ -114,6 +115,13 @@ class Downloader:
         as of each worker's last batch. Paths come from messages: show them with `shown`."""
         with self._lock:
             return [entry for files in self._current.values() for entry in files]
+
+    def positions(self) -> dict[int, int]:
+        """Partition -> next offset to read, of the partitions this process reads now, as of
+        each worker's last batch (its committed offsets may be far behind: they wait for
+        complete files)."""
+        with self._lock:
+            return {p: offset for each in self._positions.values() for (_, p), offset in each.items()}
 
     def run(self) -> DownloadReport:
         """Download until `stop` is set, the idle time passes, or a worker fails."""
@@ -217,7 +225,7 @@ class Downloader:
                         self._commit(assembler, ledger)
                     assembler.expire()
                     _store_safe_offsets(consumer, assembler, next_offsets, stored)
-                    self._publish_progress(index, assembler)
+                    self._publish_progress(index, assembler, next_offsets)
                 # Stopped between a batch and its commit: what is verified is committed now,
                 # not read and verified again by the next run.
                 self._commit(assembler, ledger)
@@ -233,6 +241,7 @@ class Downloader:
             assembler.close()
             with self._lock:
                 self._current.pop(index, None)
+                self._positions.pop(index, None)
 
     def _commit(self, assembler: Assembler, ledger: Ledger) -> None:
         done = self._retry_output(assembler.commit, assembler)
@@ -282,10 +291,13 @@ class Downloader:
             return
         _store_safe_offsets(consumer, assembler, next_offsets, stored)
 
-    def _publish_progress(self, index: int, assembler: Assembler) -> None:
+    def _publish_progress(
+        self, index: int, assembler: Assembler, next_offsets: dict[TopicPartition, int]
+    ) -> None:
         files = assembler.progress()
         with self._lock:
             self._current[index] = files
+            self._positions[index] = dict(next_offsets)
 
     def _fail(self, exc: BaseException) -> None:
         self._errors.append(exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from labstream.errors import KafkaError
 from labstream.kafka.admin import _admin
 from labstream.kafka.settings import LibrdkafkaConfig
 
-__all__ = ["GroupLag", "group_lag"]
+__all__ = ["GroupLag", "group_lag", "unread"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +31,16 @@ class GroupLag:
     committed: bool  # False: the group has committed nothing on this topic yet
 
 
-def group_lag(librdkafka: LibrdkafkaConfig, group: str, topic: str, timeout: float = 10.0) -> GroupLag:
-    """Lag of one group on one topic; raises `KafkaError` when the cluster does not answer."""
+def group_lag(
+    librdkafka: LibrdkafkaConfig,
+    group: str,
+    topic: str,
+    timeout: float = 10.0,
+    positions: Mapping[int, int] | None = None,
+) -> GroupLag:
+    """Lag of one group on one topic; raises `KafkaError` when the cluster does not answer.
+    `positions` (partition -> next offset to read) of a running member count instead of the
+    committed offsets where they are further: see `unread`."""
     admin = _admin(librdkafka)
     try:
         ends = _ends(admin, topic, timeout)
@@ -39,16 +48,21 @@ def group_lag(librdkafka: LibrdkafkaConfig, group: str, topic: str, timeout: flo
         result = admin.list_consumer_group_offsets([request], request_timeout=timeout)[group].result()
     except confluent_kafka.KafkaException as exc:
         raise KafkaError(f"cannot read the lag of group {group!r} on {topic!r}: {exc.args[0]}") from exc
+    committed = {part.partition: part.offset for part in result.topic_partitions}
+    lag = unread(ends, committed, positions or {})
+    return GroupLag(group, topic, lag, len(ends), any(offset >= 0 for offset in committed.values()))
+
+
+def unread(ends: Mapping[int, int], committed: Mapping[int, int], positions: Mapping[int, int]) -> int:
+    """Messages not read yet: per partition, its end (high-water mark) minus the furthest of
+    the group's committed offset and a running member's position. A downloader commits only
+    past complete files, so during a large file the committed offsets stand still while its
+    position moves on. Nothing committed and no position (< 0): everything is still to read."""
     lag = 0
-    committed = False
-    for part in result.topic_partitions:
-        end = ends.get(part.partition, 0)
-        if part.offset >= 0:
-            committed = True
-            lag += max(0, end - part.offset)
-        else:  # nothing committed: everything from the start is still to read
-            lag += end
-    return GroupLag(group, topic, lag, len(ends), committed)
+    for partition, end in ends.items():
+        start = max(committed.get(partition, -1), positions.get(partition, -1))
+        lag += max(0, end - start) if start >= 0 else end
+    return lag
 
 
 def _ends(admin: Any, topic: str, timeout: float) -> dict[int, int]:

@@ -83,6 +83,15 @@ class ProcessRunner:
         """Bytes of messages read so far."""
         return self._downloader.report.bytes
 
+    @property
+    def records_read(self) -> int:
+        """Messages read so far."""
+        return self._downloader.report.records
+
+    def positions(self) -> dict[int, int]:
+        """Partition -> next offset to read (Downloader.positions)."""
+        return self._downloader.positions()
+
     def in_progress(self) -> list[tuple[str, int, int]]:
         """(path, bytes received, announced size) of the files being received."""
         return self._downloader.in_progress()

@@ -25,7 +25,7 @@ from contextlib import ExitStack
 
 from labstream.errors import LabstreamError
 from labstream.loops import spawn
-from labstream.runners.progress import LiveDisplay, RateMeter, Snapshot
+from labstream.runners.progress import FileRates, LiveDisplay, RateMeter, Snapshot
 
 __all__ = ["INTERACTIVE", "QUIET", "Console", "ConsoleMode", "may_read_keys"]
 
@@ -103,6 +103,8 @@ class Console:
         self._lag = lag
         self._details = details
         self._rate = RateMeter()
+        self._messages = RateMeter()
+        self._files = FileRates()
         self._last_lag: int | None = None
         self._lag_at = float("-inf")
         self._closing = threading.Event()
@@ -130,8 +132,16 @@ class Console:
         self._stack.close()
 
     def snapshot(self) -> Snapshot:
-        """The stage's snapshot with the last known lag."""
-        return dataclasses.replace(self._snapshot(), lag=self._last_lag)
+        """The stage's snapshot with the last known lag, the recent message rate and each
+        file's rate (from which the times left follow)."""
+        snapshot = self._snapshot()
+        records = snapshot.records
+        return dataclasses.replace(
+            snapshot,
+            lag=self._last_lag,
+            message_rate=self._messages.update(records) if records is not None else 0.0,
+            current=self._files.rated(snapshot.current),
+        )
 
     def _tick(self) -> None:
         """Live: keep the lag fresh (the display draws itself). Otherwise: a still-alive line

@@ -88,7 +88,7 @@ def run_download(
             stop,
             settings.update_seconds,
             mode=console,
-            lag=lag_query(config, group, topic),
+            lag=lag_query(config, group, topic, downloader.positions),
         ):
             report = downloader.run()
     if not (report.files or report.failed or report.rejected) and settings.options.exit_when_idle is not None:
@@ -111,6 +111,7 @@ def download_snapshot(downloader: Downloader) -> Snapshot:
         report.bytes,
         current=in_progress(downloader.in_progress()),
         detail=f"{report.rejected} message(s) rejected" if report.rejected else "",
+        records=report.records,
     )
 
 

@@ -89,7 +89,7 @@ def run_process(
             stop,
             settings.update_seconds,
             mode=console,
-            lag=lag_query(config, group, topic),
+            lag=lag_query(config, group, topic, runner.positions),
         ):
             report = runner.run(reprocess_failed=settings.reprocess_failed)
     return ProcessOutcome(report, runner.failed_dir)
@@ -104,4 +104,5 @@ def process_snapshot(runner: ProcessRunner) -> Snapshot:
         report.failed,
         runner.received_bytes,
         current=in_progress(runner.in_progress()),
+        records=runner.records_read,
     )

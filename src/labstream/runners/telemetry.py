@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -77,11 +77,20 @@ def _lag_row(librdkafka: LibrdkafkaConfig, group: str, topic: str) -> tuple[str,
     return lag.group, lag.topic, lag.messages
 
 
-def lag_query(config: Config, group: str, topic: str) -> Callable[[], int]:
+def lag_query(
+    config: Config, group: str, topic: str, positions: Callable[[], Mapping[int, int]] | None = None
+) -> Callable[[], int]:
     """The group's lag on the topic in messages, asked of the cluster when called (at most
-    LAG_TIMEOUT: the console's question, never long)."""
+    LAG_TIMEOUT: the console's question, never long). `positions()`: this member's next
+    offset to read per partition, so the lag moves as messages are read, not only when a
+    file is complete and its offsets committed."""
     settings = producer_settings(config)
-    return lambda: group_lag(settings, group, topic, LAG_TIMEOUT).messages
+
+    def query() -> int:
+        read = positions() if positions is not None else None
+        return group_lag(settings, group, topic, LAG_TIMEOUT, read).messages
+
+    return query
 
 
 def group_monitoring(

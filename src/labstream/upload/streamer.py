@@ -454,14 +454,16 @@ class DirectoryStreamer:
                     file_id=sent.file_id,
                 )
             )
-            self._count("sent", sent.size)
+            # Counted sent and no longer in progress in one step, before its line is logged:
+            # a snapshot never shows it both ways (its bytes twice) or as unsent after the line.
+            self._count("sent", sent.size, done=relpath)
             log_sent(sent)
             if self._on_sent is not None:
                 self._on_sent(relpath)  # receipts that came before this line apply now
         else:
             self._retry(sent, error)
-        with self._lock:
-            self._acked.pop(relpath, None)
+            with self._lock:
+                self._acked.pop(relpath, None)
         self.in_flight.done()
 
     def _retry(self, sent: SentFile, error: str) -> None:
@@ -475,10 +477,13 @@ class DirectoryStreamer:
         self._count("retried")
         logger.error("file not acknowledged file=%s retry_in=%gs reason=%s", shown(relpath), delay, error)
 
-    def _count(self, outcome: str, nbytes: int = 0) -> None:
+    def _count(self, outcome: str, nbytes: int = 0, done: str | None = None) -> None:
+        """`done`: a file whose progress ends with this count."""
         with self._lock:
             self.session[outcome] += 1
             self.session["bytes"] += nbytes
+            if done is not None:
+                self._acked.pop(done, None)
 
     def _drain(self, senders: list[threading.Thread]) -> None:
         self.stop.set()
