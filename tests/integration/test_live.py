@@ -109,9 +109,11 @@ def test_a_growing_file_arrives_as_it_grows_always_a_prefix_and_once_in_the_topi
     root = tmp_path / "instrument"
     root.mkdir()
     source = root / ("run.log" if keep_open else "run.csv")
-    source.write_bytes(b"time,index,value\n")
     watcher = Watcher(root, config_file, topic, tmp_path / "state", *LIVE)
     downloader()
+    # Written once both sides run: a file left unchanged longer than the close time while the
+    # downloader joins would be closed, and its appends sent as a second version.
+    source.write_bytes(b"time,index,value\n")
     sampler = Sampler(source, tmp_path / "out" / source.name)
     grow(source, 16, 0.4, keep_open=keep_open)
     wait_for(lambda: watcher.statuses().get(source.name) == "sent", timeout=60)
@@ -129,9 +131,9 @@ def test_a_rewrite_in_the_middle_and_a_truncation_make_new_versions_never_a_mix(
     root = tmp_path / "instrument"
     root.mkdir()
     source = root / "run.csv"
-    source.write_bytes(b"a" * 5000)
-    watcher = Watcher(root, config_file, topic, tmp_path / "state", *LIVE, "--live-close-seconds", "3")
+    watcher = Watcher(root, config_file, topic, tmp_path / "state", *LIVE, "--live-close-seconds", "5")
     downloader()
+    source.write_bytes(b"a" * 5000)
     copy = tmp_path / "out" / "run.csv"
     wait_for(lambda: copy.exists() and copy.stat().st_size == 5000, timeout=60)
     with open(source, "r+b") as handle:  # a rewrite in the middle, then more appended
@@ -190,9 +192,9 @@ def test_live_files_with_an_encryption_key(
     root = tmp_path / "instrument"
     root.mkdir()
     source = root / "run.csv"
-    source.write_bytes(b"header\n")
     watcher = Watcher(root, config_file, topic, tmp_path / "state", *LIVE, "--encryption-key-file", key)
     downloader("--encryption-key-file", str(key))
+    source.write_bytes(b"header\n")
     sampler = Sampler(source, tmp_path / "out" / "run.csv")
     grow(source, 8, 0.4, keep_open=False)
     wait_for(lambda: watcher.statuses().get("run.csv") == "sent", timeout=60)

@@ -223,6 +223,8 @@ class Downloader:
                     self._handle(records, assembler, next_offsets, each)
                     if len(records) < BATCH or self.stop.is_set() or _commit_due(assembler):
                         self._commit(assembler, ledger)
+                    if records:
+                        self._touch()  # time spent on a batch is not idle time (--exit-when-idle)
                     assembler.expire()
                     _store_safe_offsets(consumer, assembler, next_offsets, stored)
                     self._publish_progress(index, assembler, next_offsets)
