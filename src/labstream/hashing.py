@@ -14,11 +14,12 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-from typing import Protocol
+from collections.abc import Iterator
+from typing import BinaryIO, Protocol
 
 from labstream.loops import spawn
 
-__all__ = ["HashPipe", "Updatable"]
+__all__ = ["HashPipe", "Updatable", "prefix_blocks"]
 
 OFFLOAD_BYTES = 64 * 1024  # chunks at least this big go to the thread
 MAX_PENDING = 16  # chunks queued at most (8 MiB at 512 KiB): bounds memory
@@ -78,3 +79,17 @@ class HashPipe:
             finally:
                 work.task_done()
         work.task_done()
+
+
+def prefix_blocks(handle: BinaryIO, length: int, block_size: int) -> Iterator[bytes]:
+    """The first `length` bytes of `handle` (read from its start) in blocks of at most
+    `block_size`; fewer if the file ends sooner: the caller counts what it got. How a live
+    send's prefix is re-hashed after a restart, on either side."""
+    handle.seek(0)
+    left = length
+    while left > 0:
+        block = handle.read(min(block_size, left))
+        if not block:
+            return
+        left -= len(block)
+        yield block

@@ -125,9 +125,7 @@ class Assembler:
         self._hashing = HashPipe()  # SHA-256 of big chunks on a second core
         self._targets = TargetFolders(out_dir)  # folder checks cached for one batch
         self._flusher = GroupFlusher(self._work)  # ready files made durable while the next ones arrive
-        self._live = LiveFiles(
-            out_dir, self._work, ledger, self._owners, self._limits, self._on_verdict, self._live_failed
-        )
+        self._live = LiveFiles(out_dir, self._work, ledger, self._owners, self._limits, self._live_failed)
         self._live_done: list[DoneFile] = []  # live files closed since the last commit
 
     def add(self, record: Record) -> Outcome:
@@ -188,11 +186,21 @@ class Assembler:
     def _close_live(self, live: LiveFile, digest: bytes) -> None:
         """A live send closed: an ordinary verified file from now on (ledger, receipt,
         processors with the next commit)."""
-        size = live.verified
+        done = DoneFile(
+            live.stored,
+            live.target,
+            digest,
+            "sha256",
+            live.verified,
+            live.verified,
+            live.source,
+            live.sent_as,
+            live.file_id,
+        )
         self._ledger.record(
             live.stored,
             digest,
-            size,
+            done.size,
             FileState.VERIFIED,
             "",
             live.version_ns,
@@ -200,31 +208,8 @@ class Assembler:
             live.source,
             live.sent_as,
         )
-        self._on_verdict(
-            Verdict(
-                live.path,
-                digest,
-                size,
-                ReceiptOutcome.VERIFIED,
-                live.conflict,
-                live.source,
-                live.file_id,
-                live.sent_as and live.stored,
-            )
-        )
-        self._live_done.append(
-            DoneFile(
-                live.stored,
-                live.target,
-                digest,
-                "sha256",
-                size,
-                size,
-                live.source,
-                live.sent_as,
-                live.file_id,
-            )
-        )
+        self._on_verdict(done.verdict(ReceiptOutcome.VERIFIED, live.conflict))
+        self._live_done.append(done)
 
     def _live_failed(self, key: FileKey, reason: str, source: str, tail: Path | None) -> str:
         if tail is not None:

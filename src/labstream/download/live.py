@@ -24,14 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labstream.download.durability import flush_files, flush_folders
 from labstream.download.ledger import Ledger
 from labstream.download.limits import Limits
 from labstream.download.owners import Owners
 from labstream.download.placement import output_error, target_path
 from labstream.errors import PlacementError, UnsafePathError
+from labstream.hashing import prefix_blocks
 from labstream.kafka import Record
 from labstream.logsafe import shown
-from labstream.outcomes import Verdict
 from labstream.wire import Chunk
 from labstream.wire.chunk import LIVE_DATA, LIVE_END
 
@@ -96,7 +97,6 @@ class LiveFiles:
         ledger: Ledger,
         owners: Owners,
         limits: Limits,
-        on_verdict: Callable[[Verdict], None],
         on_fail: OnFail,
     ) -> None:
         self._out_dir = out_dir
@@ -104,7 +104,6 @@ class LiveFiles:
         self._ledger = ledger
         self._owners = owners
         self._limits = limits
-        self._on_verdict = on_verdict
         self._on_fail = on_fail
         self._files: dict[FileKey, LiveFile] = {}
         self._serial = 0
@@ -177,29 +176,29 @@ class LiveFiles:
         except (UnsafePathError, PlacementError):
             self._owners.release(stored, (chunk.source, chunk.path))
             raise
-        live = LiveFile(chunk.key, chunk.source, chunk.version_ns, stored, target, self._new_tail())
-        live.touched = now
+        live = self._track(chunk, stored, target, now)
         if avoided is not None:
             live.conflict = (
                 f"name conflict: {chunk.path} holds a file of "
                 f"{avoided[0] or 'a sender without a source'}; stored as {stored}"
             )
-        self._files[chunk.key] = live
         logger.info("live file started file=%s source=%s", shown(stored), shown(chunk.source or "-"))
         return live
 
     def _resume(self, chunk: Chunk, stored: str, verified: int, now: float) -> LiveFile | None:
         """A send this folder holds a verified prefix of (a restart): re-hash it once."""
-        target = target_path(self._out_dir, stored)
-        live = LiveFile(chunk.key, chunk.source, chunk.version_ns, stored, target, self._new_tail())
-        live.touched = now
-        self._files[chunk.key] = live
+        live = self._track(chunk, stored, target_path(self._out_dir, stored), now)
         try:
-            with open(target, "r+b") as handle:
+            with open(live.target, "r+b") as handle:
                 if os.fstat(handle.fileno()).st_size < verified:
                     raise OSError(f"holds fewer than the {verified} bytes verified")
                 handle.truncate(verified)  # bytes appended before a crash, not recorded
-                _hash_into(live.running, handle, verified)
+                hashed = 0
+                for block in prefix_blocks(handle, verified, COMPARE_BLOCK):
+                    live.running.update(block)
+                    hashed += len(block)
+                if hashed < verified:
+                    raise OSError("ended before its verified length")
         except OSError as exc:
             self._fail(live, f"live file changed in the output folder: {exc}")
             return None
@@ -261,9 +260,9 @@ class LiveFiles:
         try:
             live.tail.touch()  # a mark may come with no data before it (an empty file, a resume)
             if live.verified == 0:
-                _fsync(live.tail)
+                flush_files([live.tail], self._work)
                 os.replace(live.tail, live.target)
-                _fsync_folder(live.target.parent)
+                flush_folders([live.target.parent])
                 self._owners.committed([live.stored])
                 live.tail = self._new_tail()
             else:
@@ -299,21 +298,15 @@ class LiveFiles:
         self._files.pop(live.key, None)
         _remove(live.tail)
 
+    def _track(self, chunk: Chunk, stored: str, target: Path, now: float) -> LiveFile:
+        live = LiveFile(chunk.key, chunk.source, chunk.version_ns, stored, target, self._new_tail())
+        live.touched = now
+        self._files[chunk.key] = live
+        return live
+
     def _new_tail(self) -> Path:
         self._serial += 1
         return self._work / f"live-{self._serial}.part"
-
-
-def _hash_into(running: hashlib._Hash, handle: object, length: int) -> None:
-    read = handle.read  # type: ignore[attr-defined]
-    handle.seek(0)  # type: ignore[attr-defined]
-    left = length
-    while left > 0:
-        block = read(min(COMPARE_BLOCK, left))
-        if not block:
-            raise OSError("ended before its verified length")
-        running.update(block)
-        left -= len(block)
 
 
 def _append_file(source: Path, target: Path, at: int) -> None:
@@ -340,24 +333,6 @@ def _read(path: Path, start: int, length: int) -> bytes:
     with open(path, "rb") as handle:
         handle.seek(start)
         return handle.read(length)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_folder(folder: Path) -> None:
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _size(path: Path) -> int:

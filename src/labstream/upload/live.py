@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from labstream.errors import LabstreamError, SourceFileError
+from labstream.hashing import prefix_blocks
 from labstream.logsafe import shown
 from labstream.upload.resume import MAX_RESUME_AGE, LivePoint
 from labstream.upload.sender import FileSender, OnFileDone, SentFile, _reading
@@ -112,13 +113,7 @@ class LiveSend:
 
     def abort(self) -> None:
         """Tell readers this send will never complete (best effort)."""
-        trailer = aborted_trailer(
-            self.relpath, 0, self._chunk_size, self.file_id, self.version_ns, self._sender.source_name
-        )
-        try:
-            self._sender.produce(trailer, None)
-        except LabstreamError as exc:
-            logger.warning("aborted trailer not sent file=%s reason=%s", shown(self.relpath), exc)
+        _abort(self._sender, self.relpath, self.file_id, self.version_ns)
 
     def _continue(self, point: LivePoint) -> None:
         """Continue an acknowledged prefix after a restart, if the file still starts with it
@@ -129,9 +124,7 @@ class LiveSend:
             logger.info("live file continued file=%s from_byte=%d", shown(self.relpath), self.sent)
             return
         logger.info("live file sent again from the start file=%s reason=%s", shown(self.relpath), why)
-        old = LiveSend(self._sender, self._source)
-        old.file_id, old.version_ns = point.file_id, point.version_ns
-        old.abort()
+        _abort(self._sender, self.relpath, point.file_id, point.version_ns)  # readers drop that send
         self.sent, self._digest, self._head, self._tail = 0, hashlib.sha256(), b"", b""
 
     def _resume_refusal(self, point: LivePoint) -> str | None:
@@ -140,15 +133,12 @@ class LiveSend:
         if time.time() - point.at > MAX_RESUME_AGE:
             return "its checkpoint is too old"
         with _reading(self._source) as handle:
-            left = point.sent
-            while left > 0:
-                block = handle.read(min(self._chunk_size, left))
-                if not block:
-                    return "the file is shorter than what was sent"
+            for block in prefix_blocks(handle, point.sent, self._chunk_size):
                 self._digest.update(block)
                 self._remember(block, self.sent)
                 self.sent += len(block)
-                left -= len(block)
+        if self.sent < point.sent:
+            return "the file is shorter than what was sent"
         if self._digest.digest() != point.sha256:
             return "the bytes sent changed"
         return None
@@ -211,6 +201,15 @@ class LiveSend:
                 self._on_point(point)
 
         return on_delivery
+
+
+def _abort(sender: FileSender, relpath: str, file_id: bytes, version_ns: int) -> None:
+    """An aborted trailer for the live send `file_id` of `relpath` (best effort)."""
+    trailer = aborted_trailer(relpath, 0, sender.chunk_size, file_id, version_ns, sender.source_name)
+    try:
+        sender.produce(trailer, None)
+    except LabstreamError as exc:
+        logger.warning("aborted trailer not sent file=%s reason=%s", shown(relpath), exc)
 
 
 def _read_at(handle: BinaryIO, at: int, length: int) -> bytes:
