@@ -50,11 +50,14 @@ RESCAN_SECONDS = 60.0  # the full rescan, the safety net for lost events (rescan
 
 
 class _Candidate:
-    __slots__ = ("ctime_ns", "grown_at", "grown_size", "mtime_ns", "size", "stable_since")
+    __slots__ = ("ctime_ns", "grown_at", "grown_size", "live", "mtime_ns", "size", "stable_since")
 
-    def __init__(self, version: tuple[int, int, int], now: float, before: _Candidate | None = None) -> None:
+    def __init__(
+        self, version: tuple[int, int, int], now: float, live: bool, before: _Candidate | None = None
+    ) -> None:
         self.size, self.mtime_ns, self.ctime_ns = version
         self.stable_since = now
+        self.live = live  # matches a --live glob: decided once, when first seen
         # Live files: the size last reported grown, and when (kept across changes).
         self.grown_size: int = before.grown_size if before is not None else 0
         self.grown_at: float = before.grown_at if before is not None else now
@@ -241,7 +244,7 @@ class DirectoryWatcher:
         for path in touched | set(self._candidates):
             self._observe(path, now)
         self._report_grown(now)
-        settled = [p for p, c in self._candidates.items() if now - c.stable_since >= self._settle_of(p)]
+        settled = [p for p, c in self._candidates.items() if now - c.stable_since >= self._settle_of(c)]
         busy = open_for_writing([Path(p) for p in settled])
         for path in settled:
             candidate = self._candidates[path]
@@ -252,22 +255,20 @@ class DirectoryWatcher:
             relpath = Path(path).relative_to(self.root).as_posix()
             self._on_ready(ReadyFile(Path(path), relpath, *candidate.version))
 
-    def _settle_of(self, path: str) -> float:
-        """How long `path` must stay unchanged to count as finished."""
-        if self._live is None or not self._live.accepts(Path(path).relative_to(self.root).as_posix()):
-            return self._settle
-        return max(self._settle, self._live_close)
+    def _settle_of(self, candidate: _Candidate) -> float:
+        """How long `candidate` must stay unchanged to count as finished."""
+        return max(self._settle, self._live_close) if candidate.live else self._settle
 
     def _report_grown(self, now: float) -> None:
         """Live files that grew since they were last reported, at most every live_seconds."""
-        if self._live is None or self._on_grown is None:
+        if self._on_grown is None:
             return
         for path, candidate in self._candidates.items():
-            if candidate.size <= candidate.grown_size or now - candidate.grown_at < self._live_seconds:
+            if not candidate.live or candidate.size <= candidate.grown_size:
+                continue
+            if now - candidate.grown_at < self._live_seconds:
                 continue
             relpath = Path(path).relative_to(self.root).as_posix()
-            if not self._live.accepts(relpath):
-                continue
             candidate.grown_size, candidate.grown_at = candidate.size, now
             self._on_grown(ReadyFile(Path(path), relpath, *candidate.version, grown=True))
 
@@ -285,9 +286,10 @@ class DirectoryWatcher:
         candidate = self._candidates.get(path)
         if candidate is None:
             if not self._is_known(relpath, *version):
-                self._candidates[path] = _Candidate(version, now)
+                live = self._live is not None and self._live.accepts(relpath)
+                self._candidates[path] = _Candidate(version, now, live)
         elif candidate.version != version:
-            self._candidates[path] = _Candidate(version, now, candidate)
+            self._candidates[path] = _Candidate(version, now, candidate.live, candidate)
 
     def _look(self, path: str, relpath: str) -> os.stat_result | None:
         """The stat of a file that may be sent; None (and the file is no candidate) if it
