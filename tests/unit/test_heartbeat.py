@@ -25,7 +25,7 @@ from labstream.heartbeat import (
 from labstream.heartbeat.format import canonical
 
 
-def _beat(**status: Any) -> Heartbeat:
+def _beat(state: str = "running", **status: Any) -> Heartbeat:
     return Heartbeat(
         instance="watch@pc1:/data",
         role="watch",
@@ -35,7 +35,7 @@ def _beat(**status: Any) -> Heartbeat:
         started=1.7e9,
         at=1.7e9 + 5,
         interval=10.0,
-        state="running",
+        state=state,  # type: ignore[arg-type]
         status=Status(folder="/data", topic="t", **status),
     )
 

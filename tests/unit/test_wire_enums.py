@@ -14,10 +14,12 @@ import pytest
 
 from labstream.dashboard.views import Liveness
 from labstream.errors import WireError
-from labstream.heartbeat import BeatState, Heartbeat, RecentFile, SendOutcome, Status, parse_heartbeat
+from labstream.heartbeat import BeatState, Heartbeat, RecentFile, SendOutcome, parse_heartbeat
 from labstream.outcomes import ReceiptOutcome, Verdict
 from labstream.receipts import Receipt
 from labstream.upload.ledger import UploadLedger
+
+from .test_heartbeat import _beat as heartbeat
 
 DIGEST = "ab" * 32
 
@@ -28,18 +30,7 @@ def _receipt(outcome: ReceiptOutcome | str) -> Receipt:
 
 def _beat(state: BeatState | str, outcome: SendOutcome | str) -> Heartbeat:
     recent = (RecentFile("a/b.tif", DIGEST, 10, outcome, 1.7e9),)  # type: ignore[arg-type]
-    return Heartbeat(
-        instance="watch@pc1:/data",
-        role="watch",
-        host="pc1",
-        pid=42,
-        version="0.1.0",
-        started=1.7e9,
-        at=1.7e9 + 5,
-        interval=10.0,
-        state=state,  # type: ignore[arg-type]
-        status=Status(folder="/data", topic="t", recent=recent),
-    )
+    return heartbeat(state, recent=recent)
 
 
 @pytest.mark.parametrize("outcome", list(ReceiptOutcome))
