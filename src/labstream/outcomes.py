@@ -7,7 +7,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["OnVerdict", "ReceiptOutcome", "Verdict"]
+__all__ = ["OnLive", "OnVerdict", "ReceiptOutcome", "Verdict"]
 
 
 class ReceiptOutcome(str, enum.Enum):
@@ -17,6 +17,10 @@ class ReceiptOutcome(str, enum.Enum):
 
     VERIFIED = "verified"
     FAILED = "failed"
+    # A live send's prefix verified so far (labstream.download.live): progress, never a
+    # verdict. It travels only to handlers that ask for it (`on_live`), so code that knows
+    # verified and failed alone never mistakes a prefix for a whole file.
+    LIVE = "live"
 
     def __str__(self) -> str:
         return self.value
@@ -24,7 +28,8 @@ class ReceiptOutcome(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Verdict:
-    """`outcome` is VERIFIED or FAILED (with a `reason`).
+    """`outcome` is VERIFIED or FAILED (with a `reason`); LIVE only in what an `on_live`
+    handler is given (`size` and `digest` are then the verified prefix's).
 
     `source` and `file_id` name the send (wire v2; "" and b"" for v1 and openmsistream);
     `digest` is b"" for a send that failed before its digest arrived. `stored_as` is where
@@ -52,3 +57,4 @@ class Verdict:
 
 
 OnVerdict = Callable[[Verdict], None]
+OnLive = Callable[[Verdict], None]  # a live send's verified prefix grew (outcome LIVE)

@@ -11,7 +11,7 @@ from labstream.browse import index as index_module
 from labstream.browse.index import FileIndex
 from labstream.kafka import Record, TimedRecord
 from labstream.wire import Chunk, encode
-from labstream.wire.v2 import aborted_trailer
+from labstream.wire.v2 import aborted_trailer, live_data, live_mark, new_file_id
 
 from .test_wire_v2 import v2_chunks_of
 
@@ -85,3 +85,23 @@ def test_sends_from_two_sources_are_two_rows_each_naming_its_source() -> None:
         entries = list(index.files())
     assert [(e.source, e.complete) for e in entries] == [("pc-a", True), ("pc-b", True)]
     assert entries[1].as_dict()["source"] == "pc-b"
+
+
+def test_a_live_send_is_live_with_the_bytes_marked_so_far_then_complete_with_its_digest() -> None:
+    fid, data = new_file_id(), b"0123456789" * 30
+    messages = [
+        live_data("run/shots.log", 0, data[:100], 0, 256, fid, 1, "pc-1"),
+        live_mark("run/shots.log", 100, hashlib.sha256(data[:100]).digest(), 1, 256, fid, 1, "pc-1"),
+        live_data("run/shots.log", 100, data[100:], 2, 256, fid, 1, "pc-1"),  # not yet marked
+    ]
+    with FileIndex() as index:
+        for i, chunk in enumerate(messages):
+            index.add(v2_timed(chunk, 1000 + i))
+        (growing,) = list(index.files())
+        assert (growing.state, growing.size, growing.digest, growing.complete) == ("live", 100, "", False)
+        assert growing.as_dict()["live"] is True
+        end = live_mark("run/shots.log", 300, hashlib.sha256(data).digest(), 3, 256, fid, 1, "pc-1", end=True)
+        index.add(v2_timed(end, 2000))
+        (closed,) = list(index.files())
+    assert (closed.state, closed.size, closed.digest) == ("complete", 300, hashlib.sha256(data).hexdigest())
+    assert (closed.source, closed.file_id, closed.payload_bytes) == ("pc-1", fid.hex(), 300)

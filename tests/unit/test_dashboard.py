@@ -438,3 +438,37 @@ def test_a_reader_whose_store_fails_says_why_and_reads_on(
             time.sleep(0.05)
     assert reader.restarts == 1 and len(calls) == 2  # the batch is read again: its offsets were not stored
     assert fleet(store)["instruments"] and "dashboard reader retrying" in caplog.text
+
+
+def _live(size: int, group: str = "archive", file_id: str = "ab" * 16) -> Receipt:
+    return Receipt(
+        "run1/shots.log", SHA, size, "live", group, "srv", "", time.time(), source="pc-1", file_id=file_id
+    )
+
+
+def test_a_live_file_shows_the_largest_prefix_verified_so_far_and_is_no_failure(store: Store) -> None:
+    store.add_receipts([("t", _live(3 << 20)), ("t", _live(1 << 20)), ("t", _live(5 << 20))])
+    view = fleet(store)
+    assert [(f["path"], f["source"], f["grp"], f["size"]) for f in view["live"]] == [
+        ("run1/shots.log", "pc-1", "archive", 5 << 20)
+    ]
+    assert view["failures"] == [] and view["groups"] == []  # progress, not a verdict
+
+
+def test_the_verdict_of_a_live_send_ends_its_live_row(store: Store) -> None:
+    store.add_receipts([("t", _live(3 << 20)), ("t", _live(4 << 20, file_id="cd" * 16))])
+    closed = Receipt(
+        "run1/shots.log",
+        SHA,
+        6 << 20,
+        "verified",
+        "archive",
+        "srv",
+        "",
+        time.time(),
+        source="pc-1",
+        file_id="ab" * 16,
+    )
+    store.add_receipts([("t", closed)])
+    assert [(f["size"]) for f in fleet(store)["live"]] == [4 << 20]  # the other send is still live
+    assert fleet(store)["groups"][0]["verified"] == 1

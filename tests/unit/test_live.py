@@ -138,6 +138,29 @@ def test_a_growing_file_is_a_verified_prefix_after_each_segment_and_whole_at_the
     assert assembler.held_offsets() == {}
 
 
+def test_each_verified_prefix_goes_to_on_live_and_only_the_whole_file_to_on_verdict(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    verdicts: list[Verdict] = []
+    prefixes: list[Verdict] = []
+    sent = Sent(tmp_path)
+    written = b""
+    with Ledger(out / ".labstream" / "ledger.sqlite") as ledger:
+        assembler = Assembler(out, ledger, verdicts.append, on_live=prefixes.append)
+        for size in (700, 2500, 40):
+            sent.append(os.urandom(size))
+            written = sent.path.read_bytes()
+            sent.send.extend()
+            feed(assembler, sent.records())
+            last = prefixes[-1]
+            assert (last.size, last.digest) == (len(written), hashlib.sha256(written).digest())
+            assert (last.outcome, last.source, last.file_id) == ("live", "pc-1", sent.send.file_id)
+        sent.send.extend(end=True)
+        feed(assembler, sent.records())
+        assembler.close()
+    assert [p.size for p in prefixes] == [700, 3200, 3240]
+    assert [(v.outcome, v.size) for v in verdicts] == [("verified", 3240)]
+
+
 def test_bytes_wait_unseen_until_their_mark_and_hold_the_offsets_meanwhile(
     tmp_path: Path, down: tuple[Assembler, list[Verdict], Path]
 ) -> None:

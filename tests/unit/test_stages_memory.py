@@ -15,7 +15,7 @@ from labstream.download import Downloader
 from labstream.download.options import DownloadOptions
 from labstream.errors import DeliveryError, OutputError
 from labstream.kafka.memory import MemoryBroker
-from labstream.outcomes import Verdict
+from labstream.outcomes import ReceiptOutcome, Verdict
 from labstream.receipts import ReceiptCollector, ReceiptPublisher, SigningKey, TrustedKeys, wait_verified
 from labstream.receipts.collector import read_receipts
 from labstream.receipts.format import Receipt
@@ -77,6 +77,39 @@ def test_wait_verified_counts_only_trusted_keys_and_reports_failures(tmp_path: P
     assert verdicts["c"] == "verified"
     assert verdicts["b"].startswith("failed: 'bad chunk'")
     assert verdicts["a"] == "no receipt (1 unauthenticated receipt(s) ignored)"
+
+
+def test_a_signed_live_receipt_never_counts_as_verified_for_wait_verified(tmp_path: Path) -> None:
+    write_keypair(tmp_path / "lab")
+    key, trusted = SigningKey.load(tmp_path / "lab"), TrustedKeys.load(str(tmp_path / "lab.pub"))
+    broker = MemoryBroker()
+    digest = bytes(32)
+    _publish(broker, key, Verdict("a", digest, 1, ReceiptOutcome.LIVE))  # the same digest, a prefix
+    verdicts = wait_verified(
+        {}, "t.receipts", {"a": digest.hex()}, trusted, since_ms=0, timeout=1.0, clients=broker
+    )
+    assert verdicts == {"a": "no receipt"}
+
+
+def test_the_collector_hands_live_receipts_only_to_its_live_handler() -> None:
+    broker = MemoryBroker()
+    verdicts: list[Receipt] = []
+    live: list[Receipt] = []
+    _publish(
+        broker,
+        None,
+        Verdict("log", bytes(32), 10, ReceiptOutcome.LIVE),
+        Verdict("x", bytes(32), 1, "verified"),
+    )
+    with ReceiptCollector({"group.id": "w"}, "t.receipts", verdicts.append, TrustedKeys(), clients=broker):
+        wait_for(lambda: len(verdicts) == 1)
+    assert [r.path for r in verdicts] == ["x"]  # no live handler: the live receipt is dropped
+    with ReceiptCollector(
+        {"group.id": "w2"}, "t.receipts", verdicts.append, TrustedKeys(), on_live=live.append, clients=broker
+    ):
+        wait_for(lambda: len(live) == 1 and len(verdicts) == 2)
+    assert [(r.path, r.size, r.outcome) for r in live] == [("log", 10, "live")]
+    assert [r.path for r in verdicts] == ["x", "x"]
 
 
 def test_collector_hands_every_receipt_over_and_survives_a_failing_callback(tmp_path: Path) -> None:

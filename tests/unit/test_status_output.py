@@ -3,6 +3,7 @@ it could not refresh."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import time
@@ -12,8 +13,10 @@ from typing import Any
 from click.testing import CliRunner
 
 from labstream.cli import cli
+from labstream.outcomes import ReceiptOutcome
 from labstream.receipts import Receipt
 from labstream.state import WatchState
+from labstream.upload.cleanup import Cleaner, CleanupPolicy
 from labstream.upload.ledger import UploadLedger, UploadState
 from labstream.upload.resume import LivePoint
 
@@ -110,3 +113,67 @@ def test_a_live_file_being_sent_shows_as_live_with_the_bytes_acknowledged_so_far
     assert (live["state"], live["live_sent"], report["totals"]["live"]) == ("live", 5 << 20, 1)
     shown = CliRunner().invoke(cli, ["status", "--state", str(state), "--no-refresh"])
     assert "live, 5.0 MiB sent and acknowledged so far" in shown.output
+
+
+def _live_receipt(size: int, file_id: bytes, *, group: str = "archive", source: str = "pc-1") -> Receipt:
+    receipt = Receipt.outgoing(
+        "run1/shots.csv",
+        "ab" * 32,
+        size,
+        ReceiptOutcome.LIVE,
+        group,
+        "h",
+        source=source,
+        file_id=file_id.hex(),
+    )
+    return dataclasses.replace(receipt, authenticated=True)
+
+
+def _live_with_receipts(
+    tmp_path: Path, receipts: list[Receipt], trusted: str = "archive.pub"
+) -> dict[str, Any]:
+    """A live send of 5 MiB acknowledged, the `receipts` given to the watcher's cleaner."""
+    tmp_path.mkdir(exist_ok=True)
+    state = _state(tmp_path)
+    with UploadLedger(WatchState(state).ledger) as ledger:
+        ledger.set_meta("receipts_trusted_keys", trusted)
+        ledger.set("run1/shots.csv", 0, 1, UploadState.SENDING)
+        ledger.save_live_point(
+            "run1/shots.csv", LivePoint(b"\2" * 16, 1, 1 << 19, 5 << 20, b"\3" * 32, 9, 0.0)
+        )
+        cleaner = Cleaner(tmp_path, ledger, CleanupPolicy(after_verified_by=1), source="pc-1")
+        for receipt in receipts:
+            cleaner.on_live(receipt)
+    report = _json_report(state)
+    return next(f for f in report["files"] if f["path"] == "run1/shots.csv")
+
+
+def test_a_live_file_shows_the_largest_prefix_verified_downstream_by_trusted_live_receipts(
+    tmp_path: Path,
+) -> None:
+    live = _live_with_receipts(
+        tmp_path,
+        [_live_receipt(3 << 20, b"\2" * 16), _live_receipt(1 << 20, b"\2" * 16)],  # late, smaller
+    )
+    assert (live["state"], live["live_verified"], live["live_verified_by"]) == ("live", 3 << 20, ["archive"])
+    state = tmp_path / "state"
+    shown = CliRunner().invoke(cli, ["status", "--state", str(state), "--no-refresh"]).output
+    assert "live, 3.0 MiB verified so far (by archive), 5.0 MiB sent and acknowledged" in shown
+
+
+def test_live_receipts_of_another_send_or_another_instrument_are_not_counted(tmp_path: Path) -> None:
+    live = _live_with_receipts(
+        tmp_path,
+        [
+            _live_receipt(3 << 20, b"\7" * 16),  # an earlier send of that path
+            _live_receipt(4 << 20, b"\2" * 16, source="pc-2"),  # another instrument's
+        ],
+    )
+    assert (live["live_verified"], live["live_verified_by"]) == (0, [])
+
+
+def test_an_unsigned_live_receipt_counts_only_where_no_key_is_trusted(tmp_path: Path) -> None:
+    unsigned = dataclasses.replace(_live_receipt(2 << 20, b"\2" * 16), authenticated=False)
+    assert _live_with_receipts(tmp_path / "a", [unsigned])["live_verified_unsigned"] == 0
+    live = _live_with_receipts(tmp_path / "b", [unsigned], trusted="")
+    assert (live["live_verified"], live["live_verified_unsigned"]) == (0, 2 << 20)

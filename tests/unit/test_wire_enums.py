@@ -49,13 +49,14 @@ def test_receipt_outcome_enum_encodes_to_the_same_bytes_and_parses_back_to_the_e
 def test_receipt_with_an_unknown_outcome_is_refused_as_before() -> None:
     body = json.loads(_receipt(ReceiptOutcome.VERIFIED).to_bytes())
     body["outcome"] = "maybe"
-    with pytest.raises(WireError, match="outcome is neither verified nor failed"):
+    with pytest.raises(WireError, match="outcome is not verified, failed or live"):
         Receipt.from_bytes(json.dumps(body).encode())
 
 
 def test_verdict_outcome_is_verified_only_for_verified() -> None:
     assert Verdict("a", b"", 1, ReceiptOutcome.VERIFIED).verified
     assert not Verdict("a", b"", 1, ReceiptOutcome.FAILED).verified
+    assert not Verdict("a", b"", 1, ReceiptOutcome.LIVE).verified
 
 
 @pytest.mark.parametrize("state", list(BeatState))

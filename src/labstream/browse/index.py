@@ -22,17 +22,21 @@ from labstream.errors import WireError
 from labstream.kafka import TimedRecord, read_topic
 from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.wire import Chunk, decode
+from labstream.wire.chunk import LIVE_DATA, LIVE_END, LIVE_MARK
 
 __all__ = ["FileEntry", "FileIndex", "list_topic"]
 
 # ident: the file id of a wire-v2 send, else the file digest the chunks carry. digest: the
-# file's digest once known (a v2 send's last chunk brings it), else NULL.
+# file's digest once known (a v2 send's last chunk brings it), else NULL. A live send
+# (docs/wire-format.md, "Live files"): live 1 while open, 2 once its closing mark is in the
+# topic; marked: the length of the longest prefix a mark in the topic gives the hash of.
 _SCHEMA = """
 CREATE TABLE files (
     id INTEGER PRIMARY KEY, path TEXT NOT NULL, ident BLOB NOT NULL, size INTEGER NOT NULL,
     n_chunks INTEGER NOT NULL, source TEXT NOT NULL, wire TEXT NOT NULL, hash_name TEXT NOT NULL,
     encrypted INTEGER NOT NULL, digest BLOB, aborted INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,
+    live INTEGER NOT NULL DEFAULT 0, marked INTEGER NOT NULL DEFAULT 0,
     UNIQUE (path, ident, size, n_chunks, source)
 );
 CREATE TABLE chunks (file INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (file, idx))
@@ -40,11 +44,12 @@ CREATE TABLE chunks (file INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (f
 """
 _LISTING = """
 SELECT path, ident, size, n_chunks, source, wire, hash_name, encrypted, digest, aborted, bytes,
-       first_ms, last_ms, (SELECT count(*) FROM chunks WHERE file = files.id)
+       first_ms, last_ms, (SELECT count(*) FROM chunks WHERE file = files.id), live, marked
 FROM files ORDER BY path, first_ms
 """
 IDS_CACHED = 4096  # file ids kept in memory; the rest are looked up in SQLite
 COMMIT_EVERY = 5000
+LIVE_OPEN, LIVE_CLOSED = 1, 2  # the `live` column
 SendKey = tuple[str, bytes, int, int, str]
 
 
@@ -67,15 +72,21 @@ class FileEntry:
     source: str = ""  # the sending instrument's name; "" when the chunks carry none
     wire: str = "labstream-v1"  # the --wire name of the format: labstream, labstream-v1, openmsistream
     aborted: bool = False  # the sender sent an aborted trailer: this send never completes
+    live: int = 0  # a live send: 1 still growing, 2 closed (its `size`: the bytes marked so far)
 
     @property
     def complete(self) -> bool:
-        """Every chunk is in the topic, the last one (with the digest) included."""
+        """Every chunk is in the topic, the last one (with the digest) included; a live send:
+        its closing mark is."""
+        if self.live:
+            return not self.aborted and self.live == LIVE_CLOSED
         return not self.aborted and bool(self.digest) and self.chunks_present >= self.chunks_expected
 
     @property
     def state(self) -> str:
-        return "aborted" if self.aborted else "complete" if self.complete else "partial"
+        if self.aborted:
+            return "aborted"
+        return "complete" if self.complete else "live" if self.live else "partial"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +102,7 @@ class FileEntry:
             "state": self.state,
             "complete": self.complete,
             "aborted": self.aborted,
+            "live": bool(self.live),
             "encrypted": self.encrypted,
             "wire": self.wire,
         }
@@ -131,12 +143,16 @@ class FileIndex:
         added = 0
         if chunk.aborted:  # a trailer, not chunk 0: it marks the send, it brings no bytes
             self._db.execute("UPDATE files SET aborted = 1 WHERE id = ?", (row,))
+        elif chunk.live in (LIVE_MARK, LIVE_END):
+            self._live_mark(row, chunk)
         else:
             added = self._db.execute(
                 "INSERT OR IGNORE INTO chunks VALUES (?, ?)", (row, chunk.index)
             ).rowcount
-        if (
-            chunk.wire_version == 2 and chunk.file_digest
+        if chunk.live == LIVE_DATA:
+            self._db.execute("UPDATE files SET live = max(live, ?) WHERE id = ?", (LIVE_OPEN, row))
+        elif (
+            chunk.wire_version == 2 and chunk.file_digest and not chunk.live
         ):  # the last chunk brings the digest; a copy cannot change it
             self._db.execute(
                 "UPDATE files SET digest = ? WHERE id = ? AND digest IS NULL", (chunk.file_digest, row)
@@ -150,6 +166,20 @@ class FileIndex:
         if self._pending >= COMMIT_EVERY:
             self._db.commit()
             self._pending = 0
+
+    def _live_mark(self, row: int, chunk: Chunk) -> None:
+        """A mark of a live send: the prefix it hashes is in the topic; a closing mark also
+        brings the whole file's digest (the first one read: a copy cannot change it)."""
+        if chunk.live == LIVE_END:
+            self._db.execute(
+                "UPDATE files SET live = ?, marked = ?, digest = coalesce(digest, ?) WHERE id = ?",
+                (LIVE_CLOSED, chunk.offset, chunk.file_digest, row),
+            )
+        else:
+            self._db.execute(
+                "UPDATE files SET live = max(live, ?), marked = max(marked, ?) WHERE id = ?",
+                (LIVE_OPEN, chunk.offset, row),
+            )
 
     def _row_id(self, chunk: Chunk, ms: int) -> int:
         # getattr: wire revisions without a source name (and openmsistream) have none.
@@ -201,10 +231,12 @@ class FileIndex:
             first,
             last,
             present,
+            live,
+            marked,
         ) in self._db.execute(_LISTING):
             yield FileEntry(
                 path,
-                size,
+                marked if live else size,
                 bytes(digest).hex() if digest is not None else "",
                 hash_name,
                 present,
@@ -217,6 +249,7 @@ class FileIndex:
                 source=source,
                 wire=wire,
                 aborted=bool(aborted),
+                live=live,
             )
 
     def close(self) -> None:

@@ -29,7 +29,8 @@ def ls(topic: str, config_name: str, since: str | None, as_json: bool) -> None:
     """List the files in TOPIC, one row per send: size, SHA-256, chunks present/expected,
     first/last time, state, source, file id and path. A send is complete when every chunk,
     the last one included, is in the topic; aborted when its sender gave it up (the file
-    changed while it was read). Wire v1 and openmsistream chunks name a file by its digest,
+    changed while it was read); live while a live file is still growing (its size: the bytes
+    a prefix hash in the topic covers so far). Wire v1 and openmsistream chunks name a file by its digest,
     so their sends of the same bytes share a row. Reads the topic once, up to its end at the
     start, without joining a consumer group; memory stays flat (a temporary file holds the
     index). Encrypted files are listed too: chunk headers need no key. The summary goes to
@@ -52,6 +53,7 @@ class _Counts:
 
     total: int = 0
     complete: int = 0
+    live: int = 0
     aborted: int = 0
     encrypted: int = 0
     source_width: int = len("SOURCE")
@@ -63,15 +65,17 @@ class _Counts:
             counts.total += 1
             counts.complete += entry.complete
             counts.aborted += entry.aborted
+            counts.live += entry.state == "live"
             counts.encrypted += entry.encrypted
             counts.source_width = max(counts.source_width, len(_source(entry)))
         return counts
 
     def summary(self, index: FileIndex) -> str:
-        partial = self.total - self.complete - self.aborted
+        partial = self.total - self.complete - self.live - self.aborted
+        live = f"{self.live} live, " if self.live else ""
         line = (
-            f"{self.total} send(s): {self.complete} complete, {partial} partial, {self.aborted} aborted; "
-            f"from {index.messages} message(s)"
+            f"{self.total} send(s): {self.complete} complete, {live}{partial} partial, "
+            f"{self.aborted} aborted; from {index.messages} message(s)"
         )
         if index.unreadable:
             line += f"; {index.unreadable} unreadable (not a chunk labstream can read)"
@@ -95,7 +99,7 @@ def _source(entry: FileEntry) -> str:
 
 def _row(entry: FileEntry, source_width: int) -> str:
     size = human_bytes(entry.size) if entry.size >= 0 else "?"
-    chunks = f"{entry.chunks_present}/{entry.chunks_expected}"
+    chunks = f"{entry.chunks_present}/{'?' if entry.live else entry.chunks_expected}"
     state = entry.state + ("*" if entry.encrypted else "")
     digest = entry.digest[:16] if entry.hash_name == "sha256" else f"{entry.hash_name}:{entry.digest[:9]}"
     return (

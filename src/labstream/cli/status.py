@@ -26,7 +26,14 @@ from labstream.receipts.keys import trusted_keys
 from labstream.settings import program_values
 from labstream.state import WatchState
 from labstream.upload.cleanup import Cleaner, CleanupPolicy
-from labstream.upload.ledger import CLEANED, UploadLedger, UploadState, default_state_dir, state_digest
+from labstream.upload.ledger import (
+    CLEANED,
+    LiveProgress,
+    UploadLedger,
+    UploadState,
+    default_state_dir,
+    state_digest,
+)
 
 logger = logging.getLogger(__name__)
 PIPE_WIDTH = 160
@@ -123,13 +130,18 @@ def local_problems(state: Path, root: str | None) -> list[str]:
     return problems
 
 
-def _one_state(entry: dict[str, Any], signed_expected: bool, live: dict[str, int]) -> dict[str, Any]:
+def _one_state(entry: dict[str, Any], signed_expected: bool, live: dict[str, LiveProgress]) -> dict[str, Any]:
     """One `state` per file (what status shows); the watcher's own word kept as `ledger_status`;
     times as ISO 8601 UTC. A live file being sent (labstream.upload.live) is `live`, with the
-    bytes acknowledged so far (`live_sent`)."""
+    bytes acknowledged so far (`live_sent`) and the largest prefix a group verified
+    (`live_verified`, by `live_verified_by`; unsigned receipts count only where no key is
+    trusted, as for whole files)."""
     state = _category(entry, signed_expected)
-    if state in ("waiting", "sending") and entry["path"] in live:
-        state, entry["live_sent"] = "live", live[entry["path"]]
+    progress = live.get(entry["path"])
+    if state in ("waiting", "sending") and progress is not None:
+        state, entry["live_sent"] = "live", progress.sent
+        entry["live_verified"], entry["live_verified_by"] = progress.verified, progress.verified_by
+        entry["live_verified_unsigned"] = 0 if signed_expected else progress.unsigned
     entry["ledger_status"] = entry.pop("status")
     for key in ("updated_at", "verified_at", "retry_at"):
         entry[key] = _iso(entry[key])
@@ -176,7 +188,15 @@ def _refresh(ledger: UploadLedger, state: Path, config_name: str | None, given_k
         quiet.setLevel(logging.WARNING)  # partition and consumer chatter is no part of a report
     try:
         ping(settings, timeout=5.0)  # an absent broker would just look like "no new receipts"
-        read_receipts(settings, receipts, cleaner.on_receipt, trusted, idle_seconds=2.0, timeout=30.0)
+        read_receipts(
+            settings,
+            receipts,
+            cleaner.on_receipt,
+            trusted,
+            idle_seconds=2.0,
+            timeout=30.0,
+            on_live=cleaner.on_live,
+        )
     except KafkaError as exc:
         click.echo(f"not refreshed: broker unreachable ({exc})", err=True)
         return False
@@ -203,11 +223,21 @@ def _category(entry: dict[str, Any], signed_expected: bool) -> str:
 def _reason(entry: dict[str, Any]) -> str:
     """Why a file is where it is; for a failed one, also when it is tried again."""
     if "live_sent" in entry:
-        return f"live, {human_bytes(entry['live_sent'])} sent and acknowledged so far"
+        return _live_reason(entry)
     reason = entry["reason"] or ""
     if entry.get("retry_at"):
         reason += f" (tried again when it changes, or at {_local(entry['retry_at'])})"
     return reason
+
+
+def _live_reason(entry: dict[str, Any]) -> str:
+    sent = f"{human_bytes(entry['live_sent'])} sent and acknowledged"
+    if entry["live_verified"]:
+        by = ", ".join(entry["live_verified_by"])
+        return f"live, {human_bytes(entry['live_verified'])} verified so far (by {by}), {sent}"
+    if entry["live_verified_unsigned"]:
+        return f"live, {human_bytes(entry['live_verified_unsigned'])} verified so far (unsigned), {sent}"
+    return f"live, {sent} so far"
 
 
 def _unauthenticated(receipt: dict[str, str]) -> str:

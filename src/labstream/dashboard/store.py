@@ -40,6 +40,8 @@ __all__ = ["DROPPED", "MAX_INSTANCES", "REFUSED", "VERIFIED_FILES", "Store"]
 MAX_INSTANCES = 2000  # hostile or forgetful senders cannot grow the fleet table without end
 MAX_FAILURES = 1000
 MINUTES_KEPT = 48 * 60
+MAX_LIVE = 1000  # live files shown; the oldest beyond that are forgotten
+LIVE_KEPT_SECONDS = 3600.0  # a live send without news for this long is no longer shown
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -84,6 +86,11 @@ CREATE TABLE IF NOT EXISTS lag (
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER);
 CREATE TABLE IF NOT EXISTS paths (id INTEGER PRIMARY KEY, path TEXT UNIQUE);
+CREATE TABLE IF NOT EXISTS live (
+    topic TEXT, source TEXT, path TEXT, file_id TEXT, grp TEXT, size INTEGER, at REAL, received REAL,
+    PRIMARY KEY (topic, source, path, file_id, grp)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS live_received ON live (received);
 """
 # Columns added after the first release: added to older databases on open.
 _ADDED_COLUMNS = (
@@ -398,7 +405,32 @@ def _add_sent(db: sqlite3.Connection, beat: Heartbeat, item: Any, now: float) ->
         _credit_instance(db, beat.instance, item.path, row[0], row[1], min(row[2] or now, now), row[3])
 
 
+def _add_live(db: sqlite3.Connection, topic: str, r: Receipt, now: float) -> None:
+    """A live receipt: the prefix of a live send one group verified so far (the largest
+    kept). Not a verdict: no counts, no failures; the send's verdict removes the row."""
+    db.execute(
+        "INSERT INTO live VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (topic, source, path, file_id, grp) DO UPDATE SET size = excluded.size, "
+        "at = excluded.at, received = excluded.received WHERE excluded.size > size",
+        (topic, r.source, r.path, r.file_id, r.group, r.size, min(r.at or now, now), now),
+    )
+    db.execute("DELETE FROM live WHERE received < ?", (now - LIVE_KEPT_SECONDS,))
+    db.execute(
+        "DELETE FROM live WHERE received < (SELECT received FROM live ORDER BY received DESC "
+        "LIMIT 1 OFFSET ?)",
+        (MAX_LIVE - 1,),
+    )
+
+
 def _add_receipt(db: sqlite3.Connection, topic: str, r: Receipt, now: float) -> None:
+    if r.outcome == ReceiptOutcome.LIVE:
+        _add_live(db, topic, r, now)
+        return
+    if r.file_id:  # the send's verdict: it is no longer live
+        db.execute(
+            "DELETE FROM live WHERE topic = ? AND source = ? AND path = ? AND file_id = ?",
+            (topic, r.source, r.path, r.file_id),
+        )
     before = db.execute(
         "SELECT outcome FROM receipts WHERE topic = ? AND path = ? AND sha256 = ? AND grp = ?",
         (topic, r.path, r.sha256, r.group),

@@ -134,6 +134,9 @@ def fleet(store: Store, now: float | None = None) -> dict[str, Any]:
             )
         ],
         "rejected": {r["name"]: r["value"] for r in store.read("SELECT * FROM counters")},
+        "live": store.read(
+            "SELECT topic, source, path, grp, size, at FROM live ORDER BY received DESC LIMIT 100"
+        ),
     }
     view["summary"] = summary(store, view)
     return view

@@ -26,7 +26,7 @@ from labstream.errors import ChecksumError, GeometryError, PlacementError, Unsaf
 from labstream.hashing import HashPipe
 from labstream.kafka import Record
 from labstream.logsafe import shown
-from labstream.outcomes import OnVerdict, ReceiptOutcome, Verdict
+from labstream.outcomes import OnLive, OnVerdict, ReceiptOutcome, Verdict
 from labstream.state import OutputState
 from labstream.wire import Chunk, decode
 from labstream.wire.chunk import decrypt
@@ -95,9 +95,11 @@ class Assembler:
         clock: Callable[[], float] = time.monotonic,
         placement: str = BESIDE,
         owners: Owners | None = None,
+        on_live: OnLive | None = None,
     ) -> None:
         """`owners`: the names taken, shared by the assemblers of one output folder (made
-        here, with `placement`, when not given)."""
+        here, with `placement`, when not given). `on_live` hears of each live send's verified
+        prefix as it grows (outcome LIVE; never through `on_verdict`)."""
         self._limits = limits or Limits()
         self._owners = owners or Owners(out_dir, ledger, placement)
         self._stop = stop
@@ -106,6 +108,7 @@ class Assembler:
         self.out_dir = out_dir
         self._ledger = ledger
         self._on_verdict = on_verdict or (lambda *_: None)
+        self._on_live = on_live or (lambda *_: None)
         self._work = OutputState(out_dir).partial / f"{os.getpid()}-{next(_counter)}"
         self._failed_dir = OutputState(out_dir).failed
         self._work.mkdir(parents=True, exist_ok=True)
@@ -181,6 +184,8 @@ class Assembler:
         result = self._live.add(chunk, record, self._clock())
         if result.done is not None:
             self._close_live(result.done, result.digest)
+        elif result.grew is not None:
+            self._on_live(_live_verdict(result.grew, result.digest))
         return Outcome(result.outcome)
 
     def _close_live(self, live: LiveFile, digest: bytes) -> None:
@@ -706,4 +711,12 @@ def _verified_row(p: PartialFile) -> tuple[str, bytes, int, FileState, str, int,
         p.hash_name,
         p.source,
         p.sent_as,
+    )
+
+
+def _live_verdict(live: LiveFile, digest: bytes) -> Verdict:
+    """The prefix of a live send verified so far, for `on_live` (and its receipt)."""
+    stored_as = live.stored if live.stored != live.path else ""
+    return Verdict(
+        live.path, digest, live.verified, ReceiptOutcome.LIVE, "", live.source, live.file_id, stored_as
     )

@@ -26,7 +26,7 @@ from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
 from labstream.loops import spawn
-from labstream.outcomes import OnVerdict, Verdict
+from labstream.outcomes import OnLive, OnVerdict, Verdict
 from labstream.processes import pid_alive
 from labstream.state import OutputState
 from labstream.wire import peek_path
@@ -80,13 +80,15 @@ class Downloader:
         stop: threading.Event | None = None,
         on_outcome: Callable[[Outcome, int], None] | None = None,
         on_verdict: OnVerdict | None = None,
+        on_live: OnLive | None = None,
         after_commit: Callable[[list[DoneFile], Ledger], None] | None = None,
         cipher: PayloadCipher | None = None,
         clients: KafkaClients = REAL_CLIENTS,
         accepts: Callable[[str], bool] | None = None,
     ) -> None:
         """`librdkafka`: the consumer settings. `accepts(relative_path)`: False skips the
-        file's chunks before the assembler sees them (their offsets still move)."""
+        file's chunks before the assembler sees them (their offsets still move). `on_live`:
+        each live send's verified prefix as it grows (the receipts' "live" outcome)."""
         self._options = options or DownloadOptions()
         self._accepts = accepts
         self._shared_owners: Owners | None = None
@@ -99,6 +101,7 @@ class Downloader:
         self.stop = stop or threading.Event()
         self._on_outcome = on_outcome
         self._on_verdict = on_verdict
+        self._on_live = on_live
         self._after_commit = after_commit
         self._lock = threading.Lock()
         self._last_activity = time.monotonic()
@@ -184,6 +187,7 @@ class Downloader:
             limits=self._options.limits,
             stop=self._halt,
             owners=self._owners(ledger),
+            on_live=self._on_live,
         )
         next_offsets: dict[TopicPartition, int] = {}
         stored: dict[TopicPartition, int] = {}

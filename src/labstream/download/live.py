@@ -76,11 +76,13 @@ class LiveFile:
 @dataclass(frozen=True)
 class LiveResult:
     """What a live message did: `outcome` names an assembler Outcome value; `done` is the
-    file closed by a LIVE_END (stored path, target, digest, size)."""
+    file closed by a LIVE_END, `grew` one whose verified prefix grew by a mark (`digest`:
+    the SHA-256 of the whole file, or of the prefix now verified)."""
 
     outcome: str
     done: LiveFile | None = None
     digest: bytes = b""
+    grew: LiveFile | None = None
 
 
 # fail(key, reason, source, tail to set aside or None) -> an Outcome value
@@ -245,7 +247,7 @@ class LiveFiles:
             self._ledger.set_live(
                 live.path, live.source, live.file_id, live.stored, length, digest, live.version_ns
             )
-            return LiveResult("incomplete")
+            return LiveResult("incomplete", digest=digest, grew=live)
         self._ledger.end_live(live.path, live.source, live.file_id)
         del self._files[live.key]
         _remove(live.tail)

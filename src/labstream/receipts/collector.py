@@ -1,9 +1,11 @@
 """Read receipts: continuously for a watcher, or once up to "now" for status/wait.
 
 Every receipt is parsed strictly and checked against the trusted keys before the callback
-sees it; a message that fails in any way (malformed, or the callback raising) is logged in
-one line and skipped, and the reader goes on. The watcher's collector thread never dies:
-after a Kafka error it reconnects.
+sees it. A "live" receipt (a live send's verified prefix, progress and not a verdict) goes
+only to an `on_live` handler, and is dropped where none is given, so that code deciding on
+verified and failed never sees one. A message that fails in any way (malformed, or the
+callback raising) is logged in one line and skipped, and the reader goes on. The watcher's
+collector thread never dies: after a Kafka error it reconnects.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ class ReceiptCollector(BackgroundLoop):
         on_receipt: Callable[[Receipt], None],
         trusted: TrustedKeys,
         *,
+        on_live: Callable[[Receipt], None] | None = None,
         clients: KafkaClients = REAL_CLIENTS,
     ) -> None:
         super().__init__("labstream-receipts")
         self._clients = clients
+        self._on_live = on_live
         self._librdkafka = librdkafka
         self._topic = topic
         self._on_receipt = on_receipt
@@ -57,7 +61,7 @@ class ReceiptCollector(BackgroundLoop):
         with self._clients.consumer(self._librdkafka, [self._topic]) as consumer:
             while self.should_keep_running():
                 for record in consumer.consume(200, 0.5):
-                    deliver(record.value, record.topic, self._trusted, self._on_receipt)
+                    deliver(record.value, record.topic, self._trusted, self._on_receipt, self._on_live)
                     consumer.store(record.topic, record.partition, record.offset + 1)
 
 
@@ -71,6 +75,7 @@ def read_receipts(
     idle_seconds: float = 3.0,
     timeout: float = 60.0,
     start_at_ms: int | None = None,
+    on_live: Callable[[Receipt], None] | None = None,
     clients: KafkaClients = REAL_CLIENTS,
 ) -> None:
     """Read receipts until `until()` is true, nothing arrives for `idle_seconds`, or timeout."""
@@ -84,12 +89,19 @@ def read_receipts(
             elif time.monotonic() - last > idle_seconds:
                 return
             for record in records:
-                deliver(record.value, record.topic, trusted, on_receipt)
+                deliver(record.value, record.topic, trusted, on_receipt, on_live)
                 consumer.store(record.topic, record.partition, record.offset + 1)
 
 
-def deliver(value: bytes, topic: str, trusted: TrustedKeys, on_receipt: Callable[[Receipt], None]) -> None:
-    """Parse, authenticate and hand over one message; never raises (one log line instead)."""
+def deliver(
+    value: bytes,
+    topic: str,
+    trusted: TrustedKeys,
+    on_receipt: Callable[[Receipt], None],
+    on_live: Callable[[Receipt], None] | None = None,
+) -> None:
+    """Parse, authenticate and hand over one message; never raises (one log line instead).
+    A live receipt goes to `on_live`, or nowhere."""
     try:
         receipt = Receipt.from_bytes(value).authenticate(trusted, topic)
     except WireError as exc:
@@ -98,8 +110,11 @@ def deliver(value: bytes, topic: str, trusted: TrustedKeys, on_receipt: Callable
     except Exception as exc:
         logger.warning("receipt ignored topic=%s bytes=%d reason=%r", topic, len(value), exc)
         return
+    handler = on_live if receipt.outcome == ReceiptOutcome.LIVE else on_receipt
+    if handler is None:
+        return
     try:
-        on_receipt(receipt)
+        handler(receipt)
     except Exception:
         logger.exception("receipt not handled file=%s group=%s", shown(receipt.path), shown(receipt.group))
 

@@ -5,6 +5,8 @@ version 1 receipt, or a version 2 one without a signature, still parses and coun
 unauthenticated. Version 3 names the send: `source` (the sending instrument), `file_id`
 (the wire-v2 send's id, hex) and `stored_as` (where the downloader put the file when that is
 not `path`); its `sha256` may be "" in a failed receipt of a send whose digest never arrived.
+Outcome "live" (same version) reports a live send's verified prefix: `size` and `sha256` are
+the prefix's; it is progress, never a verdict (readers hand it only to `on_live` handlers).
 The signature covers `signing_message(topic)`: a domain tag, the receipts topic it was
 published to (so a receipt cannot be replayed onto another topic) and every field, each as
 a 4-byte big-endian length and its UTF-8 bytes; `size` in decimal and `at` as the shortest
@@ -203,7 +205,7 @@ def _from_body(body: object) -> Receipt:
         raise WireError("malformed receipt: size is not an integer file size")
     outcome_text = _text(body, "outcome", 16, required=True)
     if outcome_text not in OUTCOMES:
-        raise WireError("malformed receipt: outcome is neither verified nor failed")
+        raise WireError("malformed receipt: outcome is not verified, failed or live")
     outcome = ReceiptOutcome(outcome_text)
     at = body.get("at", 0.0)
     if type(at) not in (int, float) or not math.isfinite(at) or at < 0:

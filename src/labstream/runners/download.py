@@ -59,6 +59,7 @@ def run_download(
             settings.options,
             stop=stop,
             on_verdict=publisher.publish if publisher else None,
+            on_live=publisher.publish if publisher else None,
             cipher=settings.cipher,
             clients=clients,
             accepts=settings.pick.accepts if settings.pick.include or settings.pick.exclude else None,

@@ -83,6 +83,7 @@ def run_watch(
                 settings.receipts_topic,
                 cleaner.on_receipt,
                 settings.trusted,
+                on_live=cleaner.on_live,
                 clients=clients,
             )
         )

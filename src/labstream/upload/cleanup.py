@@ -94,6 +94,19 @@ class Cleaner:
             )
         self.settle(receipt.path)
 
+    def on_live(self, receipt: Receipt) -> None:
+        """A live receipt: how much of a live send a group verified so far (status shows it).
+        Progress only: it never settles, cleans up or fails a file."""
+        if receipt.source and receipt.source != self._source:
+            return  # another instrument's live file of the same path
+        try:
+            self._ledger.add_live_receipt(receipt)
+        except (OutputError, LedgerError) as exc:
+            self._conditions.report(
+                STATE_UNWRITABLE,
+                f"state folder cannot be written; a live receipt is not recorded reason={exc}",
+            )
+
     def _say_unsigned(self, receipt: Receipt) -> None:
         """A watcher that trusts keys warns about each unsigned receipt (it should have been
         signed). One that trusts none (the default setup) says once per run how to sign, then

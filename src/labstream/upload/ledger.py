@@ -23,7 +23,7 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,15 @@ from labstream.upload.resume import Checkpoint, LivePoint
 if TYPE_CHECKING:
     from labstream.receipts import Receipt
 
-__all__ = ["CLEANED", "LedgerRow", "UploadLedger", "UploadState", "default_state_dir", "state_digest"]
+__all__ = [
+    "CLEANED",
+    "LedgerRow",
+    "LiveProgress",
+    "UploadLedger",
+    "UploadState",
+    "default_state_dir",
+    "state_digest",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -51,6 +59,11 @@ CREATE TABLE IF NOT EXISTS live (
     relpath TEXT PRIMARY KEY, file_id BLOB NOT NULL, version_ns INTEGER NOT NULL,
     chunk_size INTEGER NOT NULL, sent INTEGER NOT NULL, sha256 TEXT NOT NULL, seq INTEGER NOT NULL,
     at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS live_receipts (
+    relpath TEXT NOT NULL, file_id TEXT NOT NULL, grp TEXT NOT NULL, authenticated INTEGER NOT NULL,
+    size INTEGER NOT NULL, sha256 TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (relpath, file_id, grp, authenticated)
 );
 """
 _BASE = "relpath, size, mtime_ns, sha256, status, reason, updated_at"
@@ -255,12 +268,45 @@ class UploadLedger:
     def drop_live_point(self, relpath: str) -> None:
         with self._lock, translated(self.path):
             self._db.execute("DELETE FROM live WHERE relpath = ?", (relpath,))
+            self._db.execute("DELETE FROM live_receipts WHERE relpath = ?", (relpath,))
 
-    def live_points(self) -> dict[str, int]:
-        """Bytes acknowledged so far of every live send in progress, by path."""
+    def add_live_receipt(self, receipt: Receipt) -> bool:
+        """Remember how much of this watcher's live send of `receipt.path` a group verified
+        (the largest prefix per group). False: not the live send in progress here."""
         with self._lock, translated(self.path):
-            rows = self._db.execute("SELECT relpath, sent FROM live").fetchall()
-        return {str(path): int(sent) for path, sent in rows}
+            cursor = self._db.execute(
+                "INSERT INTO live_receipts SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM live WHERE relpath = ? AND file_id = ?) "
+                "ON CONFLICT (relpath, file_id, grp, authenticated) DO UPDATE SET size = excluded.size, "
+                "sha256 = excluded.sha256, "
+                "at = excluded.at WHERE excluded.size > size",
+                (
+                    receipt.path,
+                    receipt.file_id,
+                    receipt.group,
+                    int(receipt.authenticated),
+                    receipt.size,
+                    receipt.sha256,
+                    receipt.at,
+                    receipt.path,
+                    bytes.fromhex(receipt.file_id),
+                ),
+            )
+        return cursor.rowcount > 0
+
+    def live_points(self) -> dict[str, LiveProgress]:
+        """How far every live send in progress got, by path: acknowledged, and verified
+        downstream per the live receipts of its send."""
+        with self._lock, translated(self.path):
+            rows = self._db.execute("SELECT relpath, sent, file_id FROM live").fetchall()
+            verified = self._db.execute(
+                "SELECT r.relpath, r.grp, r.authenticated, r.size FROM live_receipts r JOIN live l "
+                "ON l.relpath = r.relpath AND lower(hex(l.file_id)) = r.file_id ORDER BY r.grp"
+            ).fetchall()
+        points = {str(path): LiveProgress(int(sent)) for path, sent, _ in rows}
+        for path, group, authenticated, size in verified:
+            points[path].add(str(group), bool(authenticated), int(size))
+        return points
 
     def set_many(self, rows: list[tuple[str, int, int]], status: UploadState) -> None:
         value = UploadState(status).value
@@ -401,6 +447,24 @@ class UploadLedger:
     def set_meta(self, key: str, value: str) -> None:
         with self._lock, translated(self.path):
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+@dataclass
+class LiveProgress:
+    """A live send in progress: bytes acknowledged, and the largest prefix any group
+    verified, by trusted (`verified`) and by unsigned receipts (`unsigned`)."""
+
+    sent: int
+    verified: int = 0
+    verified_by: list[str] = field(default_factory=list)
+    unsigned: int = 0
+
+    def add(self, group: str, authenticated: bool, size: int) -> None:
+        if authenticated:
+            self.verified = max(self.verified, size)
+            self.verified_by.append(group)
+        else:
+            self.unsigned = max(self.unsigned, size)
 
 
 def _row(values: tuple[object, ...]) -> LedgerRow:

@@ -121,6 +121,19 @@ function renderFailure(now) {
   };
 }
 
+function renderLive(now) {
+  return (f) => {
+    const row = el("tr");
+    cell(row, f.path, "path");
+    cell(row, f.source || "—");
+    cell(row, f.topic);
+    cell(row, "live, " + bytes(f.size) + " verified so far", "live-verified");
+    cell(row, f.grp);
+    cell(row, when(f.at, now));
+    return row;
+  };
+}
+
 let chart = null;
 function renderChart(series) {
   const data = [series.t, series.sent.map((b) => b / 60), series.verified.map((b) => b / 60),
@@ -180,6 +193,7 @@ function render(view) {
   fill("instruments", fleet.instruments, renderInstrument(now));
   fill("consumers", fleet.consumers, renderConsumer(now));
   fill("failures", fleet.failures, renderFailure(now));
+  fill("live", fleet.live || [], renderLive(now));
   const rejected = Object.entries(fleet.rejected || {}).map(([k, v]) => v + " " + k);
   document.getElementById("rejected").textContent = rejected.join(", ");
   document.getElementById("updated").textContent = "updated " + new Date(now * 1000).toLocaleTimeString();
