@@ -4,6 +4,7 @@ the archive copy at every moment a verified prefix of the source (issue 27)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from labstream.wire.crypto import load_cipher
 from labstream.wire.v2 import live_data, live_mark, new_file_id
 
 from .conftest import labstream
+from .receiptkeys import make_keys, signing, trusting
 from .test_bad_input import produce_raw
 from .watchproc import Watcher, start_download, wait_for
 
@@ -122,6 +124,45 @@ def test_a_growing_file_arrives_as_it_grows_always_a_prefix_and_once_in_the_topi
     assert sampler.not_prefix == []  # never anything but a prefix of what was written
     assert len(sampler.sizes) >= 4, sampler.sizes  # it grew during the run, not at the end
     assert payload_bytes(config_file, topic, source.name) == source.stat().st_size  # one copy
+    assert watcher.stop() == 0
+
+
+def _live_status(state: Path, name: str) -> dict[str, object]:
+    report = json.loads(labstream("status", "--state", state, "--json", "--no-refresh").stdout)
+    return next((f for f in report["files"] if f["path"] == name), {})
+
+
+def _ls_live(config: Path, topic: str, name: str) -> dict[str, object]:
+    lines = labstream("ls", topic, "--config", config, "--json").stdout.splitlines()
+    return next((e for e in map(json.loads, lines) if e["path"] == name and e["state"] == "live"), {})
+
+
+def test_the_instrument_and_ls_see_a_live_file_verified_so_far_while_it_grows(
+    tmp_path: Path, config_file: Path, topic: str, downloader: Callable[..., object]
+) -> None:
+    root, state = tmp_path / "instrument", tmp_path / "state"
+    root.mkdir()
+    keys = make_keys(tmp_path / "keys", "archive")
+    watcher = Watcher(root, config_file, topic, state, *LIVE, *trusting(keys))
+    downloader(*signing(keys))
+    source = root / "run.log"
+    source.write_bytes(b"time,index,value\n")
+    writer = threading.Thread(target=grow, args=(source, 30, 0.4), kwargs={"keep_open": True})
+    writer.start()
+    try:
+        # While it is written: the downloader's live receipts reach the watcher's ledger.
+        wait_for(lambda: _live_status(state, "run.log").get("live_verified", 0) > 0, timeout=60)
+        seen = _live_status(state, "run.log")
+        listed = _ls_live(config_file, topic, "run.log")
+    finally:
+        writer.join()
+    copy = tmp_path / "out" / "run.log"
+    assert seen["state"] == "live" and len(seen["live_verified_by"]) == 1  # type: ignore[arg-type]
+    assert 0 < seen["live_verified"] <= seen["live_sent"] <= source.stat().st_size  # type: ignore[operator]
+    assert copy.stat().st_size >= seen["live_verified"]  # type: ignore[operator]
+    assert listed["live"] is True and listed["size"] > 0  # type: ignore[operator]
+    wait_for(lambda: _live_status(state, "run.log").get("state") == "verified", timeout=60)
+    assert copy.read_bytes() == source.read_bytes()
     assert watcher.stop() == 0
 
 
