@@ -25,6 +25,8 @@ from labstream.wire.chunk import LIVE_DATA, LIVE_END, LIVE_MARK, decrypt
 from labstream.wire.crypto import PayloadCipher
 from labstream.wire.v2 import live_data, live_mark, new_file_id
 
+from .test_wire_v2 import v2_chunks_of
+
 CHUNK = 1024
 TOPIC = "live"
 
@@ -198,6 +200,42 @@ def test_a_lying_prefix_hash_fails_the_send_and_keeps_the_verified_prefix(
     sent.append(b"x")
     sent.send.extend(end=True)
     assert set(feed(assembler, sent.records())) == {Outcome.DUPLICATE}  # the rest is dropped
+
+
+def test_live_sends_count_against_max_incomplete_files_least_recently_fed_given_up(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    verdicts: list[Verdict] = []
+    logs = [Sent(tmp_path / name, f"{name}.csv") for name in ("a", "b", "c")]
+    with Ledger(out / ".labstream" / "ledger.sqlite") as ledger:
+        assembler = Assembler(out, ledger, verdicts.append, limits=Limits(max_incomplete_files=2))
+        clock = iter(range(100))
+        assembler._clock = lambda: float(next(clock))  # type: ignore[method-assign]
+        for sent in logs:  # a first, then b, then c: a is the least recently fed
+            sent.append(b"line\n" * 10)
+            sent.send.extend()
+            feed(assembler, sent.records())
+        assembler.close()
+    assert [(v.outcome, v.file_id) for v in verdicts] == [("failed", logs[0].send.file_id)]
+    assert "max_incomplete_files" in verdicts[0].reason
+    assert (out / "a.csv").read_bytes() == b"line\n" * 10  # a's verified prefix stays
+
+
+def test_the_unverified_bytes_of_live_sends_count_against_max_incomplete_bytes(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    verdicts: list[Verdict] = []
+    sent = Sent(tmp_path)
+    with Ledger(out / ".labstream" / "ledger.sqlite") as ledger:
+        limits = Limits(max_file_size=16 << 10, max_incomplete_bytes=16 << 10)
+        assembler = Assembler(out, ledger, verdicts.append, limits=limits)
+        sent.append(os.urandom(12 << 10))
+        sent.send.extend()
+        feed(assembler, sent.records()[:-1])  # its data without the mark: 12 KiB unverified
+        other = v2_chunks_of("big.raw", os.urandom(12 << 10), 4096)
+        outcomes = feed(assembler, [Record(TOPIC, 1, i, b"big.raw", encode(c)) for i, c in enumerate(other)])
+        assembler.close()
+    assert outcomes[-1] is Outcome.COMPLETE
+    assert [(v.outcome, v.path) for v in verdicts] == [("failed", "log.csv"), ("verified", "big.raw")]
+    assert "max_incomplete_bytes" in verdicts[0].reason
 
 
 def test_a_gap_or_different_bytes_for_an_offset_held_fail_the_send(

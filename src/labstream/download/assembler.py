@@ -182,6 +182,11 @@ class Assembler:
         if stale is not None:
             return self._fail(chunk.key, stale, record, chunk.source)
         result = self._live.add(chunk, record, self._clock())
+        current = self._live.get(chunk.key)
+        if current is not None:
+            self._limit_files(current)
+            if self._incomplete_bytes() > self._limits.max_incomplete_bytes:
+                self._make_room(current)
         if result.done is not None:
             self._close_live(result.done, result.digest)
         elif result.grew is not None:
@@ -292,16 +297,29 @@ class Assembler:
             self._make_room(partial)
         return self._finish(partial) if partial.complete else Outcome.INCOMPLETE
 
-    def _limit_files(self, current: PartialFile) -> None:
-        """At most max_incomplete_files incomplete, `current` included: the least recently fed
-        others are given up. A file complete with this chunk never counts, so it never makes
-        another one give up."""
+    def _limit_files(self, current: PartialFile | LiveFile) -> None:
+        """At most max_incomplete_files incomplete, live sends included, `current` among them:
+        the least recently fed others are given up. A file complete with this chunk never
+        counts, so it never makes another one give up."""
         limit = self._limits.max_incomplete_files
-        if len(self._files) <= limit:  # nothing to count: at most that many are incomplete
+        if len(self._files) + len(self._live.in_progress()) <= limit:  # at most that many
             return
-        others = [p for p in self._files.values() if not p.complete and p is not current]
+        others = self._others(current)
+        reason = f"given up: more than {limit} files incomplete (max_incomplete_files)"
         for other in others[: max(0, len(others) + 1 - limit)]:
-            self._give_up(other, f"given up: more than {limit} files incomplete (max_incomplete_files)")
+            self._give_up_any(other, reason)
+
+    def _others(self, current: PartialFile | LiveFile) -> list[PartialFile | LiveFile]:
+        """Files in progress other than `current`, least recently fed first."""
+        partials: list[PartialFile | LiveFile] = [p for p in self._files.values() if not p.complete]
+        others = partials + self._live.in_progress()
+        return sorted((o for o in others if o is not current), key=lambda o: o.touched)
+
+    def _give_up_any(self, other: PartialFile | LiveFile, reason: str) -> None:
+        if isinstance(other, LiveFile):
+            self._live.give_up(other, reason)
+        else:
+            self._give_up(other, reason)
 
     def _reject(self, record: Record, reason: str) -> Outcome:
         logger.error(
@@ -344,20 +362,21 @@ class Assembler:
             f"is older than the version held ({held}): a replay, or the sender's clock went back"
         )
 
-    def _make_room(self, current: PartialFile) -> None:
+    def _make_room(self, current: PartialFile | LiveFile) -> None:
         """Give up the least recently fed other files until the bytes fit. `current` stays:
         its own bytes are bounded by max_file_size, which max_incomplete_bytes exceeds."""
         limit = self._limits.max_incomplete_bytes
         reason = f"given up: incomplete files over {limit} bytes (max_incomplete_bytes)"
-        for other in [p for p in self._files.values() if not p.complete and p is not current]:
+        for other in self._others(current):
             if self._incomplete_bytes() <= limit:
                 return
-            self._give_up(other, reason)
+            self._give_up_any(other, reason)
 
     def _incomplete_bytes(self) -> int:
         """What files still incomplete cost on disk, about: those verified and waiting for
-        their commit (bounded by the downloader's COMMIT_BYTES) do not count."""
-        return self._disk_bytes - self._ready_bytes
+        their commit (bounded by the downloader's COMMIT_BYTES) do not count; of a live
+        send, the bytes not verified yet (its verified prefix is in place)."""
+        return self._disk_bytes - self._ready_bytes + self._live.tail_bytes()
 
     def expire(self) -> int:
         """Give up files that received no new chunk for `incomplete_timeout`; how many."""

@@ -15,6 +15,8 @@
   lost its connection; its file is sent again on reconnection.
 
 A file given up fails: logged, a failed verdict (receipt), its partial bytes deleted.
+A live send in progress (labstream.download.live) counts as one file in progress, and its
+bytes not verified yet count in `max_incomplete_bytes`; given up, its verified prefix stays.
 """
 
 from __future__ import annotations

@@ -131,6 +131,20 @@ class LiveFiles:
                 held[tp] = min(offset, held.get(tp, offset))
         return held
 
+    def in_progress(self) -> list[LiveFile]:
+        return list(self._files.values())
+
+    def get(self, key: FileKey) -> LiveFile | None:
+        return self._files.get(key)
+
+    def tail_bytes(self) -> int:
+        """Bytes received and not verified yet (in the tails) of all live sends."""
+        return sum(live.received - live.verified for live in self._files.values())
+
+    def give_up(self, live: LiveFile, reason: str) -> None:
+        """A limit of the assembler's: as a failed send (the verified prefix stays)."""
+        self._fail(live, reason)
+
     def progress(self) -> list[tuple[str, int, int]]:
         """(stored path, bytes verified so far, -1: size unknown) of each live file."""
         return [(live.stored, live.verified, -1) for live in self._files.values()]
