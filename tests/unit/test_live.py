@@ -315,3 +315,15 @@ def test_marks_are_checkpointed_once_acknowledged(tmp_path: Path) -> None:
     assert [(p.sent, p.sha256) for p in sent.points] == [(2048, hashlib.sha256(b"z" * 2048).digest())]
     kinds = [decode(r.value).live for r in sent.broker.messages(TOPIC)]
     assert kinds == [LIVE_DATA, LIVE_DATA, LIVE_MARK]
+
+
+def test_a_rewrite_in_the_middle_that_keeps_the_first_and_last_4_kib_is_a_new_send(tmp_path: Path) -> None:
+    sent = Sent(tmp_path)
+    sent.append(os.urandom(200_000))
+    sent.send.extend()
+    with open(sent.path, "r+b") as handle:  # the middle only: both edges stay as sent
+        handle.seek(100_000)
+        handle.write(b"rewritten")
+    sent.append(b"and more")
+    with pytest.raises(Exception, match="changed \\(rewritten\\)"):
+        sent.send.extend()

@@ -6,11 +6,12 @@ is kept here, so nothing is read twice). `extend(end=True)` closes the send with
 mark once the file has settled. Readers keep a verified prefix at the final path
 (labstream.download.live; docs/wire-format.md, "Live files").
 
-A change that is not an append (the file shrank, or its first or last block sent differs)
-raises `LiveChanged`: the caller aborts this send (`abort()`, an aborted trailer) and starts
-a new version. A delivery that fails does the same at the next `extend()`: a live send is
-never continued past a hole. Each acknowledged mark is handed to `on_point` (the ledger),
-so a restarted watcher continues the send after re-hashing that prefix once.
+A change that is not an append (the file shrank, or bytes sent differ: its first and last
+4 KiB, and a few earlier blocks in turn, labstream.upload.appendcheck) raises `LiveChanged`:
+the caller aborts this send (`abort()`, an aborted trailer) and starts a new version. A
+delivery that fails does the same at the next `extend()`: a live send is never continued past
+a hole. Each acknowledged mark is handed to `on_point` (the ledger), so a restarted watcher
+continues the send after re-hashing that prefix once.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import BinaryIO
 from labstream.errors import LabstreamError, SourceFileError
 from labstream.hashing import prefix_blocks
 from labstream.logsafe import shown
+from labstream.upload.appendcheck import AppendCheck, NotAnAppend
 from labstream.upload.resume import MAX_RESUME_AGE, LivePoint
 from labstream.upload.sender import FileSender, OnFileDone, SentFile, _reading
 from labstream.upload.source import SourceFile
@@ -35,7 +37,6 @@ from labstream.wire.v2 import aborted_trailer, live_data, live_mark, new_file_id
 __all__ = ["LiveChanged", "LiveSend", "LiveSends"]
 
 logger = logging.getLogger(__name__)
-EDGE = 4096  # the first and last bytes sent, compared before each append
 
 
 class LiveChanged(SourceFileError):
@@ -62,7 +63,7 @@ class LiveSend:
         self.file_id, self.version_ns = new_file_id(), time.time_ns()
         self.sent, self._seq = 0, 0
         self._digest = hashlib.sha256()
-        self._head, self._tail = b"", b""
+        self._sent_bytes = AppendCheck()
         if resume is not None:
             self._continue(resume)
 
@@ -125,7 +126,7 @@ class LiveSend:
             return
         logger.info("live file sent again from the start file=%s reason=%s", shown(self.relpath), why)
         _abort(self._sender, self.relpath, point.file_id, point.version_ns)  # readers drop that send
-        self.sent, self._digest, self._head, self._tail = 0, hashlib.sha256(), b"", b""
+        self.sent, self._digest, self._sent_bytes = 0, hashlib.sha256(), AppendCheck()
 
     def _resume_refusal(self, point: LivePoint) -> str | None:
         if point.chunk_size != self._chunk_size:
@@ -135,7 +136,7 @@ class LiveSend:
         with _reading(self._source) as handle:
             for block in prefix_blocks(handle, point.sent, self._chunk_size):
                 self._digest.update(block)
-                self._remember(block, self.sent)
+                self._sent_bytes.add(block)
                 self.sent += len(block)
         if self.sent < point.sent:
             return "the file is shorter than what was sent"
@@ -144,12 +145,10 @@ class LiveSend:
         return None
 
     def _check_append(self, handle: BinaryIO, size: int) -> None:
-        if size < self.sent:
-            raise LiveChanged(f"{self.relpath}: shrank from {self.sent} to {size} bytes (truncated)")
-        if self._head and _read_at(handle, 0, len(self._head)) != self._head:
-            raise LiveChanged(f"{self.relpath}: its first bytes changed (rewritten)")
-        if self._tail and _read_at(handle, self.sent - len(self._tail), len(self._tail)) != self._tail:
-            raise LiveChanged(f"{self.relpath}: its last bytes sent changed (rewritten)")
+        try:
+            self._sent_bytes.check(handle, size)
+        except NotAnAppend as exc:
+            raise LiveChanged(f"{self.relpath}: {exc}") from None
 
     def _produce_until(self, handle: BinaryIO, size: int) -> None:
         while self.sent < size:
@@ -170,13 +169,8 @@ class LiveSend:
             )
             self._sender.produce(chunk, self._on_data)
             self._digest.update(block)
-            self._remember(block, self.sent)
+            self._sent_bytes.add(block)
             self.sent += len(block)
-
-    def _remember(self, block: bytes, at: int) -> None:
-        if at < EDGE:
-            self._head = (self._head + block[: EDGE - at])[:EDGE]
-        self._tail = (self._tail + block)[-EDGE:]
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -210,11 +204,6 @@ def _abort(sender: FileSender, relpath: str, file_id: bytes, version_ns: int) ->
         sender.produce(trailer, None)
     except LabstreamError as exc:
         logger.warning("aborted trailer not sent file=%s reason=%s", shown(relpath), exc)
-
-
-def _read_at(handle: BinaryIO, at: int, length: int) -> bytes:
-    handle.seek(at)
-    return handle.read(length)
 
 
 class LiveSends:
