@@ -41,6 +41,7 @@ _PUBLIC = {
     # your own processors
     "BaseProcessor": "labstream.process",
     "ReceivedFile": "labstream.process",
+    "LivePrefix": "labstream.process",
     "SourceFile": "labstream.upload",
     "Verdict": "labstream.outcomes",
     # the error tree

@@ -3,8 +3,10 @@ the in-memory broker (upload -> process -> metadata topic and receipts naming th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -17,7 +19,7 @@ from labstream.config import Config
 from labstream.download.options import DownloadOptions
 from labstream.errors import ConfigError
 from labstream.kafka.memory import MemoryBroker
-from labstream.process import BaseProcessor, ReceivedFile, load_processor
+from labstream.process import BaseProcessor, LivePrefix, ReceivedFile, load_processor
 from labstream.process.options import ProcessOptions
 from labstream.process.runner import ProcessReport, ProcessRunner
 from labstream.receipts import Receipt
@@ -25,6 +27,9 @@ from labstream.runners import run_process, run_upload
 from labstream.runners.process import ProcessOutcome
 from labstream.settings import process_settings, upload_settings
 from labstream.upload import SourceFile
+
+from .test_live import TOPIC as LIVE_TOPIC
+from .test_live import Sent
 
 CONFIG = Config("memory.config", {"cluster": {"bootstrap.servers": "127.0.0.1:1"}})
 
@@ -161,3 +166,46 @@ def test_the_last_line_names_the_failed_folder_only_when_files_failed(tmp_path: 
     assert outcome_line(ProcessOutcome(ProcessReport(processed=5, failed=1), tmp_path)) == (
         f"processed 5 file(s), 1 failed (0 reprocessed); failed files kept in {tmp_path}"
     )
+
+
+class _Live(BaseProcessor):
+    """Notes each live prefix (and what the file held of it then) and each whole file."""
+
+    def __init__(self) -> None:
+        self.prefixes: list[tuple[int, str, bool]] = []
+        self.files: list[tuple[str, int]] = []
+
+    def process_live(self, prefix: LivePrefix) -> None:
+        with open(prefix.path, "rb") as handle:
+            held = handle.read(prefix.size)
+        self.prefixes.append((prefix.size, prefix.digest, hashlib.sha256(held).hexdigest() == prefix.digest))
+        if prefix.size == 300:
+            raise RuntimeError("a bug in process_live")  # logged; the file goes on
+
+    def process(self, file: ReceivedFile) -> None:
+        self.files.append((file.relpath, file.size))
+
+
+def test_a_processor_with_process_live_gets_each_verified_prefix_then_the_whole_file_once(
+    tmp_path: Path,
+) -> None:
+    sent = Sent(tmp_path)
+    for size in (100, 200, 50):
+        sent.append(os.urandom(size))
+        sent.send.extend()
+    sent.send.extend(end=True)
+    live = _Live()
+    runner = ProcessRunner(
+        live,
+        {"group.id": "live"},
+        LIVE_TOPIC,
+        tmp_path / "work",
+        ProcessOptions(download=DownloadOptions(exit_when_idle=0.3)),
+        clients=sent.broker,
+    )
+    assert runner.run().processed == 1
+    content = sent.path.read_bytes()
+    assert live.prefixes == [
+        (n, hashlib.sha256(content[:n]).hexdigest(), True) for n in (100, 300, 350)
+    ]  # the failing call on 300 did not stop the next ones
+    assert live.files == [("log.csv", 350)]

@@ -7,7 +7,7 @@ committed only after it returned, receipts published for each outcome.
 
 from __future__ import annotations
 
-from labstream.process.api import BaseProcessor, ReceivedFile, load_processor
+from labstream.process.api import BaseProcessor, LivePrefix, ReceivedFile, load_processor
 from labstream.process.runner import ProcessRunner
 
-__all__ = ["BaseProcessor", "ProcessRunner", "ReceivedFile", "load_processor"]
+__all__ = ["BaseProcessor", "LivePrefix", "ProcessRunner", "ReceivedFile", "load_processor"]

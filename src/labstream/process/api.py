@@ -3,6 +3,10 @@
 A processor is a function `def process(file: ReceivedFile) -> None`, or a class whose
 instances have `process(file)` (and optionally `close()`), built with the `--option`
 key=value pairs as keyword arguments. Raising means "failed"; returning means "done".
+
+A class that also has `process_live(prefix: LivePrefix)` is handed each verified prefix of a
+live file as it grows (docs/guides/live.md); the whole file still goes to `process` once,
+when its send closes.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from labstream.errors import ConfigError
 
-__all__ = ["BUILTIN", "BaseProcessor", "ReceivedFile", "load_processor"]
+__all__ = ["BUILTIN", "BaseProcessor", "LivePrefix", "ReceivedFile", "load_processor"]
 
 BUILTIN = {"s3": "labstream.process.s3:S3Sink", "metadata": "labstream.process.metadata:MetadataPublisher"}
 
@@ -38,6 +42,23 @@ class ReceivedFile:
 
     def read_bytes(self) -> bytes:
         return self.path.read_bytes()
+
+
+@dataclass(frozen=True)
+class LivePrefix:
+    """The first `size` bytes of a live file, verified (`digest`: their SHA-256, hex).
+
+    `path` is the file being received: it may hold more bytes by the time it is read (they
+    are verified too); read only the first `size` for what `digest` covers. A prefix is
+    handed over once, when it is verified; after a restart, the next one comes.
+    """
+
+    relpath: str
+    path: Path
+    size: int
+    digest: str
+    topic: str
+    source: str = ""
 
 
 class BaseProcessor:
@@ -103,6 +124,8 @@ def _require_options(spec: str, params: Mapping[str, inspect.Parameter], given: 
 class _Adapter(BaseProcessor):
     def __init__(self, instance: Any) -> None:
         self._instance = instance
+        if callable(getattr(instance, "process_live", None)):
+            self.process_live = instance.process_live
 
     def process(self, file: ReceivedFile) -> None:
         self._instance.process(file)

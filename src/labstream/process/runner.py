@@ -17,7 +17,7 @@ from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.locks import InstanceLock
 from labstream.logsafe import shown
 from labstream.outcomes import ReceiptOutcome, Verdict
-from labstream.process.api import BaseProcessor, ReceivedFile
+from labstream.process.api import BaseProcessor, LivePrefix, ReceivedFile
 from labstream.process.options import ProcessOptions
 from labstream.receipts import ReceiptPublisher
 from labstream.state import OutputState
@@ -73,6 +73,7 @@ class ProcessRunner:
             self._options.download,
             stop=self.stop,
             on_verdict=self._on_verification_failure,
+            on_live=self._on_live if callable(getattr(processor, "process_live", None)) else None,
             after_commit=self._after_commit,
             cipher=cipher,
             clients=clients,
@@ -219,6 +220,23 @@ class ProcessRunner:
             self._settle(file, key_size, error, ledger, path)
             if error is None:
                 self._count("reprocessed")
+
+    def _on_live(self, verdict: Verdict) -> None:
+        """A live file's verified prefix grew: for a processor with `process_live`. Progress,
+        not a file: a failure is logged, nothing is retried, kept or receipted."""
+        relpath = verdict.stored_as or verdict.path
+        prefix = LivePrefix(
+            relpath, self._workdir / relpath, verdict.size, verdict.digest.hex(), self._topic, verdict.source
+        )
+        try:
+            self._processor.process_live(prefix)  # type: ignore[attr-defined]
+        except Exception as exc:  # the user's code
+            logger.warning(
+                "processor failed on a live prefix file=%s size=%d error=%s",
+                shown(relpath),
+                verdict.size,
+                shown(f"{type(exc).__name__}: {exc}"),
+            )
 
     def _on_verification_failure(self, verdict: Verdict) -> None:
         if not verdict.verified:
