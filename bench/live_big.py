@@ -197,6 +197,11 @@ def _figures(
         "lag_bytes": _spread(lag_b),
         "lag_s": _spread(lag_s),
         "lag_over_interval": {k: v / args.interval for k, v in _spread(lag_s).items()},
+        # share of the samples where the archive held what the source had this long ago
+        "lag_within": {
+            "interval": _share(lag_s, args.interval),
+            "interval_plus_1s": _share(lag_s, args.interval + 1.0),
+        },
         "catch_up_s": round(during[-1]["at"] - last, 1),
         "final_bytes": source.stat().st_size,
         "archive_bytes": copy.stat().st_size,
@@ -228,6 +233,10 @@ def _rss(samples: list[dict[str, float]], name: str, warm_at: float) -> dict[str
     return {"start": first, "first_minute": warm, "max": peak, "end": end, "growth": end - warm}
 
 
+def _share(values: list[float], limit: float) -> float:
+    return sum(1 for v in values if v <= limit) / len(values)
+
+
 def _spread(values: list[float]) -> dict[str, float]:
     return {"p50": statistics.median(values), "p95": _quantile(values, 0.95), "max": max(values)}
 
@@ -251,6 +260,11 @@ def show(r: dict[str, Any]) -> None:
         f"(p50 / p95 / max); {ls['p50']:.2f} / {ls['p95']:.2f} / {ls['max']:.2f} s = "
         f"{li['p50']:.2f} / {li['p95']:.2f} / {li['max']:.2f} x the interval; "
         f"caught up {r['catch_up_s']} s after the last write"
+    )
+    within = r["lag_within"]
+    print(
+        f"samples with lag <= the interval: {within['interval']:.1%}, "
+        f"<= the interval + 1 s: {within['interval_plus_1s']:.1%}"
     )
     same = "identical" if r["identical"] else "DIFFERENT"
     print(
