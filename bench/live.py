@@ -15,6 +15,21 @@ appends one line every `--every` seconds to a CSV (open, append, close), `--appe
 Printed per mode: the messages' payload bytes for the file in the topic as a multiple of its
 final size (and with headers), the versions (sends) in the topic, and the latency from each
 append to the moment the archive copy held it, verified (p50, p95, max), sampled every 50 ms.
+
+Big mode (issue 27: "a 10 GiB file written over 10 minutes: memory flat, the archive within
+one interval of the source"):
+
+    python bench/live.py --big [--size 10GiB --duration 600 --block 4MiB --interval 2
+                                --scratch DIR --json FILE]
+
+A writer process appends incompressible blocks to ONE file kept open, at a steady pace, up to
+SIZE over DURATION seconds; `labstream watch --live` and `labstream download` run as
+processes. Every second: the RSS (VmRSS, process tree) of both, the source and archive sizes.
+Printed: RSS at start / after the first minute / max / at end and its growth from the first
+minute to the end; the archive's lag behind the source in bytes and in seconds (the age of
+the oldest byte the source has and the archive not yet; p50/p95/max, and against the
+interval); the SHA-256 of both files and the topic's payload / final size. The topic is
+created without retention limits and deleted afterwards, as are both files.
 """
 
 from __future__ import annotations
@@ -39,7 +54,13 @@ SETTLE = ("--settle-seconds", "1")
 
 
 def main() -> None:
+    if "--big" in sys.argv[1:]:
+        from live_big import main as big  # the big mode has its own options
+
+        big([a for a in sys.argv[1:] if a != "--big"])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--big", action="store_true", help="one large file: see bench/live_big.py --help")
     parser.add_argument("--appends", type=int, default=20)
     parser.add_argument("--every", type=float, default=2.0, help="seconds between appends")
     parser.add_argument("--line-bytes", type=int, default=200)

@@ -307,6 +307,19 @@ def test_a_file_rewritten_or_truncated_is_a_new_send_never_a_mix(tmp_path: Path)
         sent.send.extend()
 
 
+@pytest.mark.parametrize("from_end", [1, 1500, 4096])
+def test_a_byte_changed_in_the_last_4_kib_sent_is_a_rewrite(tmp_path: Path, from_end: int) -> None:
+    sent = Sent(tmp_path)
+    data = bytes(i % 251 for i in range(10 * CHUNK + 300))  # the last 4 KiB span five chunks
+    sent.append(data)
+    sent.send.extend()
+    changed = bytearray(data)
+    changed[-from_end] ^= 0xFF
+    sent.path.write_bytes(bytes(changed) + b"more")
+    with pytest.raises(Exception, match="last bytes sent changed"):
+        sent.send.extend()
+
+
 def test_marks_are_checkpointed_once_acknowledged(tmp_path: Path) -> None:
     sent = Sent(tmp_path)
     sent.append(b"z" * 2048)

@@ -52,6 +52,28 @@ def test_a_live_file_is_reported_as_it_grows_and_closed_only_after_its_close_tim
     assert "other.raw" in dict(ready)  # other files settle as before
 
 
+def test_a_live_file_that_gained_a_segment_is_reported_before_its_interval(tmp_path: Path) -> None:
+    grown: list[ReadyFile] = []
+    watcher = DirectoryWatcher(
+        tmp_path,
+        lambda _: None,
+        is_known=lambda *_: False,
+        rescan_seconds=3600,
+        live=("*.bin",),
+        live_seconds=60.0,
+        live_segment_bytes=1000,
+        on_grown=grown.append,
+    )
+    with watcher, open(tmp_path / "run.bin", "ab", buffering=0) as handle:
+        handle.write(b"x" * 10)  # less than a segment: waits for the 60 s interval
+        time.sleep(1.0)
+        assert grown == []
+        for _ in range(3):
+            handle.write(b"y" * 1500)
+            time.sleep(1.0)
+    assert [r.size for r in grown] == [1510, 3010, 4510]
+
+
 def test_live_settings_come_from_the_file_and_need_wire_v2(tmp_path: Path) -> None:
     folder = tmp_path / "instrument"
     folder.mkdir()

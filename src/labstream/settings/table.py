@@ -168,7 +168,7 @@ KEYS: dict[str, Key] = {
             "live_interval",
             _STREAM.live_interval,
             "float",
-            "Seconds between two sends of a live file's new bytes.",
+            "Seconds between two sends of a live file's new bytes (sooner for every 8 MiB appended).",
             frozenset({WATCH}),
         ),
         Key(

@@ -66,7 +66,7 @@ class StreamOptions:
     source: str = ""  # this instrument's name in every send (wire v2); "" none
     follow_links: bool = False  # links to files inside the folder are sent (never outside)
     live: tuple[str, ...] = ()  # globs of files sent while they grow (labstream.upload.live)
-    live_interval: float = 2.0  # seconds between two sends of a live file's new bytes
+    live_interval: float = 2.0  # seconds between two sends of a live file's new bytes (or 8 MiB)
     live_close_seconds: float = 60.0  # a live file unchanged this long (and not open) is closed
 
 
