@@ -340,3 +340,19 @@ def test_a_rewrite_in_the_middle_that_keeps_the_first_and_last_4_kib_is_a_new_se
     sent.append(b"and more")
     with pytest.raises(Exception, match="changed \\(rewritten\\)"):
         sent.send.extend()
+
+
+def test_segments_are_appended_alike_where_the_kernel_cannot_copy_file_ranges(
+    tmp_path: Path, down: tuple[Assembler, list[Verdict], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*_args: object) -> int:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", refused, raising=False)
+    assembler, _verdicts, out = down
+    sent = Sent(tmp_path)
+    for size in (3000, 5000, 7):  # the first is renamed into place, the others appended
+        sent.append(os.urandom(size))
+        sent.send.extend()
+        feed(assembler, sent.records())
+        assert (out / "log.csv").read_bytes() == sent.path.read_bytes()

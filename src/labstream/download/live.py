@@ -326,21 +326,37 @@ class LiveFiles:
 
 
 def _append_file(source: Path, target: Path, at: int) -> None:
-    """Append `source` to `target` (which must hold exactly `at` bytes), then flush it."""
+    """Append `source` to `target` (which must hold exactly `at` bytes), then flush it. The
+    bytes are copied in the kernel where it can (copy_file_range), else through a buffer."""
     flags = os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     fd = os.open(target, flags)
     try:
         if os.fstat(fd).st_size != at:
             os.ftruncate(fd, at)  # a crash between an append and its ledger row
-        os.lseek(fd, at, os.SEEK_SET)
         with open(source, "rb") as src:
-            while block := src.read(COMPARE_BLOCK):
-                view = memoryview(block)
-                while view:
-                    view = view[os.write(fd, view) :]
+            _copy(src.fileno(), fd, os.fstat(src.fileno()).st_size, at)
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _copy(src: int, dst: int, length: int, at: int) -> None:
+    copied = 0
+    if hasattr(os, "copy_file_range"):
+        try:
+            while copied < length:
+                step = os.copy_file_range(src, dst, length - copied, copied, at + copied)
+                if step == 0:
+                    break
+                copied += step
+        except OSError:  # a filesystem or kernel without it: the rest through a buffer
+            pass
+    os.lseek(src, copied, os.SEEK_SET)
+    os.lseek(dst, at + copied, os.SEEK_SET)
+    while block := os.read(src, COMPARE_BLOCK):
+        view = memoryview(block)
+        while view:
+            view = view[os.write(dst, view) :]
 
 
 def _read(path: Path, start: int, length: int) -> bytes:
