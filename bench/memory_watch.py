@@ -12,8 +12,9 @@ which is what N watchers on one machine really cost each) plus the thread count:
 
 - idle: --idle-seconds after the watcher made its first scan (heartbeats and the receipts
   consumer running, nothing to send);
-- loaded: after --small files of --small-size and --large files of --large-size were all sent
-  (the watcher's "file sent" lines), then --idle-seconds of quiet.
+- loaded: after --small files of --small-size and --large files of --large-size, written
+  aside and moved into the folder at once, were all sent (the watcher's "file sent" lines),
+  then --idle-seconds of quiet. How long that send took (settle included) is reported too.
 
 The target of issue 29 is 60 MiB RSS per watcher, peak included (bench/fleet.py reports
 VmHWM); the exit status is 1 when a run's peak is above it.
@@ -97,10 +98,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         ready_seconds = time.monotonic() - started
         time.sleep(args.idle_seconds)
         idle = memory(proc.pid)
-        write_files(folder / "small", args.small, args.small_size, "s")
-        write_files(folder / "large", args.large, args.large_size, "l")
+        staging = root / "staging"  # written aside, then moved in at once: the send is timed
+        write_files(staging / "small", args.small, args.small_size, "s")
+        write_files(staging / "large", args.large, args.large_size, "l")
         total = args.small + args.large
-        wait_until(lambda: text().count(SENT) >= total, 300, f"{total} files to be sent")
+        moved = time.monotonic()
+        for part in ("small", "large"):
+            (staging / part).rename(folder / part)
+        wait_until(lambda: text().count(SENT) >= total, 600, f"{total} files to be sent")
+        send_seconds = time.monotonic() - moved
         time.sleep(args.idle_seconds)
         loaded = memory(proc.pid)
     finally:
@@ -114,6 +120,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "idle": idle,
         "loaded": loaded,
         "load": f"{args.small} x {args.small_size} B + {args.large} x {args.large_size} B",
+        "send_seconds": round(send_seconds, 2),  # moved in -> all sent, settle included
+        "send_MB_per_s": round(
+            (args.small * args.small_size + args.large * args.large_size) / 1e6 / send_seconds, 1
+        ),
         "peak_rss_le_60_mib": loaded["vmhwm_mib"] <= RSS_TARGET_MIB,
     }
 
@@ -153,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             f"ready in {run['ready_seconds']:.1f} s; idle: RSS {idle['vmrss_mib']:.1f} MiB, "
             f"PSS {idle['pss_mib']:.1f}, {idle['threads']} threads; after {run['load']}: "
             f"RSS {loaded['vmrss_mib']:.1f} MiB, PSS {loaded['pss_mib']:.1f}, peak (VmHWM) "
-            f"{loaded['vmhwm_mib']:.1f}, {loaded['threads']} threads"
+            f"{loaded['vmhwm_mib']:.1f}, {loaded['threads']} threads; sent in {run['send_seconds']:.1f} s "
+            f"({run['send_MB_per_s']:.1f} MB/s, settle {args.settle_seconds:g} s included)"
         )
     text = json.dumps(runs, indent=2)
     print(text)
