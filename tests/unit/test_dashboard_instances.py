@@ -66,7 +66,7 @@ def test_four_downloaders_of_one_group_on_one_host_are_four_instances(tmp_path: 
     consumers = fleet(store)["consumers"]
     assert len(consumers) == 4
     assert len({c["host"] for c in consumers}) == 1 and {c["grp"] for c in consumers} == {"g"}
-    assert sorted(c["folder"] for c in consumers) == sorted(map(str, places))
+    assert sorted(c["folder"] for c in consumers) == sorted(str(p.resolve()) for p in places)
 
 
 def test_a_restarted_downloader_keeps_its_row(tmp_path: Path, store: Store) -> None:
@@ -75,7 +75,7 @@ def test_a_restarted_downloader_keeps_its_row(tmp_path: Path, store: Store) -> N
         _members_beat(broker, [tmp_path / "out"])
     _store_beats(broker, store)
     (row,) = fleet(store)["consumers"]
-    assert row["folder"] == str(tmp_path / "out") and row["state"] == "stopped"
+    assert row["folder"] == str((tmp_path / "out").resolve()) and row["state"] == "stopped"
 
 
 def test_a_beat_from_an_older_downloader_without_folder_still_parses_and_shows(store: Store) -> None:

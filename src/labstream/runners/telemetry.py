@@ -112,12 +112,13 @@ def group_monitoring(
     `place` (the output or work folder, which one process holds at a time) is part of the
     heartbeat's instance: members of one group on one host are one dashboard row each, and a
     restarted member keeps its row (as its static group membership is derived from it)."""
+    folder = str(Path(place).resolve())
     return monitoring(
         config,
         telemetry,
         role=role,
-        subject=f"{topic}/{group}:{Path(place).resolve()}",
-        source=lambda last_error: counts_source(report, topic, group, last_error, folder=str(place)),
+        subject=f"{topic}/{group}:{folder}",
+        source=lambda last_error: counts_source(report, topic, group, last_error, folder=folder),
         lag_of=(group, topic),
         sign=heartbeat_signer(key) if key is not None else None,
         clients=clients,
