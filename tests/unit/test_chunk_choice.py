@@ -9,7 +9,7 @@ import pytest
 
 from labstream.errors import KafkaError
 from labstream.kafka.memory import MemoryBroker
-from labstream.runners.chunking import choose_chunk_size, fit_batches
+from labstream.runners.chunking import MIN_QUEUED_CHUNKS, choose_chunk_size, fit_batches, fit_queue
 
 
 class LimitedBroker(MemoryBroker):
@@ -48,3 +48,11 @@ def test_batches_never_exceed_the_topics_message_limit() -> None:
     assert fit_batches({}, 300_000)["batch.size"] == 300_000  # librdkafka's default is 1,000,000
     assert fit_batches({"batch.size": 100_000}, 300_000) == {"batch.size": 100_000}
     assert fit_batches({}, None) == {} and fit_batches({}, 50 << 20) == {}
+
+
+def test_the_producer_queue_holds_at_least_four_chunks_and_a_larger_one_is_kept() -> None:
+    queue = {"queue.buffering.max.kbytes": "8192"}  # KiB
+    assert fit_queue(queue, 512 << 10) == queue  # 16 chunks of 512 KiB fit
+    grown = int(fit_queue(queue, 4 << 20)["queue.buffering.max.kbytes"])
+    assert MIN_QUEUED_CHUNKS == 4 and 4 * 4096 < grown < 4 * 5120  # 4 chunks of 4 MiB + headers
+    assert fit_queue({}, 4 << 20) == {}  # librdkafka's own default (1 GiB) holds them

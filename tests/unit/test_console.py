@@ -19,8 +19,9 @@ from labstream.cli.globals import add_global_options, progress_wanted
 from labstream.download.downloader import DownloadReport
 from labstream.errors import KafkaError
 from labstream.runners.console import Console, ConsoleMode, may_read_keys
+from labstream.runners.display import LiveDisplay
 from labstream.runners.download import download_snapshot
-from labstream.runners.progress import FileProgress, FileRates, LiveDisplay, RateMeter, Snapshot, time_left
+from labstream.runners.progress import FileProgress, FileRates, RateMeter, Snapshot, time_left
 
 HOSTILE = "evil\x1b[2J\x1b]0;owned\x07\nname.bin"
 

@@ -28,8 +28,10 @@ def _generator() -> dict[str, Any]:
 def _command_paths(command: click.Command, path: str = "labstream") -> Iterator[str]:
     yield path
     if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
-            if not sub.hidden:
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):  # the CLI loads its commands when asked for
+            sub = command.get_command(ctx, name)
+            if sub is not None and not sub.hidden:
                 yield from _command_paths(sub, f"{path} {name}")
 
 

@@ -31,7 +31,9 @@ def test_get_names_its_output_option_not_a_dir_argument() -> None:
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = [path]
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # the CLI loads its commands when asked for
+        command = group.get_command(ctx, name)
         if isinstance(command, click.Group):
             found += _commands(command, (*path, name))
         else:

@@ -16,7 +16,7 @@ from labstream.cli.common import (
 )
 from labstream.cli.globals import kafka_clients, load, progress_wanted
 from labstream.cli.options import setting, threads_option
-from labstream.runners.progress import byte_progress
+from labstream.runners.display import byte_progress
 from labstream.runners.upload import run_upload
 from labstream.settings import upload_settings
 from labstream.upload import collect

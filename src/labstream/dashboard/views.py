@@ -48,6 +48,7 @@ _CONSUMER_FIELDS = [
     "role",
     "host",
     "pid",
+    "folder",  # its output or work folder: members of one group on one host told apart
     "version",
     "topic",
     "grp",

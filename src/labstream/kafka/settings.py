@@ -59,7 +59,12 @@ FAILOVER_DEFAULTS = {
 PRODUCER_DEFAULTS = {
     **FAILOVER_DEFAULTS,
     "linger.ms": "10",
-    "queue.buffering.max.kbytes": "32768",  # bounds memory: flat in file size
+    # Bounds memory, flat in file size: what is produced and not yet acknowledged. 8 MiB
+    # instead of 32 (issue 29, a fleet of watchers, each under 60 MiB): a watcher's peak with
+    # 10 MiB files 88 -> 59 MiB (bench/memory_watch.py); upload MB/s did not drop (small files
+    # 50.6 -> 114, 200 MB file 91.5 -> 142, bench/throughput.py on a busy machine). The
+    # runners raise it to hold at least 4 chunks (runners.chunking.fit_queue).
+    "queue.buffering.max.kbytes": "8192",
     "message.timeout.ms": "300000",
 }
 PRODUCER_REQUIRED = {"acks": ("all", "-1"), "enable.idempotence": ("true",)}

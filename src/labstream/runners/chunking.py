@@ -8,9 +8,20 @@ from labstream.errors import KafkaError
 from labstream.kafka.clients import KafkaClients
 from labstream.kafka.settings import LibrdkafkaConfig
 from labstream.upload import DEFAULT_CHUNK_SIZE
-from labstream.upload.chunk_size import LIBRDKAFKA_MESSAGE_MAX_BYTES, auto_chunk_size, message_limit
+from labstream.upload.chunk_size import (
+    LIBRDKAFKA_MESSAGE_MAX_BYTES,
+    auto_chunk_size,
+    chunk_overhead,
+    message_limit,
+)
 
-__all__ = ["choose_chunk_size", "fit_batches"]
+__all__ = ["MIN_QUEUED_CHUNKS", "choose_chunk_size", "fit_batches", "fit_queue"]
+
+# The producer's queue (queue.buffering.max.kbytes, 8 MiB by default) holds at least this many
+# chunks: a chunk larger than the whole queue would never be accepted, and one or two in
+# flight would leave the link idle between acknowledgements.
+MIN_QUEUED_CHUNKS = 4
+_QUEUE_KEY = "queue.buffering.max.kbytes"
 
 logger = logging.getLogger("labstream.upload")
 
@@ -23,6 +34,16 @@ def fit_batches(librdkafka: LibrdkafkaConfig, limit: int | None) -> LibrdkafkaCo
     if limit is None or batch <= limit:
         return librdkafka
     return {**librdkafka, "batch.size": limit}
+
+
+def fit_queue(librdkafka: LibrdkafkaConfig, chunk_size: int) -> LibrdkafkaConfig:
+    """`librdkafka` with a producer queue of at least MIN_QUEUED_CHUNKS chunks of `chunk_size`
+    (with their headers); a larger queue, labstream's default or the config's, is kept (and
+    librdkafka's own 1 GiB when the key is absent)."""
+    need_kbytes = -(-MIN_QUEUED_CHUNKS * (chunk_size + chunk_overhead()) // 1024)
+    if _QUEUE_KEY not in librdkafka or int(librdkafka[_QUEUE_KEY]) >= need_kbytes:
+        return librdkafka
+    return {**librdkafka, _QUEUE_KEY: str(need_kbytes)}
 
 
 def choose_chunk_size(

@@ -25,7 +25,7 @@ from contextlib import ExitStack
 
 from labstream.errors import LabstreamError
 from labstream.loops import spawn
-from labstream.runners.progress import FileRates, LiveDisplay, RateMeter, Snapshot
+from labstream.runners.progress import FileRates, RateMeter, Snapshot
 
 __all__ = ["INTERACTIVE", "QUIET", "Console", "ConsoleMode", "may_read_keys"]
 
@@ -115,6 +115,8 @@ class Console:
 
     def __enter__(self) -> Console:
         if self._mode.live:
+            from labstream.runners.display import LiveDisplay  # rich: only when drawn
+
             self._stack.enter_context(LiveDisplay(self._headline, self.snapshot, self._rate))
         if self._mode.live or self._update > 0:
             self._ticker.start()

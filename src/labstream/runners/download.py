@@ -71,6 +71,7 @@ def run_download(
                 role="download",
                 topic=topic,
                 group=group,
+                place=settings.out_dir,
                 report=lambda: downloader.report,
                 key=settings.signing_key,
                 clients=clients,

@@ -78,6 +78,7 @@ def run_process(
                 role="process",
                 topic=topic,
                 group=group,
+                place=workdir,
                 report=lambda: runner.report,
                 key=settings.signing_key,
                 clients=clients,

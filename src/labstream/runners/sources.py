@@ -79,15 +79,16 @@ def watch_source(
 
 
 def counts_source(
-    report: Callable[[], Any], topic: str, group: str, last_error: Callable[[], str]
+    report: Callable[[], Any], topic: str, group: str, last_error: Callable[[], str], *, folder: str = ""
 ) -> StatusSource:
     """A downloader's or processor's state from its live report object: verified
-    (`files` or `processed`), failed (+ rejected), bytes."""
+    (`files` or `processed`), failed (+ rejected), bytes; `folder` its output or work folder."""
 
     def snapshot() -> Status:
         current = report()
         verified = getattr(current, "files", getattr(current, "processed", 0))
         return Status(
+            folder=folder[:MAX_TEXT],
             topic=topic,
             group=group[:255],
             verified=int(verified),

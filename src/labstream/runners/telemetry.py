@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 from labstream.config import Config
@@ -100,18 +101,24 @@ def group_monitoring(
     role: str,
     topic: str,
     group: str,
+    place: Path,
     report: Callable[[], Any],
     key: SigningKey | None,
     clients: KafkaClients = REAL_CLIENTS,
 ) -> Any:
     """`monitoring` for a consumer group's member (download, process): its report's counts,
-    the group's lag, heartbeats signed with the group's receipt key when it has one."""
+    the group's lag, heartbeats signed with the group's receipt key when it has one.
+
+    `place` (the output or work folder, which one process holds at a time) is part of the
+    heartbeat's instance: members of one group on one host are one dashboard row each, and a
+    restarted member keeps its row (as its static group membership is derived from it)."""
+    folder = str(Path(place).resolve())
     return monitoring(
         config,
         telemetry,
         role=role,
-        subject=f"{topic}/{group}",
-        source=lambda last_error: counts_source(report, topic, group, last_error),
+        subject=f"{topic}/{group}:{folder}",
+        source=lambda last_error: counts_source(report, topic, group, last_error, folder=folder),
         lag_of=(group, topic),
         sign=heartbeat_signer(key) if key is not None else None,
         clients=clients,

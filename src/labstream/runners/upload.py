@@ -13,7 +13,7 @@ from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.outcomes import ReceiptOutcome
 from labstream.receipts import wait_verified
 from labstream.receipts.collector import SentSpec
-from labstream.runners.chunking import choose_chunk_size, fit_batches
+from labstream.runners.chunking import choose_chunk_size, fit_batches, fit_queue
 from labstream.settings import UploadSettings
 from labstream.upload import SourceFile, Uploader, UploadReport, raise_if_failed
 
@@ -51,7 +51,7 @@ def run_upload(
         # Sized as if encrypted (the worst case): the same size either way.
         chunk_size, limit = choose_chunk_size(clients, producer_conf, settings.topic, encrypted=True)
         producer_conf = fit_batches(producer_conf, limit)
-    with clients.producer(producer_conf) as producer:
+    with clients.producer(fit_queue(producer_conf, chunk_size)) as producer:
         uploader = Uploader(
             producer,
             settings.topic,

@@ -14,7 +14,7 @@ from labstream.kafka import consumer_settings, producer_settings
 from labstream.kafka.clients import REAL_CLIENTS, KafkaClients
 from labstream.locks import InstanceLock
 from labstream.receipts import ReceiptCollector
-from labstream.runners.chunking import choose_chunk_size, fit_batches
+from labstream.runners.chunking import choose_chunk_size, fit_batches, fit_queue
 from labstream.runners.console import INTERACTIVE, Console, ConsoleMode
 from labstream.runners.progress import Snapshot, in_progress
 from labstream.runners.sources import watch_source
@@ -66,7 +66,7 @@ def run_watch(
             producer_conf = fit_batches(producer_conf, limit)
         ledger = stack.enter_context(UploadLedger(state.ledger))
         _record(ledger, settings, stream.chunk_size)
-        producer = stack.enter_context(clients.producer(producer_conf))
+        producer = stack.enter_context(clients.producer(fit_queue(producer_conf, stream.chunk_size)))
         conditions = Conditions(logging.getLogger("labstream.upload.streamer"))
         cleaner = Cleaner(
             settings.root.resolve(),

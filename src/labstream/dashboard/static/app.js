@@ -96,7 +96,7 @@ function renderConsumer(now) {
     row.dataset.state = c.state;
     stateCell(row, c);
     cell(row, c.role);
-    cell(row, c.host);
+    cell(row, c.host, "", c.folder);
     cell(row, c.grp);
     cell(row, c.topic);
     const lag = cell(row, c.lag_files ?? "?", "num lag-files");
