@@ -111,7 +111,7 @@ class Owners:
             return owner[0], owner[1] or stored
         try:
             check_relative_path(stored)
-            found = self._out_dir.joinpath(*stored.split("/")).exists()
+            found = os.path.exists(os.path.join(self._out_dir, *stored.split("/")))
         except (UnsafePathError, OSError):
             return None  # a name the filesystem refuses: refused when it is placed
         return ("", stored) if found else None  # in the folder, claimed by nobody: no source
