@@ -72,6 +72,14 @@ def test_a_prepared_answer_is_not_used_once_the_ledger_is_written(ledger: Ledger
     assert ledger.owner("a.bin") == ("pc1", "a.bin")
 
 
+def test_a_batch_with_nothing_to_look_up_drops_the_answers_of_the_one_before(ledger: Ledger) -> None:
+    ledger.prefetch(["a.bin"], [])
+    ledger.prefetch([], [])
+    with Ledger(ledger.path) as other:  # another process's write: no generation of ours moves
+        other.claim_many([("a.bin", "pc1", "a.bin")])
+    assert ledger.owner("a.bin") == ("pc1", "a.bin")
+
+
 def test_a_damaged_message_in_a_prepared_batch_fails_only_its_file(assembler: Assembler, out: Path) -> None:
     batch = records([f"f{i}.bin" for i in range(5)], size=100)
     damaged = bytearray(batch[2].value)

@@ -214,6 +214,9 @@ class Ledger:
         names = list(set(stored))
         owners: dict[object, object] = dict.fromkeys(names)
         found: dict[object, object] = {key: [] for key in copies}
+        self._hints.tables = None
+        if not names and not copies:
+            return
         with self._lock, translated(self.path):
             generation = self._writes
             for part in _parts(names):

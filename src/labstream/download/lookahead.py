@@ -53,8 +53,7 @@ class Lookahead:
             names.append(self._owners.preferred(chunk.source, chunk.path))
             if chunk.wire_version == 2:
                 copies.append((chunk.path, chunk.file_digest, chunk.file_size))
-        if names:
-            self._ledger.prefetch(names, copies)
+        self._ledger.prefetch(names, copies)  # even none: the last batch's answers are dropped
 
     def take(self, record: Record) -> Chunk | None:
         """The chunk `prepare` decoded from `record` (once); None: decode it."""
