@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +135,27 @@ def test_every_file_is_durable_before_it_is_renamed_into_place(
     assert len(renamed) == 30
     for name in renamed:
         assert events.index(("durable", name)) < events.index(("renamed", name))
+
+
+def test_a_few_files_wait_for_a_group_until_a_commit_asks_for_them(
+    tmp_path: Path, flusher: GroupFlusher, groups: list[list[str]]
+) -> None:
+    paths = _files(tmp_path / "d", 3)  # fewer than GROUP_FILES
+    for path in paths:
+        flusher.start(path)
+    threading.Event().wait(0.2)
+    assert groups == []  # each flush is a journal commit: not one per file
+    assert flusher.unflushed(paths) == []
+    assert groups == [[p.name for p in paths]]
+
+
+def test_a_full_group_is_flushed_without_a_commit_asking(
+    tmp_path: Path, flusher: GroupFlusher, groups: list[list[str]]
+) -> None:
+    paths = _files(tmp_path / "d", durability.GROUP_FILES)
+    for path in paths:
+        flusher.start(path)
+    deadline = time.monotonic() + 10
+    while not groups and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(name for group in groups for name in group) == sorted(p.name for p in paths)

@@ -19,6 +19,7 @@ from labstream.download.durability import GroupFlusher, flush_files, flush_folde
 from labstream.download.ledger import DONE_STATUSES, FileState, Ledger
 from labstream.download.limits import Limits
 from labstream.download.live import LiveFile, LiveFiles
+from labstream.download.lookahead import Lookahead
 from labstream.download.owners import BESIDE, Owners
 from labstream.download.partial import HashInterrupted, PartialFile
 from labstream.download.placement import TargetFolders, output_error, target_path
@@ -130,6 +131,12 @@ class Assembler:
         self._flusher = GroupFlusher(self._work)  # ready files made durable while the next ones arrive
         self._live = LiveFiles(out_dir, self._work, ledger, self._owners, self._limits, self._live_failed)
         self._live_done: list[DoneFile] = []  # live files closed since the last commit
+        self._lookahead = Lookahead(ledger, self._owners, cipher)
+
+    def prepare(self, records: list[Record]) -> None:
+        """Before `add` of each of `records`: decode them and ask the ledger once for what
+        their files will need (labstream.download.lookahead). Optional."""
+        self._lookahead.prepare(records)
 
     def add(self, record: Record) -> Outcome:
         """Place one message; the outcome says what became of it.
@@ -137,10 +144,9 @@ class Assembler:
         A file whose last chunk arrives is verified at once (COMPLETE) and moved into
         place by the next `commit()`, together with the others of the same batch.
         """
-        raw: Chunk | None = None
+        raw: Chunk | None = self._lookahead.take(record)
         try:
-            raw = decode(record.value)
-            chunk = decrypt(raw, self._cipher)
+            chunk = raw if raw is not None else decrypt(raw := decode(record.value), self._cipher)
         except ChecksumError as exc:  # and DecryptionError: no/wrong key, altered, plaintext
             if exc.key in self._failed:
                 return Outcome.DUPLICATE  # the rest of a send already failed: one verdict

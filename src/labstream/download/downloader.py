@@ -342,6 +342,7 @@ class Downloader:
         """`settle`: called after each record that completed a file (processors)."""
         if records:
             self._touch()
+            assembler.prepare(records if self._accepts is None else [r for r in records if self._picked(r)])
         for record in records:
             if self._halt.is_set():
                 break  # the rest are read again by the next run: their offsets are not stored

@@ -108,6 +108,8 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._writes = 0  # bumped by every write of files or owners: prefetched look-ups are stale
+        self._hints = threading.local()  # per consumer thread: its batch's prefetched look-ups
         self._db = connect(path)
         with translated(path):
             self._db.execute(_SCHEMA)
@@ -153,6 +155,7 @@ class Ledger:
             sent_path if sent_path != path else "",
         )
         with self._lock, translated(self.path):
+            self._writes += 1
             self._db.execute(_UPSERT, row)
 
     def record_many(self, rows: list[tuple[Any, ...]]) -> None:
@@ -166,6 +169,7 @@ class Ledger:
             )
         ]
         with self._lock, translated(self.path), self._db:
+            self._writes += 1
             self._db.execute("BEGIN")
             self._db.executemany(_UPSERT, values)
 
@@ -179,6 +183,9 @@ class Ledger:
     def copies(self, sent_path: str, sha256: bytes, size: int) -> list[tuple[str, FileState]]:
         """(stored path, status) of every row of these exact bytes sent as `sent_path`, by
         any source."""
+        hinted = self._hinted("copies", (sent_path, sha256, size))
+        if hinted is not _UNKNOWN:
+            return hinted  # type: ignore[return-value]
         with self._lock, translated(self.path):
             rows = self._db.execute(
                 "SELECT path, status FROM files"
@@ -189,15 +196,54 @@ class Ledger:
 
     def owner(self, stored: str) -> tuple[str, str] | None:
         """(source, path it was sent as) of the files stored at `stored`; None: unclaimed."""
+        hinted = self._hinted("owners", stored)
+        if hinted is not _UNKNOWN:
+            return hinted  # type: ignore[return-value]
         with self._lock, translated(self.path):
             row = self._db.execute(
                 "SELECT source, sent_path FROM owners WHERE stored = ?", (stored,)
             ).fetchone()
         return None if row is None else (str(row[0]), str(row[1]))
 
+    def prefetch(self, stored: list[str], copies: list[tuple[str, bytes, int]]) -> None:
+        """Look up, in one query each, the owners of the names in `stored` and the copies
+        (`copies`: sent path, digest, size) a consumer batch will ask for, instead of one
+        query per file. The answers serve this thread's `owner` and `copies` calls until the
+        next prefetch, and only while the ledger is not written meanwhile (any write, by any
+        thread, makes them stale: those calls then query as before)."""
+        names = list(set(stored))
+        owners: dict[object, object] = dict.fromkeys(names)
+        found: dict[object, object] = {key: [] for key in copies}
+        self._hints.tables = None
+        if not names and not copies:
+            return
+        with self._lock, translated(self.path):
+            generation = self._writes
+            for part in _parts(names):
+                marks = ", ".join("?" * len(part))
+                sql = f"SELECT stored, source, sent_path FROM owners WHERE stored IN ({marks})"
+                for name, source, sent in self._db.execute(sql, part):
+                    owners[str(name)] = (str(source), str(sent))
+            digests = list({sha.hex() for _, sha, _ in copies})
+            for part in _parts(digests):
+                marks = ", ".join("?" * len(part))
+                sql = f"SELECT path, sent_path, sha256, size, status FROM files WHERE sha256 IN ({marks})"
+                rows = self._db.execute(sql, part).fetchall()
+                _add_copies(found, rows)
+        self._hints.tables = {"owners": owners, "copies": found}
+        self._hints.generation = generation
+
+    def _hinted(self, table: str, key: object) -> object:
+        """The prefetched answer for `key`, or _UNKNOWN (none, or stale)."""
+        tables = getattr(self._hints, "tables", None)
+        if tables is None or self._hints.generation != self._writes:
+            return _UNKNOWN
+        return tables[table].get(key, _UNKNOWN)
+
     def claim_many(self, claims: list[tuple[str, str, str]]) -> None:
         """Record (stored path, source, sent path) claims; an existing claim is kept."""
         with self._lock, translated(self.path), self._db:
+            self._writes += 1
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR IGNORE INTO owners VALUES (?, ?, ?)", claims)
 
@@ -258,3 +304,23 @@ class Ledger:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+_UNKNOWN = object()
+_PART = 500  # values per IN (...) list: well below SQLite's limit on parameters
+
+
+def _parts(values: list[str]) -> list[list[str]]:
+    return [values[i : i + _PART] for i in range(0, len(values), _PART)]
+
+
+def _add_copies(found: dict[object, object], rows: list[tuple[Any, ...]]) -> None:
+    """File rows (path, sent path, digest hex, size, status) into the `copies` answers of
+    the keys (sent path, digest, size) they match: same bytes, stored or sent as that path."""
+    for path, sent, digest, size, status in rows:
+        row = (str(path), FileState(status))
+        sha = bytes.fromhex(digest)
+        for name in {str(path), str(sent)} - {""}:
+            answer = found.get((name, sha, int(size)))
+            if isinstance(answer, list):
+                answer.append(row)

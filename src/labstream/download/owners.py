@@ -61,7 +61,7 @@ class Owners:
 
     def resolve(self, source: str, path: str) -> tuple[str, Claim | None]:
         """(stored path, the claim it had to avoid or None). A new claim is remembered."""
-        preferred = f"{source}/{path}" if self._by_source and source else path
+        preferred = self.preferred(source, path)
         mine: Claim = (source, path)
         avoided: Claim | None = None
         with self._lock:
@@ -80,14 +80,18 @@ class Owners:
 
     def committed(self, stored: list[str]) -> None:
         """Record the claims of these files, now in place."""
-        with self._lock:
+        with self._lock:  # recorded before the lock is let go: always pending or recorded
             claims = []
             for name in stored:
                 held = self._pending.pop(self._key(name), None)
                 if held is not None:
                     claims.append((held[0], *held[1]))
-        if claims:
-            self._ledger.claim_many(claims)
+            if claims:
+                self._ledger.claim_many(claims)
+
+    def preferred(self, source: str, path: str) -> str:
+        """The name a file from `source` sent as `path` takes unless another's file holds it."""
+        return f"{source}/{path}" if self._by_source and source else path
 
     def release(self, stored: str, claim: Claim) -> None:
         """A file that will not be put in place gives its pending claim up."""
@@ -107,7 +111,7 @@ class Owners:
             return owner[0], owner[1] or stored
         try:
             check_relative_path(stored)
-            found = self._out_dir.joinpath(*stored.split("/")).exists()
+            found = os.path.exists(os.path.join(self._out_dir, *stored.split("/")))
         except (UnsafePathError, OSError):
             return None  # a name the filesystem refuses: refused when it is placed
         return ("", stored) if found else None  # in the folder, claimed by nobody: no source

@@ -157,8 +157,7 @@ class PartialFile:
         # the first chunk (often the only one) creates the file in the same call.
         fd = os.open(self.temp_path, _WRITE_FLAGS, 0o644)
         try:
-            os.lseek(fd, start, os.SEEK_SET)
-            _write_all(fd, chunk.data)
+            _write_all(fd, chunk.data, start)
             # A small file's writeback starts with its flush, as soon as it is verified.
             tail = chunk.index == self.n_chunks - 1 and 0 < self._writeback_from < end
             if end - self._writeback_from >= WRITEBACK_BYTES or tail:
@@ -192,16 +191,15 @@ class PartialFile:
 
         `HashInterrupted` if `stop` is set while hashing from disk.
         """
-        try:
+        if self._hasher is not None:  # every byte hashed as it was written: no stat, no read
+            if self._hashing is not None:
+                self._hashing.wait()
+            digest = self._hasher.digest()
+        else:
             actual_size = os.stat(self.temp_path).st_size
-        except FileNotFoundError:  # an empty file: nothing was written yet
-            self.temp_path.touch()
-            actual_size = 0
-        if actual_size != self._expected:
-            return f"size {actual_size} != {self._expected} received"
-        if self._hashing is not None:
-            self._hashing.wait()
-        digest = self._hasher.digest() if self._hasher is not None else self._hash_from_disk(stop)
+            if actual_size != self._expected:
+                return f"size {actual_size} != {self._expected} received"
+            digest = self._hash_from_disk(stop)
         if digest != self.sha256:
             return f"{self.hash_name} {digest.hex()} != {self.sha256.hex()} announced"
         return None
@@ -257,7 +255,11 @@ def _layout(first: Chunk) -> tuple[int, int | None]:
     return first.offset // index, None
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
+def _write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """Write all of `data` at `offset`: one pwrite where there is one (no seek first)."""
     view = memoryview(data)
+    if not hasattr(os, "pwrite"):  # Windows
+        os.lseek(fd, offset, os.SEEK_SET)
     while view:
-        view = view[os.write(fd, view) :]
+        written = os.pwrite(fd, view, offset) if hasattr(os, "pwrite") else os.write(fd, view)
+        view, offset = view[written:], offset + written
