@@ -20,7 +20,6 @@ small file's starts with its group's flush.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import itertools
 import os
 import sys
@@ -47,7 +46,9 @@ def _libc_function(name: str, *argtypes: type) -> Any:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The C library the interpreter already has loaded (CDLL(None)): find_library would
+        # run `ldconfig -p` in a subprocess, twice, in every process that imports this.
+        libc = ctypes.CDLL(None, use_errno=True)
         function = getattr(libc, name)
     except (OSError, AttributeError):
         return None
