@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import confluent_kafka
+from confluent_kafka import TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from labstream.errors import BrokerUnreachableError, KafkaError
@@ -15,6 +17,12 @@ from labstream.kafka.settings import LibrdkafkaConfig, librdkafka_logger
 __all__ = ["DEFAULT_PARTITIONS", "create_topic", "ensure_topic", "ping"]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+_NOT_SEEN = (
+    confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART,
+    confluent_kafka.KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    confluent_kafka.KafkaError.TOPIC_EXCEPTION,  # an invalid name: creating it says why
+)
 # Partitions of a data topic labstream creates (`partitions` in [labstream]): the most
 # consumers of one group that can share it; an existing topic keeps its own count.
 DEFAULT_PARTITIONS = 4
@@ -41,14 +49,41 @@ def ping(librdkafka: LibrdkafkaConfig, timeout: float = 10.0) -> list[str]:
 
 
 def _metadata(librdkafka: LibrdkafkaConfig, timeout: float) -> Any:
-    """The cluster's metadata (topics, brokers), with `ping`'s errors."""
+    """The cluster's metadata (every topic, brokers), with `ping`'s errors."""
+    return _answered(librdkafka, timeout, lambda admin, step: admin.list_topics(timeout=step))
+
+
+def _topic_and_brokers(librdkafka: LibrdkafkaConfig, topic: str, timeout: float) -> tuple[int | None, int]:
+    """(partitions of `topic`, None: it does not exist; brokers in the cluster), with `ping`'s
+    errors. Asks about this topic alone: every topic's metadata of a large cluster costs a
+    watcher megabytes it keeps, and the broker work for each of a fleet's instruments. A
+    DescribeTopics request never creates the topic it names (as a metadata request might)."""
+
+    def ask(admin: AdminClient, step: float) -> tuple[int | None, int]:
+        brokers = len(admin.describe_cluster(request_timeout=step).result().nodes)
+        described = admin.describe_topics(TopicCollection([topic]), request_timeout=step)[topic]
+        try:
+            return len(described.result().partitions), brokers
+        except confluent_kafka.KafkaException as exc:
+            # Not there, not ours to see (a metadata listing would leave it out) or not a
+            # valid name: the caller tries to create it and says why that is refused.
+            if exc.args[0].code() in _NOT_SEEN:
+                return None, brokers
+            raise
+
+    return _answered(librdkafka, timeout, ask)
+
+
+def _answered(librdkafka: LibrdkafkaConfig, timeout: float, ask: Callable[[AdminClient, float], T]) -> T:
+    """`ask(admin, seconds)` retried until a broker answers or `timeout` passes: a refusal
+    of our credentials or TLS is a KafkaError at once, nobody answering BrokerUnreachableError."""
     refused: list[str] = []
     admin = _admin(librdkafka, on_error=lambda e: _note_refusal(e, refused))
     where = librdkafka.get("bootstrap.servers", "?")
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return admin.list_topics(timeout=min(1.0, max(0.1, deadline - time.monotonic())))
+            return ask(admin, min(1.0, max(0.1, deadline - time.monotonic())))
         except confluent_kafka.KafkaException as exc:
             error = exc.args[0]
             admin.poll(0)  # serves error_cb
@@ -84,9 +119,8 @@ def create_topic(
 ) -> str | None:
     """Create `topic` with `partitions` unless it exists; None when it exists afterwards, else
     the broker's reason. An existing topic is left as it is (fewer partitions: logged)."""
-    metadata = _metadata(librdkafka, timeout)
-    if topic in metadata.topics and metadata.topics[topic].error is None:
-        have = len(metadata.topics[topic].partitions)
+    have, brokers = _topic_and_brokers(librdkafka, topic, timeout)
+    if have is not None:
         if have < partitions:
             logger.info(
                 "topic exists with fewer partitions than asked topic=%s partitions=%d asked=%d "
@@ -97,7 +131,6 @@ def create_topic(
             )
         return None
     admin = _admin(librdkafka)
-    brokers = len(metadata.brokers)
     future = admin.create_topics([NewTopic(topic, partitions, min(3, max(1, brokers)))])[topic]
     try:
         future.result(timeout)
