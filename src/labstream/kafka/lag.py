@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import confluent_kafka
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicCollection, TopicPartition
 from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 
 from labstream.errors import KafkaError
@@ -67,13 +67,17 @@ def unread(ends: Mapping[int, int], committed: Mapping[int, int], positions: Map
 
 def _ends(admin: Any, topic: str, timeout: float) -> dict[int, int]:
     """High watermark per partition of `topic` (missing topic: KafkaError)."""
-    # Naming the topic in the request could make the broker auto-create it: ask for all.
-    metadata = admin.list_topics(timeout=timeout)
-    info = metadata.topics.get(topic)
-    if info is None or info.error is not None:
-        raise KafkaError(f"topic {topic!r} not found")
+    # DescribeTopics asks about this topic alone and never creates it (a metadata request
+    # naming it might; one listing every topic costs a large cluster's metadata each time).
+    described = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout)[topic]
+    try:
+        partitions = [p.id for p in described.result().partitions]
+    except confluent_kafka.KafkaException as exc:
+        if exc.args[0].code() == confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART:
+            raise KafkaError(f"topic {topic!r} not found") from exc
+        raise
     latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-    wanted = {TopicPartition(topic, p): latest for p in info.partitions}
+    wanted = {TopicPartition(topic, p): latest for p in partitions}
     if not wanted:
         return {}
     futures = admin.list_offsets(wanted, request_timeout=timeout)
