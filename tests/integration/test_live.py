@@ -204,6 +204,9 @@ def test_kill_9_of_the_watcher_and_of_the_downloader_mid_live_file_resumes_exact
     proc = downloader()
     copy = tmp_path / "out" / "run.csv"
     wait_for(lambda: copy.exists() and copy.stat().st_size == 20_000, timeout=60)
+    # Killed once its ledger holds the acknowledged mark (the downloader can verify a mark
+    # before the watcher has served that mark's delivery report and checkpointed it).
+    wait_for(lambda: _live_status(state, "run.csv").get("live_sent") == 20_000, timeout=30)
     watcher.proc.kill()
     watcher.wait(30)
     proc.kill()
