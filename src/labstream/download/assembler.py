@@ -196,23 +196,13 @@ class Assembler:
         if result.done is not None:
             self._close_live(result.done, result.digest)
         elif result.grew is not None:
-            self._on_live(_live_verdict(result.grew, result.digest))
+            self._on_live(_as_done(result.grew, result.digest).verdict(ReceiptOutcome.LIVE))
         return Outcome(result.outcome)
 
     def _close_live(self, live: LiveFile, digest: bytes) -> None:
         """A live send closed: an ordinary verified file from now on (ledger, receipt,
         processors with the next commit)."""
-        done = DoneFile(
-            live.stored,
-            live.target,
-            digest,
-            "sha256",
-            live.verified,
-            live.verified,
-            live.source,
-            live.sent_as,
-            live.file_id,
-        )
+        done = _as_done(live, digest)
         self._ledger.record(
             live.stored,
             digest,
@@ -739,9 +729,17 @@ def _verified_row(p: PartialFile) -> tuple[str, bytes, int, FileState, str, int,
     )
 
 
-def _live_verdict(live: LiveFile, digest: bytes) -> Verdict:
-    """The prefix of a live send verified so far, for `on_live` (and its receipt)."""
-    stored_as = live.stored if live.stored != live.path else ""
-    return Verdict(
-        live.path, digest, live.verified, ReceiptOutcome.LIVE, "", live.source, live.file_id, stored_as
+def _as_done(live: LiveFile, digest: bytes) -> DoneFile:
+    """A live send's verified prefix (`digest`: its SHA-256) as a file: the whole file once
+    closed, for its ledger row and receipt; while it grows, for its live receipt."""
+    return DoneFile(
+        live.stored,
+        live.target,
+        digest,
+        "sha256",
+        live.verified,
+        live.verified,
+        live.source,
+        live.sent_as,
+        live.file_id,
     )
