@@ -14,14 +14,14 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from labstream.errors import BrokerUnreachableError, KafkaError
 from labstream.kafka.settings import LibrdkafkaConfig, librdkafka_logger
 
-__all__ = ["DEFAULT_PARTITIONS", "create_topic", "ensure_topic", "ping"]
+__all__ = ["DEFAULT_PARTITIONS", "create_topic", "ensure_topic", "ping", "topic_partitions"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _NOT_SEEN = (
     confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART,
     confluent_kafka.KafkaError.TOPIC_AUTHORIZATION_FAILED,
-    confluent_kafka.KafkaError.TOPIC_EXCEPTION,  # an invalid name: creating it says why
+    confluent_kafka.KafkaError.TOPIC_EXCEPTION,  # an invalid name
 )
 # Partitions of a data topic labstream creates (`partitions` in [labstream]): the most
 # consumers of one group that can share it; an existing topic keeps its own count.
@@ -56,22 +56,27 @@ def _metadata(librdkafka: LibrdkafkaConfig, timeout: float) -> Any:
 def _topic_and_brokers(librdkafka: LibrdkafkaConfig, topic: str, timeout: float) -> tuple[int | None, int]:
     """(partitions of `topic`, None: it does not exist; brokers in the cluster), with `ping`'s
     errors. Asks about this topic alone: every topic's metadata of a large cluster costs a
-    watcher megabytes it keeps, and the broker work for each of a fleet's instruments. A
-    DescribeTopics request never creates the topic it names (as a metadata request might)."""
+    watcher megabytes it keeps, and the broker work for each of a fleet's instruments."""
 
     def ask(admin: AdminClient, step: float) -> tuple[int | None, int]:
-        brokers = len(admin.describe_cluster(request_timeout=step).result().nodes)
-        described = admin.describe_topics(TopicCollection([topic]), request_timeout=step)[topic]
-        try:
-            return len(described.result().partitions), brokers
-        except confluent_kafka.KafkaException as exc:
-            # Not there, not ours to see (a metadata listing would leave it out) or not a
-            # valid name: the caller tries to create it and says why that is refused.
-            if exc.args[0].code() in _NOT_SEEN:
-                return None, brokers
-            raise
+        cluster = admin.describe_cluster(request_timeout=step)  # both asked before waiting
+        partitions = topic_partitions(admin, topic, step)
+        return None if partitions is None else len(partitions), len(cluster.result().nodes)
 
     return _answered(librdkafka, timeout, ask)
+
+
+def topic_partitions(admin: AdminClient, topic: str, timeout: float) -> list[int] | None:
+    """The partition ids of `topic`; None when it does not exist, is not ours to see (as a
+    listing of every topic would leave it out) or is no valid name. DescribeTopics asks about
+    this topic alone and never creates it (a metadata request naming it might)."""
+    described = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout)[topic]
+    try:
+        return [p.id for p in described.result().partitions]
+    except confluent_kafka.KafkaException as exc:
+        if exc.args[0].code() in _NOT_SEEN:
+            return None
+        raise
 
 
 def _answered(librdkafka: LibrdkafkaConfig, timeout: float, ask: Callable[[AdminClient, float], T]) -> T:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import confluent_kafka
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicCollection, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 
 from labstream.errors import KafkaError
-from labstream.kafka.admin import _admin
+from labstream.kafka.admin import _admin, topic_partitions
 from labstream.kafka.settings import LibrdkafkaConfig
 
 __all__ = ["GroupLag", "group_lag", "unread"]
@@ -67,15 +67,9 @@ def unread(ends: Mapping[int, int], committed: Mapping[int, int], positions: Map
 
 def _ends(admin: Any, topic: str, timeout: float) -> dict[int, int]:
     """High watermark per partition of `topic` (missing topic: KafkaError)."""
-    # DescribeTopics asks about this topic alone and never creates it (a metadata request
-    # naming it might; one listing every topic costs a large cluster's metadata each time).
-    described = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout)[topic]
-    try:
-        partitions = [p.id for p in described.result().partitions]
-    except confluent_kafka.KafkaException as exc:
-        if exc.args[0].code() == confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART:
-            raise KafkaError(f"topic {topic!r} not found") from exc
-        raise
+    partitions = topic_partitions(admin, topic, timeout)  # this topic alone, never created
+    if partitions is None:
+        raise KafkaError(f"topic {topic!r} not found")
     latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
     wanted = {TopicPartition(topic, p): latest for p in partitions}
     if not wanted:
