@@ -270,11 +270,11 @@ class UploadLedger:
             self._db.execute("DELETE FROM live WHERE relpath = ?", (relpath,))
             self._db.execute("DELETE FROM live_receipts WHERE relpath = ?", (relpath,))
 
-    def add_live_receipt(self, receipt: Receipt) -> bool:
+    def add_live_receipt(self, receipt: Receipt) -> None:
         """Remember how much of this watcher's live send of `receipt.path` a group verified
-        (the largest prefix per group). False: not the live send in progress here."""
+        (the largest prefix per group); ignored unless it names the live send in progress."""
         with self._lock, translated(self.path):
-            cursor = self._db.execute(
+            self._db.execute(
                 "INSERT INTO live_receipts SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
                 "(SELECT 1 FROM live WHERE relpath = ? AND file_id = ?) "
                 "ON CONFLICT (relpath, file_id, grp, authenticated) DO UPDATE SET size = excluded.size, "
@@ -292,18 +292,17 @@ class UploadLedger:
                     bytes.fromhex(receipt.file_id),
                 ),
             )
-        return cursor.rowcount > 0
 
     def live_points(self) -> dict[str, LiveProgress]:
         """How far every live send in progress got, by path: acknowledged, and verified
         downstream per the live receipts of its send."""
         with self._lock, translated(self.path):
-            rows = self._db.execute("SELECT relpath, sent, file_id FROM live").fetchall()
+            rows = self._db.execute("SELECT relpath, sent FROM live").fetchall()
             verified = self._db.execute(
                 "SELECT r.relpath, r.grp, r.authenticated, r.size FROM live_receipts r JOIN live l "
                 "ON l.relpath = r.relpath AND lower(hex(l.file_id)) = r.file_id ORDER BY r.grp"
             ).fetchall()
-        points = {str(path): LiveProgress(int(sent)) for path, sent, _ in rows}
+        points = {str(path): LiveProgress(int(sent)) for path, sent in rows}
         for path, group, authenticated, size in verified:
             points[path].add(str(group), bool(authenticated), int(size))
         return points
