@@ -111,6 +111,11 @@ class Receipt:
         no send (older downloaders, v1 and openmsistream sends) is matched by its digest."""
         if self.file_id:
             return self.file_id == file_id and self.source == source
+        return self.may_be_from(source)
+
+    def may_be_from(self, source: str) -> bool:
+        """Whether this receipt may be about a send of instrument `source`: it names that
+        source, or none (older downloaders, sends that named none)."""
         return not self.source or self.source == source
 
     def signing_message(self, topic: str) -> bytes:

@@ -70,7 +70,7 @@ class Cleaner:
 
     def on_receipt(self, receipt: Receipt) -> None:
         row = self._ledger.get(receipt.path)
-        if row is None or (receipt.source and receipt.source != self._source):
+        if row is None or not receipt.may_be_from(self._source):
             return  # not one of ours: another instrument's file of the same path
         try:
             self._ledger.add_receipt(receipt)
@@ -97,7 +97,7 @@ class Cleaner:
     def on_live(self, receipt: Receipt) -> None:
         """A live receipt: how much of a live send a group verified so far (status shows it).
         Progress only: it never settles, cleans up or fails a file."""
-        if receipt.source and receipt.source != self._source:
+        if not receipt.may_be_from(self._source):
             return  # another instrument's live file of the same path
         try:
             self._ledger.add_live_receipt(receipt)
