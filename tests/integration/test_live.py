@@ -24,6 +24,7 @@ from labstream.wire.v2 import live_data, live_mark, new_file_id
 from .conftest import labstream
 from .receiptkeys import make_keys, signing, trusting
 from .test_bad_input import produce_raw
+from .test_receipts import download
 from .watchproc import Watcher, start_download, wait_for
 
 LIVE = ("--live", "*.csv", "--live", "*.log", "--live-interval", "0.5", "--live-close-seconds", "2")
@@ -277,18 +278,7 @@ def test_a_forged_segment_or_prefix_hash_is_refused_and_only_the_verified_prefix
         values[-1] = bytes(altered)
     produce_raw(config_file, topic, [(b"run.csv", v) for v in values])
     out = tmp_path / "out"
-    done = labstream(
-        "download",
-        out,
-        "--config",
-        config_file,
-        "--topic",
-        topic,
-        "--exit-when-idle",
-        "4",
-        *extra,
-        check=False,
-    )
+    done = download(out, config_file, topic, *extra)
     assert (out / "run.csv").read_bytes() == first  # the verified prefix, nothing forged
     log = done.stdout + done.stderr
     assert ("cannot decrypt" if keyed else "fails its SHA-256") in log
